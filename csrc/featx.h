@@ -1,0 +1,253 @@
+/*
+ * featx.h - the C core's API.
+ *
+ * The core knows nothing about Python. It has two halves:
+ *
+ *   1. The op registry (ops/ops.def) and the kernels. An op is described by
+ *      an fx_op_info: its public name, how many tensor inputs it takes, an
+ *      attribute schema that fills a typed params struct, a shape inference
+ *      function that validates everything, and a reference kernel that
+ *      cannot fail. Faster kernels for an ISA are listed in
+ *      kernels/kernels.def and picked at run time by fx_op_kernel().
+ *
+ *          const fx_op_info *op = fx_op_find("relu");
+ *          unsigned char params[FX_MAX_PARAMS];   // filled from op->attrs
+ *          fx_tensor out;
+ *          size_t ws = 0;
+ *          if (op->infer(params, 1, &x, &out, &ws, &err) != FX_OK) ...
+ *          out.data = <caller-allocated, shape from infer>;
+ *          fx_kargs a = {params, 1, &x, &out, workspace};
+ *          fx_op_kernel(op, isa_mask)(&a, 0, 1);
+ *
+ *   2. The graph (graph.c): nodes in execution order, torchvision-style
+ *      qualified names, query resolution and pruning. See fx_graph below.
+ *
+ * Errors: every fallible function returns fx_status and takes a
+ * caller-owned fx_error *err last (may be NULL). Messages name the op or
+ * node, the argument, the expected and the actual value. Nothing in the
+ * core aborts, exits or prints.
+ *
+ * Ownership: tensors are borrowed; kernels never allocate. The core has no
+ * mutable global state, so everything here is safe to call from several
+ * threads on distinct data.
+ */
+#ifndef FEATX_H
+#define FEATX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FX_MAX_DIMS 8
+#define FX_MAX_PARAMS 512 /* bytes; every op params struct fits */
+#define FX_MAX_INPUTS 64  /* cat takes a list */
+
+typedef enum fx_status {
+    FX_OK = 0,
+    FX_ERR_ARG,
+    FX_ERR_SHAPE,
+    FX_ERR_DTYPE,
+    FX_ERR_NOMEM,
+    FX_ERR_UNSUPPORTED,
+    FX_ERR_NOT_FOUND,
+    FX_ERR_STATE,
+    FX_ERR_INTERNAL
+} fx_status;
+
+typedef struct fx_error {
+    fx_status code;
+    char msg[1024];
+} fx_error;
+
+/* Sets err (if non-NULL) and returns code. */
+fx_status fx_error_set(fx_error *err, fx_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* A float32, C-contiguous, borrowed n-d array. */
+typedef struct fx_tensor {
+    int32_t ndim;
+    int64_t shape[FX_MAX_DIMS];
+    float *data;
+} fx_tensor;
+
+int64_t fx_tensor_numel(const fx_tensor *t);
+
+/* ---- attribute schema ------------------------------------------------ */
+
+typedef enum fx_attr_kind {
+    FX_ATTR_INT,   /* int64_t */
+    FX_ATTR_INTS,  /* fx_ints: a Python int or sequence of ints */
+    FX_ATTR_FLOAT, /* double */
+    FX_ATTR_BOOL   /* int, 0 or 1 */
+} fx_attr_kind;
+
+typedef struct fx_ints {
+    int32_t n;
+    int64_t v[FX_MAX_DIMS];
+} fx_ints;
+
+/*
+ * One attribute of an op. Every attribute is required; the Python wrapper
+ * supplies defaults. For FX_ATTR_INTS, `count` > 0 means exactly that many
+ * values, and a single int is broadcast to `count` values (torch's _pair);
+ * count == 0 means any number from 0 to FX_MAX_DIMS.
+ */
+typedef struct fx_attr_def {
+    const char *name;
+    fx_attr_kind kind;
+    int32_t count;
+    size_t offset; /* offsetof(<op params struct>, field) */
+} fx_attr_def;
+
+/* ---- ops ------------------------------------------------------------- */
+
+typedef struct fx_kargs {
+    const void *params;  /* the op's typed params struct */
+    int32_t n_in;
+    const fx_tensor *in; /* n_in inputs; absent optional inputs have data NULL */
+    fx_tensor *out;      /* one output, shape from infer */
+    void *workspace;     /* infer's workspace bytes, 64-byte aligned */
+} fx_kargs;
+
+/* Kernels cannot fail and never allocate. They process the part of the
+ * work selected by (ith, nth); nth == 1 means all of it. */
+typedef void (*fx_kernel_fn)(const fx_kargs *a, int ith, int nth);
+
+/*
+ * Validates params and inputs and sets out->ndim/out->shape (not data) and
+ * *workspace (bytes). An optional input is passed with ndim = -1.
+ */
+typedef fx_status (*fx_infer_fn)(const void *params, int32_t n_in,
+                                 const fx_tensor *in, fx_tensor *out,
+                                 size_t *workspace, fx_error *err);
+
+typedef struct fx_op_info {
+    const char *name;
+    int32_t n_in_min, n_in_max;
+    size_t params_size;
+    const fx_attr_def *attrs;
+    int32_t n_attrs;
+    fx_infer_fn infer;
+    fx_kernel_fn ref;
+} fx_op_info;
+
+typedef enum fx_op {
+#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX) FX_OP_##ID,
+#include "ops/ops.def"
+#undef FX_OP
+    FX_OP_COUNT
+} fx_op;
+
+/* The registry entry of an op, or NULL. */
+const fx_op_info *fx_op_get(fx_op op);
+const fx_op_info *fx_op_find(const char *name);
+
+/* ---- CPU dispatch ---------------------------------------------------- */
+
+typedef enum fx_isa {
+    FX_ISA_SCALAR = 0,
+    FX_ISA_AVX2 = 1,
+    FX_ISA_AVX512 = 2
+} fx_isa;
+
+#define FX_ISA_BIT(isa) (1u << (isa))
+
+/* Pure: the ISAs this CPU and OS support, as a mask of FX_ISA_BIT. */
+unsigned fx_cpu_isa_mask(void);
+
+/* The fastest kernel for op allowed by isa_mask (the reference if none).
+ * Never NULL. */
+fx_kernel_fn fx_op_kernel(const fx_op_info *op, unsigned isa_mask);
+/* Name of that kernel (e.g. "fx_f32_conv2d_gemm__avx2"). */
+const char *fx_op_kernel_name(const fx_op_info *op, unsigned isa_mask);
+
+
+/* ---- the traced graph ------------------------------------------------ */
+/*
+ * fx_graph holds the nodes recorded while tracing, in execution order, and
+ * gives each a unique qualified name (SPEC section 3):
+ *
+ *   stem  = module path               for FX_NODE_CALL_MODULE
+ *         = scope + "." + base        otherwise ("base" at the root)
+ *   name  = stem, or stem_k with k one more than the last suffix used for
+ *           that stem, skipping names already taken (module paths are never
+ *           rewritten).
+ *
+ * It also records each module call (path, first and last node, the node it
+ * returned), resolves user queries to nodes (SPEC section 4) and prunes the
+ * graph to what the requested nodes need (SPEC section 6).
+ *
+ * The builder is not thread-safe; a finished graph can be read from any
+ * number of threads.
+ */
+typedef enum fx_node_kind {
+    FX_NODE_PLACEHOLDER = 0,
+    FX_NODE_CALL_MODULE,
+    FX_NODE_CALL_FUNCTION,
+    FX_NODE_CALL_METHOD,
+    FX_NODE_GET_ATTR
+} fx_node_kind;
+
+typedef struct fx_graph fx_graph;
+
+/* Returns a new empty graph, or NULL when out of memory. Free with
+ * fx_graph_free. */
+fx_graph *fx_graph_new(void);
+void fx_graph_free(fx_graph *g);
+
+/*
+ * Appends a node. `scope` is the dotted path of the innermost running
+ * module ("" at the root); `raw` is the module path for call_module nodes,
+ * else the raw target name (function/method/parameter/placeholder name),
+ * which is turned into a base by fx_name_base. inputs are earlier node
+ * indices. Copies every string. Sets *index.
+ * @return FX_OK, FX_ERR_ARG (bad input index), FX_ERR_NOMEM.
+ */
+fx_status fx_graph_add_node(fx_graph *g, fx_node_kind kind, const char *scope,
+                            const char *raw, int32_t n_in,
+                            const int32_t *inputs, int32_t *index,
+                            fx_error *err);
+
+/* Records one finished call of a traced-through module: the nodes
+ * [first, last] were recorded inside it (last < first if none) and it
+ * returned node `returned` (-1 unless it returned one traced value). */
+fx_status fx_graph_add_module_call(fx_graph *g, const char *path,
+                                   int32_t first, int32_t last,
+                                   int32_t returned, fx_error *err);
+
+int32_t fx_graph_size(const fx_graph *g);
+/* Borrowed; valid until the graph is freed. NULL if i is out of range. */
+const char *fx_graph_node_name(const fx_graph *g, int32_t i);
+fx_node_kind fx_graph_node_kind(const fx_graph *g, int32_t i);
+/* Node i's inputs: sets *n and returns a borrowed array. */
+const int32_t *fx_graph_node_inputs(const fx_graph *g, int32_t i, int32_t *n);
+
+/*
+ * Resolves a user query to a node (SPEC section 4): an exact name; else
+ * the last call of the module at that path (the node it returned, else
+ * the last node recorded inside it); else the last node whose name has
+ * the query as a dotted prefix.
+ * @return FX_OK, FX_ERR_NOT_FOUND.
+ */
+fx_status fx_graph_resolve(const fx_graph *g, const char *query,
+                           int32_t *node, fx_error *err);
+
+/* Sets keep[i] = 1 for every node the outputs need (and placeholders),
+ * else 0. keep has fx_graph_size(g) entries. */
+fx_status fx_graph_prune(const fx_graph *g, int32_t n_out,
+                         const int32_t *outputs, uint8_t *keep,
+                         fx_error *err);
+
+/* Checks the invariants: inputs precede their users, names unique and
+ * non-empty. @return FX_OK or FX_ERR_INTERNAL naming the bad node. */
+fx_status fx_graph_lint(const fx_graph *g, fx_error *err);
+
+/* Turns a raw target name into a name base, as torch.fx does: strips a
+ * __dunder__, snake_cases CamelCase, maps runs of characters outside
+ * [A-Za-z0-9_] to one "_", and prefixes "_" to a leading digit. Writes at
+ * most cap bytes (NUL included) to out. */
+void fx_name_base(const char *raw, char *out, size_t cap);
+
+#endif /* FEATX_H */

@@ -1,0 +1,428 @@
+/*
+ * kernels/gemm_avx2.c - packed single-precision GEMM with an AVX2+FMA
+ * 6x16 register tile, and the conv2d / linear kernels built on it.
+ * Compiled with -mavx2 -mfma only; every helper is static, only the
+ * kernels listed in kernels.def are exported.
+ *
+ * GEMM:  C (M x N, row stride ldc) += A (M x K, row stride lda) * B (K x N)
+ *
+ *   B is packed into the workspace as 16-column panels, blocked on K:
+ *   for the K block starting at k0 (kc = min(KC, K - k0) rows), panel p
+ *   starts at Bp + k0*NPAD + p*kc*16 and holds kc rows of 16 floats
+ *   (columns past N are zero). NPAD = N rounded up to 16. Size: K*NPAD
+ *   floats (fx__gemm_workspace). A is read in place (its rows are
+ *   broadcast one element at a time, so it needs no packing).
+ *
+ *   Loops, outermost first: 16-column panel blocks of NB panels (B block
+ *   in L2), K blocks of KC, M blocks of MC (A block in L2), panels (B
+ *   micro-panel in L1), 6-row tiles -> micro-kernel.
+ *
+ * conv2d: per image and group, B = im2col(x) (or the x plane itself for a
+ * 1x1 / stride 1 / no padding conv) packed directly into panels, A = the
+ * group's weights (OC/G x C/G*KH*KW), C = the output plane (OC/G x OH*OW),
+ * pre-filled with the bias. linear: A = x (rows x IN), B = w^T, C = y,
+ * pre-filled with the bias.
+ *
+ * Work split (ith, nth): by 16-column panels of the output; each thread
+ * packs and computes only its own panels, so threads share nothing.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "ops/ops.h"
+
+#define MR 6
+#define NR 16
+#define KC 256
+#define MC 72
+#define NB 8
+
+/* C[0:mr, 0:nr] += A[0:mr, 0:kc] * Bpanel[0:kc, 0:16], 1 <= mr <= 6.
+ * Twelve named accumulators (an array made gcc spill them); rows past mr
+ * re-read the last valid row and are not stored. */
+static void
+ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
+        const float *FX_RESTRICT b, float *FX_RESTRICT c, int64_t ldc,
+        int nr)
+{
+    const float *a0 = a;
+    const float *a1 = a + (mr > 1 ? 1 : 0) * lda;
+    const float *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
+    const float *a3 = a + (mr > 3 ? 3 : mr - 1) * lda;
+    const float *a4 = a + (mr > 4 ? 4 : mr - 1) * lda;
+    const float *a5 = a + (mr > 5 ? 5 : mr - 1) * lda;
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    __m256 acc[MR][2];
+    int64_t k;
+    int i, j;
+
+    for (k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_load_ps(b);
+        const __m256 b1 = _mm256_load_ps(b + 8);
+        __m256 av;
+
+        b += NR;
+        av = _mm256_broadcast_ss(a0 + k);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a1 + k);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a2 + k);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a3 + k);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a4 + k);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a5 + k);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+    acc[0][0] = c00;
+    acc[0][1] = c01;
+    acc[1][0] = c10;
+    acc[1][1] = c11;
+    acc[2][0] = c20;
+    acc[2][1] = c21;
+    acc[3][0] = c30;
+    acc[3][1] = c31;
+    acc[4][0] = c40;
+    acc[4][1] = c41;
+    acc[5][0] = c50;
+    acc[5][1] = c51;
+    if (nr == NR) {
+        for (i = 0; i < mr; i++) {
+            float *ci = c + i * ldc;
+
+            _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci),
+                                               acc[i][0]));
+            _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8),
+                                                   acc[i][1]));
+        }
+    } else {
+        float tmp[NR];
+
+        for (i = 0; i < mr; i++) {
+            float *ci = c + i * ldc;
+
+            _mm256_storeu_ps(tmp, acc[i][0]);
+            _mm256_storeu_ps(tmp + 8, acc[i][1]);
+            for (j = 0; j < nr; j++) {
+                ci[j] += tmp[j];
+            }
+        }
+    }
+}
+
+/* C += A * Bp over the panels [p0, p1) (see the file comment). */
+static void
+gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+            const float *bp, float *c, int64_t ldc, int64_t p0, int64_t p1)
+{
+    const int64_t npad = (n + NR - 1) / NR * NR;
+    int64_t pb, k0, i0, p, i;
+
+    for (pb = p0; pb < p1; pb += NB) {
+        const int64_t pe = pb + NB < p1 ? pb + NB : p1;
+
+        for (k0 = 0; k0 < k; k0 += KC) {
+            const int64_t kc = k - k0 < KC ? k - k0 : KC;
+            const float *bblk = bp + k0 * npad;
+
+            for (i0 = 0; i0 < m; i0 += MC) {
+                const int64_t ie = i0 + MC < m ? i0 + MC : m;
+
+                for (p = pb; p < pe; p++) {
+                    const float *panel = bblk + p * kc * NR;
+                    const int nr = (int)(n - p * NR < NR ? n - p * NR : NR);
+                    float *cp = c + p * NR;
+
+                    for (i = i0; i < ie; i += MR) {
+                        const int mr = (int)(ie - i < MR ? ie - i : MR);
+
+                        ukernel(mr, kc, a + i * lda + k0, lda, panel,
+                                cp + i * ldc, ldc, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Fills columns [j0, j1) of the m x ldc matrix c with row_bias[i] (if
+ * non-NULL), else col_bias[j] (if non-NULL), else 0. */
+static void
+fill_bias(float *c, int64_t m, int64_t ldc, int64_t j0, int64_t j1,
+          const float *row_bias, const float *col_bias)
+{
+    int64_t i, j;
+
+    for (i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+
+        if (col_bias != NULL) {
+            memcpy(ci + j0, col_bias + j0, (size_t)(j1 - j0) * sizeof(float));
+        } else {
+            const float v = row_bias != NULL ? row_bias[i] : 0.0f;
+
+            for (j = j0; j < j1; j++) {
+                ci[j] = v;
+            }
+        }
+    }
+}
+
+/* ---- B packing ------------------------------------------------------ */
+
+/* B(k, j) = src[k * ld + j], k < K, j < N; panels [p0, p1). */
+static void
+pack_b_rows(const float *src, int64_t ld, int64_t k, int64_t n, float *bp,
+            int64_t p0, int64_t p1)
+{
+    const int64_t npad = (n + NR - 1) / NR * NR;
+    int64_t k0, kk, p;
+
+    for (k0 = 0; k0 < k; k0 += KC) {
+        const int64_t kc = k - k0 < KC ? k - k0 : KC;
+        float *blk = bp + k0 * npad;
+
+        for (kk = 0; kk < kc; kk++) {
+            const float *row = src + (k0 + kk) * ld;
+
+            for (p = p0; p < p1; p++) {
+                float *d = blk + p * kc * NR + kk * NR;
+                const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
+
+                if (cols == NR) {
+                    _mm256_store_ps(d, _mm256_loadu_ps(row + p * NR));
+                    _mm256_store_ps(d + 8, _mm256_loadu_ps(row + p * NR + 8));
+                } else {
+                    memcpy(d, row + p * NR, (size_t)cols * sizeof(float));
+                    memset(d + cols, 0, (size_t)(NR - cols) * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+/* B(k, j) = src[j * ld + k] (a transposed source, e.g. linear weights). */
+static void
+pack_b_cols(const float *src, int64_t ld, int64_t k, int64_t n, float *bp,
+            int64_t p0, int64_t p1)
+{
+    const int64_t npad = (n + NR - 1) / NR * NR;
+    int64_t k0, kk, p, jj;
+
+    for (k0 = 0; k0 < k; k0 += KC) {
+        const int64_t kc = k - k0 < KC ? k - k0 : KC;
+        float *blk = bp + k0 * npad;
+
+        for (p = p0; p < p1; p++) {
+            float *d = blk + p * kc * NR;
+            const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
+
+            for (jj = 0; jj < cols; jj++) {
+                const float *col = src + (p * NR + jj) * ld + k0;
+
+                for (kk = 0; kk < kc; kk++) {
+                    d[kk * NR + jj] = col[kk];
+                }
+            }
+            for (; jj < NR; jj++) {
+                for (kk = 0; kk < kc; kk++) {
+                    d[kk * NR + jj] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+typedef struct conv_geom {
+    int64_t h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+} conv_geom;
+
+/* One row of the implicit im2col matrix of input channel plane x at tap
+ * (u, v): columns [j, j + cnt) of it (all in output row i, starting at
+ * output column jx), written to d. */
+FX_INLINE void
+im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
+           int64_t i, int64_t jx, int64_t cnt, float *d)
+{
+    const int64_t yi = i * g->sh - g->ph + u * g->dh;
+    const int64_t x0 = jx * g->sw - g->pw + v * g->dw;
+    int64_t t, lo, hi;
+
+    if (yi < 0 || yi >= g->h) {
+        memset(d, 0, (size_t)cnt * sizeof(float));
+        return;
+    }
+    /* valid t: 0 <= x0 + t*sw < w */
+    lo = x0 >= 0 ? 0 : (-x0 + g->sw - 1) / g->sw;
+    hi = x0 >= g->w ? 0 : (g->w - 1 - x0) / g->sw + 1;
+    if (hi > cnt) {
+        hi = cnt;
+    }
+    if (lo > hi) {
+        lo = hi;
+    }
+    for (t = 0; t < lo; t++) {
+        d[t] = 0.0f;
+    }
+    x += yi * g->w + x0;
+    if (g->sw == 1) {
+        memcpy(d + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
+    } else {
+        for (t = lo; t < hi; t++) {
+            d[t] = x[t * g->sw];
+        }
+    }
+    for (t = hi; t < cnt; t++) {
+        d[t] = 0.0f;
+    }
+}
+
+/* B = im2col(x) for C/G channels: B((c*KH + u)*KW + v, i*OW + j). */
+static void
+pack_b_im2col(const float *x, const conv_geom *g, int64_t k, float *bp,
+              int64_t p0, int64_t p1)
+{
+    const int64_t n = g->oh * g->ow;
+    const int64_t npad = (n + NR - 1) / NR * NR;
+    int64_t k0, kk, p;
+
+    for (k0 = 0; k0 < k; k0 += KC) {
+        const int64_t kc = k - k0 < KC ? k - k0 : KC;
+        float *blk = bp + k0 * npad;
+
+        for (kk = 0; kk < kc; kk++) {
+            const int64_t kr = k0 + kk;
+            const int64_t v = kr % g->kw, u = (kr / g->kw) % g->kh;
+            const int64_t c = kr / (g->kw * g->kh);
+            const float *xc = x + c * g->h * g->w;
+
+            for (p = p0; p < p1; p++) {
+                float *d = blk + p * kc * NR + kk * NR;
+                int64_t j = p * NR, jj = 0;
+                int64_t i = j / g->ow, jx = j % g->ow;
+
+                while (jj < NR && j < n) {
+                    int64_t cnt = g->ow - jx;
+
+                    if (cnt > NR - jj) {
+                        cnt = NR - jj;
+                    }
+                    if (cnt > n - j) {
+                        cnt = n - j;
+                    }
+                    im2col_run(xc, g, u, v, i, jx, cnt, d + jj);
+                    jj += cnt;
+                    j += cnt;
+                    jx = 0;
+                    i++;
+                }
+                for (; jj < NR; jj++) {
+                    d[jj] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* ---- exported kernels ----------------------------------------------- */
+
+void fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth);
+void fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth);
+
+/*
+ * x: (N, C, H, W)  w: (OC, C/G, KH, KW)  b: (OC)  y: (N, OC, OH, OW)
+ * OH = (H + 2*PH - DH*(KH-1) - 1)/SH + 1, OW likewise.
+ */
+void
+fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
+{
+    const fx_conv2d_params *p = a->params;
+    const fx_tensor *x = &a->in[0], *w = &a->in[1];
+    const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
+    const int64_t n_batch = x->shape[0], c_in = x->shape[1];
+    const int64_t oc = w->shape[0], cg = w->shape[1];
+    const int64_t groups = p->groups, ocg = oc / groups;
+    conv_geom g;
+    int64_t k, n, npanels, p0, p1, b, gi;
+    int pointwise;
+    float *bp = a->workspace;
+
+    g.h = x->shape[2];
+    g.w = x->shape[3];
+    g.kh = w->shape[2];
+    g.kw = w->shape[3];
+    g.oh = a->out->shape[2];
+    g.ow = a->out->shape[3];
+    g.sh = p->stride.v[0];
+    g.sw = p->stride.v[1];
+    g.ph = p->padding.v[0];
+    g.pw = p->padding.v[1];
+    g.dh = p->dilation.v[0];
+    g.dw = p->dilation.v[1];
+    k = cg * g.kh * g.kw;
+    n = g.oh * g.ow;
+    npanels = (n + NR - 1) / NR;
+    fx__split(npanels, ith, nth, &p0, &p1);
+    if (p0 >= p1) {
+        return;
+    }
+    pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1
+                && g.ph == 0 && g.pw == 0;
+    for (b = 0; b < n_batch; b++) {
+        for (gi = 0; gi < groups; gi++) {
+            const float *xg = x->data + (b * c_in + gi * cg) * g.h * g.w;
+            float *y = a->out->data + (b * oc + gi * ocg) * n;
+            const int64_t j1 = p1 * NR < n ? p1 * NR : n;
+
+            fill_bias(y, ocg, n, p0 * NR, j1,
+                      bias != NULL ? bias + gi * ocg : NULL, NULL);
+            if (k == 0) {
+                continue;
+            }
+            if (pointwise) {
+                pack_b_rows(xg, n, k, n, bp, p0, p1);
+            } else {
+                pack_b_im2col(xg, &g, k, bp, p0, p1);
+            }
+            gemm_panels(ocg, n, k, w->data + gi * ocg * k, k, bp, y, n, p0,
+                        p1);
+        }
+    }
+}
+
+/* x: (..., IN)  w: (OUT, IN)  b: (OUT)  y: (..., OUT) */
+void
+fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
+{
+    const fx_tensor *x = &a->in[0], *w = &a->in[1];
+    const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
+    const int64_t k = w->shape[1], n = w->shape[0];
+    const int64_t m = n > 0 ? fx_tensor_numel(a->out) / n : 0;
+    const int64_t npanels = (n + NR - 1) / NR;
+    int64_t p0, p1;
+    float *bp = a->workspace;
+
+    fx__split(npanels, ith, nth, &p0, &p1);
+    if (p0 >= p1 || m == 0) {
+        return;
+    }
+    fill_bias(a->out->data, m, n, p0 * NR, p1 * NR < n ? p1 * NR : n, NULL,
+              bias);
+    if (k == 0) {
+        return;
+    }
+    pack_b_cols(w->data, k, k, n, bp, p0, p1);
+    gemm_panels(m, n, k, x->data, k, bp, a->out->data, n, p0, p1);
+}

@@ -1,0 +1,188 @@
+/*
+ * ops/binary.c - elementwise add, sub, mul, div with NumPy/torch
+ * broadcasting (one shared implementation, four ops).
+ *
+ *   a: shape A, b: shape B (either may be 0-d)
+ *   y: broadcast(A, B): dims aligned from the right, each pair equal or
+ *   one of them 1 (a missing dim counts as 1).
+ *   y[idx] = a[idx mod A] op b[idx mod B], float32 IEEE arithmetic.
+ *
+ * torch equivalent: torch.add / sub / mul / div (true division) on
+ * float32 tensors.
+ */
+#include <stddef.h>
+
+#include "ops/ops.h"
+
+const fx_attr_def fx_add_attrs[FX__NATTRS_ADD + 1] = {
+    {NULL, FX_ATTR_INT, 0, 0}};
+const fx_attr_def fx_sub_attrs[FX__NATTRS_SUB + 1] = {
+    {NULL, FX_ATTR_INT, 0, 0}};
+const fx_attr_def fx_mul_attrs[FX__NATTRS_MUL + 1] = {
+    {NULL, FX_ATTR_INT, 0, 0}};
+const fx_attr_def fx_div_attrs[FX__NATTRS_DIV + 1] = {
+    {NULL, FX_ATTR_INT, 0, 0}};
+
+typedef enum binop { BINOP_ADD, BINOP_SUB, BINOP_MUL, BINOP_DIV } binop;
+
+static const char *const binop_names[4] = {"add", "sub", "mul", "div"};
+
+static fx_status
+binary_infer(binop op, const fx_tensor *in, fx_tensor *out, fx_error *err)
+{
+    const fx_tensor *a = &in[0], *b = &in[1];
+    const int32_t nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    char s1[160], s2[160];
+    int32_t i;
+
+    out->ndim = nd;
+    out->data = NULL;
+    for (i = 0; i < nd; i++) {
+        const int32_t ia = a->ndim - nd + i, ib = b->ndim - nd + i;
+        const int64_t da = ia >= 0 ? a->shape[ia] : 1;
+        const int64_t db = ib >= 0 ? b->shape[ib] : 1;
+
+        if (da != db && da != 1 && db != 1) {
+            return fx_error_set(err, FX_ERR_SHAPE,
+                                "%s: shapes %s and %s cannot be broadcast "
+                                "together (dim %d: %lld vs %lld)",
+                                binop_names[op],
+                                fx__shape_str(a, s1, sizeof(s1)),
+                                fx__shape_str(b, s2, sizeof(s2)), (int)i,
+                                (long long)da, (long long)db);
+        }
+        out->shape[i] = da == 1 ? db : da;
+    }
+    return FX_OK;
+}
+
+/* Element strides of t viewed with the output's nd dims (0 where t is
+ * broadcast). */
+static void
+bcast_strides(const fx_tensor *t, const fx_tensor *out, int64_t *st)
+{
+    int64_t s = 1;
+    int32_t i;
+
+    for (i = out->ndim - 1; i >= 0; i--) {
+        const int32_t it = t->ndim - out->ndim + i;
+        const int64_t d = it >= 0 ? t->shape[it] : 1;
+
+        st[i] = d == 1 ? 0 : s;
+        s *= d;
+    }
+}
+
+FX_INLINE float
+apply(binop op, float x, float y)
+{
+    switch (op) {
+    case BINOP_ADD:
+        return x + y;
+    case BINOP_SUB:
+        return x - y;
+    case BINOP_MUL:
+        return x * y;
+    default:
+        return x / y;
+    }
+}
+
+/* Inner loop over n elements with strides (0 or 1) sa, sb. */
+FX_INLINE void
+run_row(binop op, const float *FX_RESTRICT a, int64_t sa,
+        const float *FX_RESTRICT b, int64_t sb, float *FX_RESTRICT y,
+        int64_t n)
+{
+    int64_t i;
+
+    if (sa == 1 && sb == 1) {
+        for (i = 0; i < n; i++) {
+            y[i] = apply(op, a[i], b[i]);
+        }
+    } else if (sa == 1) {
+        const float bv = b[0];
+
+        for (i = 0; i < n; i++) {
+            y[i] = apply(op, a[i], bv);
+        }
+    } else if (sb == 1) {
+        const float av = a[0];
+
+        for (i = 0; i < n; i++) {
+            y[i] = apply(op, av, b[i]);
+        }
+    } else {
+        const float v = apply(op, a[0], b[0]);
+
+        for (i = 0; i < n; i++) {
+            y[i] = v;
+        }
+    }
+}
+
+/* Work split: rows of the output's last dim. */
+FX_INLINE void
+binary_run(binop op, const fx_kargs *a, int ith, int nth)
+{
+    const fx_tensor *out = a->out;
+    const int32_t nd = out->ndim;
+    int64_t sa[FX_MAX_DIMS], sb[FX_MAX_DIMS], idx[FX_MAX_DIMS];
+    int64_t inner, rows, r, begin, end, rem;
+    int32_t i;
+
+    if (nd == 0) {
+        if (ith == 0) {
+            out->data[0] = apply(op, a->in[0].data[0], a->in[1].data[0]);
+        }
+        return;
+    }
+    bcast_strides(&a->in[0], out, sa);
+    bcast_strides(&a->in[1], out, sb);
+    inner = out->shape[nd - 1];
+    rows = inner > 0 ? fx_tensor_numel(out) / inner : 0;
+    fx__split(rows, ith, nth, &begin, &end);
+    if (begin >= end) {
+        return;
+    }
+    /* multi-index of row `begin` over dims [0, nd - 1) */
+    rem = begin;
+    for (i = nd - 2; i >= 0; i--) {
+        idx[i] = rem % out->shape[i];
+        rem /= out->shape[i];
+    }
+    for (r = begin; r < end; r++) {
+        int64_t oa = 0, ob = 0;
+
+        for (i = 0; i < nd - 1; i++) {
+            oa += idx[i] * sa[i];
+            ob += idx[i] * sb[i];
+        }
+        run_row(op, a->in[0].data + oa, sa[nd - 1], a->in[1].data + ob,
+                sb[nd - 1], out->data + r * inner, inner);
+        for (i = nd - 2; i >= 0; i--) {
+            if (++idx[i] < out->shape[i]) {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+}
+
+#define DEFINE_BINARY(NAME, OP)                                            \
+    fx_status fx_##NAME##_infer(const void *params, int32_t n_in,          \
+                                const fx_tensor *in, fx_tensor *out,       \
+                                size_t *workspace, fx_error *err)          \
+    {                                                                      \
+        *workspace = 0;                                                    \
+        return binary_infer(OP, in, out, err);                             \
+    }                                                                      \
+    void fx_##NAME##_ref(const fx_kargs *a, int ith, int nth)              \
+    {                                                                      \
+        binary_run(OP, a, ith, nth);                                       \
+    }
+
+DEFINE_BINARY(add, BINOP_ADD)
+DEFINE_BINARY(sub, BINOP_SUB)
+DEFINE_BINARY(mul, BINOP_MUL)
+DEFINE_BINARY(div, BINOP_DIV)

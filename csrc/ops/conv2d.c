@@ -1,0 +1,194 @@
+/*
+ * ops/conv2d.c - 2-D convolution (cross-correlation), NCHW, zero padding.
+ *
+ *   x: (N, C, H, W)   w: (OC, C/G, KH, KW)   b: (OC) optional
+ *   y: (N, OC, OH, OW)
+ *   OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1, OW likewise
+ *   y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q]
+ *                   * x[n, g*C/G + c, i*SH - PH + p*DH, j*SW - PW + q*DW]
+ *   with g = o / (OC/G) and x = 0 outside the input.
+ *
+ * torch equivalent: torch.nn.functional.conv2d(x, w, b, stride, padding,
+ * dilation, groups) (padding as numbers, zeros mode).
+ *
+ * The reference kernel below is the literal formula (float accumulation
+ * in (c, p, q) order). The fast path is the packed GEMM in
+ * kernels/gemm_avx2.c; its workspace (fx__gemm_workspace) is reserved
+ * here, in infer, because infer does not know which kernel will run.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "ops/ops.h"
+
+const fx_attr_def fx_conv2d_attrs[FX__NATTRS_CONV2D + 1] = {
+    {"stride", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, stride)},
+    {"padding", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, padding)},
+    {"dilation", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, dilation)},
+    {"groups", FX_ATTR_INT, 0, offsetof(fx_conv2d_params, groups)},
+    {NULL, FX_ATTR_INT, 0, 0},
+};
+
+size_t
+fx__gemm_workspace(int64_t k, int64_t n)
+{
+    /* Packed right-hand side: K rows of 16-column panels (see
+     * kernels/gemm_avx2.c), plus one panel of slack. */
+    int64_t npad = (n + 15) / 16 * 16;
+
+    return (size_t)(k * npad + 16) * sizeof(float) + 64;
+}
+
+fx_status
+fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
+                fx_tensor *out, size_t *workspace, fx_error *err)
+{
+    const fx_conv2d_params *p = params;
+    const fx_tensor *x = &in[0], *w = &in[1];
+    const fx_tensor *b = n_in > 2 ? &in[2] : NULL;
+    char s1[160], s2[160];
+    int64_t g = p->groups, oh, ow;
+    int i;
+
+    if (x->ndim != 4) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "conv2d: expected a 4-D input (N, C, H, W), "
+                            "got shape %s",
+                            fx__shape_str(x, s1, sizeof(s1)));
+    }
+    if (w->ndim != 4) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "conv2d: expected a 4-D weight "
+                            "(OC, C/groups, KH, KW), got shape %s",
+                            fx__shape_str(w, s1, sizeof(s1)));
+    }
+    if (g < 1) {
+        return fx_error_set(err, FX_ERR_ARG,
+                            "conv2d: groups must be positive, got %lld",
+                            (long long)g);
+    }
+    for (i = 0; i < 2; i++) {
+        if (p->stride.v[i] < 1 || p->dilation.v[i] < 1
+            || p->padding.v[i] < 0) {
+            return fx_error_set(
+                err, FX_ERR_ARG,
+                "conv2d: stride and dilation must be positive and padding "
+                "non-negative, got stride (%lld, %lld), padding (%lld, "
+                "%lld), dilation (%lld, %lld)",
+                (long long)p->stride.v[0], (long long)p->stride.v[1],
+                (long long)p->padding.v[0], (long long)p->padding.v[1],
+                (long long)p->dilation.v[0], (long long)p->dilation.v[1]);
+        }
+    }
+    if (x->shape[1] % g != 0 || w->shape[0] % g != 0) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "conv2d: input channels (%lld) and output "
+                            "channels (%lld) must both be divisible by "
+                            "groups (%lld)",
+                            (long long)x->shape[1], (long long)w->shape[0],
+                            (long long)g);
+    }
+    if (w->shape[1] * g != x->shape[1]) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "conv2d: weight of shape %s expects %lld input "
+                            "channels (groups=%lld), but the input of "
+                            "shape %s has %lld channels",
+                            fx__shape_str(w, s1, sizeof(s1)),
+                            (long long)(w->shape[1] * g), (long long)g,
+                            fx__shape_str(x, s2, sizeof(s2)),
+                            (long long)x->shape[1]);
+    }
+    if (w->shape[2] < 1 || w->shape[3] < 1) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "conv2d: kernel size must be positive, got "
+                            "weight shape %s",
+                            fx__shape_str(w, s1, sizeof(s1)));
+    }
+    if (b != NULL && b->ndim != -1
+        && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "conv2d: expected bias of shape (%lld,), got "
+                            "shape %s",
+                            (long long)w->shape[0],
+                            fx__shape_str(b, s1, sizeof(s1)));
+    }
+    oh = fx__window_out(x->shape[2], w->shape[2], p->stride.v[0],
+                        p->padding.v[0], p->dilation.v[0], 0);
+    ow = fx__window_out(x->shape[3], w->shape[3], p->stride.v[1],
+                        p->padding.v[1], p->dilation.v[1], 0);
+    if (oh < 1 || ow < 1) {
+        return fx_error_set(
+            err, FX_ERR_SHAPE,
+            "conv2d: output size would be %lldx%lld for input %lldx%lld, "
+            "kernel_size (%lld, %lld), stride (%lld, %lld), padding "
+            "(%lld, %lld), dilation (%lld, %lld)",
+            (long long)(oh > 0 ? oh : 0), (long long)(ow > 0 ? ow : 0),
+            (long long)x->shape[2], (long long)x->shape[3],
+            (long long)w->shape[2], (long long)w->shape[3],
+            (long long)p->stride.v[0], (long long)p->stride.v[1],
+            (long long)p->padding.v[0], (long long)p->padding.v[1],
+            (long long)p->dilation.v[0], (long long)p->dilation.v[1]);
+    }
+    out->ndim = 4;
+    out->shape[0] = x->shape[0];
+    out->shape[1] = w->shape[0];
+    out->shape[2] = oh;
+    out->shape[3] = ow;
+    *workspace = fx__gemm_workspace(w->shape[1] * w->shape[2] * w->shape[3],
+                                    oh * ow);
+    return FX_OK;
+}
+
+/* Reference: the formula, one (n, o) output plane per work item. */
+void
+fx_conv2d_ref(const fx_kargs *a, int ith, int nth)
+{
+    const fx_conv2d_params *p = a->params;
+    const fx_tensor *x = &a->in[0], *w = &a->in[1];
+    const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
+    const int64_t n_batch = x->shape[0], c_in = x->shape[1];
+    const int64_t h = x->shape[2], wd = x->shape[3];
+    const int64_t oc = w->shape[0], cg = w->shape[1];
+    const int64_t kh = w->shape[2], kw = w->shape[3];
+    const int64_t oh = a->out->shape[2], ow = a->out->shape[3];
+    const int64_t sh = p->stride.v[0], sw = p->stride.v[1];
+    const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
+    const int64_t dh = p->dilation.v[0], dw = p->dilation.v[1];
+    const int64_t ocg = oc / p->groups;
+    int64_t item, begin, end;
+
+    fx__split(n_batch * oc, ith, nth, &begin, &end);
+    for (item = begin; item < end; item++) {
+        const int64_t n = item / oc, o = item % oc, g = o / ocg;
+        const float *xg = x->data + (n * c_in + g * cg) * h * wd;
+        const float *wo = w->data + o * cg * kh * kw;
+        float *y = a->out->data + item * oh * ow;
+        int64_t i, j, c, u, v;
+
+        for (i = 0; i < oh; i++) {
+            for (j = 0; j < ow; j++) {
+                float acc = 0.0f;
+
+                for (c = 0; c < cg; c++) {
+                    for (u = 0; u < kh; u++) {
+                        const int64_t yi = i * sh - ph + u * dh;
+
+                        if (yi < 0 || yi >= h) {
+                            continue;
+                        }
+                        for (v = 0; v < kw; v++) {
+                            const int64_t xj = j * sw - pw + v * dw;
+
+                            if (xj < 0 || xj >= wd) {
+                                continue;
+                            }
+                            acc += wo[(c * kh + u) * kw + v]
+                                   * xg[(c * h + yi) * wd + xj];
+                        }
+                    }
+                }
+                y[i * ow + j] = acc + (bias != NULL ? bias[o] : 0.0f);
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/*
+ * ops/linear.c - fully connected layer.
+ *
+ *   x: (..., IN)   w: (OUT, IN)   b: (OUT) optional   y: (..., OUT)
+ *   y[r, o] = b[o] + sum_i x[r, i] * w[o, i]   (r runs over the leading
+ *   dims of x; a 1-D x gives a 1-D y)
+ *
+ * torch equivalent: torch.nn.functional.linear(x, w, b).
+ * Fast path: the packed GEMM in kernels/gemm_avx2.c (workspace reserved
+ * here).
+ */
+#include <stddef.h>
+
+#include "ops/ops.h"
+
+const fx_attr_def fx_linear_attrs[FX__NATTRS_LINEAR + 1] = {
+    {NULL, FX_ATTR_INT, 0, 0},
+};
+
+fx_status
+fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
+                fx_tensor *out, size_t *workspace, fx_error *err)
+{
+    const fx_tensor *x = &in[0], *w = &in[1];
+    const fx_tensor *b = n_in > 2 ? &in[2] : NULL;
+    char s1[160], s2[160];
+    int32_t i;
+
+    if (x->ndim < 1) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "linear: expected an input with at least 1 "
+                            "dimension (..., in_features), got shape %s",
+                            fx__shape_str(x, s1, sizeof(s1)));
+    }
+    if (w->ndim != 2) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "linear: expected a 2-D weight (out_features, "
+                            "in_features), got shape %s",
+                            fx__shape_str(w, s1, sizeof(s1)));
+    }
+    if (x->shape[x->ndim - 1] != w->shape[1]) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "linear: input of shape %s has %lld features, "
+                            "weight of shape %s expects %lld",
+                            fx__shape_str(x, s1, sizeof(s1)),
+                            (long long)x->shape[x->ndim - 1],
+                            fx__shape_str(w, s2, sizeof(s2)),
+                            (long long)w->shape[1]);
+    }
+    if (b != NULL && b->ndim != -1
+        && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
+        return fx_error_set(err, FX_ERR_SHAPE,
+                            "linear: expected bias of shape (%lld,), got "
+                            "shape %s",
+                            (long long)w->shape[0],
+                            fx__shape_str(b, s1, sizeof(s1)));
+    }
+    out->ndim = x->ndim;
+    for (i = 0; i < x->ndim - 1; i++) {
+        out->shape[i] = x->shape[i];
+    }
+    out->shape[x->ndim - 1] = w->shape[0];
+    *workspace = fx__gemm_workspace(w->shape[1], w->shape[0]);
+    return FX_OK;
+}
+
+/* Reference: one output row per work item. */
+void
+fx_linear_ref(const fx_kargs *a, int ith, int nth)
+{
+    const fx_tensor *x = &a->in[0], *w = &a->in[1];
+    const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
+    const int64_t k = w->shape[1], n_out = w->shape[0];
+    const int64_t rows = k > 0 ? fx_tensor_numel(x) / k
+                               : fx_tensor_numel(a->out) / (n_out ? n_out : 1);
+    int64_t r, o, i, begin, end;
+
+    fx__split(rows, ith, nth, &begin, &end);
+    for (r = begin; r < end; r++) {
+        const float *xr = x->data + r * k;
+        float *y = a->out->data + r * n_out;
+
+        for (o = 0; o < n_out; o++) {
+            const float *wo = w->data + o * k;
+            float acc = 0.0f;
+
+            for (i = 0; i < k; i++) {
+                acc += xr[i] * wo[i];
+            }
+            y[o] = acc + (bias != NULL ? bias[o] : 0.0f);
+        }
+    }
+}

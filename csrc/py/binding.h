@@ -1,0 +1,50 @@
+/* Shared declarations of the thin CPython binding (csrc/py/). */
+#ifndef FXPY_BINDING_H
+#define FXPY_BINDING_H
+
+#include "py_numpy.h"
+#include "featx.h"
+
+/* Per-module state (no C globals). */
+typedef struct fxpy_state {
+    PyTypeObject *graph_type;
+    PyTypeObject *proxy_type;
+    PyTypeObject *method_type;
+    PyTypeObject *plan_type;
+    unsigned isa_mask;     /* detected once at import */
+} fxpy_state;
+
+fxpy_state *fxpy_state_of_module(PyObject *module);
+fxpy_state *fxpy_state_of_type(PyTypeObject *tp);
+
+/* Raises the Python exception that matches err->code (STYLE.md table),
+ * with err->msg verbatim. Returns NULL. */
+PyObject *fxpy_raise(const fx_error *err);
+
+/* Parses an attrs dict against op's schema into params (FX_MAX_PARAMS
+ * bytes, zeroed first). Returns 0, or -1 with an exception set. */
+int fxpy_parse_attrs(const fx_op_info *op, PyObject *attrs, void *params);
+
+/* Converts obj to a float32 C-contiguous aligned array (new reference) and
+ * fills t (data borrowed from the array). None gives ndim = -1 and
+ * *array = NULL. Returns 0, or -1 with an exception set. */
+int fxpy_tensor_from(PyObject *obj, const char *opname, int index,
+                     PyArrayObject **array, fx_tensor *t);
+
+/* Runs one op eagerly: parse, infer, allocate, release the GIL, kernel.
+ * inputs is a sequence; returns a new float32 ndarray. */
+PyObject *fxpy_run_op(const fx_op_info *op, unsigned isa_mask,
+                      PyObject *inputs, PyObject *attrs);
+
+/* Runs one op on already-parsed params: converts inputs (a sequence of
+ * arrays or None), infers, allocates the output, releases the GIL around
+ * the kernel. Returns a new float32 ndarray. */
+PyObject *fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask,
+                          const void *params, PyObject *inputs);
+
+/* Each file's part of module exec: add its functions/types to m. */
+int fxpy_ops_exec(PyObject *m);
+int fxpy_graph_exec(PyObject *m);
+int fxpy_plan_exec(PyObject *m);
+
+#endif

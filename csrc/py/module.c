@@ -1,0 +1,118 @@
+/* featx._core: module definition, state and the error mapping. */
+#define FXPY_IMPORT_ARRAY
+#include "binding.h"
+
+fxpy_state *
+fxpy_state_of_module(PyObject *module)
+{
+    return (fxpy_state *)PyModule_GetState(module);
+}
+
+static int
+module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    fxpy_state *st = fxpy_state_of_module(m);
+
+    Py_VISIT(st->graph_type);
+    Py_VISIT(st->proxy_type);
+    Py_VISIT(st->plan_type);
+    Py_VISIT(st->method_type);
+    return 0;
+}
+
+static int
+module_clear(PyObject *m)
+{
+    fxpy_state *st = fxpy_state_of_module(m);
+
+    Py_CLEAR(st->graph_type);
+    Py_CLEAR(st->proxy_type);
+    Py_CLEAR(st->plan_type);
+    Py_CLEAR(st->method_type);
+    return 0;
+}
+
+static void
+module_free(void *m)
+{
+    module_clear((PyObject *)m);
+}
+
+PyObject *
+fxpy_raise(const fx_error *err)
+{
+    switch (err->code) {
+    case FX_ERR_DTYPE:
+        PyErr_SetString(PyExc_TypeError, err->msg);
+        break;
+    case FX_ERR_NOMEM:
+        PyErr_NoMemory();
+        break;
+    case FX_ERR_UNSUPPORTED:
+        PyErr_SetString(PyExc_NotImplementedError, err->msg);
+        break;
+    case FX_ERR_STATE:
+        PyErr_SetString(PyExc_RuntimeError, err->msg);
+        break;
+    case FX_ERR_INTERNAL:
+        PyErr_Format(PyExc_SystemError,
+                     "internal error in featx core; please report: %s",
+                     err->msg);
+        break;
+    default: /* ARG, SHAPE, NOT_FOUND */
+        PyErr_SetString(PyExc_ValueError, err->msg);
+        break;
+    }
+    return NULL;
+}
+
+static int
+module_exec(PyObject *m)
+{
+    fxpy_state *st = fxpy_state_of_module(m);
+
+    import_array1(-1);
+    st->isa_mask = fx_cpu_isa_mask();
+    if (fxpy_ops_exec(m) < 0 || fxpy_graph_exec(m) < 0
+        || fxpy_plan_exec(m) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+PyDoc_STRVAR(module_doc,
+"featx's C core: op kernels, the traced graph and its executor.\n\n"
+"Private; use the featx package.");
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "featx._core",
+    .m_doc = module_doc,
+    .m_size = sizeof(fxpy_state),
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void);
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&module_def);
+}
+
+fxpy_state *
+fxpy_state_of_type(PyTypeObject *tp)
+{
+    return (fxpy_state *)PyType_GetModuleState(tp);
+}

@@ -1,0 +1,621 @@
+/*
+ * py/ops_py.c - the eager op binding: attribute and array conversion
+ * (shared with the graph/plan binding through binding.h) and the module
+ * functions call(), op_names(), cpu_features(), kernel_name(),
+ * isa_mask(), _set_isa_mask().
+ *
+ * The binding never switches on op names: attributes are converted
+ * generically against the op's fx_attr_def schema, and every check of
+ * shapes and values is the op's infer function.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binding.h"
+
+/* ---- attributes ----------------------------------------------------- */
+
+static int
+parse_int(const fx_op_info *op, const char *key, PyObject *v, int64_t *out)
+{
+    PyObject *idx;
+    long long r;
+
+    if (PyFloat_Check(v) || !PyNumber_Check(v)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s: attribute '%s' must be an int, got %.100s",
+                     op->name, key, Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    idx = PyNumber_Index(v);
+    if (idx == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s: attribute '%s' must be an int, got %.100s",
+                     op->name, key, Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    r = PyLong_AsLongLong(idx);
+    Py_DECREF(idx);
+    if (r == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError,
+                     "%s: attribute '%s' is out of the 64-bit range",
+                     op->name, key);
+        return -1;
+    }
+    *out = (int64_t)r;
+    return 0;
+}
+
+static int
+parse_ints(const fx_op_info *op, const fx_attr_def *def, PyObject *v,
+           fx_ints *out)
+{
+    PyObject *seq = NULL;
+    Py_ssize_t n, i;
+    int rc = -1;
+
+    if (PyLong_Check(v) || PyIndex_Check(v)) {
+        int64_t x;
+
+        if (parse_int(op, def->name, v, &x) < 0) {
+            return -1;
+        }
+        out->n = def->count > 0 ? def->count : 1;
+        for (i = 0; i < out->n; i++) {
+            out->v[i] = x;
+        }
+        return 0;
+    }
+    seq = PySequence_Fast(v, "");
+    if (seq == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s: attribute '%s' must be an int or a sequence of "
+                     "ints, got %.100s",
+                     op->name, def->name, Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (def->count > 0 ? (n != def->count && n != 1) : n > FX_MAX_DIMS) {
+        if (def->count > 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: attribute '%s' must be an int or %d ints, "
+                         "got %zd values",
+                         op->name, def->name, (int)def->count, n);
+        } else {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: attribute '%s' has %zd values, at most %d "
+                         "are supported",
+                         op->name, def->name, n, FX_MAX_DIMS);
+        }
+        goto done;
+    }
+    out->n = def->count > 0 ? def->count : (int32_t)n;
+    for (i = 0; i < out->n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, n == 1 ? 0 : i);
+
+        if (parse_int(op, def->name, item, &out->v[i]) < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(seq);
+    return rc;
+}
+
+static int
+parse_one(const fx_op_info *op, const fx_attr_def *def, PyObject *v,
+          char *params)
+{
+    void *field = params + def->offset;
+
+    switch (def->kind) {
+    case FX_ATTR_INT: {
+        int64_t x;
+
+        if (parse_int(op, def->name, v, &x) < 0) {
+            return -1;
+        }
+        memcpy(field, &x, sizeof(x));
+        return 0;
+    }
+    case FX_ATTR_INTS:
+        return parse_ints(op, def, v, (fx_ints *)field);
+    case FX_ATTR_FLOAT: {
+        double x;
+
+        if (!PyFloat_Check(v) && !PyLong_Check(v) && !PyNumber_Check(v)) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s: attribute '%s' must be a float, got %.100s",
+                         op->name, def->name, Py_TYPE(v)->tp_name);
+            return -1;
+        }
+        x = PyFloat_AsDouble(v);
+        if (x == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "%s: attribute '%s' must be a float, got %.100s",
+                         op->name, def->name, Py_TYPE(v)->tp_name);
+            return -1;
+        }
+        memcpy(field, &x, sizeof(x));
+        return 0;
+    }
+    case FX_ATTR_BOOL: {
+        int x = PyObject_IsTrue(v);
+
+        if (x < 0) {
+            return -1;
+        }
+        memcpy(field, &x, sizeof(x));
+        return 0;
+    }
+    }
+    PyErr_Format(PyExc_SystemError, "%s: attribute '%s' has a bad kind",
+                 op->name, def->name);
+    return -1;
+}
+
+int
+fxpy_parse_attrs(const fx_op_info *op, PyObject *attrs, void *params)
+{
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    int32_t i;
+
+    memset(params, 0, FX_MAX_PARAMS);
+    if (attrs == NULL || attrs == Py_None) {
+        if (op->n_attrs > 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s: missing attribute '%s'", op->name,
+                         op->attrs[0].name);
+            return -1;
+        }
+        return 0;
+    }
+    if (!PyDict_Check(attrs)) {
+        PyErr_Format(PyExc_TypeError, "%s: attrs must be a dict, got %.100s",
+                     op->name, Py_TYPE(attrs)->tp_name);
+        return -1;
+    }
+    /* unknown keys first, so a misspelt key is named as such */
+    while (PyDict_Next(attrs, &pos, &key, &value)) {
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        int found = 0;
+
+        if (k == NULL) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "%s: attribute names must be str, got %.100s",
+                         op->name, Py_TYPE(key)->tp_name);
+            return -1;
+        }
+        for (i = 0; i < op->n_attrs && !found; i++) {
+            found = strcmp(op->attrs[i].name, k) == 0;
+        }
+        if (!found) {
+            PyErr_Format(PyExc_TypeError, "%s: unknown attribute '%s'",
+                         op->name, k);
+            return -1;
+        }
+    }
+    for (i = 0; i < op->n_attrs; i++) {
+        const fx_attr_def *def = &op->attrs[i];
+        PyObject *v = PyDict_GetItemString(attrs, def->name); /* borrowed */
+
+        if (v == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s: missing attribute '%s'",
+                         op->name, def->name);
+            return -1;
+        }
+        if (parse_one(op, def, v, params) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- arrays --------------------------------------------------------- */
+
+int
+fxpy_tensor_from(PyObject *obj, const char *opname, int index,
+                 PyArrayObject **array, fx_tensor *t)
+{
+    PyArrayObject *arr;
+    int i, nd;
+
+    *array = NULL;
+    memset(t, 0, sizeof(*t));
+    if (obj == Py_None) {
+        t->ndim = -1;
+        return 0;
+    }
+    if (PyArray_Check(obj) || PyArray_IsScalar(obj, Generic)) {
+        PyArray_Descr *d = PyArray_Check(obj)
+                               ? PyArray_DESCR((PyArrayObject *)obj)
+                               : NULL;
+        char kind = 'f';
+
+        if (d != NULL) {
+            kind = d->kind;
+        } else if (PyArray_IsScalar(obj, Integer)) {
+            kind = 'i';
+        } else if (PyArray_IsScalar(obj, Bool)) {
+            kind = 'b';
+        } else if (PyArray_IsScalar(obj, ComplexFloating)) {
+            kind = 'c';
+        }
+        if (kind != 'f') {
+            PyObject *dt = PyObject_GetAttrString(obj, "dtype");
+            PyObject *s = dt != NULL ? PyObject_Str(dt) : NULL;
+            const char *name = s != NULL ? PyUnicode_AsUTF8(s) : NULL;
+
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "%s: input %d has dtype %s; float arrays are "
+                         "expected (float32, or float16/float64 which are "
+                         "converted; convert images with "
+                         "featx.transforms)",
+                         opname, index, name != NULL ? name : "?");
+            Py_XDECREF(s);
+            Py_XDECREF(dt);
+            return -1;
+        }
+    }
+    arr = (PyArrayObject *)PyArray_FROM_OTF(
+        obj, NPY_FLOAT32,
+        NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSUREARRAY | NPY_ARRAY_FORCECAST);
+    if (arr == NULL) {
+        return -1;
+    }
+    nd = PyArray_NDIM(arr);
+    if (nd > FX_MAX_DIMS) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: input %d has %d dimensions, at most %d are "
+                     "supported",
+                     opname, index, nd, FX_MAX_DIMS);
+        Py_DECREF(arr);
+        return -1;
+    }
+    t->ndim = nd;
+    for (i = 0; i < nd; i++) {
+        t->shape[i] = (int64_t)PyArray_DIM(arr, i);
+    }
+    t->data = (float *)PyArray_DATA(arr);
+    *array = arr;
+    return 0;
+}
+
+/* ---- eager run ------------------------------------------------------ */
+
+/* Copies params into an aligned buffer (callers may keep them in a
+ * byte array), so kernels read typed fields safely. */
+PyObject *
+fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, const void *params,
+                PyObject *inputs)
+{
+    PyArrayObject *arrays[FX_MAX_INPUTS] = {NULL};
+    fx_tensor in[FX_MAX_INPUTS];
+    _Alignas(16) unsigned char pbuf[FX_MAX_PARAMS];
+    npy_intp dims[FX_MAX_DIMS];
+    PyObject *seq = NULL, *result = NULL;
+    PyArrayObject *out_arr = NULL;
+    fx_tensor out;
+    fx_error err;
+    size_t ws = 0;
+    void *ws_raw = NULL, *ws_aligned = NULL;
+    Py_ssize_t n = 0, i;
+    fx_kernel_fn kernel;
+    fx_kargs k;
+
+    memcpy(pbuf, params, op->params_size);
+    seq = PySequence_Fast(inputs, "");
+    if (seq == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s: inputs must be a sequence of arrays, got %.100s",
+                     op->name, Py_TYPE(inputs)->tp_name);
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < op->n_in_min || n > op->n_in_max) {
+        if (op->n_in_min == op->n_in_max) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: expected %d inputs, got %zd", op->name,
+                         (int)op->n_in_min, n);
+        } else {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: expected %d to %d inputs, got %zd", op->name,
+                         (int)op->n_in_min, (int)op->n_in_max, n);
+        }
+        n = 0;
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *obj = PySequence_Fast_GET_ITEM(seq, i);
+
+        if (obj == Py_None && i < op->n_in_min) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s: input %zd is required, got None", op->name, i);
+            goto fail;
+        }
+        if (fxpy_tensor_from(obj, op->name, (int)i, &arrays[i], &in[i]) < 0) {
+            goto fail;
+        }
+    }
+    memset(&out, 0, sizeof(out));
+    err.code = FX_OK;
+    err.msg[0] = '\0';
+    if (op->infer(pbuf, (int32_t)n, in, &out, &ws, &err) != FX_OK) {
+        fxpy_raise(&err);
+        goto fail;
+    }
+    for (i = 0; i < out.ndim; i++) {
+        dims[i] = (npy_intp)out.shape[i];
+    }
+    out_arr = (PyArrayObject *)PyArray_SimpleNew(out.ndim, dims, NPY_FLOAT32);
+    if (out_arr == NULL) {
+        goto fail;
+    }
+    out.data = (float *)PyArray_DATA(out_arr);
+    if (fx_tensor_numel(&out) > 0) {
+        if (ws > 0) {
+            ws_raw = malloc(ws + 64);
+            if (ws_raw == NULL) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            ws_aligned = (void *)(((uintptr_t)ws_raw + 63) & ~(uintptr_t)63);
+        }
+        kernel = fx_op_kernel(op, isa_mask);
+        k.params = pbuf;
+        k.n_in = (int32_t)n;
+        k.in = in;
+        k.out = &out;
+        k.workspace = ws_aligned;
+        Py_BEGIN_ALLOW_THREADS
+        kernel(&k, 0, 1);
+        Py_END_ALLOW_THREADS
+    }
+    result = (PyObject *)out_arr;
+    out_arr = NULL;
+fail:
+    free(ws_raw);
+    Py_XDECREF(out_arr);
+    for (i = 0; i < n; i++) {
+        Py_XDECREF(arrays[i]);
+    }
+    Py_XDECREF(seq);
+    return result;
+}
+
+PyObject *
+fxpy_run_op(const fx_op_info *op, unsigned isa_mask, PyObject *inputs,
+            PyObject *attrs)
+{
+    _Alignas(16) unsigned char params[FX_MAX_PARAMS];
+
+    if (fxpy_parse_attrs(op, attrs, params) < 0) {
+        return NULL;
+    }
+    return fxpy_run_parsed(op, isa_mask, params, inputs);
+}
+
+/* ---- module functions ----------------------------------------------- */
+
+static const fx_op_info *
+find_op(PyObject *name)
+{
+    const char *s = PyUnicode_AsUTF8(name);
+    const fx_op_info *op;
+    PyObject *names = NULL, *sep = NULL, *joined = NULL;
+    int i;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    op = fx_op_find(s);
+    if (op != NULL) {
+        return op;
+    }
+    names = PyList_New(0);
+    for (i = 0; names != NULL && i < FX_OP_COUNT; i++) {
+        PyObject *u = PyUnicode_FromString(fx_op_get((fx_op)i)->name);
+
+        if (u == NULL || PyList_Append(names, u) < 0) {
+            Py_XDECREF(u);
+            Py_CLEAR(names);
+            break;
+        }
+        Py_DECREF(u);
+    }
+    sep = PyUnicode_FromString(", ");
+    if (names != NULL && sep != NULL) {
+        joined = PyUnicode_Join(sep, names);
+    }
+    if (joined != NULL) {
+        PyErr_Format(PyExc_ValueError, "unknown op '%s'; known ops: %U", s,
+                     joined);
+    } else if (!PyErr_Occurred()) {
+        PyErr_Format(PyExc_ValueError, "unknown op '%s'", s);
+    }
+    Py_XDECREF(joined);
+    Py_XDECREF(sep);
+    Py_XDECREF(names);
+    return NULL;
+}
+
+/* The ISA mask for an explicit isa= argument (None: the module's). */
+static int
+isa_arg(PyObject *module, const char *isa, unsigned *mask)
+{
+    unsigned want;
+
+    if (isa == NULL) {
+        *mask = fxpy_state_of_module(module)->isa_mask;
+        return 0;
+    }
+    if (strcmp(isa, "scalar") == 0) {
+        want = FX_ISA_BIT(FX_ISA_SCALAR);
+    } else if (strcmp(isa, "avx2") == 0) {
+        want = FX_ISA_BIT(FX_ISA_SCALAR) | FX_ISA_BIT(FX_ISA_AVX2);
+    } else if (strcmp(isa, "avx512") == 0) {
+        want = FX_ISA_BIT(FX_ISA_SCALAR) | FX_ISA_BIT(FX_ISA_AVX2)
+               | FX_ISA_BIT(FX_ISA_AVX512);
+    } else {
+        PyErr_Format(PyExc_ValueError,
+                     "isa must be None, 'scalar', 'avx2' or 'avx512', got "
+                     "'%s'",
+                     isa);
+        return -1;
+    }
+    *mask = want & fx_cpu_isa_mask();
+    return 0;
+}
+
+PyDoc_STRVAR(call_doc,
+"call(name, inputs, attrs, *, isa=None)\n--\n\n"
+"Runs op `name` on `inputs` (a sequence of arrays, None for an absent\n"
+"optional input) with attribute dict `attrs`; returns a new float32\n"
+"ndarray. isa: None (module setting), 'scalar', 'avx2' or 'avx512',\n"
+"capped by the CPU. Private; use featx.nn.functional.");
+
+static PyObject *
+fxpy_call(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", "inputs", "attrs", "isa", NULL};
+    PyObject *name, *inputs, *attrs;
+    const char *isa = NULL;
+    const fx_op_info *op;
+    unsigned mask;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO|$z:call", kwlist,
+                                     &name, &inputs, &attrs, &isa)) {
+        return NULL;
+    }
+    op = find_op(name);
+    if (op == NULL || isa_arg(module, isa, &mask) < 0) {
+        return NULL;
+    }
+    return fxpy_run_op(op, mask, inputs, attrs);
+}
+
+PyDoc_STRVAR(op_names_doc,
+"op_names()\n--\n\nThe names of all ops, in registry order.");
+
+static PyObject *
+fxpy_op_names(PyObject *module, PyObject *unused)
+{
+    PyObject *t = PyTuple_New(FX_OP_COUNT);
+    int i;
+
+    if (t == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < FX_OP_COUNT; i++) {
+        PyObject *s = PyUnicode_FromString(fx_op_get((fx_op)i)->name);
+
+        if (s == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, s);
+    }
+    return t;
+}
+
+PyDoc_STRVAR(cpu_features_doc,
+"cpu_features()\n--\n\n"
+"The kernel levels this CPU and OS support, e.g. {'scalar': True,\n"
+"'avx2': True, 'fma': True, 'avx512': False}. 'fma' is part of the avx2\n"
+"level (featx's AVX2 kernels require it).");
+
+static PyObject *
+fxpy_cpu_features(PyObject *module, PyObject *unused)
+{
+    const unsigned m = fx_cpu_isa_mask();
+    const int avx2 = (m & FX_ISA_BIT(FX_ISA_AVX2)) != 0;
+
+    return Py_BuildValue("{s:O,s:O,s:O,s:O}", "scalar", Py_True, "avx2",
+                         avx2 ? Py_True : Py_False, "fma",
+                         avx2 ? Py_True : Py_False, "avx512",
+                         (m & FX_ISA_BIT(FX_ISA_AVX512)) ? Py_True
+                                                          : Py_False);
+}
+
+PyDoc_STRVAR(kernel_name_doc,
+"kernel_name(name, isa=None)\n--\n\n"
+"The C kernel that call() would run for op `name` at that ISA setting.");
+
+static PyObject *
+fxpy_kernel_name(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", "isa", NULL};
+    PyObject *name;
+    const char *isa = NULL;
+    const fx_op_info *op;
+    unsigned mask;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|z:kernel_name", kwlist,
+                                     &name, &isa)) {
+        return NULL;
+    }
+    op = find_op(name);
+    if (op == NULL || isa_arg(module, isa, &mask) < 0) {
+        return NULL;
+    }
+    return PyUnicode_FromString(fx_op_kernel_name(op, mask));
+}
+
+PyDoc_STRVAR(isa_mask_doc,
+"isa_mask()\n--\n\n"
+"The module's ISA mask (bit 0 scalar, 1 avx2, 2 avx512) used when\n"
+"isa=None.");
+
+static PyObject *
+fxpy_isa_mask(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(fxpy_state_of_module(module)->isa_mask);
+}
+
+PyDoc_STRVAR(set_isa_mask_doc,
+"_set_isa_mask(mask)\n--\n\n"
+"Caps the module's ISA mask (applied once from FEATX_ISA by featx);\n"
+"bits the CPU lacks are dropped and scalar is always kept. Returns the\n"
+"resulting mask.");
+
+static PyObject *
+fxpy_set_isa_mask(PyObject *module, PyObject *arg)
+{
+    unsigned long m = PyLong_AsUnsignedLong(arg);
+    fxpy_state *st = fxpy_state_of_module(module);
+
+    if (m == (unsigned long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    st->isa_mask = ((unsigned)m & fx_cpu_isa_mask())
+                   | FX_ISA_BIT(FX_ISA_SCALAR);
+    return PyLong_FromUnsignedLong(st->isa_mask);
+}
+
+static PyMethodDef ops_methods[] = {
+    {"call", (PyCFunction)(void (*)(void))fxpy_call,
+     METH_VARARGS | METH_KEYWORDS, call_doc},
+    {"op_names", fxpy_op_names, METH_NOARGS, op_names_doc},
+    {"cpu_features", fxpy_cpu_features, METH_NOARGS, cpu_features_doc},
+    {"kernel_name", (PyCFunction)(void (*)(void))fxpy_kernel_name,
+     METH_VARARGS | METH_KEYWORDS, kernel_name_doc},
+    {"isa_mask", fxpy_isa_mask, METH_NOARGS, isa_mask_doc},
+    {"_set_isa_mask", fxpy_set_isa_mask, METH_O, set_isa_mask_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+fxpy_ops_exec(PyObject *m)
+{
+    return PyModule_AddFunctions(m, ops_methods);
+}

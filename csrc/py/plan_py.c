@@ -1,0 +1,704 @@
+/*
+ * Plan: the executable form of a pruned graph.
+ *
+ * A plan is a list of steps over numbered value slots. A kernel step runs
+ * one registered op on parameters parsed once at construction (its inputs
+ * are slots or constant arrays such as weights, borrowed from the model);
+ * a Python step calls a callable with its argument template, where
+ * featx._op.SlotRef objects stand for slot values (user leaf modules,
+ * Python operators, mode-dependent layers). Each slot is released right
+ * after its last reader. A Plan is immutable after construction, so one
+ * plan can run in several threads at once; kernels run with the GIL
+ * released.
+ */
+#include "binding.h"
+
+#include <string.h>
+
+enum { STEP_KERNEL = 0, STEP_PYTHON = 1 };
+
+typedef struct step {
+    int kind;
+    int32_t out;
+    const fx_op_info *op;
+    unsigned char params[FX_MAX_PARAMS];
+    PyObject *inputs; /* kernel: tuple of int slot | array | None */
+    PyObject *fn, *args, *kwargs; /* python */
+    int32_t *frees; /* slots whose last reader is this step */
+    int32_t n_frees;
+    int snapshot; /* out is returned and a later Python step reads it */
+    PyObject *name; /* the node's name, for error messages */
+} step;
+
+typedef struct PlanObject {
+    PyObject_HEAD
+    unsigned isa_mask;
+    int32_t n_slots;
+    PyObject *input_slots; /* tuple of int */
+    PyObject *outputs;     /* tuple of (key, slot) */
+    PyObject *slotref_type;
+    step *steps;
+    int32_t n_steps;
+} PlanObject;
+
+/* ---- construction ---------------------------------------------------- */
+
+/* Calls visit(slot, ctx) for every SlotRef in a template. */
+static int
+walk_slots(PyObject *o, PyObject *slotref_type,
+           int (*visit)(int32_t, void *), void *ctx)
+{
+    if (Py_TYPE(o) == (PyTypeObject *)slotref_type) {
+        PyObject *idx = PyObject_GetAttrString(o, "index");
+        long v = idx ? PyLong_AsLong(idx) : -1;
+
+        Py_XDECREF(idx);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        return visit((int32_t)v, ctx);
+    }
+    if (PyTuple_Check(o) || PyList_Check(o)) {
+        Py_ssize_t i;
+
+        for (i = 0; i < PySequence_Fast_GET_SIZE(o); i++) {
+            if (walk_slots(PySequence_Fast_GET_ITEM(o, i), slotref_type,
+                           visit, ctx) < 0) {
+                return -1;
+            }
+        }
+    }
+    else if (PyDict_Check(o)) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+
+        while (PyDict_Next(o, &pos, &k, &v)) {
+            if (walk_slots(v, slotref_type, visit, ctx) < 0) {
+                return -1;
+            }
+        }
+    }
+    else if (PySlice_Check(o)) {
+        PySliceObject *s = (PySliceObject *)o;
+
+        if (walk_slots(s->start, slotref_type, visit, ctx) < 0
+            || walk_slots(s->stop, slotref_type, visit, ctx) < 0
+            || walk_slots(s->step, slotref_type, visit, ctx) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+typedef struct reader_ctx {
+    int32_t *last_reader; /* per slot: index of the last step reading it */
+    int32_t *py_reader;   /* per slot: 1 if a Python step reads it */
+    int32_t n_slots;
+    int32_t step;
+    int python;
+} reader_ctx;
+
+static int
+note_reader(int32_t slot, void *p)
+{
+    reader_ctx *c = p;
+
+    if (slot < 0 || slot >= c->n_slots) {
+        PyErr_Format(PyExc_ValueError, "Plan: slot %d out of range [0, %d)",
+                     (int)slot, (int)c->n_slots);
+        return -1;
+    }
+    c->last_reader[slot] = c->step;
+    if (c->python) {
+        c->py_reader[slot] = 1;
+    }
+    return 0;
+}
+
+static int
+note_kernel_inputs(PyObject *inputs, reader_ctx *c)
+{
+    Py_ssize_t i;
+
+    for (i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
+        PyObject *o = PyTuple_GET_ITEM(inputs, i);
+
+        if (PyLong_Check(o)) {
+            long v = PyLong_AsLong(o);
+
+            if (v == -1 && PyErr_Occurred()) {
+                return -1;
+            }
+            if (note_reader((int32_t)v, c) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void
+step_clear(step *s)
+{
+    Py_CLEAR(s->inputs);
+    Py_CLEAR(s->fn);
+    Py_CLEAR(s->args);
+    Py_CLEAR(s->kwargs);
+    Py_CLEAR(s->name);
+    PyMem_Free(s->frees);
+    s->frees = NULL;
+}
+
+/* Parses one step tuple:
+ *   (out, "kernel", op_name, inputs_tuple, attrs_dict, node_name)
+ *   (out, "python", fn, args_tuple, kwargs_dict, node_name) */
+static int
+parse_step(PlanObject *self, PyObject *spec, step *s)
+{
+    int out;
+    const char *kind;
+    PyObject *a, *b, *c, *name;
+
+    memset(s, 0, sizeof(*s));
+    if (!PyArg_ParseTuple(spec, "isOOOU:Plan step", &out, &kind, &a, &b, &c,
+                          &name)) {
+        return -1;
+    }
+    s->name = Py_NewRef(name);
+    if (out < 0 || out >= self->n_slots) {
+        PyErr_Format(PyExc_ValueError, "Plan: step output slot %d out of "
+                     "range [0, %d)", out, (int)self->n_slots);
+        return -1;
+    }
+    s->out = out;
+    if (strcmp(kind, "kernel") == 0) {
+        const char *name = PyUnicode_AsUTF8(a);
+
+        if (name == NULL) {
+            return -1;
+        }
+        s->kind = STEP_KERNEL;
+        s->op = fx_op_find(name);
+        if (s->op == NULL) {
+            PyErr_Format(PyExc_ValueError, "Plan: unknown op '%s'", name);
+            return -1;
+        }
+        if (!PyTuple_Check(b) || !PyDict_Check(c)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "Plan: kernel step needs (inputs tuple, attrs "
+                            "dict)");
+            return -1;
+        }
+        if (fxpy_parse_attrs(s->op, c, s->params) < 0) {
+            return -1;
+        }
+        s->inputs = Py_NewRef(b);
+        return 0;
+    }
+    if (strcmp(kind, "python") == 0) {
+        if (!PyCallable_Check(a) || !PyTuple_Check(b) || !PyDict_Check(c)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "Plan: python step needs (callable, args tuple, "
+                            "kwargs dict)");
+            return -1;
+        }
+        s->kind = STEP_PYTHON;
+        s->fn = Py_NewRef(a);
+        s->args = Py_NewRef(b);
+        s->kwargs = Py_NewRef(c);
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "Plan: step kind must be 'kernel' or "
+                 "'python', got '%s'", kind);
+    return -1;
+}
+
+static int
+is_output_slot(PlanObject *self, int32_t slot)
+{
+    Py_ssize_t i;
+
+    for (i = 0; i < PyTuple_GET_SIZE(self->outputs); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(self->outputs, i);
+
+        if (PyLong_AsLong(PyTuple_GET_ITEM(pair, 1)) == slot) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Computes, per step, the slots to release after it, and which outputs a
+ * later Python step could modify (those are snapshot when produced). */
+static int
+plan_liveness(PlanObject *self)
+{
+    int32_t n = self->n_slots, i, j;
+    int32_t *last = PyMem_Malloc(sizeof(int32_t) * (size_t)(n + 1));
+    int32_t *py = PyMem_Calloc((size_t)n + 1, sizeof(int32_t));
+    int32_t *producer = PyMem_Malloc(sizeof(int32_t) * (size_t)(n + 1));
+    reader_ctx ctx = {last, py, n, 0, 0};
+    int rc = -1;
+
+    if (last == NULL || py == NULL || producer == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        last[i] = -1;
+        producer[i] = -1;
+    }
+    for (i = 0; i < self->n_steps; i++) {
+        step *s = &self->steps[i];
+
+        ctx.step = i;
+        ctx.python = s->kind == STEP_PYTHON;
+        if (s->kind == STEP_KERNEL) {
+            if (note_kernel_inputs(s->inputs, &ctx) < 0) {
+                goto done;
+            }
+        }
+        else if (walk_slots(s->args, self->slotref_type, note_reader, &ctx)
+                     < 0
+                 || walk_slots(s->kwargs, self->slotref_type, note_reader,
+                               &ctx) < 0) {
+            goto done;
+        }
+        producer[s->out] = i;
+    }
+    for (j = 0; j < n; j++) {
+        step *s;
+
+        if (last[j] < 0 || is_output_slot(self, j)) {
+            continue;
+        }
+        s = &self->steps[last[j]];
+        s->frees = PyMem_Realloc(s->frees,
+                                 sizeof(int32_t) * (size_t)(s->n_frees + 1));
+        if (s->frees == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        s->frees[s->n_frees++] = j;
+    }
+    for (j = 0; j < n; j++) {
+        if (producer[j] >= 0 && py[j] && is_output_slot(self, j)) {
+            self->steps[producer[j]].snapshot = 1;
+        }
+    }
+    rc = 0;
+done:
+    PyMem_Free(last);
+    PyMem_Free(py);
+    PyMem_Free(producer);
+    return rc;
+}
+
+PyDoc_STRVAR(plan_doc,
+"Plan(n_slots, input_slots, steps, outputs, slotref_type, isa_mask)\n\n"
+"An executable pruned graph. steps: tuples (out, 'kernel', op, inputs,\n"
+"attrs) or (out, 'python', fn, args, kwargs); outputs: tuples (key, slot).\n"
+"Built by featx.fx.graph_module; not meant to be used directly.");
+
+static PyObject *
+plan_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"n_slots", "input_slots", "steps", "outputs",
+                             "slotref_type", "isa_mask", NULL};
+    int n_slots;
+    unsigned int isa_mask;
+    PyObject *inputs, *steps, *outputs, *slotref_type;
+    PlanObject *self;
+    Py_ssize_t i;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO!O!O!OI:Plan", kwlist,
+                                     &n_slots, &PyTuple_Type, &inputs,
+                                     &PyList_Type, &steps, &PyTuple_Type,
+                                     &outputs, &slotref_type, &isa_mask)) {
+        return NULL;
+    }
+    if (n_slots < 0 || !PyType_Check(slotref_type)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "Plan: n_slots must be >= 0 and slotref_type a type");
+        return NULL;
+    }
+    self = (PlanObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->isa_mask = isa_mask;
+    self->n_slots = n_slots;
+    self->input_slots = Py_NewRef(inputs);
+    self->outputs = Py_NewRef(outputs);
+    self->slotref_type = Py_NewRef(slotref_type);
+    self->steps = PyMem_Calloc((size_t)PyList_GET_SIZE(steps) + 1,
+                               sizeof(step));
+    if (self->steps == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < PyList_GET_SIZE(steps); i++) {
+        if (parse_step(self, PyList_GET_ITEM(steps, i),
+                       &self->steps[i]) < 0) {
+            step_clear(&self->steps[i]);
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->n_steps++;
+    }
+    for (i = 0; i < PyTuple_GET_SIZE(outputs); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(outputs, i);
+        long slot;
+
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2
+            || !PyLong_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_SetString(PyExc_TypeError,
+                            "Plan: outputs must be (key, slot) pairs");
+            Py_DECREF(self);
+            return NULL;
+        }
+        slot = PyLong_AsLong(PyTuple_GET_ITEM(pair, 1));
+        if (slot < 0 || slot >= n_slots) {
+            PyErr_Format(PyExc_ValueError, "Plan: output slot %ld out of "
+                         "range [0, %d)", slot, n_slots);
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    if (plan_liveness(self) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+plan_traverse(PlanObject *self, visitproc visit, void *arg)
+{
+    int32_t i;
+
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->input_slots);
+    Py_VISIT(self->outputs);
+    Py_VISIT(self->slotref_type);
+    for (i = 0; i < self->n_steps; i++) {
+        Py_VISIT(self->steps[i].inputs);
+        Py_VISIT(self->steps[i].fn);
+        Py_VISIT(self->steps[i].args);
+        Py_VISIT(self->steps[i].kwargs);
+        Py_VISIT(self->steps[i].name);
+    }
+    return 0;
+}
+
+static int
+plan_clear(PlanObject *self)
+{
+    int32_t i;
+
+    Py_CLEAR(self->input_slots);
+    Py_CLEAR(self->outputs);
+    Py_CLEAR(self->slotref_type);
+    for (i = 0; i < self->n_steps; i++) {
+        step_clear(&self->steps[i]);
+    }
+    return 0;
+}
+
+static void
+plan_dealloc(PlanObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    plan_clear(self);
+    PyMem_Free(self->steps);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* ---- running --------------------------------------------------------- */
+
+/* Returns the template with every SlotRef replaced by its slot value
+ * (new reference). */
+static PyObject *
+substitute(PlanObject *self, PyObject *o, PyObject **values)
+{
+    if (Py_TYPE(o) == (PyTypeObject *)self->slotref_type) {
+        PyObject *idx = PyObject_GetAttrString(o, "index");
+        long v = idx ? PyLong_AsLong(idx) : -1;
+
+        Py_XDECREF(idx);
+        if (v == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (values[v] == NULL) {
+            PyErr_Format(PyExc_SystemError, "internal error in featx core; "
+                         "please report: slot %ld read before it was "
+                         "written", v);
+            return NULL;
+        }
+        return Py_NewRef(values[v]);
+    }
+    if (PyTuple_Check(o) || PyList_Check(o)) {
+        Py_ssize_t i, n = PySequence_Fast_GET_SIZE(o);
+        int is_tuple = PyTuple_Check(o);
+        PyObject *res = is_tuple ? PyTuple_New(n) : PyList_New(n);
+
+        for (i = 0; res != NULL && i < n; i++) {
+            PyObject *item =
+                substitute(self, PySequence_Fast_GET_ITEM(o, i), values);
+
+            if (item == NULL) {
+                Py_CLEAR(res);
+                break;
+            }
+            if (is_tuple) {
+                PyTuple_SET_ITEM(res, i, item);
+            }
+            else {
+                PyList_SET_ITEM(res, i, item);
+            }
+        }
+        return res;
+    }
+    if (PyDict_Check(o)) {
+        PyObject *res = PyDict_New(), *k, *v;
+        Py_ssize_t pos = 0;
+
+        while (res != NULL && PyDict_Next(o, &pos, &k, &v)) {
+            PyObject *item = substitute(self, v, values);
+
+            if (item == NULL || PyDict_SetItem(res, k, item) < 0) {
+                Py_XDECREF(item);
+                Py_CLEAR(res);
+                break;
+            }
+            Py_DECREF(item);
+        }
+        return res;
+    }
+    if (PySlice_Check(o)) {
+        PySliceObject *s = (PySliceObject *)o;
+        PyObject *a = substitute(self, s->start, values);
+        PyObject *b = a ? substitute(self, s->stop, values) : NULL;
+        PyObject *c = b ? substitute(self, s->step, values) : NULL;
+        PyObject *res = c ? PySlice_New(a, b, c) : NULL;
+
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_XDECREF(c);
+        return res;
+    }
+    return Py_NewRef(o);
+}
+
+static PyObject *
+run_step(PlanObject *self, step *s, PyObject **values)
+{
+    if (s->kind == STEP_KERNEL) {
+        Py_ssize_t i, n = PyTuple_GET_SIZE(s->inputs);
+        PyObject *ins = PyTuple_New(n), *res;
+
+        for (i = 0; ins != NULL && i < n; i++) {
+            PyObject *o = PyTuple_GET_ITEM(s->inputs, i);
+
+            if (PyLong_Check(o)) {
+                o = values[PyLong_AsLong(o)];
+                if (o == NULL) {
+                    Py_DECREF(ins);
+                    PyErr_SetString(PyExc_SystemError,
+                                    "internal error in featx core; please "
+                                    "report: kernel input not yet computed");
+                    return NULL;
+                }
+            }
+            PyTuple_SET_ITEM(ins, i, Py_NewRef(o));
+        }
+        if (ins == NULL) {
+            return NULL;
+        }
+        res = fxpy_run_parsed(s->op, self->isa_mask, s->params, ins);
+        Py_DECREF(ins);
+        return res;
+    }
+    {
+        PyObject *a = substitute(self, s->args, values);
+        PyObject *kw = a ? substitute(self, s->kwargs, values) : NULL;
+        PyObject *res = kw ? PyObject_Call(s->fn, a, kw) : NULL;
+
+        Py_XDECREF(a);
+        Py_XDECREF(kw);
+        return res;
+    }
+}
+
+/* Adds the node's name to a ValueError/TypeError raised by its step, so
+ * users see which layer rejected their input. */
+static void
+name_failed_node(step *s)
+{
+    PyObject *type, *value, *tb;
+
+    if (!PyErr_ExceptionMatches(PyExc_ValueError)
+        && !PyErr_ExceptionMatches(PyExc_TypeError)) {
+        return;
+    }
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (type == PyExc_ValueError || type == PyExc_TypeError) {
+        PyErr_Format(type, "node '%U': %S", s->name, value);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return;
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+PyDoc_STRVAR(run_doc,
+"run(inputs) -> dict\n\n"
+"Runs the plan on a tuple of input values (one per placeholder) and returns\n"
+"a new dict {key: value} in output order.");
+
+static PyObject *
+plan_run(PlanObject *self, PyObject *inputs)
+{
+    PyObject **values = NULL, **snaps = NULL, *result = NULL;
+    Py_ssize_t i, n_in = PyTuple_GET_SIZE(self->input_slots);
+    int32_t j;
+
+    if (!PyTuple_Check(inputs) || PyTuple_GET_SIZE(inputs) != n_in) {
+        PyErr_Format(PyExc_TypeError, "Plan.run expects a tuple of %zd "
+                     "inputs", n_in);
+        return NULL;
+    }
+    values = PyMem_Calloc((size_t)self->n_slots + 1, sizeof(PyObject *));
+    snaps = PyMem_Calloc((size_t)self->n_slots + 1, sizeof(PyObject *));
+    if (values == NULL || snaps == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n_in; i++) {
+        long slot = PyLong_AsLong(PyTuple_GET_ITEM(self->input_slots, i));
+
+        if (slot < 0 || slot >= self->n_slots) {
+            PyErr_SetString(PyExc_ValueError, "Plan: bad input slot");
+            goto done;
+        }
+        Py_XSETREF(values[slot], Py_NewRef(PyTuple_GET_ITEM(inputs, i)));
+    }
+    for (j = 0; j < self->n_steps; j++) {
+        step *s = &self->steps[j];
+        PyObject *v = run_step(self, s, values);
+        int32_t k;
+
+        if (v == NULL) {
+            name_failed_node(s);
+            goto done;
+        }
+        Py_XSETREF(values[s->out], v);
+        if (s->snapshot && PyArray_Check(v)) {
+            Py_XSETREF(snaps[s->out],
+                       PyArray_NewCopy((PyArrayObject *)v, NPY_CORDER));
+            if (snaps[s->out] == NULL) {
+                goto done;
+            }
+        }
+        for (k = 0; k < s->n_frees; k++) {
+            Py_CLEAR(values[s->frees[k]]);
+        }
+    }
+    result = PyDict_New();
+    for (i = 0; result != NULL && i < PyTuple_GET_SIZE(self->outputs); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(self->outputs, i);
+        long slot = PyLong_AsLong(PyTuple_GET_ITEM(pair, 1));
+        PyObject *v = snaps[slot] ? snaps[slot] : values[slot];
+
+        if (v == NULL) {
+            PyErr_SetString(PyExc_SystemError,
+                            "internal error in featx core; please report: "
+                            "output not computed");
+            Py_CLEAR(result);
+            break;
+        }
+        if (PyDict_SetItem(result, PyTuple_GET_ITEM(pair, 0), v) < 0) {
+            Py_CLEAR(result);
+        }
+    }
+done:
+    if (values != NULL) {
+        for (j = 0; j < self->n_slots; j++) {
+            Py_XDECREF(values[j]);
+            Py_XDECREF(snaps[j]);
+        }
+    }
+    PyMem_Free(values);
+    PyMem_Free(snaps);
+    return result;
+}
+
+PyDoc_STRVAR(kernels_doc,
+"kernels() -> list of (output slot, op, kernel name), one per kernel step");
+
+static PyObject *
+plan_kernels(PlanObject *self, PyObject *noargs)
+{
+    PyObject *list = PyList_New(0);
+    int32_t i;
+
+    for (i = 0; list != NULL && i < self->n_steps; i++) {
+        step *s = &self->steps[i];
+        PyObject *item;
+
+        if (s->kind != STEP_KERNEL) {
+            continue;
+        }
+        item = Py_BuildValue("(iss)", (int)s->out, s->op->name,
+                             fx_op_kernel_name(s->op, self->isa_mask));
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
+static PyMethodDef plan_methods[] = {
+    {"run", (PyCFunction)plan_run, METH_O, run_doc},
+    {"kernels", (PyCFunction)plan_kernels, METH_NOARGS, kernels_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot plan_slots[] = {
+    {Py_tp_doc, (void *)plan_doc},
+    {Py_tp_new, plan_new},
+    {Py_tp_dealloc, plan_dealloc},
+    {Py_tp_traverse, plan_traverse},
+    {Py_tp_clear, plan_clear},
+    {Py_tp_methods, plan_methods},
+    {0, NULL},
+};
+
+static PyType_Spec plan_spec = {
+    .name = "featx._core.Plan",
+    .basicsize = sizeof(PlanObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = plan_slots,
+};
+
+int
+fxpy_plan_exec(PyObject *m)
+{
+    fxpy_state *st = fxpy_state_of_module(m);
+
+    st->plan_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &plan_spec,
+                                                             NULL);
+    if (st->plan_type == NULL) {
+        return -1;
+    }
+    return PyModule_AddType(m, st->plan_type);
+}

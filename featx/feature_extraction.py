@@ -1,0 +1,245 @@
+"""Feature extraction: node names and extractors, as in torchvision.
+
+Mirrors ``torchvision.models.feature_extraction``: the same functions,
+arguments, defaults and node names (SPEC sections 1-6), with the
+documented improvements: module paths are never rewritten, overlapping
+queries each get their own node, the model's mode flags are never changed,
+clearer errors.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import warnings
+from typing import Any, Mapping
+
+from .fx.graph_module import FeatureExtractor, export_graph
+from .fx.tracer import Tracer
+from .nn import Module
+
+__all__ = ["create_feature_extractor", "get_graph_node_names"]
+
+_TRACER_KEYS = ("leaf_modules", "autowrap_modules", "autowrap_functions")
+
+
+def _make_tracer(tracer_kwargs: Mapping[str, Any] | None) -> Tracer:
+    kwargs = dict(tracer_kwargs or {})
+    unknown = sorted(set(kwargs) - set(_TRACER_KEYS))
+    if unknown:
+        raise TypeError(
+            f"tracer_kwargs got unknown key(s) {unknown}; accepted keys are "
+            f"{list(_TRACER_KEYS)}")
+    return Tracer(**kwargs)
+
+
+def _trace_both(model: Module, tracer: Tracer,
+                concrete_args: Mapping[str, Any] | None) -> tuple:
+    """Traces in train mode, then eval mode; every module's mode flag is
+    restored afterwards, also when tracing fails."""
+    if not isinstance(model, Module):
+        raise TypeError(
+            f"model must be a featx.nn.Module, got {type(model).__name__}")
+    flags = [(m, m.training) for _, m in model.named_modules(
+        remove_duplicate=False)]
+    try:
+        model.train()
+        train_graph = tracer.trace(model, dict(concrete_args or {}))
+        model.eval()
+        eval_graph = tracer.trace(model, dict(concrete_args or {}))
+    finally:
+        for m, flag in flags:
+            m.__dict__["training"] = flag
+    return train_graph, eval_graph
+
+
+def _is_subsequence(short: list[str], long: list[str]) -> bool:
+    it = iter(long)
+    return all(name in it for name in short)
+
+
+def _warn_if_different(train: list[str], eval_: list[str]) -> None:
+    if train == eval_:
+        return
+    if _is_subsequence(eval_, train):
+        how = "the eval node names are a subsequence of the train node names"
+    elif _is_subsequence(train, eval_):
+        how = "the train node names are a subsequence of the eval node names"
+    else:
+        how = "the train and eval node names differ"
+    warnings.warn(
+        f"NOTE: the model's graph differs between train and eval mode: {how}. "
+        "When choosing nodes, check both lists returned by "
+        "get_graph_node_names, and give train_return_nodes and "
+        "eval_return_nodes separately if needed.", UserWarning, stacklevel=3)
+
+
+def get_graph_node_names(
+        model: Module, tracer_kwargs: Mapping[str, Any] | None = None,
+        suppress_diff_warning: bool = False,
+        concrete_args: Mapping[str, Any] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Lists the names of a model's nodes in train and in eval mode.
+
+    Mirrors ``torchvision.models.feature_extraction.get_graph_node_names``:
+    the model is traced once in train mode and once in eval mode, and every
+    recorded node (inputs, leaf-module calls, functions, operators, methods,
+    parameter reads) is listed by its qualified name, in execution order.
+
+    Args:
+        model: a featx.nn.Module. Its mode flags are unchanged afterwards.
+        tracer_kwargs: ``leaf_modules`` (classes recorded as single nodes),
+            ``autowrap_modules``, ``autowrap_functions``.
+        suppress_diff_warning: do not warn when the lists differ.
+        concrete_args: ``forward`` arguments fixed to Python values for both
+            traces (control flow on them follows the value).
+
+    Returns:
+        ``(train_names, eval_names)``, two lists of str.
+
+    Raises:
+        featx.fx.TraceError: the model needs concrete values while tracing.
+        TypeError: unknown ``tracer_kwargs`` key, or ``model`` is not a
+            featx module.
+
+    Example:
+        >>> import featx
+        >>> train, eval_ = get_graph_node_names(featx.models.resnet18())
+        >>> eval_[:3]
+        ['x', 'conv1', 'bn1']
+    """
+    tracer = _make_tracer(tracer_kwargs)
+    train_graph, eval_graph = _trace_both(model, tracer, concrete_args)
+    train_names, eval_names = train_graph.names(), eval_graph.names()
+    if not suppress_diff_warning:
+        _warn_if_different(train_names, eval_names)
+    return train_names, eval_names
+
+
+def _normalize_spec(spec: Any, what: str) -> dict[str, str]:
+    """A list or mapping of queries -> {query: output key} (str)."""
+    if isinstance(spec, list):
+        pairs = [(str(q), str(q)) for q in spec]
+    elif isinstance(spec, Mapping):
+        pairs = [(str(q), str(k)) for q, k in spec.items()]
+    else:
+        raise TypeError(
+            f"{what} must be a list of node names or a dict mapping node "
+            f"names to output names, got {type(spec).__name__}: {spec!r}")
+    result: dict[str, str] = {}
+    for query, key in pairs:
+        if query in result:
+            raise ValueError(
+                f"{what} names node {query!r} more than once; each node may "
+                "be requested once")
+        result[query] = key
+    keys = list(result.values())
+    for key in keys:
+        if keys.count(key) > 1:
+            queries = [q for q, k in result.items() if k == key]
+            raise ValueError(
+                f"{what} maps {queries} to the same output name {key!r}; "
+                "output names must be unique")
+    return result
+
+
+def _resolve(graph: Any, spec: dict[str, str], mode: str) -> list:
+    """(output key, node index) pairs in execution order."""
+    names = graph.names()
+    candidates = sorted({".".join(n.split(".")[:k]) for n in names
+                         for k in range(1, n.count(".") + 2)})
+    chosen = []
+    for order, (query, key) in enumerate(spec.items()):
+        try:
+            index = graph.resolve(query)
+        except ValueError:
+            close = difflib.get_close_matches(query, candidates, n=5,
+                                                cutoff=0.5)
+            hint = f" Close names: {close}." if close else ""
+            raise ValueError(
+                f"node {query!r} is not present in the model's {mode}-mode "
+                f"graph.{hint} Call get_graph_node_names(model) to list the "
+                "node names, and give train_return_nodes and "
+                "eval_return_nodes separately if a node exists in one mode "
+                "only.") from None
+        chosen.append((index, order, key))
+    chosen.sort()
+    return [(key, index) for index, _, key in chosen]
+
+
+def create_feature_extractor(
+        model: Module, return_nodes: Any = None,
+        train_return_nodes: Any = None, eval_return_nodes: Any = None,
+        tracer_kwargs: Mapping[str, Any] | None = None,
+        suppress_diff_warning: bool = False,
+        concrete_args: Mapping[str, Any] | None = None,
+) -> FeatureExtractor:
+    """Builds a module that returns chosen intermediate outputs of a model.
+
+    Mirrors ``torchvision.models.feature_extraction.create_feature_extractor``.
+    A query selects the node of that exact name, or the output of the module
+    at that dotted path (``"layer1"``); each query is resolved on its own.
+    Only the nodes the outputs need are kept and run.
+
+    Args:
+        model: a featx.nn.Module; never modified.
+        return_nodes: list of queries, or dict {query: output key}, used in
+            both modes.
+        train_return_nodes, eval_return_nodes: the same, per mode; give both
+            or neither, and not together with ``return_nodes``.
+        tracer_kwargs, suppress_diff_warning, concrete_args: as in
+            :func:`get_graph_node_names`.
+
+    Returns:
+        A :class:`featx.fx.graph_module.FeatureExtractor` (a featx.nn.Module)
+        in the model's current mode; calling it on a float32 array of shape
+        (N, C, H, W) returns a new dict {output key: array}, ordered by
+        execution.
+
+    Raises:
+        ValueError: missing or conflicting node specs, a repeated query or
+            output key, or a query that names no node (the message lists
+            close names).
+        TypeError: a spec that is not a list or dict, or an unknown
+            ``tracer_kwargs`` key.
+        featx.fx.TraceError: the model needs concrete values while tracing.
+
+    Example:
+        >>> import featx, numpy as np
+        >>> ex = create_feature_extractor(featx.models.resnet18(), ["layer1"])
+        >>> ex(np.zeros((1, 3, 64, 64), np.float32))["layer1"].shape
+        (1, 64, 16, 16)
+    """
+    if return_nodes is None and train_return_nodes is None \
+            and eval_return_nodes is None:
+        raise ValueError(
+            "give either return_nodes, or both train_return_nodes and "
+            "eval_return_nodes")
+    if (train_return_nodes is None) != (eval_return_nodes is None):
+        raise ValueError(
+            "train_return_nodes and eval_return_nodes must be given together "
+            f"(got train_return_nodes={train_return_nodes!r}, "
+            f"eval_return_nodes={eval_return_nodes!r})")
+    if return_nodes is not None and train_return_nodes is not None:
+        raise ValueError(
+            "return_nodes and train_return_nodes/eval_return_nodes are "
+            "mutually exclusive; give return_nodes alone, or the pair")
+    if return_nodes is not None:
+        spec = _normalize_spec(return_nodes, "return_nodes")
+        specs = {"train": spec, "eval": spec}
+    else:
+        specs = {"train": _normalize_spec(train_return_nodes,
+                                          "train_return_nodes"),
+                 "eval": _normalize_spec(eval_return_nodes,
+                                         "eval_return_nodes")}
+    tracer = _make_tracer(tracer_kwargs)
+    training = model.training
+    train_graph, eval_graph = _trace_both(model, tracer, concrete_args)
+    if not suppress_diff_warning:
+        _warn_if_different(train_graph.names(), eval_graph.names())
+    graphs = {}
+    for mode, graph in (("train", train_graph), ("eval", eval_graph)):
+        outputs = _resolve(graph, specs[mode], mode)
+        keep = graph.prune([index for _, index in outputs])
+        graphs[mode] = export_graph(graph, keep, outputs)
+    return FeatureExtractor(model, graphs, inspect.signature(model.forward),
+                            training, dict(concrete_args or {}))

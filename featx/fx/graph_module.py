@@ -1,0 +1,405 @@
+"""The feature extractor: pruned train/eval graphs compiled to C plans.
+
+Counterpart of torchvision's ``DualGraphModule``. Differences, all on
+purpose (SPEC sections 5-6): switching the extractor's mode never changes
+the original model's mode flags (each graph runs its layers in the mode it
+was traced in), and graphs run in featx's C executor, not as generated
+Python code.
+"""
+from __future__ import annotations
+
+import copy
+import operator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import _core
+from .._op import OpSpec, SlotRef
+from ..nn import Module
+
+
+class NodeInfo(NamedTuple):
+    """One kept node: its name, op kind (``placeholder``, ``call_module``,
+    ``call_function``, ``call_method``, ``get_attr``), target and the names
+    of its inputs."""
+
+    name: str
+    op: str
+    target: str
+    inputs: tuple[str, ...]
+
+
+class ModeGraph:
+    """The pruned graph of one mode: picklable node records.
+
+    Attributes:
+        nodes: kept nodes in execution order, as tuples
+            ``(index, name, kind, target, args, kwargs, inputs)`` where traced
+            values in args/kwargs are :class:`featx._op.SlotRef`.
+        placeholders: node indices of the ``forward`` arguments, in order.
+        outputs: ``(output key, node index)`` pairs in execution order.
+        n_nodes: size of the unpruned graph (slot count).
+    """
+
+    def __init__(self, nodes: list[tuple], placeholders: list[int],
+                 outputs: list[tuple[str, int]], n_nodes: int) -> None:
+        self.nodes = nodes
+        self.placeholders = placeholders
+        self.outputs = outputs
+        self.n_nodes = n_nodes
+
+    def info(self) -> list[NodeInfo]:
+        names = {n[0]: n[1] for n in self.nodes}
+        return [NodeInfo(name, kind, _target_str(target),
+                         tuple(names[i] for i in inputs))
+                for _, name, kind, target, _, _, inputs in self.nodes]
+
+    def __str__(self) -> str:
+        rows = self.info()
+        width = max((len(r.name) for r in rows), default=0)
+        lines = [f"{r.name:<{width}}  {r.op:<13}  {r.target}"
+                 f"({', '.join(r.inputs)})" for r in rows]
+        by_index = {n[0]: n[1] for n in self.nodes}
+        lines.append("return {" + ", ".join(
+            f"{k!r}: {by_index[i]}" for k, i in self.outputs) + "}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _target_str(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    module = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__qualname__", None) or repr(target)
+    return f"{module}.{name}" if module else name
+
+
+def export_graph(graph: "_core.Graph", keep: list[int],
+                 outputs: list[tuple[str, int]]) -> ModeGraph:
+    """Copies the kept nodes of a traced graph into a :class:`ModeGraph`,
+    replacing traced values in arguments by :class:`SlotRef`."""
+    nodes, placeholders = [], []
+    for i in keep:
+        name, kind, target, args, kwargs, inputs = graph.node(i)
+        if kind == "placeholder":
+            placeholders.append(i)
+        nodes.append((i, name, kind, target, _refs(args), _refs(kwargs),
+                      tuple(inputs)))
+    return ModeGraph(nodes, placeholders, list(outputs), len(graph))
+
+
+def _refs(value: Any) -> Any:
+    if isinstance(value, _core.Proxy):
+        return SlotRef(value._fx_index)
+    if isinstance(value, tuple):
+        return tuple(_refs(v) for v in value)
+    if isinstance(value, list):
+        return [_refs(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _refs(v) for k, v in value.items()}
+    if isinstance(value, slice):
+        return slice(_refs(value.start), _refs(value.stop), _refs(value.step))
+    return value
+
+
+def _subst(value: Any, consts: dict[int, Any]) -> Any:
+    """Replaces SlotRefs of constant nodes (parameters) by their arrays."""
+    if isinstance(value, SlotRef):
+        return consts.get(value.index, value)
+    if isinstance(value, tuple):
+        return tuple(_subst(v, consts) for v in value)
+    if isinstance(value, list):
+        return [_subst(v, consts) for v in value]
+    if isinstance(value, dict):
+        return {k: _subst(v, consts) for k, v in value.items()}
+    return value
+
+
+def mode_view(module: Module, training: bool) -> Module:
+    """A shallow copy of ``module`` (and of its submodules) whose mode is
+    fixed to ``training``; parameters and buffers are shared, so running
+    statistics updated through the view land in the original."""
+    view = copy.copy(module)
+    view.__dict__["training"] = training
+    view.__dict__["_modules"] = type(module._modules)(
+        (k, None if c is None else mode_view(c, training))
+        for k, c in module._modules.items())
+    return view
+
+
+class _Method:
+    """Calls tensor method ``name`` with featx's torch semantics."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        from .._tensor_methods import METHODS
+
+        fn = METHODS.get(self.name)
+        if fn is not None and isinstance(obj, np.ndarray):
+            return fn(obj, *args, **kwargs)
+        return getattr(obj, self.name)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<method {self.name}>"
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _kernel_step(index: int, spec: Any) -> tuple | None:
+    """The plan step of a lowered op, or None if it cannot run as one
+    kernel call (its inputs are not graph values or arrays)."""
+    if not isinstance(spec, OpSpec):
+        return None
+    inputs: list[Any] = []
+    for v in spec.inputs:
+        if isinstance(v, SlotRef):
+            inputs.append(v.index)
+        elif v is None or isinstance(v, np.ndarray):
+            inputs.append(v)
+        else:
+            return None
+    if any(isinstance(v, SlotRef) for v in spec.attrs.values()):
+        return None
+    return (index, "kernel", spec.name, tuple(inputs), dict(spec.attrs))
+
+
+def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except Exception:  # not lowerable: it inspects its inputs; run it as is
+        return None
+
+
+def compile_plan(graph: ModeGraph, root: Module, training: bool,
+                 isa_mask: int) -> "_core.Plan":
+    """Lowers a :class:`ModeGraph` to a ``featx._core.Plan``.
+
+    featx layers and featx array functions whose work is one C kernel call
+    become kernel steps (weights passed by reference); everything else
+    (user leaf modules, Python operators, mode-dependent layers in train
+    mode) becomes a Python step. Leaf modules run as views fixed to the
+    graph's mode.
+    """
+    consts: dict[int, Any] = {}
+    steps: list[tuple] = []
+    wanted = {i for _, i in graph.outputs}
+    for index, name, kind, target, args, kwargs, _ in graph.nodes:
+        if kind == "placeholder":
+            continue
+        if kind == "get_attr":
+            consts[index] = _get_path(root, target)
+            if index in wanted:
+                steps.append((index, "python", np.array, (consts[index],), {},
+                              name))
+            continue
+        args, kwargs = _subst(args, consts), _subst(kwargs, consts)
+        step = None
+        if kind == "call_module":
+            module = mode_view(root.get_submodule(target), training)
+            fn: Any = module
+            if type(module).__module__.startswith("featx.nn"):
+                spec = _lower(module.forward, args, kwargs)
+                if isinstance(spec, SlotRef):
+                    fn, args, kwargs = _identity, (spec,), {}
+                else:
+                    step = _kernel_step(index, spec)
+        elif kind == "call_function":
+            fn = target
+            spec_fn = getattr(target, "__featx_spec__", None)
+            if spec_fn is not None:
+                step = _kernel_step(index, _lower(spec_fn, args, kwargs))
+        else:  # call_method
+            fn = _Method(target) if target is not None else operator.call
+        if step is None:
+            step = (index, "python", fn, tuple(args), dict(kwargs))
+        steps.append(step + (name,))
+    return _core.Plan(
+        n_slots=graph.n_nodes, input_slots=tuple(graph.placeholders),
+        steps=steps, outputs=tuple(graph.outputs), slotref_type=SlotRef,
+        isa_mask=isa_mask)
+
+
+def _get_path(root: Module, target: str) -> Any:
+    *parents, name = target.split(".")
+    module = root.get_submodule(".".join(parents)) if parents else root
+    return getattr(module, name)
+
+
+def _install(root: Module, path: str, value: Any) -> None:
+    """Registers a module or parameter of the original model at the same
+    dotted path under ``root`` (plain containers in between)."""
+    *parents, name = path.split(".")
+    node = root
+    for part in parents:
+        child = node._modules.get(part)
+        if child is None:
+            child = Module()
+            node.add_module(part, child)
+        node = child
+    if isinstance(value, Module):
+        node.add_module(name, value)
+    else:
+        node.register_parameter(name, value)
+
+
+class FeatureExtractor(Module):
+    """Returns intermediate outputs of a model as a dict of arrays.
+
+    Made by :func:`featx.feature_extraction.create_feature_extractor`; the
+    counterpart of torchvision's ``DualGraphModule``. Call it like the
+    original model; it runs the train graph or the eval graph according to
+    its own mode (``.train()`` / ``.eval()``), which never changes the
+    original model's flags.
+
+    Its submodules and parameters are the original model's objects that the
+    kept graphs use, at their original paths, so ``state_dict()`` has the
+    original keys and shares the arrays.
+    """
+
+    def __init__(self, model: Module, graphs: dict[str, ModeGraph],
+                 signature: Any, training: bool,
+                 concrete_args: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        for g in graphs.values():
+            for _, _, kind, target, _, _, _ in g.nodes:
+                if kind == "call_module" and not _has_path(self, target):
+                    _install(self, target, model.get_submodule(target))
+                elif kind == "get_attr" and not _has_path(self, target):
+                    _install(self, target, _get_path(model, target))
+        self.__dict__["_graphs"] = graphs
+        concrete = dict(concrete_args or {})
+        self.__dict__["_arg_names"] = list(signature.parameters)
+        self.__dict__["_concrete"] = concrete
+        self.__dict__["_signature"] = signature.replace(parameters=[
+            p for name, p in signature.parameters.items()
+            if name not in concrete])
+        self.__dict__["training"] = bool(training)
+        self._compile()
+
+    def _compile(self) -> None:
+        isa = _core.isa_mask()
+        self.__dict__["_plans"] = {
+            mode: compile_plan(g, self, mode == "train", isa)
+            for mode, g in self._graphs.items()}
+
+    @property
+    def _mode(self) -> str:
+        return "train" if self.training else "eval"
+
+    @property
+    def graph(self) -> ModeGraph:
+        """The pruned graph of the current mode; ``print()`` it for one line
+        per node (name, op, target and inputs)."""
+        return self._graphs[self._mode]
+
+    @property
+    def return_nodes(self) -> dict[str, str]:
+        """Output key -> node name, for the current mode."""
+        names = {n[0]: n[1] for n in self.graph.nodes}
+        return {k: names[i] for k, i in self.graph.outputs}
+
+    def train(self, mode: bool = True) -> "FeatureExtractor":
+        """Selects the train graph (``mode=True``) or the eval graph. Unlike
+        ``torch.nn.Module.train``, the original model's flags stay as they
+        are."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train() expects a bool mode, got {mode!r}")
+        self.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> "FeatureExtractor":
+        """Selects the eval graph (see :meth:`train`)."""
+        return self.train(False)
+
+    def forward(self, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+        """Runs the current mode's graph.
+
+        Args:
+            *args, **kwargs: the original ``forward``'s arguments, e.g. one
+                float array of shape (N, C, H, W). float16/float64 arrays are
+                converted to float32; integer, bool and complex arrays raise.
+
+        Returns:
+            A new dict {output key: value} in execution order. Arrays are
+            float32, never alias each other, the input or model buffers.
+
+        Raises:
+            TypeError: a non-float input array, or wrong arguments.
+            ValueError: a shape the model cannot take; the message names the
+                node.
+        """
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"feature extractor: {e}; expected arguments "
+                            f"{self._signature}") from None
+        bound.apply_defaults()
+        given = {**self._concrete, **bound.arguments}
+        values = tuple(_as_input(name, given[name])
+                       for name in self._arg_names)
+        out = self._plans[self._mode].run(values)
+        return _detach(out, values)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_plans"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._compile()
+
+    def extra_repr(self) -> str:
+        return (f"mode={self._mode}, "
+                f"return_nodes={list(self.return_nodes)}")
+
+
+def _has_path(root: Module, path: str) -> bool:
+    node: Any = root
+    for part in path.split("."):
+        children = getattr(node, "_modules", {})
+        if part in children:
+            node = children[part]
+        elif part in getattr(node, "_parameters", {}):
+            return True
+        else:
+            return False
+    return True
+
+
+def _as_input(name: str, value: Any) -> Any:
+    """Converts one extractor input as SPEC section 7 says: a private
+    float32 C-contiguous copy of any float array."""
+    if not isinstance(value, np.ndarray):
+        return value
+    kind = value.dtype.kind
+    if kind != "f":
+        what = {"b": "bool", "i": "integer", "u": "integer",
+                "c": "complex"}.get(kind, str(value.dtype))
+        raise TypeError(
+            f"input '{name}' has dtype {value.dtype} ({what}); expected a "
+            "float array (float32; float16/float64 are converted). To turn "
+            "images into float arrays, use featx.transforms "
+            "(e.g. ImageClassification)")
+    return np.array(value, dtype=np.float32, order="C", copy=True)
+
+
+def _detach(out: dict[str, Any], inputs: tuple) -> dict[str, Any]:
+    """Copies any returned array that could alias another returned array,
+    an input or an internal buffer."""
+    seen: set[int] = {id(v) for v in inputs}
+    for key, value in out.items():
+        if isinstance(value, np.ndarray):
+            if id(value) in seen or not value.flags.owndata:
+                value = out[key] = value.copy()
+            seen.add(id(value))
+    return out
+
+
+__all__ = ["FeatureExtractor", "ModeGraph", "NodeInfo"]

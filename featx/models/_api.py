@@ -1,0 +1,107 @@
+"""The model registry: ``register_model``, ``list_models``, ``get_model``.
+
+Mirrors ``torchvision.models`` (``list_models``, ``get_model``); builders
+register themselves with ``@register_model()`` when their family module is
+imported by ``featx.models``.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Any, Callable, Iterable, Optional, TypeVar, Union
+
+from ..nn import Module
+
+__all__ = ["register_model", "list_models", "get_model", "get_model_builder"]
+
+M = TypeVar("M", bound=Module)
+
+BUILTIN_MODELS: dict[str, Callable[..., Module]] = {}
+
+
+def register_model(name: Optional[str] = None
+                   ) -> Callable[[Callable[..., M]], Callable[..., M]]:
+    """Decorator that registers a model builder under ``name``.
+
+    Args:
+        name: registry key; defaults to the builder's ``__name__``.
+
+    Returns:
+        The decorator; it returns the builder unchanged.
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+    def wrapper(fn: Callable[..., M]) -> Callable[..., M]:
+        key = name if name is not None else fn.__name__
+        if key in BUILTIN_MODELS:
+            raise ValueError(
+                f"An entry is already registered under the name '{key}'.")
+        BUILTIN_MODELS[key] = fn
+        return fn
+
+    return wrapper
+
+
+def list_models(module: Any = None,
+                include: Union[str, Iterable[str], None] = None,
+                exclude: Union[str, Iterable[str], None] = None
+                ) -> list[str]:
+    """Sorted names of the registered models.
+
+    Args:
+        module: only builders defined in this module (e.g.
+            ``featx.models.resnet``), or ``None`` for all.
+        include: fnmatch pattern(s) a name must match (any of them).
+        exclude: fnmatch pattern(s) that remove a name.
+
+    Returns:
+        Sorted list of names.
+    """
+    names = {k for k, v in BUILTIN_MODELS.items()
+             if module is None or v.__module__.rsplit(".", 1)[-1]
+             == module.__name__.rsplit(".", 1)[-1]}
+    if include:
+        pats = [include] if isinstance(include, str) else list(include)
+        names = {n for n in names if any(fnmatch.fnmatch(n, p)
+                                         for p in pats)}
+    if exclude:
+        pats = [exclude] if isinstance(exclude, str) else list(exclude)
+        names = {n for n in names if not any(fnmatch.fnmatch(n, p)
+                                             for p in pats)}
+    return sorted(names)
+
+
+def get_model_builder(name: str) -> Callable[..., Module]:
+    """The builder function registered under ``name``.
+
+    Raises:
+        ValueError: unknown name; the message lists close names.
+    """
+    key = name.lower()
+    try:
+        return BUILTIN_MODELS[key]
+    except KeyError:
+        close = difflib.get_close_matches(key, BUILTIN_MODELS, n=5,
+                                          cutoff=0.5)
+        hint = (f"; did you mean {', '.join(repr(c) for c in close)}?"
+                if close else "")
+        raise ValueError(
+            f"Unknown model {name!r}{hint} See featx.models.list_models() "
+            f"for the {len(BUILTIN_MODELS)} available models.") from None
+
+
+def get_model(name: str, **config: Any) -> Module:
+    """Builds the model registered under ``name``.
+
+    Args:
+        name: a name from :func:`list_models` (case-insensitive).
+        **config: passed to the builder (``weights``, ``num_classes``, ...).
+
+    Returns:
+        The model, a ``featx.nn.Module`` in training mode.
+
+    Raises:
+        ValueError: unknown name; the message lists close names.
+    """
+    return get_model_builder(name)(**config)

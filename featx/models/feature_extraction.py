@@ -1,0 +1,6 @@
+"""Alias of :mod:`featx.feature_extraction`, so torchvision's import path
+``from ...models.feature_extraction import create_feature_extractor`` works
+unchanged."""
+from ..feature_extraction import create_feature_extractor, get_graph_node_names
+
+__all__ = ["create_feature_extractor", "get_graph_node_names"]

@@ -1,0 +1,631 @@
+"""``featx.nn.Module``: the base class of every featx layer and model.
+
+Counterpart of ``torch.nn.Module`` on NumPy float32 arrays: parameters,
+buffers and child modules are registered by attribute assignment and found
+again by ``named_modules``/``state_dict``/``load_state_dict`` in torch's order
+and with torch's rules. There is no autograd, no device and no dtype
+conversion (everything is float32 on the CPU).
+
+Two hooks connect a module to the tracer (``featx.fx``): ``__call__`` hands
+the call to the active tracer, and reading a parameter attribute while a
+trace runs goes through ``tracer.get_attr`` so that it can be recorded.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import (Any, Callable, Iterator, Mapping, NamedTuple, Optional,
+                    TypeVar)
+
+import numpy as np
+
+from ..fx import _context
+from .parameter import Parameter
+
+__all__ = ["Module"]
+
+T = TypeVar("T", bound="Module")
+
+
+class _IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` did not match (torch's named tuple)."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
+                f"unexpected_keys={self.unexpected_keys})")
+
+    __str__ = __repr__
+
+
+def _addindent(s: str, num_spaces: int) -> str:
+    lines = s.split("\n")
+    if len(lines) == 1:
+        return s
+    first = lines.pop(0)
+    return first + "\n" + "\n".join(num_spaces * " " + line
+                                    for line in lines)
+
+
+def _typename(obj: Any) -> str:
+    t = type(obj)
+    return t.__name__ if t.__module__ == "builtins" else (
+        f"{t.__module__}.{t.__qualname__}")
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+class Module:
+    """Base class for featx layers and models (``torch.nn.Module``).
+
+    Subclasses call ``super().__init__()`` first, then assign
+    :class:`~featx.nn.Parameter` objects, ndarrays registered with
+    :meth:`register_buffer` and child modules as attributes, and define
+    ``forward``. Calling the module runs ``forward`` (or, while a trace is
+    active, lets the tracer record the call).
+
+    Attributes:
+        training: ``True`` in training mode (the default), ``False`` after
+            :meth:`eval`.
+    """
+
+    training: bool
+    _parameters: dict
+    _buffers: dict
+    _non_persistent_buffers_set: set
+    _modules: dict
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.__init__() got unexpected arguments "
+                f"{args!r} {kwargs!r}")
+        setattr_ = object.__setattr__
+        setattr_(self, "training", True)
+        setattr_(self, "_parameters", {})
+        setattr_(self, "_buffers", {})
+        setattr_(self, "_non_persistent_buffers_set", set())
+        setattr_(self, "_modules", {})
+
+    # ---- calling ---------------------------------------------------------
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Computes the module's output; every subclass defines it."""
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required '
+            f'"forward" function')
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        t = _context.current()
+        if t is not None:
+            return t.call_module(self, args, kwargs)
+        return self.forward(*args, **kwargs)
+
+    # ---- registration ----------------------------------------------------
+
+    def register_buffer(self, name: str, tensor: Optional[np.ndarray],
+                        persistent: bool = True) -> None:
+        """Registers an array that is state but not a parameter.
+
+        Args:
+            name: attribute name, without dots.
+            tensor: an ndarray (kept as given, any dtype) or ``None``.
+            persistent: whether ``state_dict()`` includes it.
+
+        Raises:
+            AttributeError: called before ``Module.__init__``.
+            KeyError: bad name, or an attribute of that name exists.
+            TypeError: ``tensor`` is neither an ndarray nor ``None``.
+        """
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(
+                "cannot assign buffer before Module.__init__() call")
+        if not isinstance(name, str):
+            raise TypeError(
+                f"buffer name should be a string. Got {_typename(name)}")
+        if "." in name:
+            raise KeyError('buffer name can\'t contain "."')
+        if name == "":
+            raise KeyError('buffer name can\'t be empty string ""')
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        if tensor is not None and not _is_array(tensor):
+            raise TypeError(
+                f"cannot assign '{_typename(tensor)}' object to buffer "
+                f"'{name}' (numpy.ndarray or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def register_parameter(self, name: str,
+                           param: Optional[Parameter]) -> None:
+        """Registers a :class:`Parameter` (or ``None``) under ``name``.
+
+        Raises:
+            AttributeError: called before ``Module.__init__``.
+            KeyError: bad name, or an attribute of that name exists.
+            TypeError: ``param`` is neither a Parameter nor ``None``.
+        """
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                "cannot assign parameter before Module.__init__() call")
+        if not isinstance(name, str):
+            raise TypeError(
+                f"parameter name should be a string. Got {_typename(name)}")
+        if "." in name:
+            raise KeyError('parameter name can\'t contain "."')
+        if name == "":
+            raise KeyError('parameter name can\'t be empty string ""')
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute '{name}' already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot assign '{_typename(param)}' object to parameter "
+                f"'{name}' (featx.nn.Parameter or None required)")
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module: Optional["Module"]) -> None:
+        """Registers ``module`` (or ``None``) as the child ``name``.
+
+        Raises:
+            TypeError: ``module`` is not a Module, or ``name`` not a str.
+            KeyError: bad name, or an attribute of that name exists.
+        """
+        if not isinstance(module, Module) and module is not None:
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
+        if not isinstance(name, str):
+            raise TypeError(
+                f"module name should be a string. Got {_typename(name)}")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
+        if "." in name:
+            raise KeyError(f'module name can\'t contain ".", got: {name}')
+        if name == "":
+            raise KeyError('module name can\'t be empty string ""')
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # ---- attribute protocol ----------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        params = d.get("_parameters")
+        if params is not None and name in params:
+            value = params[name]
+            if value is not None:
+                t = _context.current()
+                if t is not None:
+                    return t.get_attr(self, name, value)
+            return value
+        buffers = d.get("_buffers")
+        if buffers is not None and name in buffers:
+            return buffers[name]
+        modules = d.get("_modules")
+        if modules is not None and name in modules:
+            return modules[name]
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+
+        def remove_from(*containers: Any) -> None:
+            for c in containers:
+                if name in c:
+                    if isinstance(c, dict):
+                        del c[name]
+                    else:
+                        c.discard(name)
+
+        params = d.get("_parameters")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError(
+                    "cannot assign parameters before Module.__init__() call")
+            remove_from(d, self._buffers, self._modules,
+                        self._non_persistent_buffers_set)
+            self.register_parameter(name, value)
+            return
+        if params is not None and name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as parameter "
+                    f"'{name}' (featx.nn.Parameter or None expected)")
+            self.register_parameter(name, value)
+            return
+        modules = d.get("_modules")
+        if isinstance(value, Module):
+            if modules is None:
+                raise AttributeError(
+                    "cannot assign module before Module.__init__() call")
+            remove_from(d, self._parameters, self._buffers,
+                        self._non_persistent_buffers_set)
+            modules[name] = value
+            return
+        if modules is not None and name in modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as child module "
+                    f"'{name}' (featx.nn.Module or None expected)")
+            modules[name] = value
+            return
+        buffers = d.get("_buffers")
+        if buffers is not None and name in buffers:
+            if value is not None and not _is_array(value):
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                    f"(numpy.ndarray or None expected)")
+            buffers[name] = value
+            return
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._buffers:
+            del self._buffers[name]
+            self._non_persistent_buffers_set.discard(name)
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    def __dir__(self) -> list:
+        keys = (dir(self.__class__) + list(self.__dict__) +
+                list(self._parameters) + list(self._modules) +
+                list(self._buffers))
+        return sorted(k for k in set(keys) if not k[0].isdigit())
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_non_persistent_buffers_set", set())
+
+    # ---- iteration -------------------------------------------------------
+
+    def named_modules(self, memo: Optional[set] = None, prefix: str = "",
+                      remove_duplicate: bool = True
+                      ) -> Iterator[tuple[str, "Module"]]:
+        """Yields ``(dotted_name, module)`` for this module and all below.
+
+        Pre-order, children in registration order. With
+        ``remove_duplicate`` a module registered several times is listed
+        once, under the first name reached.
+        """
+        if memo is None:
+            memo = set()
+        if self in memo:
+            return
+        if remove_duplicate:
+            memo.add(self)
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is None:
+                continue
+            sub = prefix + ("." if prefix else "") + name
+            yield from module.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        """Yields every module in the tree, this one first, no repeats."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """Yields ``(name, child)`` for direct children, no repeats."""
+        memo: set = set()
+        for name, module in self._modules.items():
+            if module is not None and module not in memo:
+                memo.add(module)
+                yield name, module
+
+    def children(self) -> Iterator["Module"]:
+        """Yields the direct children, no repeats."""
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, get_members: Callable[["Module"], Any],
+                       prefix: str = "", recurse: bool = True,
+                       remove_duplicate: bool = True
+                       ) -> Iterator[tuple[str, Any]]:
+        memo: set = set()
+        mods = (self.named_modules(prefix=prefix,
+                                   remove_duplicate=remove_duplicate)
+                if recurse else [(prefix, self)])
+        for module_prefix, module in mods:
+            for k, v in get_members(module):
+                if v is None or id(v) in memo:
+                    continue
+                if remove_duplicate:
+                    memo.add(id(v))
+                yield module_prefix + ("." if module_prefix else "") + k, v
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True
+                         ) -> Iterator[tuple[str, Parameter]]:
+        """Yields ``(dotted_name, parameter)``; shared ones once."""
+        return self._named_members(lambda m: m._parameters.items(), prefix,
+                                   recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Yields every parameter once."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True
+                      ) -> Iterator[tuple[str, np.ndarray]]:
+        """Yields ``(dotted_name, buffer)``, persistent or not."""
+        return self._named_members(lambda m: m._buffers.items(), prefix,
+                                   recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        """Yields every buffer once."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> "Module":
+        """The module at dotted path ``target`` (``""`` is this module).
+
+        Raises:
+            AttributeError: a path component is missing or not a Module.
+        """
+        if target == "":
+            return self
+        mod: Module = self
+        for item in target.split("."):
+            if not hasattr(mod, item):
+                raise AttributeError(
+                    f"{type(mod).__name__} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target`` (``"layer1.0.conv1.weight"``).
+
+        Raises:
+            AttributeError: no such module or attribute, or not a Parameter.
+        """
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(
+                f"{type(mod).__name__} has no attribute `{name}`")
+        param = mod._parameters.get(name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str) -> np.ndarray:
+        """The buffer at dotted path ``target``.
+
+        Raises:
+            AttributeError: no such module or attribute, or not a buffer.
+        """
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(
+                f"{type(mod).__name__} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    # ---- state -----------------------------------------------------------
+
+    def _save_to_state_dict(self, destination: dict, prefix: str,
+                            keep_vars: bool) -> None:
+        for name, param in self._parameters.items():
+            if param is not None:
+                destination[prefix + name] = param
+        for name, buf in self._buffers.items():
+            if buf is not None and (
+                    name not in self._non_persistent_buffers_set):
+                destination[prefix + name] = buf
+
+    def state_dict(self, *, destination: Optional[dict] = None,
+                   prefix: str = "", keep_vars: bool = False
+                   ) -> "OrderedDict[str, np.ndarray]":
+        """Maps dotted names to the module's parameters and persistent buffers.
+
+        Order is torch's: a module's own parameters, then its buffers, then
+        each child's entries. The values are the module's own arrays (not
+        copies), so writing into them changes the model. A child registered
+        under two names appears under both.
+
+        Args:
+            destination: a dict to fill and return instead of a new one.
+            prefix: prepended to every key.
+            keep_vars: accepted for torch compatibility (no effect).
+
+        Returns:
+            ``OrderedDict`` of name -> ndarray (float32 parameters and
+            buffers; ``num_batches_tracked`` is an int64 0-d array).
+        """
+        if destination is None:
+            destination = OrderedDict()
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination,
+                                  prefix=prefix + name + ".",
+                                  keep_vars=keep_vars)
+        return destination
+
+    def _load_from_state_dict(self, state_dict: Mapping[str, Any],
+                              prefix: str, missing_keys: list,
+                              unexpected_keys: list,
+                              error_msgs: list) -> None:
+        persistent = {k: v for k, v in self._buffers.items()
+                      if k not in self._non_persistent_buffers_set}
+        local_state = {k: v for k, v in
+                       [*self._parameters.items(), *persistent.items()]
+                       if v is not None}
+        for name, param in local_state.items():
+            key = prefix + name
+            if key not in state_dict:
+                missing_keys.append(key)
+                continue
+            value = state_dict[key]
+            if isinstance(value, Parameter):
+                value = value.view(np.ndarray)
+            if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", expected '
+                    f"an ndarray from checkpoint but received {type(value)}")
+                continue
+            value = np.asarray(value)
+            if param.ndim == 0 and value.shape == (1,):
+                value = value[0]
+            if value.shape != param.shape:
+                error_msgs.append(
+                    f"size mismatch for {key}: copying a param with shape "
+                    f"{tuple(value.shape)} from checkpoint, the shape in "
+                    f"current model is {tuple(param.shape)}.")
+                continue
+            try:
+                if value.dtype.kind not in "biuf":
+                    raise TypeError(f"unsupported dtype {value.dtype}")
+                param[...] = value
+            except Exception as ex:  # noqa: BLE001 - reported like torch
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", whose '
+                    f"dimensions in the model are {tuple(param.shape)} and "
+                    f"whose dimensions in the checkpoint are "
+                    f"{tuple(value.shape)}, an exception occurred : "
+                    f"{ex.args}.")
+        for key in state_dict:
+            if not key.startswith(prefix):
+                continue
+            input_name = key[len(prefix):].split(".", 1)
+            if len(input_name) > 1:
+                if input_name[0] not in self._modules:
+                    unexpected_keys.append(key)
+            elif input_name[0] not in local_state:
+                unexpected_keys.append(key)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any],
+                        strict: bool = True,
+                        assign: bool = False) -> _IncompatibleKeys:
+        """Copies parameters and buffers from ``state_dict`` in place.
+
+        Values are written into the existing arrays (``param[...] = v``,
+        converted to the array's dtype), so anything holding a parameter
+        sees the new weights. float16/float64/integer arrays are accepted.
+
+        Args:
+            state_dict: mapping of dotted name -> array, as ``state_dict()``
+                gives (also torchvision's keys, loaded without torch).
+            strict: raise if keys are missing or unexpected.
+            assign: not supported; must be ``False``.
+
+        Returns:
+            ``(missing_keys, unexpected_keys)`` named tuple.
+
+        Raises:
+            RuntimeError: a shape mismatch or unusable value (always), or
+                missing/unexpected keys when ``strict``; the message lists
+                all of them, like torch.
+            TypeError: ``state_dict`` is not a mapping.
+            NotImplementedError: ``assign=True``.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"Expected state_dict to be dict-like, got "
+                f"{type(state_dict)}.")
+        if assign:
+            raise NotImplementedError(
+                "load_state_dict(assign=True) is not supported; featx always "
+                "copies in place")
+        missing: list = []
+        unexpected: list = []
+        errors: list = []
+
+        def load(module: Module, local: Mapping[str, Any],
+                 prefix: str) -> None:
+            module._load_from_state_dict(local, prefix, missing, unexpected,
+                                         errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = prefix + name + "."
+                    child_local = {k: v for k, v in local.items()
+                                   if k.startswith(child_prefix)}
+                    load(child, child_local, child_prefix)
+
+        load(self, state_dict, "")
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in unexpected)))
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in missing)))
+        if errors:
+            raise RuntimeError(
+                "Error(s) in loading state_dict for {}:\n\t{}".format(
+                    type(self).__name__, "\n\t".join(errors)))
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ---- modes and utilities ---------------------------------------------
+
+    def train(self: T, mode: bool = True) -> T:
+        """Sets ``training`` on this module and every descendant.
+
+        Raises:
+            TypeError: ``mode`` is not a bool (torch raises ValueError).
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(
+                f"training mode is expected to be boolean, got "
+                f"{type(mode).__name__} {mode!r}")
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
+        return self
+
+    def eval(self: T) -> T:
+        """Same as ``train(False)``."""
+        return self.train(False)
+
+    def apply(self: T, fn: Callable[["Module"], Any]) -> T:
+        """Calls ``fn`` on every child (recursively), then on this module."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self: T, requires_grad: bool = True) -> T:
+        """Accepted for torch compatibility; featx has no autograd."""
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Accepted for torch compatibility; featx has no autograd."""
+
+    def extra_repr(self) -> str:
+        """One-line description of the module's settings for ``repr``."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({key}): " + _addindent(repr(module), 2)
+                       for key, module in self._modules.items()]
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"

@@ -1,0 +1,77 @@
+"""linear against the float64 reference: every GEMM tile remainder (rows
+M vs the 6-row tile and 72-row block, outputs N vs the 16-column panel and
+8-panel block, K vs the 256 block), leading dims, 1-D input, batch 0."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference as ref
+from conftest import assert_close, call, layouts, rand
+
+
+@pytest.mark.parametrize("m", [1, 5, 6, 7, 13, 75])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 130])
+@pytest.mark.parametrize("k", [1, 7, 300])
+def test_linear_tile_sweep(isa, m, n, k):
+    rng = np.random.default_rng(m * 10007 + n * 101 + k)
+    x, w, b = rand(rng, m, k), rand(rng, n, k), rand(rng, n)
+    assert_close(call("linear", [x, w, b], {}, isa), ref.linear(x, w, b), k=k)
+
+
+@pytest.mark.parametrize("shape", [(9,), (2, 3, 9), (0, 9), (2, 0, 9)])
+def test_linear_leading_dims(isa, shape):
+    rng = np.random.default_rng(1)
+    x, w = rand(rng, *shape), rand(rng, 4, 9)
+    y = call("linear", [x, w], {}, isa)
+    assert y.shape == shape[:-1] + (4,)
+    assert_close(y, ref.linear(x, w), k=9)
+
+
+def test_linear_no_bias_none(isa):
+    rng = np.random.default_rng(2)
+    x, w = rand(rng, 3, 5), rand(rng, 2, 5)
+    assert_close(call("linear", [x, w, None], {}, isa), ref.linear(x, w))
+
+
+def test_linear_zero_features(isa):
+    x, w = np.zeros((3, 0), np.float32), np.zeros((4, 0), np.float32)
+    b = np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(call("linear", [x, w, b], {}, isa),
+                                  np.tile(b, (3, 1)))
+
+
+def test_linear_input_layouts(isa):
+    rng = np.random.default_rng(3)
+    x, w = rand(rng, 7, 19), rand(rng, 17, 19)
+    expect = call("linear", [x, w], {}, isa)
+    for label, xv in layouts(x):
+        got = call("linear", [xv, np.asfortranarray(w)], {}, isa)
+        np.testing.assert_array_equal(got, expect, err_msg=label)
+
+
+def test_linear_error_features(isa):
+    with pytest.raises(ValueError, match=r"\(2, 5\) has 5 features.*\(3, 4\) "
+                       r"expects 4"):
+        call("linear", [np.zeros((2, 5), np.float32),
+                        np.zeros((3, 4), np.float32)], {}, isa)
+
+
+def test_linear_error_weight_rank(isa):
+    with pytest.raises(ValueError, match=r"2-D weight.*\(4,\)"):
+        call("linear", [np.zeros((2, 4), np.float32),
+                        np.zeros(4, np.float32)], {}, isa)
+
+
+def test_linear_error_input_rank(isa):
+    with pytest.raises(ValueError, match=r"at least 1 dimension.*\(\)"):
+        call("linear", [np.float32(1.0), np.zeros((3, 1), np.float32)], {},
+             isa)
+
+
+def test_linear_error_bias(isa):
+    with pytest.raises(ValueError, match=r"bias of shape \(3,\), got shape "
+                       r"\(2,\)"):
+        call("linear", [np.zeros((2, 4), np.float32),
+                        np.zeros((3, 4), np.float32),
+                        np.zeros(2, np.float32)], {}, isa)

@@ -1,0 +1,219 @@
+"""max_pool2d, avg_pool2d and adaptive_avg_pool2d against the float64
+reference: odd sizes, stride > kernel, maximal padding, dilation,
+ceil_mode (incl. the last-window rule), count_include_pad,
+divisor_override, 3-D input, batch 0."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import reference as ref
+from conftest import assert_close, call, layouts, rand
+
+# (H, W, kernel, stride, padding, dilation)
+WINDOWS = [
+    (8, 8, 2, 2, 0, 1),
+    (7, 9, 3, 2, 1, 1),
+    (5, 5, 3, 3, 1, 1),
+    (6, 7, (3, 2), (2, 1), (1, 1), 1),
+    (10, 10, 2, 4, 1, 1),              # stride > kernel
+    (9, 11, 5, 2, 2, 1),               # maximal padding
+    (4, 4, 4, 3, 2, 1),
+    (1, 1, 1, 1, 0, 1),
+    (1, 1, 3, 2, 1, 1),
+    (13, 12, 3, 2, 2, 2),              # dilation (max_pool only)
+    (12, 9, (2, 3), (3, 2), (1, 2), (3, 2)),
+    (112, 112, 3, 2, 1, 1),            # resnet
+]
+
+
+def _mp_attrs(k, s, p, d, ceil):
+    return dict(kernel_size=k, stride=s, padding=p, dilation=d,
+                ceil_mode=ceil)
+
+
+@pytest.mark.parametrize("win", WINDOWS, ids=[str(i) for i in range(len(WINDOWS))])
+@pytest.mark.parametrize("ceil", [False, True])
+def test_max_pool2d_matches_reference(isa, win, ceil):
+    h, w, k, s, p, d = win
+    x = rand(np.random.default_rng(h * w), 2, 3, h, w)
+    y = call("max_pool2d", [x], _mp_attrs(k, s, p, d, ceil), isa)
+    assert_close(y, ref.max_pool2d(x, k, s, p, d, ceil))
+
+
+def test_max_pool2d_ceil_last_window_rule(isa):
+    # H=5, k=2, s=2, p=1, ceil: ceil((5+2-2)/2)+1 = 4 windows, but the 4th
+    # would start at 6 >= H + p = 6, so torch drops it -> 3.
+    x = rand(np.random.default_rng(0), 1, 1, 5, 5)
+    y = call("max_pool2d", [x], _mp_attrs(2, 2, 1, 1, True), isa)
+    assert y.shape == (1, 1, 3, 3)
+    # H=6, k=3, s=2, p=0, ceil: 3 windows (last starts at 4 < 6, overhangs)
+    x = rand(np.random.default_rng(1), 1, 1, 6, 6)
+    y = call("max_pool2d", [x], _mp_attrs(3, 2, 0, 1, True), isa)
+    assert y.shape == (1, 1, 3, 3)
+    assert_close(y, ref.max_pool2d(x, 3, 2, 0, 1, True))
+
+
+def test_max_pool2d_nan_propagates(isa):
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[0, 0, 1, 2] = np.nan
+    y = call("max_pool2d", [x], _mp_attrs(2, 2, 0, 1, False), isa)
+    assert np.isnan(y[0, 0, 0, 1]) and np.isnan(y).sum() == 1
+
+
+def test_max_pool2d_3d_and_batch0(isa):
+    x = rand(np.random.default_rng(2), 3, 7, 7)
+    assert_close(call("max_pool2d", [x], _mp_attrs(3, 2, 1, 1, False), isa),
+                 ref.max_pool2d(x, 3, 2, 1))
+    y = call("max_pool2d", [np.zeros((0, 3, 7, 7), np.float32)],
+             _mp_attrs(3, 2, 1, 1, False), isa)
+    assert y.shape == (0, 3, 4, 4)
+
+
+def _ap_attrs(k, s, p, ceil, cip, div):
+    return dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil,
+                count_include_pad=cip, divisor_override=div)
+
+
+@pytest.mark.parametrize("win", [w for w in WINDOWS if w[5] == 1],
+                         ids=lambda w: "x".join(map(str, w[:2])))
+@pytest.mark.parametrize("ceil,cip,div", list(itertools.product(
+    [False, True], [False, True], [0, 3])))
+def test_avg_pool2d_matches_reference(isa, win, ceil, cip, div):
+    h, w, k, s, p, _ = win
+    x = rand(np.random.default_rng(h + w), 2, 3, h, w)
+    y = call("avg_pool2d", [x], _ap_attrs(k, s, p, ceil, cip, div), isa)
+    assert_close(y, ref.avg_pool2d(x, k, s, p, ceil, cip, div or None))
+
+
+def test_avg_pool2d_ceil_overhang_not_counted(isa):
+    # H=W=3, k=2, s=2, ceil: the last window covers row/col 2 only; its
+    # divisor is 1 even with count_include_pad (the overhang is not pad).
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    y = call("avg_pool2d", [x], _ap_attrs(2, 2, 0, True, True, 0), isa)
+    np.testing.assert_allclose(y[0, 0], [[2.0, 3.5], [6.5, 8.0]])
+    # with padding 1 the window at the pad edge counts the padding only
+    y = call("avg_pool2d", [x], _ap_attrs(2, 2, 1, True, True, 0), isa)
+    np.testing.assert_allclose(y, ref.avg_pool2d(x, 2, 2, 1, True, True),
+                               rtol=1e-6)
+
+
+def test_avg_pool2d_input_layouts(isa):
+    x = rand(np.random.default_rng(5), 2, 3, 7, 8)
+    attrs = _ap_attrs(3, 2, 1, True, False, 0)
+    expect = call("avg_pool2d", [x], attrs, isa)
+    for label, xv in layouts(x):
+        np.testing.assert_array_equal(call("avg_pool2d", [xv], attrs, isa),
+                                      expect, err_msg=label)
+
+
+@pytest.mark.parametrize("hw,out", [((7, 7), (1, 1)), ((7, 7), (7, 7)),
+                                    ((10, 9), (3, 4)), ((5, 3), (7, 6)),
+                                    ((1, 1), (2, 3)), ((14, 13), (5, 2))])
+def test_adaptive_avg_pool2d_matches_reference(isa, hw, out):
+    x = rand(np.random.default_rng(hw[0] * 10 + out[1]), 2, 3, *hw)
+    y = call("adaptive_avg_pool2d", [x], {"output_size": out}, isa)
+    assert_close(y, ref.adaptive_avg_pool2d(x, out))
+
+
+def test_adaptive_avg_pool2d_3d_batch0_int(isa):
+    x = rand(np.random.default_rng(3), 4, 6, 6)
+    assert_close(call("adaptive_avg_pool2d", [x], {"output_size": 4}, isa),
+                 ref.adaptive_avg_pool2d(x, 4))
+    y = call("adaptive_avg_pool2d", [np.zeros((0, 2, 5, 5), np.float32)],
+             {"output_size": (1, 1)}, isa)
+    assert y.shape == (0, 2, 1, 1)
+
+
+def test_pool_input_unchanged(isa):
+    x = rand(np.random.default_rng(4), 1, 2, 6, 6)
+    before = x.copy()
+    call("max_pool2d", [x], _mp_attrs(2, 2, 0, 1, False), isa)
+    call("avg_pool2d", [x], _ap_attrs(2, 2, 0, False, True, 0), isa)
+    call("adaptive_avg_pool2d", [x], {"output_size": 3}, isa)
+    np.testing.assert_array_equal(x, before)
+
+
+# ---- errors ---------------------------------------------------------------
+
+def test_max_pool2d_error_output_too_small(isa):
+    with pytest.raises(ValueError, match=r"max_pool2d: output size would be "
+                       r"0x0 for input 1x1, kernel_size \(3, 3\), stride "
+                       r"\(2, 2\), padding \(0, 0\)"):
+        call("max_pool2d", [np.zeros((1, 1, 1, 1), np.float32)],
+             _mp_attrs(3, 2, 0, 1, False), isa)
+
+
+def test_max_pool2d_error_padding(isa):
+    with pytest.raises(ValueError, match=r"at most half.*padding \(2, 2\), "
+                       r"kernel_size \(3, 3\) and dilation \(1, 1\)"):
+        call("max_pool2d", [np.zeros((1, 1, 8, 8), np.float32)],
+             _mp_attrs(3, 1, 2, 1, False), isa)
+
+
+def test_max_pool2d_padding_limit_uses_dilation(isa):
+    # effective kernel 5 (k=3, d=2) allows padding 2
+    x = rand(np.random.default_rng(6), 1, 1, 8, 8)
+    y = call("max_pool2d", [x], _mp_attrs(3, 1, 2, 2, False), isa)
+    assert_close(y, ref.max_pool2d(x, 3, 1, 2, 2))
+
+
+def test_max_pool2d_error_rank(isa):
+    with pytest.raises(ValueError, match=r"3-D \(C, H, W\) or 4-D.*\(8, 8\)"):
+        call("max_pool2d", [np.zeros((8, 8), np.float32)],
+             _mp_attrs(2, 2, 0, 1, False), isa)
+
+
+def test_max_pool2d_error_nonpositive(isa):
+    with pytest.raises(ValueError, match=r"must be positive.*stride \(0, 2\)"):
+        call("max_pool2d", [np.zeros((1, 1, 8, 8), np.float32)],
+             _mp_attrs(2, (0, 2), 0, 1, False), isa)
+
+
+def test_max_pool2d_error_empty_plane(isa):
+    with pytest.raises(ValueError, match=r"non-empty.*\(1, 1, 0, 4\)"):
+        call("max_pool2d", [np.zeros((1, 1, 0, 4), np.float32)],
+             _mp_attrs(2, 2, 0, 1, False), isa)
+
+
+def test_avg_pool2d_error_padding(isa):
+    with pytest.raises(ValueError, match=r"avg_pool2d: padding.*padding "
+                       r"\(0, 2\), kernel_size \(3, 3\)"):
+        call("avg_pool2d", [np.zeros((1, 1, 8, 8), np.float32)],
+             _ap_attrs(3, 1, (0, 2), False, True, 0), isa)
+
+
+def test_avg_pool2d_error_divisor(isa):
+    with pytest.raises(ValueError, match="divisor_override must be positive.*"
+                       "got -2"):
+        call("avg_pool2d", [np.zeros((1, 1, 8, 8), np.float32)],
+             _ap_attrs(2, 2, 0, False, True, -2), isa)
+
+
+def test_avg_pool2d_error_output_too_small(isa):
+    with pytest.raises(ValueError, match=r"avg_pool2d: output size would be "
+                       r"0x3 for input 2x5, kernel_size \(3, 3\)"):
+        call("avg_pool2d", [np.zeros((1, 1, 2, 5), np.float32)],
+             _ap_attrs(3, 1, 0, False, True, 0), isa)
+
+
+def test_adaptive_avg_pool2d_error_output_size(isa):
+    with pytest.raises(ValueError, match=r"output_size must be positive, got "
+                       r"\(0, 2\)"):
+        call("adaptive_avg_pool2d", [np.zeros((1, 1, 4, 4), np.float32)],
+             {"output_size": (0, 2)}, isa)
+
+
+def test_adaptive_avg_pool2d_error_rank(isa):
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: expected a "
+                       r"3-D.*\(4, 4\)"):
+        call("adaptive_avg_pool2d", [np.zeros((4, 4), np.float32)],
+             {"output_size": 1}, isa)
+
+
+def test_adaptive_avg_pool2d_error_empty(isa):
+    with pytest.raises(ValueError, match=r"empty spatial size"):
+        call("adaptive_avg_pool2d", [np.zeros((1, 1, 0, 4), np.float32)],
+             {"output_size": 1}, isa)
