@@ -58,7 +58,7 @@ class BuildExt(build_ext):
                     include_dirs=ext.include_dirs,
                     macros=ext.define_macros,
                     extra_postargs=BASE_FLAGS + flags,
-                    depends=ext.depends)
+                    depends=ext.depends + sources)
         ext.extra_objects = list(ext.extra_objects or []) + objects
         super().build_extension(ext)
 

@@ -15,7 +15,7 @@ import os
 import warnings
 from typing import Any
 
-from . import _core
+from . import _core  # noqa: F401  (the C core; loads the kernels)
 
 __version__ = "0.1.0"
 
@@ -41,13 +41,13 @@ def _read_isa_env() -> Any:
 #: The ISA cap from ``FEATX_ISA`` at import (``None``: no cap).
 _DEFAULT_ISA = _read_isa_env()
 
-from . import nn  # noqa: E402
-from . import models  # noqa: E402
+# After the ISA cap: nothing below may run a kernel before it is applied.
+from . import models, nn  # noqa: E402
 from ._functions import (add, cat, concat, div, flatten, mul,  # noqa: E402
                          relu, reshape, sub)
 from ._random import initial_seed, manual_seed, seed  # noqa: E402
 
-_LAZY = ("feature_extraction", "transforms", "fx", "cli")
+_LAZY = ("feature_extraction", "transforms", "fx", "cli", "hub")
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,8 @@ eagerly on arrays and records a ``flatten`` node when traced.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -96,10 +97,9 @@ def reshape(input: Any, shape: Sequence[int]) -> Any:
         (3, 4)
     """
     input = _float_input("reshape", "input", input)
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
+    sizes = (shape,) if isinstance(shape, (int, np.integer)) else shape
     return OpSpec("reshape", (input,), {
-        "shape": tuple(_check_int("reshape", "shape", s) for s in shape)})
+        "shape": tuple(_check_int("reshape", "shape", s) for s in sizes)})
 
 
 @op

@@ -7,7 +7,8 @@ with a kernel go through the featx op; the rest are plain NumPy.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, Union
 
 import numpy as np
 

@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,11 +80,11 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
             )
             names = list(train)
         else:
-            only_train = [n for n in train if n not in set(evaluation)]
-            only_eval = [n for n in evaluation if n not in set(train)]
+            only_train = set(train) - set(evaluation)
+            only_eval = set(evaluation) - set(train)
             print(
                 f"# {args.model}: train and eval mode differ "
-                f"({len(only_train)} nodes only in train, {len(only_eval)} only in eval); "
+                f"({len(only_train)} only in train, {len(only_eval)} only in eval); "
                 "give create_feature_extractor train_return_nodes and eval_return_nodes"
             )
             print(f"# train mode: {len(train)} nodes")
@@ -102,22 +101,35 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def _load_weights(model: Any, path: str) -> None:
+    import zipfile
+
     import numpy as np
 
     if not os.path.isfile(path):
         raise CLIError(f"weights file not found: {path!r}")
+    if not zipfile.is_zipfile(path):
+        raise CLIError(
+            f"weights file {path!r} is not an .npz file (np.savez of a state dict)"
+        )
     try:
+        with zipfile.ZipFile(path) as z:
+            members = z.namelist()
+        if any(m.endswith("data.pkl") for m in members):
+            raise CLIError(
+                f"weights file {path!r} is a PyTorch checkpoint, which this version cannot "
+                "read; convert it once with torch: np.savez(path, **{k: v.numpy() for k, v "
+                "in torch.load(pth).items()})"
+            )
         with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise CLIError(
-                    f"weights file {path!r} is a single array, not an .npz state dict"
-                )
+            if not all(m.endswith(".npy") for m in members):
+                raise CLIError(f"weights file {path!r} holds non-array members")
             state = {k: data[k] for k in data.files}
     except CLIError:
         raise
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        msg = _one_line(e)
         raise CLIError(
-            f"cannot read weights {path!r} as an .npz state dict: {_one_line(e)}"
+            f"cannot read weights {path!r} as an .npz state dict: {msg}"
         ) from None
     try:
         model.load_state_dict(state)
@@ -159,9 +171,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--resize-size must be a positive number of pixels, got {resize}"
         )
-    if len(set(args.nodes)) != len(args.nodes):
-        dup = sorted({n for n in args.nodes if args.nodes.count(n) > 1})
-        raise CLIError(f"--nodes lists {', '.join(dup)} more than once")
+
+    out = args.out if args.out.endswith(".npz") else args.out + ".npz"
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise CLIError(f"cannot write {out!r}: its directory does not exist")
 
     image_paths = args.image or [sample_image_path()]
     images = []
@@ -181,11 +194,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     x = transform.batch(images)
 
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore", UserWarning
-        )  # train/eval difference: we only run eval
-        extractor = create_feature_extractor(model, return_nodes=list(args.nodes))
+    # Only the eval graph runs here, so a train/eval difference needs no warning.
+    extractor = create_feature_extractor(
+        model, return_nodes=list(args.nodes), suppress_diff_warning=True
+    )
     t1 = time.perf_counter()
     features = extractor(x)
     t2 = time.perf_counter()
@@ -223,12 +235,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         cells += [c.rjust(w) for c, w in zip(r[2:], widths[2:])]
         print("  ".join(cells).rstrip())
 
-    out = args.out if args.out.endswith(".npz") else args.out + ".npz"
     try:
         np.savez(out, **{k: np.asarray(v) for k, v in features.items()})
     except OSError as e:
         raise CLIError(f"cannot write {out!r}: {_one_line(e)}") from None
-    print(f"wrote:   {out} ({len(features)} arrays, keys = node names)")
+    n = len(features)
+    print(f"wrote:   {out} ({n} array{'s' if n != 1 else ''}, keys = node names)")
     return 0
 
 

@@ -26,6 +26,7 @@ def run(
         [sys.executable, "-m", "featx", *args],
         cwd=cwd,
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
@@ -264,19 +265,34 @@ def test_bad_weights_file(tmp_path):
     bad = tmp_path / "w.npz"
     np.savez(bad, nonsense=np.zeros(3, np.float32))
     _assert_one_line_error(
-        run("extract", "resnet18", "--nodes", "layer1", "--weights", str(bad)), "w.npz"
+        run("extract", "resnet18", "--nodes", "layer1", "--weights", str(bad)),
+        "w.npz",
+        "do not fit the model",
     )
+    missing = str(tmp_path / "no.npz")
     _assert_one_line_error(
-        run(
-            "extract",
-            "resnet18",
-            "--nodes",
-            "layer1",
-            "--weights",
-            str(tmp_path / "no.npz"),
-        ),
+        run("extract", "resnet18", "--nodes", "layer1", "--weights", missing),
         "not found",
     )
+    text = tmp_path / "w.txt"
+    text.write_text("conv1.weight = 1\n")
+    _assert_one_line_error(
+        run("extract", "resnet18", "--nodes", "layer1", "--weights", str(text)),
+        "not an .npz file",
+    )
+    single = tmp_path / "w.npy"
+    np.save(single, np.zeros(3, np.float32))
+    _assert_one_line_error(
+        run("extract", "resnet18", "--nodes", "layer1", "--weights", str(single)),
+        "not an .npz file",
+    )
+
+
+def test_unwritable_output_fails_before_running(tmp_path):
+    out = str(tmp_path / "missing_dir" / "f.npz")
+    proc = run("extract", "resnet18", "--nodes", "layer1", "--out", out)
+    _assert_one_line_error(proc, "missing_dir", "does not exist")
+    assert proc.stdout == ""
 
 
 def test_duplicate_node_and_bad_sizes():
@@ -297,3 +313,28 @@ def test_usage_errors_exit_2():
         and "Traceback" not in proc.stderr
     )
     assert run().returncode == 2
+
+
+def test_nodes_says_when_train_and_eval_differ(monkeypatch, capsys):
+    # In process, with a model whose train graph has an extra (aux) branch.
+    import featx.models.feature_extraction as fe
+    from featx import cli
+
+    train = ["x", "conv", "aux.fc", "fc"]
+    monkeypatch.setattr(
+        fe, "get_graph_node_names", lambda m, **kw: (train, ["x", "conv", "fc"])
+    )
+    assert cli.main(["nodes", "resnet18"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "train and eval mode differ" in lines[0]
+    assert "1 only in train, 0 only in eval" in lines[0]
+    assert lines[1:] == [
+        "# train mode: 4 nodes",
+        *train,
+        "# eval mode: 3 nodes",
+        "x",
+        "conv",
+        "fc",
+    ]
+    assert cli.main(["nodes", "resnet18", "--mode", "train"]) == 0
+    assert capsys.readouterr().out.splitlines() == train

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 
-
 import numpy as np
 import pytest
 
@@ -412,6 +411,8 @@ def test_composites_do_not_lower_and_have_no_side_effects():
     assert (bn.running_mean == 0).all()
     assert F.batch_norm(s, None, None, training=True) is NotImplemented
     assert F.adaptive_avg_pool2d(s, (None, 2)) is NotImplemented
+    # a lowered dropout would freeze its seed: it stays a Python step
+    assert F.dropout(s, 0.5, training=True) is NotImplemented
 
 
 # ---------------------------------------------------------------- tensor methods

@@ -9,6 +9,7 @@ Runs without torch. Regenerate the data with ``tools/make_golden.py``.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -30,9 +31,14 @@ def _golden_sd(name: str) -> list:
     return json.loads((GOLDEN / "state_dict" / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def _rows(model) -> list:
-    return [[k, list(np.shape(v)), str(np.asarray(v).dtype)]
-            for k, v in model.state_dict().items()]
+@functools.lru_cache(maxsize=None)
+def _featx_rows(name: str) -> tuple:
+    """[(key, shape, dtype)] of a freshly built featx model (built once for both tests)."""
+    import featx.models
+
+    model = getattr(featx.models, name)()
+    return tuple((k, list(np.shape(v)), str(np.asarray(v).dtype))
+                 for k, v in model.state_dict().items())
 
 
 def _build(name: str, mode: str):
@@ -60,10 +66,8 @@ def _golden_arrays(name: str) -> dict:
 
 @pytest.mark.parametrize("name", SD_MODELS)
 def test_state_dict_keys_shapes_dtypes(name):
-    import featx.models
-
     golden = {k: (shape, dtype) for k, shape, dtype in _golden_sd(name)}
-    got = {k: (shape, dtype) for k, shape, dtype in _rows(getattr(featx.models, name)())}
+    got = {k: (shape, dtype) for k, shape, dtype in _featx_rows(name)}
     missing = [k for k in golden if k not in got]
     extra = [k for k in got if k not in golden]
     assert not missing and not extra, f"missing {missing[:10]}, unexpected {extra[:10]}"
@@ -73,10 +77,8 @@ def test_state_dict_keys_shapes_dtypes(name):
 
 @pytest.mark.parametrize("name", SD_MODELS)
 def test_state_dict_order(name):
-    import featx.models
-
     golden = [k for k, _, _ in _golden_sd(name)]
-    got = list(getattr(featx.models, name)().state_dict())
+    got = [k for k, _, _ in _featx_rows(name)]
     assert got == golden
 
 

@@ -130,7 +130,8 @@ def test_seeded_models_are_identical():
     a = models.resnet18()
     featx.manual_seed(5)
     b = models.resnet18()
-    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values(),
+                          strict=True):
         np.testing.assert_array_equal(v, w, err_msg=k)
 
 

@@ -94,7 +94,7 @@ def test_register_errors():
     with pytest.raises(TypeError):
         m.register_parameter("p", np.zeros(1))
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
-        m.nope
+        _ = m.nope
 
 
 def test_register_before_init_fails():
@@ -273,9 +273,9 @@ def test_train_eval_recursive_and_type_check():
     assert all(x.training for x in m.modules())
     m.block.train(False)
     assert m.training and not m.block.bn.training
-    with pytest.raises(TypeError, match="boolean"):
+    with pytest.raises(ValueError, match="boolean"):
         m.train("yes")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError):
         m.train(1)
 
 
@@ -541,3 +541,15 @@ def test_manual_seed_reproducibility():
         np.testing.assert_array_equal(v, b.state_dict()[k])
     assert not np.array_equal(a.head[1].weight, c.head[1].weight)
     assert featx.initial_seed() == 124
+
+
+def test_device_and_dtype_noops():
+    m = Net()
+    assert m.to("cpu") is m and m.to(np.float32) is m and m.cpu() is m
+    assert m.float() is m and m.to(device="cpu", dtype="float32") is m
+    with pytest.raises(NotImplementedError, match="CPU only"):
+        m.to("cuda")
+    with pytest.raises(NotImplementedError):
+        m.to(np.float16)
+    assert repr(nn.Conv2d(2, 2, 3, padding="same")) == (
+        "Conv2d(2, 2, kernel_size=(3, 3), stride=(1, 1), padding=same)")

@@ -10,12 +10,14 @@
  *   for the K block starting at k0 (kc = min(KC, K - k0) rows), panel p
  *   starts at Bp + k0*NPAD + p*kc*16 and holds kc rows of 16 floats
  *   (columns past N are zero). NPAD = N rounded up to 16. Size: K*NPAD
- *   floats (fx__gemm_workspace). A is read in place (its rows are
+ *   floats (fx__gemm_workspace; the full layout keeps every thread's
+ *   panels disjoint for any nth). A is read in place (its rows are
  *   broadcast one element at a time, so it needs no packing).
  *
- *   Loops, outermost first: 16-column panel blocks of NB panels (B block
- *   in L2), K blocks of KC, M blocks of MC (A block in L2), panels (B
- *   micro-panel in L1), 6-row tiles -> micro-kernel.
+ *   Loops, outermost first: blocks of NB 16-column panels, K blocks of KC
+ *   (that KC x NB*16 block of B is packed right here, so it is in L2 for
+ *   its use), M blocks of MC (A block in L2), panels (B micro-panel in
+ *   L1), 6-row tiles -> micro-kernel.
  *
  * conv2d: per image and group, B = im2col(x) (or the x plane itself for a
  * 1x1 / stride 1 / no padding conv) packed directly into panels, A = the
@@ -122,10 +124,27 @@ ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
     }
 }
 
-/* C += A * Bp over the panels [p0, p1) (see the file comment). */
+/* Where B comes from: one of the three packers. */
+typedef struct conv_geom conv_geom;
+typedef struct bsource {
+    int kind; /* BSRC_ROWS, BSRC_COLS, BSRC_IM2COL */
+    const float *src;
+    int64_t ld;
+    const conv_geom *geom;
+} bsource;
+
+enum { BSRC_ROWS, BSRC_COLS, BSRC_IM2COL };
+
+static void pack_block(const bsource *bs, int64_t n, int64_t k0, int64_t kc,
+                       float *blk, int64_t p0, int64_t p1);
+
+/* C += A * B over the panels [p0, p1) (see the file comment). Each
+ * (panel block, K block) of B is packed into bp just before it is used,
+ * so it is still in L2 for the micro-kernels. */
 static void
 gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-            const float *bp, float *c, int64_t ldc, int64_t p0, int64_t p1)
+            const bsource *bs, float *bp, float *c, int64_t ldc, int64_t p0,
+            int64_t p1)
 {
     const int64_t npad = (n + NR - 1) / NR * NR;
     int64_t pb, k0, i0, p, i;
@@ -135,8 +154,9 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
 
         for (k0 = 0; k0 < k; k0 += KC) {
             const int64_t kc = k - k0 < KC ? k - k0 : KC;
-            const float *bblk = bp + k0 * npad;
+            float *bblk = bp + k0 * npad;
 
+            pack_block(bs, n, k0, kc, bblk, pb, pe);
             for (i0 = 0; i0 < m; i0 += MC) {
                 const int64_t ie = i0 + MC < m ? i0 + MC : m;
 
@@ -182,32 +202,29 @@ fill_bias(float *c, int64_t m, int64_t ldc, int64_t j0, int64_t j1,
 
 /* ---- B packing ------------------------------------------------------ */
 
-/* B(k, j) = src[k * ld + j], k < K, j < N; panels [p0, p1). */
+/* Each packer fills K block [k0, k0 + kc) of panels [p0, p1) into blk
+ * (= Bp + k0*NPAD). */
+
+/* B(k, j) = src[k * ld + j]. */
 static void
-pack_b_rows(const float *src, int64_t ld, int64_t k, int64_t n, float *bp,
-            int64_t p0, int64_t p1)
+pack_b_rows(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
+            float *blk, int64_t p0, int64_t p1)
 {
-    const int64_t npad = (n + NR - 1) / NR * NR;
-    int64_t k0, kk, p;
+    int64_t kk, p;
 
-    for (k0 = 0; k0 < k; k0 += KC) {
-        const int64_t kc = k - k0 < KC ? k - k0 : KC;
-        float *blk = bp + k0 * npad;
+    for (kk = 0; kk < kc; kk++) {
+        const float *row = src + (k0 + kk) * ld;
 
-        for (kk = 0; kk < kc; kk++) {
-            const float *row = src + (k0 + kk) * ld;
+        for (p = p0; p < p1; p++) {
+            float *d = blk + p * kc * NR + kk * NR;
+            const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
 
-            for (p = p0; p < p1; p++) {
-                float *d = blk + p * kc * NR + kk * NR;
-                const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
-
-                if (cols == NR) {
-                    _mm256_store_ps(d, _mm256_loadu_ps(row + p * NR));
-                    _mm256_store_ps(d + 8, _mm256_loadu_ps(row + p * NR + 8));
-                } else {
-                    memcpy(d, row + p * NR, (size_t)cols * sizeof(float));
-                    memset(d + cols, 0, (size_t)(NR - cols) * sizeof(float));
-                }
+            if (cols == NR) {
+                _mm256_store_ps(d, _mm256_loadu_ps(row + p * NR));
+                _mm256_store_ps(d + 8, _mm256_loadu_ps(row + p * NR + 8));
+            } else {
+                memcpy(d, row + p * NR, (size_t)cols * sizeof(float));
+                memset(d + cols, 0, (size_t)(NR - cols) * sizeof(float));
             }
         }
     }
@@ -215,39 +232,33 @@ pack_b_rows(const float *src, int64_t ld, int64_t k, int64_t n, float *bp,
 
 /* B(k, j) = src[j * ld + k] (a transposed source, e.g. linear weights). */
 static void
-pack_b_cols(const float *src, int64_t ld, int64_t k, int64_t n, float *bp,
-            int64_t p0, int64_t p1)
+pack_b_cols(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
+            float *blk, int64_t p0, int64_t p1)
 {
-    const int64_t npad = (n + NR - 1) / NR * NR;
-    int64_t k0, kk, p, jj;
+    int64_t kk, p, jj;
 
-    for (k0 = 0; k0 < k; k0 += KC) {
-        const int64_t kc = k - k0 < KC ? k - k0 : KC;
-        float *blk = bp + k0 * npad;
+    for (p = p0; p < p1; p++) {
+        float *d = blk + p * kc * NR;
+        const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
 
-        for (p = p0; p < p1; p++) {
-            float *d = blk + p * kc * NR;
-            const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
+        for (jj = 0; jj < cols; jj++) {
+            const float *col = src + (p * NR + jj) * ld + k0;
 
-            for (jj = 0; jj < cols; jj++) {
-                const float *col = src + (p * NR + jj) * ld + k0;
-
-                for (kk = 0; kk < kc; kk++) {
-                    d[kk * NR + jj] = col[kk];
-                }
+            for (kk = 0; kk < kc; kk++) {
+                d[kk * NR + jj] = col[kk];
             }
-            for (; jj < NR; jj++) {
-                for (kk = 0; kk < kc; kk++) {
-                    d[kk * NR + jj] = 0.0f;
-                }
+        }
+        for (; jj < NR; jj++) {
+            for (kk = 0; kk < kc; kk++) {
+                d[kk * NR + jj] = 0.0f;
             }
         }
     }
 }
 
-typedef struct conv_geom {
+struct conv_geom {
     int64_t h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
-} conv_geom;
+};
 
 /* One row of the implicit im2col matrix of input channel plane x at tap
  * (u, v): columns [j, j + cnt) of it (all in output row i, starting at
@@ -291,48 +302,59 @@ im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
 
 /* B = im2col(x) for C/G channels: B((c*KH + u)*KW + v, i*OW + j). */
 static void
-pack_b_im2col(const float *x, const conv_geom *g, int64_t k, float *bp,
-              int64_t p0, int64_t p1)
+pack_b_im2col(const float *x, const conv_geom *g, int64_t k0, int64_t kc,
+              float *blk, int64_t p0, int64_t p1)
 {
     const int64_t n = g->oh * g->ow;
-    const int64_t npad = (n + NR - 1) / NR * NR;
-    int64_t k0, kk, p;
+    int64_t kk, p;
 
-    for (k0 = 0; k0 < k; k0 += KC) {
-        const int64_t kc = k - k0 < KC ? k - k0 : KC;
-        float *blk = bp + k0 * npad;
+    for (kk = 0; kk < kc; kk++) {
+        const int64_t kr = k0 + kk;
+        const int64_t v = kr % g->kw, u = (kr / g->kw) % g->kh;
+        const int64_t c = kr / (g->kw * g->kh);
+        const float *xc = x + c * g->h * g->w;
 
-        for (kk = 0; kk < kc; kk++) {
-            const int64_t kr = k0 + kk;
-            const int64_t v = kr % g->kw, u = (kr / g->kw) % g->kh;
-            const int64_t c = kr / (g->kw * g->kh);
-            const float *xc = x + c * g->h * g->w;
+        for (p = p0; p < p1; p++) {
+            float *d = blk + p * kc * NR + kk * NR;
+            int64_t j = p * NR, jj = 0;
+            int64_t i = j / g->ow, jx = j % g->ow;
 
-            for (p = p0; p < p1; p++) {
-                float *d = blk + p * kc * NR + kk * NR;
-                int64_t j = p * NR, jj = 0;
-                int64_t i = j / g->ow, jx = j % g->ow;
+            while (jj < NR && j < n) {
+                int64_t cnt = g->ow - jx;
 
-                while (jj < NR && j < n) {
-                    int64_t cnt = g->ow - jx;
-
-                    if (cnt > NR - jj) {
-                        cnt = NR - jj;
-                    }
-                    if (cnt > n - j) {
-                        cnt = n - j;
-                    }
-                    im2col_run(xc, g, u, v, i, jx, cnt, d + jj);
-                    jj += cnt;
-                    j += cnt;
-                    jx = 0;
-                    i++;
+                if (cnt > NR - jj) {
+                    cnt = NR - jj;
                 }
-                for (; jj < NR; jj++) {
-                    d[jj] = 0.0f;
+                if (cnt > n - j) {
+                    cnt = n - j;
                 }
+                im2col_run(xc, g, u, v, i, jx, cnt, d + jj);
+                jj += cnt;
+                j += cnt;
+                jx = 0;
+                i++;
+            }
+            for (; jj < NR; jj++) {
+                d[jj] = 0.0f;
             }
         }
+    }
+}
+
+static void
+pack_block(const bsource *bs, int64_t n, int64_t k0, int64_t kc, float *blk,
+           int64_t p0, int64_t p1)
+{
+    switch (bs->kind) {
+    case BSRC_ROWS:
+        pack_b_rows(bs->src, bs->ld, n, k0, kc, blk, p0, p1);
+        break;
+    case BSRC_COLS:
+        pack_b_cols(bs->src, bs->ld, n, k0, kc, blk, p0, p1);
+        break;
+    default:
+        pack_b_im2col(bs->src, bs->geom, k0, kc, blk, p0, p1);
+        break;
     }
 }
 
@@ -355,6 +377,7 @@ fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t oc = w->shape[0], cg = w->shape[1];
     const int64_t groups = p->groups, ocg = oc / groups;
     conv_geom g;
+    bsource bs;
     int64_t k, n, npanels, p0, p1, b, gi;
     int pointwise;
     float *bp = a->workspace;
@@ -391,13 +414,12 @@ fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
             if (k == 0) {
                 continue;
             }
-            if (pointwise) {
-                pack_b_rows(xg, n, k, n, bp, p0, p1);
-            } else {
-                pack_b_im2col(xg, &g, k, bp, p0, p1);
-            }
-            gemm_panels(ocg, n, k, w->data + gi * ocg * k, k, bp, y, n, p0,
-                        p1);
+            bs.kind = pointwise ? BSRC_ROWS : BSRC_IM2COL;
+            bs.src = xg;
+            bs.ld = n;
+            bs.geom = &g;
+            gemm_panels(ocg, n, k, w->data + gi * ocg * k, k, &bs, bp, y, n,
+                        p0, p1);
         }
     }
 }
@@ -411,6 +433,7 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t k = w->shape[1], n = w->shape[0];
     const int64_t m = n > 0 ? fx_tensor_numel(a->out) / n : 0;
     const int64_t npanels = (n + NR - 1) / NR;
+    bsource bs;
     int64_t p0, p1;
     float *bp = a->workspace;
 
@@ -423,6 +446,9 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     if (k == 0) {
         return;
     }
-    pack_b_cols(w->data, k, k, n, bp, p0, p1);
-    gemm_panels(m, n, k, x->data, k, bp, a->out->data, n, p0, p1);
+    bs.kind = BSRC_COLS;
+    bs.src = w->data;
+    bs.ld = k;
+    bs.geom = NULL;
+    gemm_panels(m, n, k, x->data, k, &bs, bp, a->out->data, n, p0, p1);
 }

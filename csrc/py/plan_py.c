@@ -172,15 +172,15 @@ parse_step(PlanObject *self, PyObject *spec, step *s)
     }
     s->out = out;
     if (strcmp(kind, "kernel") == 0) {
-        const char *name = PyUnicode_AsUTF8(a);
+        const char *op_name = PyUnicode_AsUTF8(a);
 
-        if (name == NULL) {
+        if (op_name == NULL) {
             return -1;
         }
         s->kind = STEP_KERNEL;
-        s->op = fx_op_find(name);
+        s->op = fx_op_find(op_name);
         if (s->op == NULL) {
-            PyErr_Format(PyExc_ValueError, "Plan: unknown op '%s'", name);
+            PyErr_Format(PyExc_ValueError, "Plan: unknown op '%s'", op_name);
             return -1;
         }
         if (!PyTuple_Check(b) || !PyDict_Check(c)) {

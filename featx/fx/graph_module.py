@@ -309,7 +309,8 @@ class FeatureExtractor(Module):
         ``torch.nn.Module.train``, the original model's flags stay as they
         are."""
         if not isinstance(mode, bool):
-            raise TypeError(f"train() expects a bool mode, got {mode!r}")
+            raise ValueError(
+                f"training mode is expected to be boolean, got {mode!r}")
         self.__dict__["training"] = mode
         return self
 

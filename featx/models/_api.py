@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Any, Callable, Iterable, Optional, TypeVar, Union
+from collections.abc import Callable, Iterable
+from typing import Any, Optional, TypeVar, Union
 
 from ..nn import Module
 

@@ -7,11 +7,10 @@ match (``layer1.0.relu``, ``layer1.0.relu_1``, ``add``, ``flatten``, ...).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, Union
 
-
-from .. import _functions
-from .. import nn
+from .. import _functions, nn
 from ._api import register_model
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34",

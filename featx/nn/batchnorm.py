@@ -1,7 +1,8 @@
 """``featx.nn.BatchNorm2d`` (``torch.nn.BatchNorm2d``)."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import numpy as np
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-
-from typing import Any, Iterable, Iterator, Mapping, Optional, Union
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Optional, Union
 
 from .module import Module, _addindent
 

@@ -94,7 +94,7 @@ class Conv2d(Module):
                     "padding='same' is not supported for strided "
                     "convolutions")
             if padding == "same":
-                for d, k in zip(dilation_, kernel_size_):
+                for d, k in zip(dilation_, kernel_size_, strict=True):
                     if d * (k - 1) % 2:
                         raise NotImplementedError(
                             f"Conv2d: padding='same' with kernel_size "
@@ -140,8 +140,7 @@ class Conv2d(Module):
         s = (f"{self.in_channels}, {self.out_channels}, "
              f"kernel_size={self.kernel_size}, stride={self.stride}")
         if self.padding != (0, 0):
-            s += f", padding={self.padding!r}" if isinstance(
-                self.padding, str) else f", padding={self.padding}"
+            s += f", padding={self.padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:

@@ -3,16 +3,21 @@
 Every function here is an ``@op`` spec builder (see ``featx/_op.py``): called
 on arrays it runs the C kernel now; called on traced values it records a
 node; called by the plan compiler (``SlotRef`` inputs) it returns the
-``OpSpec`` to lower. Composite cases (``batch_norm(training=True)``,
-``dropout(training=False)``) compute in Python; given ``SlotRef`` inputs they
-return ``NotImplemented``, meaning "not lowerable, run through Python".
+``OpSpec`` to lower. Composite cases compute in Python instead and, given
+``SlotRef`` inputs, return ``NotImplemented`` ("not lowerable, run through
+Python"): ``batch_norm(training=True)``, ``adaptive_avg_pool2d`` with a
+``None`` size, and ``dropout(training=True)`` (so that every run draws a new
+seed rather than one frozen into a plan). ``dropout(training=False)`` returns
+its input, placeholder or array, unchanged.
 
-Layout is NCHW; weights are OIHW. float16/float64 inputs are converted to
-float32 by the kernels; integer, bool and complex arrays are a ``TypeError``.
+Layout is NCHW; weights are OIHW. float16/float64 arrays and Python numbers
+are converted to float32 here; integer, bool and complex arrays are a
+``TypeError``.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -116,7 +121,7 @@ def _string_padding(fn: str, padding: str, weight: Any, stride: Any,
         raise NotImplementedError(
             f"{fn}: padding='same' needs a weight array with a known shape")
     pads = []
-    for d, k in zip(_pair(dilation), weight.shape[-2:]):
+    for d, k in zip(_pair(dilation), weight.shape[-2:], strict=True):
         total = d * (k - 1)
         if total % 2:
             raise NotImplementedError(
@@ -455,6 +460,10 @@ def dropout(input: Any, p: float = 0.5, training: bool = True,
     input = _float_input("dropout", "input", input)
     if not training:
         return input
+    if _is_symbolic(input):
+        # Not lowered to a fixed kernel step: a plan would freeze the seed
+        # drawn here, and every run would drop the same elements.
+        return NotImplemented
     return OpSpec("dropout", (input,),
                   {"p": float(p), "seed": _random.draw_seed()})
 

@@ -13,8 +13,8 @@ trace runs goes through ``tracer.get_attr`` so that it can be recorded.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import (Any, Callable, Iterator, Mapping, NamedTuple, Optional,
-                    TypeVar)
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple, Optional, TypeVar
 
 import numpy as np
 
@@ -38,7 +38,8 @@ class _IncompatibleKeys(NamedTuple):
         return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
                 f"unexpected_keys={self.unexpected_keys})")
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -433,7 +434,7 @@ class Module:
 
     def state_dict(self, *, destination: Optional[dict] = None,
                    prefix: str = "", keep_vars: bool = False
-                   ) -> "OrderedDict[str, np.ndarray]":
+                   ) -> dict[str, np.ndarray]:
         """Maps dotted names to the module's parameters and persistent buffers.
 
         Order is torch's: a module's own parameters, then its buffers, then
@@ -452,6 +453,7 @@ class Module:
         """
         if destination is None:
             destination = OrderedDict()
+        assert destination is not None
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in self._modules.items():
             if module is not None:
@@ -495,7 +497,7 @@ class Module:
                 if value.dtype.kind not in "biuf":
                     raise TypeError(f"unsupported dtype {value.dtype}")
                 param[...] = value
-            except Exception as ex:  # noqa: BLE001 - reported like torch
+            except Exception as ex:
                 error_msgs.append(
                     f'While copying the parameter named "{key}", whose '
                     f"dimensions in the model are {tuple(param.shape)} and "
@@ -580,10 +582,10 @@ class Module:
         """Sets ``training`` on this module and every descendant.
 
         Raises:
-            TypeError: ``mode`` is not a bool (torch raises ValueError).
+            ValueError: ``mode`` is not a bool (as torch).
         """
         if not isinstance(mode, bool):
-            raise TypeError(
+            raise ValueError(
                 f"training mode is expected to be boolean, got "
                 f"{type(mode).__name__} {mode!r}")
         self.training = mode
@@ -600,6 +602,38 @@ class Module:
         for module in self.children():
             module.apply(fn)
         fn(self)
+        return self
+
+    def to(self: T, *args: Any, **kwargs: Any) -> T:
+        """Accepts ``to("cpu")``, ``to(np.float32)``, ``to(device="cpu",
+        dtype="float32")`` for torch compatibility and returns ``self``.
+
+        Raises:
+            NotImplementedError: any other device or dtype (featx runs
+                float32 on the CPU only).
+        """
+        for value in (*args, *kwargs.values()):
+            if value is None or isinstance(value, bool):
+                continue
+            if isinstance(value, str) and value in ("cpu", "float32",
+                                                     "float"):
+                continue
+            try:
+                if np.dtype(value) == np.float32:
+                    continue
+            except TypeError:
+                pass
+            raise NotImplementedError(
+                f"{type(self).__name__}.to({value!r}): featx runs float32 "
+                f"on the CPU only")
+        return self
+
+    def cpu(self: T) -> T:
+        """Returns ``self``; featx always runs on the CPU."""
+        return self
+
+    def float(self: T) -> T:
+        """Returns ``self``; featx parameters are always float32."""
         return self
 
     def requires_grad_(self: T, requires_grad: bool = True) -> T:

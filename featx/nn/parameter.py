@@ -88,9 +88,10 @@ class Parameter(np.ndarray):
     def __reduce_ex__(self, protocol: Any) -> tuple:
         return self.__reduce__()
 
-    def __deepcopy__(self, memo: dict) -> "Parameter":
+    def __deepcopy__(self, memo: Any = None, /) -> "Parameter":
         new = Parameter(self.view(np.ndarray).copy(), self.requires_grad)
-        memo[id(self)] = new
+        if memo is not None:
+            memo[id(self)] = new
         return new
 
     def __copy__(self) -> "Parameter":

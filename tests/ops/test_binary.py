@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conftest import assert_close, call, layouts, rand
+from oputil import assert_close, call, layouts, rand
 
 OPS = ["add", "sub", "mul", "div"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from featx import _core
-from conftest import call
+from oputil import call
 
 CONV_ATTRS = dict(stride=1, padding=0, dilation=1, groups=1)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conftest import assert_close, call, layouts, rand
+from oputil import assert_close, call, layouts, rand
 
 # (N, C, H, W, OC, KH, KW, stride, padding, dilation, groups, bias)
 CASES = [

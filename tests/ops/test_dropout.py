@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import call, layouts
+from oputil import call, layouts
 
 
 def _drop(x, p, seed, isa):

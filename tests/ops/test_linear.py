@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conftest import assert_close, call, layouts, rand
+from oputil import assert_close, call, layouts, rand
 
 
 @pytest.mark.parametrize("m", [1, 5, 6, 7, 13, 75])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conftest import assert_close, call, layouts, rand
+from oputil import assert_close, call, layouts, rand
 
 # (H, W, kernel, stride, padding, dilation)
 WINDOWS = [

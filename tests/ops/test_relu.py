@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conftest import assert_close, call, layouts, rand
+from oputil import assert_close, call, layouts, rand
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (7,), (2, 3, 5, 7), (0, 4),

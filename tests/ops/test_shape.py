@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conftest import call, layouts, rand
+from oputil import call, layouts, rand
 
 
 @pytest.mark.parametrize("shape,start,end", [

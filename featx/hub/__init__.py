@@ -1,0 +1,147 @@
+"""Reading checkpoint files into NumPy state dicts, with no torch installed.
+
+:func:`load_state_dict_file` reads torchvision's own ``.pth`` files (and any
+``torch.save`` output, zip or legacy), ``.safetensors`` (optional extra:
+``pip install safetensors``) and ``.npz``. Torch checkpoints are read by a
+restricted unpickler (:mod:`featx.hub.torch_pickle`) that refuses every
+global outside a short allowlist, so a malicious file cannot run code.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from .torch_pickle import CheckpointFormatError, UnsafeCheckpointError
+from .torch_pickle import load as load_torch_file
+
+__all__ = ["CheckpointFormatError", "UnsafeCheckpointError",
+           "load_state_dict_file", "load_torch_file"]
+
+#: Entries of a checkpoint dict searched, in order, for the state dict.
+STATE_DICT_KEYS = ("state_dict", "model")
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and all(
+        isinstance(k, str) and isinstance(v, np.ndarray)
+        for k, v in obj.items())
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, dict):
+        keys = list(obj)
+        more = f", ... ({len(keys)} keys)" if len(keys) > 8 else ""
+        return f"a dict with keys {keys[:8]}{more}"
+    return f"a {type(obj).__name__}"
+
+
+def _pick_state_dict(obj: Any, path: str, key: str | None) -> dict[str,
+                                                                   np.ndarray]:
+    if key is not None:
+        if not isinstance(obj, dict) or key not in obj:
+            raise KeyError(f"{path}: no entry {key!r}; the file holds "
+                           f"{_describe(obj)}")
+        if not _is_state_dict(obj[key]):
+            raise ValueError(f"{path}: entry {key!r} is not a state dict "
+                             f"(str -> array), it is {_describe(obj[key])}")
+        return dict(obj[key])
+    if _is_state_dict(obj):
+        return dict(obj)
+    if isinstance(obj, dict):
+        for k in STATE_DICT_KEYS:
+            if k in obj and _is_state_dict(obj[k]):
+                return dict(obj[k])
+    raise ValueError(f"{path}: holds {_describe(obj)}, not a state dict "
+                     f"(str -> tensor) nor a dict with a "
+                     f"{' or '.join(map(repr, STATE_DICT_KEYS))} entry that "
+                     f"is one; pass key= to choose an entry")
+
+
+def _load_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise CheckpointFormatError(f"{path}: not an .npz archive")
+        with z:
+            return {k: z[k] for k in z.files}
+    except CheckpointFormatError:
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError) as exc:
+        raise CheckpointFormatError(f"{path}: corrupted .npz ({exc})"
+                                    ) from None
+
+
+def _load_safetensors(path: str) -> dict[str, np.ndarray]:
+    try:
+        # safetensors ships no type stubs.
+        from safetensors.numpy import load_file  # type: ignore
+    except ImportError as exc:
+        raise ImportError(
+            f"reading {path} needs the optional 'safetensors' package: "
+            f"pip install safetensors") from exc
+    try:
+        return dict(load_file(path))
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001  SafetensorError and friends
+        raise CheckpointFormatError(
+            f"{path}: cannot read .safetensors ({type(exc).__name__}: "
+            f"{exc})") from None
+
+
+def load_state_dict_file(path: str | os.PathLike[str], *,
+                         key: str | None = None) -> dict[str, np.ndarray]:
+    """Reads a checkpoint file into a state dict of NumPy arrays.
+
+    The format is chosen from the name: ``.safetensors`` and ``.npz`` by
+    extension; anything else (``.pth``, ``.pt``, ``.bin``, ...) is read as a
+    ``torch.save`` file, zip or legacy, told apart by its first bytes. The
+    torch counterpart is ``torch.load(path, map_location="cpu",
+    weights_only=True)`` (or ``safetensors.torch.load_file``) followed by
+    picking the state dict.
+
+    Args:
+        path: the checkpoint file.
+        key: the entry of a checkpoint dict that holds the state dict, e.g.
+            ``"model_ema"``. By default the file's top-level object is used
+            if it is a state dict (every key a str, every value a tensor),
+            else its ``"state_dict"`` entry, else its ``"model"`` entry
+            (:data:`STATE_DICT_KEYS`), the first that is a state dict.
+
+    Returns:
+        dict from parameter/buffer name (as in ``module.state_dict()``) to a
+        C-contiguous, native-byte-order ndarray, in file order. dtypes are
+        kept, except bfloat16 which becomes float32 (exact; NumPy has no
+        bfloat16).
+
+    Raises:
+        UnsafeCheckpointError: a torch file's pickle names a global outside
+            featx's allowlist (a pickled model class, ``os.system``, ...);
+            nothing in it was run. A ``pickle.UnpicklingError``.
+        CheckpointFormatError: the file is truncated, corrupted or in no
+            supported format; the message names the file and the fault.
+            A ``ValueError``.
+        ValueError: the file loads but holds no state dict where looked.
+        KeyError: ``key`` is not an entry of the checkpoint.
+        ImportError: a ``.safetensors`` file without the ``safetensors``
+            package installed.
+        OSError: the file cannot be opened.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "weights.npz")
+        >>> np.savez(path, **{"conv1.weight": np.ones((4, 3, 3, 3), "f4")})
+        >>> sd = load_state_dict_file(path)  # or "resnet18-f37072fd.pth"
+        >>> sd["conv1.weight"].shape, sd["conv1.weight"].dtype
+        ((4, 3, 3, 3), dtype('float32'))
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".safetensors":
+        return _pick_state_dict(_load_safetensors(path), path, key)
+    if ext == ".npz":
+        return _pick_state_dict(_load_npz(path), path, key)
+    return _pick_state_dict(load_torch_file(path), path, key)
