@@ -106,12 +106,16 @@ def _iter_hook(proxy: Any) -> Iterator[Any]:
 
 
 def _is_featx_layer(module: Any) -> bool:
-    """featx.nn layers (not containers) and featx.ops modules are leaves by
-    default, like torch.nn and torchvision.ops classes in torchvision."""
+    """Leaves by default, like torch.nn and torchvision.ops classes in
+    torchvision: featx.nn layers (not its containers), and every featx.ops
+    module (also those that subclass Sequential, e.g.
+    Conv2dNormActivation)."""
     from ..nn import ModuleDict, ModuleList, Sequential
 
     where = type(module).__module__
-    if not (where == "featx.nn" or where.startswith(("featx.nn.", "featx.ops"))):
+    if where == "featx.ops" or where.startswith("featx.ops."):
+        return True
+    if not (where == "featx.nn" or where.startswith("featx.nn.")):
         return False
     return not isinstance(module, (Sequential, ModuleList, ModuleDict))
 
