@@ -76,6 +76,7 @@ setup(
                        + glob.glob(os.path.join("csrc", "**", "*.def"),
                                    recursive=True)),
         extra_compile_args=BASE_FLAGS,
+        extra_link_args=["-pthread"],
     )],
     cmdclass={"build_ext": BuildExt},
 )

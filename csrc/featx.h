@@ -16,7 +16,9 @@
  *          size_t ws = 0;
  *          if (op->infer(params, 1, &x, &out, &ws, &err) != FX_OK) ...
  *          out.data = <caller-allocated, shape from infer>;
- *          fx_kargs a = {params, 1, &x, &out, workspace};
+ *          ws = (ws + 63) / 64 * 64;     // per thread, keeps slots aligned
+ *          workspace = <nth * ws bytes, 64-byte aligned>;
+ *          fx_kargs a = {params, 1, &x, &out, workspace, ws};
  *          fx_op_kernel(op, isa_mask)(&a, 0, 1);
  *
  *   2. The graph (graph.c): nodes in execution order, torchvision-style
@@ -108,7 +110,14 @@ typedef struct fx_kargs {
     int32_t n_in;
     const fx_tensor *in; /* n_in inputs; absent optional inputs have data NULL */
     fx_tensor *out;      /* one output, shape from infer */
-    void *workspace;     /* infer's workspace bytes, 64-byte aligned */
+    /* Scratch: one slot of workspace_size bytes per thread, 64-byte
+     * aligned. The kernel call (ith, nth) uses only its own slot,
+     * (char *)workspace + ith * workspace_size, so the caller provides
+     * nth * workspace_size bytes. workspace_size is at least infer's
+     * *workspace and a multiple of 64, so every slot is aligned (0: no
+     * scratch; workspace may be NULL). */
+    void *workspace;
+    size_t workspace_size; /* bytes per thread */
 } fx_kargs;
 
 /* Kernels cannot fail and never allocate. They process the part of the
@@ -117,7 +126,10 @@ typedef void (*fx_kernel_fn)(const fx_kargs *a, int ith, int nth);
 
 /*
  * Validates params and inputs and sets out->ndim/out->shape (not data) and
- * *workspace (bytes). An optional input is passed with ndim = -1.
+ * *workspace: the scratch bytes PER THREAD (a kernel run on nth threads
+ * needs nth such slots; see fx_kargs). It is bounded: blocked kernels
+ * (the GEMM) need a fixed-size block per thread, not a copy of an
+ * operand. An optional input is passed with ndim = -1.
  */
 typedef fx_status (*fx_infer_fn)(const void *params, int32_t n_in,
                                  const fx_tensor *in, fx_tensor *out,
@@ -163,6 +175,41 @@ fx_kernel_fn fx_op_kernel(const fx_op_info *op, unsigned isa_mask);
 /* Name of that kernel (e.g. "fx_f32_conv2d_gemm__avx2"). */
 const char *fx_op_kernel_name(const fx_op_info *op, unsigned isa_mask);
 
+
+/* ---- threads --------------------------------------------------------- */
+/*
+ * fx_pool runs one kernel at a time on n threads: fn(a, ith, n) for every
+ * ith, the calling thread taking ith = 0. Kernels split their work by
+ * (ith, nth) into disjoint parts, so results do not depend on n.
+ */
+#define FX_MAX_THREADS 256
+
+typedef struct fx_pool fx_pool;
+
+/* Returns a new pool of one thread (the caller), or NULL when out of
+ * memory. Free with fx_pool_free. */
+fx_pool *fx_pool_new(void);
+void fx_pool_free(fx_pool *p);
+
+/* Sets the number of threads, the caller included; waits for a running
+ * job first. @return FX_OK, FX_ERR_ARG (n outside [1, FX_MAX_THREADS]),
+ * FX_ERR_NOMEM, FX_ERR_STATE (threads could not start; the pool keeps
+ * those that did, or in a forked child). */
+fx_status fx_pool_resize(fx_pool *p, int n, fx_error *err);
+int fx_pool_size(const fx_pool *p);
+
+/* Runs fn on all threads of p and returns when every part is done. If p is
+ * NULL, busy with another caller's job, or owned by a parent process, runs
+ * fn(a, 0, 1) on the calling thread instead. Call without the GIL. */
+void fx_pool_run(fx_pool *p, fx_kernel_fn fn, const fx_kargs *a);
+
+/* As fx_pool_run, but also runs fn(a, 0, 1) on the calling thread when
+ * the pool has more than max_threads threads. A caller that sized a
+ * per-thread workspace with fx_pool_size() passes that size, so a
+ * concurrent fx_pool_resize can never give a kernel an ith past its
+ * slots. */
+void fx_pool_run_max(fx_pool *p, int max_threads, fx_kernel_fn fn,
+                     const fx_kargs *a);
 
 /* ---- the traced graph ------------------------------------------------ */
 /*

@@ -7,6 +7,8 @@ torchvision model zoo (``featx.models``) and FX-style feature extraction
 Environment:
     FEATX_ISA: ``scalar``, ``avx2`` or ``avx512`` caps the instruction sets
         the kernels may use; read once, at import.
+    FEATX_NUM_THREADS: threads per kernel (see ``featx.set_num_threads``);
+        read once, at import.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from . import models, nn  # noqa: E402
 from ._functions import (add, cat, concat, div, flatten, mul,  # noqa: E402
                          relu, reshape, sub)
 from ._random import initial_seed, manual_seed, seed  # noqa: E402
+from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
 _LAZY = ("feature_extraction", "transforms", "fx", "cli", "hub")
 
@@ -59,5 +62,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["__version__", "add", "cat", "concat", "div", "flatten",
-           "initial_seed", "manual_seed", "models", "mul", "nn", "relu",
-           "reshape", "seed", "sub"]
+           "get_num_threads", "initial_seed", "manual_seed", "models", "mul",
+           "nn", "relu", "reshape", "seed", "set_num_threads", "sub"]
+
+from ._functions import unsqueeze  # noqa: E402
+
+__all__ += ["unsqueeze"]
+
+from ._functions import (chunk, contiguous, mean, permute,  # noqa: E402
+                         sigmoid, size, transpose, view)
+
+__all__ += ["chunk", "contiguous", "mean", "permute", "sigmoid", "size",
+            "transpose", "view"]

@@ -31,18 +31,22 @@ def manual_seed(seed: int) -> np.random.Generator:
     """Re-seeds featx's generator (``torch.manual_seed``).
 
     Args:
-        seed: any Python int (negative values are mapped like torch does,
-            modulo 2**64).
+        seed: an int in [-2**63, 2**64) (negative values are mapped like
+            torch does, modulo 2**64).
 
     Returns:
         The NumPy ``Generator`` now used by featx.
 
     Raises:
         TypeError: ``seed`` is not an int.
+        ValueError: ``seed`` is outside [-2**63, 2**64) (torch raises too).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(
             f"manual_seed: expected an int seed, got {type(seed).__name__}")
+    if not -(1 << 63) <= int(seed) < (1 << 64):
+        raise ValueError(
+            f"manual_seed: seed must be in [-2**63, 2**64), got {seed}")
     s = int(seed) % (1 << 64)
     _STATE.seed = s
     _STATE.generator = np.random.default_rng(s)

@@ -88,6 +88,10 @@ def relu(self: Any) -> Any:
     return _functions.relu(self)
 
 
+def sigmoid(self: Any) -> Any:
+    return _functions.sigmoid(self)
+
+
 def contiguous(self: Any, memory_format: Any = None) -> np.ndarray:
     x = np.asarray(self)
     return x if x.flags.c_contiguous else np.ascontiguousarray(x)
@@ -165,6 +169,8 @@ METHODS: dict[str, Callable[..., Any]] = {
     "sum": sum,
     "relu": relu,
     "relu_": relu,
+    "sigmoid": sigmoid,
+    "sigmoid_": sigmoid,
     "contiguous": contiguous,
     "float": float_,
     "clone": clone,

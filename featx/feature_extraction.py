@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import operator
 import warnings
 from typing import Any, Mapping
 
@@ -22,7 +23,20 @@ __all__ = ["create_feature_extractor", "get_graph_node_names"]
 _TRACER_KEYS = ("leaf_modules", "autowrap_modules", "autowrap_functions")
 
 
+def _check_model(model: Any) -> None:
+    if isinstance(model, FeatureExtractor):
+        raise TypeError(
+            "model is already a feature extractor; build the new extractor "
+            "from the original model (its node names are the same)")
+    if not isinstance(model, Module):
+        raise TypeError(
+            f"model must be a featx.nn.Module, got {type(model).__name__}")
+
+
 def _make_tracer(tracer_kwargs: Mapping[str, Any] | None) -> Tracer:
+    if tracer_kwargs is not None and not isinstance(tracer_kwargs, Mapping):
+        raise TypeError(
+            f"tracer_kwargs must be a dict, got {type(tracer_kwargs).__name__}")
     kwargs = dict(tracer_kwargs or {})
     unknown = sorted(set(kwargs) - set(_TRACER_KEYS))
     if unknown:
@@ -36,9 +50,7 @@ def _trace_both(model: Module, tracer: Tracer,
                 concrete_args: Mapping[str, Any] | None) -> tuple:
     """Traces in train mode, then eval mode; every module's mode flag is
     restored afterwards, also when tracing fails."""
-    if not isinstance(model, Module):
-        raise TypeError(
-            f"model must be a featx.nn.Module, got {type(model).__name__}")
+    _check_model(model)
     flags = [(m, m.training) for _, m in model.named_modules(
         remove_duplicate=False)]
     try:
@@ -142,6 +154,52 @@ def _normalize_spec(spec: Any, what: str) -> dict[str, str]:
     return result
 
 
+#: Targets that only compute metadata or scalars from their inputs: a
+#: guard fed by them alone is cheap to keep.
+_CHEAP = {getattr, operator.getitem, operator.eq, operator.ne, operator.lt,
+          operator.le, operator.gt, operator.ge, operator.not_,
+          operator.and_, operator.or_, operator.add, operator.sub,
+          operator.mul, operator.floordiv, operator.truediv, operator.mod,
+          operator.neg, len}
+_CHEAP_METHODS = {"size", "dim"}
+
+
+def _is_guard(target: Any) -> bool:
+    return getattr(target, "__featx_guard__", False) is True
+
+
+def _prune(graph: Any, outputs: list[int]) -> list[int]:
+    """The nodes the outputs need, plus every guard (assert) whose inputs
+    are already computed or follow from them by cheap shape arithmetic
+    (SPEC section 6: a guard never keeps expensive work alive, but still
+    checks what is computed anyway)."""
+    keep = set(graph.prune(outputs))
+    nodes = [graph.node(i) for i in range(len(graph))]
+    cheap: dict[int, bool] = {}
+
+    def free(i: int) -> bool:
+        if i in keep:
+            return True
+        if i not in cheap:
+            _, kind, target, _, _, inputs = nodes[i]
+            ok = (kind == "call_function" and target in _CHEAP) or (
+                kind == "call_method" and target in _CHEAP_METHODS)
+            cheap[i] = ok and all(free(j) for j in inputs)
+        return cheap[i]
+
+    def add(i: int) -> None:
+        if i not in keep:
+            keep.add(i)
+            for j in nodes[i][5]:
+                add(j)
+
+    for i, (_, kind, target, _, _, inputs) in enumerate(nodes):
+        if kind == "call_function" and _is_guard(target) and i not in keep \
+                and all(free(j) for j in inputs):
+            add(i)
+    return sorted(keep)
+
+
 def _resolve(graph: Any, spec: dict[str, str], mode: str) -> list:
     """(output key, node index) pairs in execution order."""
     names = graph.names()
@@ -209,6 +267,7 @@ def create_feature_extractor(
         >>> ex(np.zeros((1, 3, 64, 64), np.float32))["layer1"].shape
         (1, 64, 16, 16)
     """
+    _check_model(model)
     if return_nodes is None and train_return_nodes is None \
             and eval_return_nodes is None:
         raise ValueError(
@@ -239,7 +298,7 @@ def create_feature_extractor(
     graphs = {}
     for mode, graph in (("train", train_graph), ("eval", eval_graph)):
         outputs = _resolve(graph, specs[mode], mode)
-        keep = graph.prune([index for _, index in outputs])
+        keep = _prune(graph, [index for _, index in outputs])
         graphs[mode] = export_graph(graph, keep, outputs)
     return FeatureExtractor(model, graphs, inspect.signature(model.forward),
                             training, dict(concrete_args or {}))

@@ -39,7 +39,11 @@ def p_str(s: str) -> bytes:
 
 
 def p_int(i: int) -> bytes:
-    return b"J" + struct.pack("<i", i)
+    """BININT for 32-bit values, else LONG1 (any size)."""
+    if -2**31 <= i < 2**31:
+        return b"J" + struct.pack("<i", i)
+    b = i.to_bytes((i.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8a" + bytes([len(b)]) + b
 
 
 def p_tuple(*items: bytes) -> bytes:
@@ -93,14 +97,17 @@ def write_torch_zip(path: Path, data_pkl: bytes,
                     storages: dict[str, bytes] | None = None,
                     byteorder: str | None = "little",
                     prefix: str = "archive") -> None:
-    """A zip laid out like torch.save's (stored, ``<prefix>/...`` records)."""
+    """A zip laid out like torch.save's (stored, ``<prefix>/...`` records),
+    byte-reproducible (fixed timestamps)."""
+    records = {f"{prefix}/data.pkl": data_pkl}
+    if byteorder is not None:
+        records[f"{prefix}/byteorder"] = byteorder.encode()
+    for key, data in (storages or {}).items():
+        records[f"{prefix}/data/{key}"] = data
+    records[f"{prefix}/version"] = b"3\n"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr(f"{prefix}/data.pkl", data_pkl)
-        if byteorder is not None:
-            zf.writestr(f"{prefix}/byteorder", byteorder)
-        for key, data in (storages or {}).items():
-            zf.writestr(f"{prefix}/data/{key}", data)
-        zf.writestr(f"{prefix}/version", "3\n")
+        for name, data in records.items():
+            zf.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
 
 
 def write_torch_legacy(path: Path, obj_pkl: bytes,
@@ -120,8 +127,10 @@ def write_torch_legacy(path: Path, obj_pkl: bytes,
     path.write_bytes(b"".join(parts))
 
 
-def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
-    """A .safetensors file (8-byte header length, JSON header, data)."""
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray],
+                      bf16: tuple[str, ...] = ()) -> None:
+    """A .safetensors file (8-byte header length, JSON header, data).
+    Names in ``bf16`` are uint16 arrays of bfloat16 bits, stored as BF16."""
     codes = {"float32": "F32", "float64": "F64", "float16": "F16",
              "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8",
              "uint8": "U8", "bool": "BOOL"}
@@ -131,7 +140,8 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     for name, arr in tensors.items():
         data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"))
         raw = data.tobytes()
-        header[name] = {"dtype": codes[arr.dtype.name],
+        code = "BF16" if name in bf16 else codes[arr.dtype.name]
+        header[name] = {"dtype": code,
                         "shape": list(arr.shape),
                         "data_offsets": [pos, pos + len(raw)]}
         blobs.append(raw)

@@ -2,7 +2,9 @@
 
 Puts ``tests/`` on ``sys.path`` so test modules can ``import synthetic`` (the deterministic
 weight generator shared with ``tools/make_golden.py``), and provides fixtures for the golden
-data that ``tools/make_golden.py`` wrote from torchvision. Registers no hooks or options.
+data that ``tools/make_golden.py`` wrote from torchvision. Every test runs with an empty
+temporary torch cache (``TORCH_HOME``), so no test can find a user's downloaded weights or
+start a real download.
 """
 from __future__ import annotations
 
@@ -35,3 +37,9 @@ def golden_manifest(golden_dir: Path) -> dict:
 def golden_scenarios(golden_dir: Path) -> dict:
     """``tests/golden/scenarios.json``: torchvision's names for the small test modules."""
     return json.loads((golden_dir / "scenarios.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _private_torch_cache(tmp_path_factory, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)

@@ -191,3 +191,58 @@ def reshape(x, shape):
 
 def cat(xs, dim=0):
     return np.concatenate(_f64(*xs), axis=dim)
+
+
+# ---- activations, layer_norm, permute ------------------------------------
+
+def hardsigmoid(x):
+    (x,) = _f64(x)
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardswish(x):
+    (x,) = _f64(x)
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def relu6(x):
+    (x,) = _f64(x)
+    return np.clip(x, 0.0, 6.0)
+
+
+def sigmoid(x):
+    (x,) = _f64(x)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def silu(x):
+    (x,) = _f64(x)
+    return x * sigmoid(x)
+
+
+def gelu(x, approximate="none"):
+    (x,) = _f64(x)
+    if approximate == "tanh":
+        u = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
+        return 0.5 * x * (1.0 + np.tanh(u))
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def layer_norm(x, normalized_ndim, weight=None, bias=None, eps=1e-5):
+    x, weight, bias = _f64(x, weight, bias)
+    axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mean) / np.sqrt(var + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def permute(x, dims):
+    (x,) = _f64(x)
+    return np.array(np.transpose(x, tuple(dims)), order="C")

@@ -493,8 +493,9 @@ def test_oracle_torchvision_checkpoint_runs_in_featx(tmp_path, legacy):
     # (a torch.save'd state_dict), read without torch and run by featx.
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
-    import featx.models
     from synthetic import assert_close
+
+    import featx.models
 
     torch.manual_seed(0)
     tv = torchvision.models.resnet18(weights=None).eval()
@@ -540,3 +541,53 @@ def test_pickle_cannot_modify_the_allowlist(tmp_path, target, state):
     assert sd["dtype_float32"].dtype == np.float32
     np.testing.assert_array_equal(sd["view_step"],
                                   np.arange(24, dtype=np.float32)[1::3])
+
+
+@pytest.mark.skipif(not HAVE_SAFETENSORS, reason="safetensors not installed")
+def test_safetensors_bfloat16_becomes_float32(tmp_path):
+    want = np.array([[1.0, -2.5, 2.0**100], [0.0, -0.0, 1.0 / 128]],
+                    np.float32)
+    bits = (want.view(np.uint32) >> 16).astype(np.uint16)  # exact in bf16
+    path = tmp_path / "bf16.safetensors"
+    cc.write_safetensors(path, {"a": np.arange(3, dtype=np.int16),
+                                "w": bits}, bf16=("w",))
+    sd = load_state_dict_file(path)
+    assert sorted(sd) == ["a", "w"]
+    assert sd["w"].dtype == np.float32 and sd["w"].shape == (2, 3)
+    assert sd["w"].tobytes() == want.tobytes()
+    np.testing.assert_array_equal(sd["a"], [0, 1, 2])
+
+
+@pytest.mark.skipif(not HAVE_SAFETENSORS, reason="safetensors not installed")
+def test_safetensors_bad_bfloat16_entry(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    cc.write_safetensors(path, {"w": np.zeros(4, np.uint16)}, bf16=("w",))
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-2])  # data shorter than the header says
+    with pytest.raises(CheckpointFormatError, match="'w'"):
+        load_state_dict_file(path)
+
+
+@pytest.mark.parametrize("size,stride,match", [
+    ((2**40, 2**40), (0, 0), "would expand"),
+    ((1, 2), (2**70, 1), None),  # size-1 dim: stride never used
+    ((0, 2**62), (1, 1), "absurd size"),
+])
+def test_hostile_sizes_and_strides(tmp_path, size, stride, match):
+    pkl = cc.p_pickle(cc.p_dict([(cc.p_str("w"), cc.p_tensor(
+        cc.p_storage("FloatStorage", "0", 4), 0, size, stride))]))
+    path = tmp_path / "hostile.pth"
+    cc.write_torch_zip(path, pkl, {"0": np.ones(4, np.float32).tobytes()})
+    if match is None:
+        np.testing.assert_array_equal(load_torch_file(path)["w"], [[1, 1]])
+    else:
+        with pytest.raises(CheckpointFormatError, match=match):
+            load_torch_file(path)
+
+
+def test_deep_nesting_is_a_format_error(tmp_path):
+    depth = 100_000  # pickle builds it without recursion; walking it would
+    path = tmp_path / "deep.pth"
+    cc.write_torch_zip(path, cc.p_pickle(b"]" * depth + b"a" * (depth - 1)))
+    with pytest.raises(CheckpointFormatError, match="nests too deeply"):
+        load_torch_file(path)

@@ -18,9 +18,12 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(featx.__file__)))
 
 
 def run(
-    *args: str, cwd: str | os.PathLike[str] | None = None
+    *args: str,
+    cwd: str | os.PathLike[str] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     env = dict(os.environ)
+    env.update(env_extra or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run(
         [sys.executable, "-m", "featx", *args],
@@ -278,13 +281,23 @@ def test_bad_weights_file(tmp_path):
     text.write_text("conv1.weight = 1\n")
     _assert_one_line_error(
         run("extract", "resnet18", "--nodes", "layer1", "--weights", str(text)),
-        "not an .npz file",
+        "cannot read weights",
+        "w.txt",
     )
     single = tmp_path / "w.npy"
     np.save(single, np.zeros(3, np.float32))
     _assert_one_line_error(
         run("extract", "resnet18", "--nodes", "layer1", "--weights", str(single)),
-        "not an .npz file",
+        "cannot read weights",
+        "w.npy",
+    )
+
+
+def test_unknown_weights_name():
+    _assert_one_line_error(
+        run("extract", "resnet18", "--nodes", "layer1", "--weights", "IMAGENET1K_V9"),
+        "IMAGENET1K_V9",
+        "IMAGENET1K_V1, DEFAULT",
     )
 
 
@@ -338,3 +351,212 @@ def test_nodes_says_when_train_and_eval_differ(monkeypatch, capsys):
     ]
     assert cli.main(["nodes", "resnet18", "--mode", "train"]) == 0
     assert capsys.readouterr().out.splitlines() == train
+
+
+# --------------------------------------------------------------------------- pretrained weights
+
+
+@pytest.fixture(scope="module")
+def torch_home_with_resnet18(tmp_path_factory):
+    """A $TORCH_HOME whose cache holds resnet18's IMAGENET1K_V1 file (hand-made, torch zip
+    format) with fc = 0 and fc.bias = 0, 1, ..., 999 / 100: every image's top-5 is the last
+    five categories, with known probabilities."""
+    from test_weights import write_torch_state_dict
+
+    from featx.models import ResNet18_Weights, get_model
+
+    home = tmp_path_factory.mktemp("torch_home")
+    ckpt = home / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    sd = {k: np.array(v) for k, v in get_model("resnet18").state_dict().items()}
+    sd["fc.weight"][...] = 0
+    sd["fc.bias"] = np.arange(1000, dtype=np.float32) / 100
+    write_torch_state_dict(ckpt / ResNet18_Weights.IMAGENET1K_V1.file_name, sd)
+    return home
+
+
+def _expected_top5() -> list[tuple[str, float]]:
+    from featx.models import ResNet18_Weights
+
+    z = np.arange(1000, dtype=np.float64) / 100
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    cats = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    return [(cats[i], 100 * p[i]) for i in range(999, 994, -1)]
+
+
+def _top5_lines(stdout: str) -> list[tuple[str, float]]:
+    out = []
+    for line in stdout.splitlines():
+        m = re.match(r"^\s+(\d+\.\d+)%  (.+)$", line)
+        if m:
+            out.append((m.group(2), float(m.group(1))))
+    return out
+
+
+def test_extract_with_pretrained_weights_name_prints_top5(
+    torch_home_with_resnet18, tmp_path
+):
+    proc = run(
+        "extract",
+        "resnet18",
+        "--nodes",
+        "layer4",
+        "--weights",
+        "DEFAULT",
+        "--out",
+        str(tmp_path / "f.npz"),
+        env_extra={"TORCH_HOME": str(torch_home_with_resnet18)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "weights: ResNet18_Weights.IMAGENET1K_V1 (" in out
+    assert "resnet18-f37072fd.pth)" in out
+    assert "randomly initialised" not in out
+    assert (
+        "(resize 256, center crop 224, ImageNet mean/std; the weights' preset)" in out
+    )
+    assert "top-5:   chelsea.jpg (softmax of 'fc')" in out
+    got = _top5_lines(out)
+    want = _expected_top5()
+    assert [c for c, _ in got] == [c for c, _ in want]
+    for (_, g), (_, w) in zip(got, want):
+        assert g == pytest.approx(w, abs=0.006)
+    # fc ran for the top-5 but was not asked for: neither printed as a row nor saved
+    assert list(_stat_lines(out)) == ["layer4"]
+    with np.load(tmp_path / "f.npz") as data:
+        assert data.files == ["layer4"]
+    assert "Downloading" not in proc.stderr  # read from the cache
+
+
+def test_extract_with_torchvision_file_path_knows_its_categories(
+    torch_home_with_resnet18, tmp_path
+):
+    path = torch_home_with_resnet18 / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    proc = run(
+        "extract",
+        "resnet18",
+        "--nodes",
+        "fc",
+        "--weights",
+        str(path),
+        "--out",
+        str(tmp_path / "f.npz"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"weights: {path} (= ResNet18_Weights.IMAGENET1K_V1)" in proc.stdout
+    assert [c for c, _ in _top5_lines(proc.stdout)] == [c for c, _ in _expected_top5()]
+    assert list(_stat_lines(proc.stdout)) == ["fc"]
+    # Under another name the same file is just a checkpoint: no categories, no top-5.
+    other = tmp_path / "mine.pth"
+    other.write_bytes(path.read_bytes())
+    proc = run(
+        "extract",
+        "resnet18",
+        "--nodes",
+        "fc",
+        "--weights",
+        str(other),
+        "--out",
+        str(tmp_path / "g.npz"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"weights: {other}" in proc.stdout and "top-5" not in proc.stdout
+
+
+def test_extract_uses_the_weights_preset_and_size_overrides(
+    torch_home_with_resnet18, monkeypatch, capsys, tmp_path
+):
+    from featx import cli
+    from featx.hub import download
+    from featx.models import ResNet18_Weights
+    from featx.models._weights import _Preset
+
+    monkeypatch.setenv("TORCH_HOME", str(torch_home_with_resnet18))
+    monkeypatch.setattr(download, "_hub_dir", None)
+    value = ResNet18_Weights.IMAGENET1K_V1.value
+    keywords = dict(value.transforms.keywords, resize_size=232, interpolation="bicubic")
+    monkeypatch.setattr(value, "transforms", _Preset(keywords))
+    out = str(tmp_path / "f.npz")
+    base = ["extract", "resnet18", "--nodes", "layer1", "--weights", "IMAGENET1K_V1"]
+    assert cli.main([*base, "--out", out]) == 0
+    assert (
+        "(resize 232, center crop 224, bicubic, ImageNet mean/std; the weights' preset)"
+        in (capsys.readouterr().out)
+    )
+    assert cli.main([*base, "--out", out, "--input-size", "112"]) == 0
+    assert "(1, 3, 112, 112) float32 (resize 128, center crop 112, bicubic" in (
+        capsys.readouterr().out
+    )
+    assert cli.main([*base, "--out", out, "--resize-size", "300"]) == 0
+    assert "(resize 300, center crop 224, bicubic" in capsys.readouterr().out
+
+
+def test_extract_offline_says_where_to_put_the_file(tmp_path, monkeypatch, capsys):
+    import socket
+
+    from featx import cli
+    from featx.hub import download
+    from featx.models import ResNet18_Weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    monkeypatch.setattr(download, "_hub_dir", None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    member = ResNet18_Weights.IMAGENET1K_V1
+    monkeypatch.setattr(
+        member.value, "url", f"http://127.0.0.1:{port}/{member.file_name}"
+    )
+    code = cli.main(
+        [
+            "extract",
+            "resnet18",
+            "--nodes",
+            "layer1",
+            "--weights",
+            "DEFAULT",
+            "--out",
+            str(tmp_path / "f.npz"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("featx: error: ")
+    expected_path = tmp_path / "empty_home" / "hub" / "checkpoints" / member.file_name
+    assert str(expected_path) in err
+    assert not (tmp_path / "f.npz").exists()
+
+
+# ---------------------------------------------------------- options given twice, bad sizes
+
+
+def test_repeated_nodes_and_images_are_combined(tmp_path):
+    out = tmp_path / "f.npz"
+    sample = featx.transforms.sample_image_path()
+    proc = run("extract", "resnet18", "--nodes", "layer1", "--nodes", "layer4",
+               "--image", sample, "--image", sample, "--seed", "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    with np.load(out) as z:
+        assert sorted(z.files) == ["layer1", "layer4"]
+        assert z["layer1"].shape[0] == 2
+
+
+@pytest.mark.parametrize("option,value", [("--input-size", "100000"),
+                                          ("--resize-size", "99999999999"),
+                                          ("--input-size", "0")])
+def test_out_of_range_sizes_are_one_line_errors(tmp_path, option, value):
+    proc = run("extract", "resnet18", "--nodes", "layer1", option, value,
+               "--out", str(tmp_path / "f.npz"))
+    _assert_one_line_error(proc, option, value, "8192")
+
+
+@pytest.mark.parametrize("make_out", [lambda p: p / "missing" / "f.npz",
+                                      lambda p: p / "d.npz", lambda p: ""])
+def test_bad_output_path_is_reported_before_any_work(tmp_path, make_out):
+    target = make_out(tmp_path)
+    if str(target).endswith("d.npz"):
+        target.mkdir()
+    proc = run("extract", "resnet18", "--nodes", "layer1", "--out", str(target))
+    _assert_one_line_error(proc, "--out" if target == "" else "cannot write")
+    assert "layer1" not in proc.stdout  # nothing ran

@@ -499,8 +499,35 @@ class Guarded(nn.Module):
 def test_guards_do_not_keep_unneeded_work_alive():
     ex = create_feature_extractor(Guarded().eval(), ["conv_proj"])
     names = [n.name for n in ex.graph.info()]
-    assert names == ["x", "conv_proj"]
+    # the cheap shape check stays, the encoder does not
+    assert names == ["x", "getattr", "getitem_2", "eq", "_assert", "conv_proj"]
     assert set(ex.state_dict()) == {"conv_proj.weight", "conv_proj.bias"}
+    assert ex(_x(1, 3, 8, 8))["conv_proj"].shape == (1, 4, 4, 4)
+    with pytest.raises(AssertionError, match="wrong height"):
+        ex(_x(1, 3, 6, 8))
+
+
+class GuardAfterWork(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 3, 1)
+        self.d = nn.Conv2d(3, 3, 1)
+        self.e = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        y = self.c(x)
+        featx.fx.tracer._assert(y.shape[2] == 8, "need 8 rows")
+        z = self.d(y)
+        featx.fx.tracer._assert(self.e(z).shape[2] == 8, "expensive check")
+        return z
+
+
+def test_guards_on_computed_values_still_run():
+    ex = create_feature_extractor(GuardAfterWork().eval(), ["d"])
+    names = [n.name for n in ex.graph.info()]
+    assert "_assert" in names and "e" not in names and "_assert_1" not in names
+    with pytest.raises(AssertionError, match="need 8 rows"):
+        ex(_x(1, 3, 6, 8))
 
 
 # -- the extractor object (SPEC section 6) -----------------------------------
@@ -637,3 +664,73 @@ def test_extractor_call_errors_are_type_errors():
         ex()
     with pytest.raises(TypeError, match="expected arguments"):
         ex(_x(1, 3, 8, 8), _x(1))
+
+
+def test_reassigned_weights_and_settings_reach_the_extractor():
+    m = Net().eval()
+    ex = create_feature_extractor(m, ["stem", "fc"])
+    x = _x(2, 3, 8, 8)
+    ex(x)
+    m.fc.weight = nn.Parameter(np.zeros((5, 4), np.float32))
+    m.fc.bias = nn.Parameter(np.ones(5, np.float32))
+    np.testing.assert_array_equal(ex(x)["fc"], np.ones((2, 5), np.float32))
+    m.stem.stride = (2, 2)
+    assert ex(x)["stem"].shape == (2, 4, 4, 4)
+    np.testing.assert_array_equal(ex(x)["stem"], m.stem(x))
+
+
+class ReadsParam(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = Scaled()
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(np.full(3, 2.0, np.float32))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_parameter_reads_are_nodes_and_follow_reassignment():
+    m = ReadsParam()
+    assert get_graph_node_names(m)[1] == ["x", "inner.inner_scale",
+                                          "inner.mul"]
+    ex = create_feature_extractor(m, ["inner.mul", "inner.inner_scale"])
+    x = _x(2, 3)
+    np.testing.assert_array_equal(ex(x)["inner.mul"], x * 2)
+    assert list(ex.state_dict()) == ["inner.scale"]
+    m.inner.scale = nn.Parameter(np.full(3, 5.0, np.float32))
+    out = ex(x)
+    np.testing.assert_array_equal(out["inner.mul"], x * 5)
+    np.testing.assert_array_equal(out["inner.inner_scale"], m.inner.scale)
+    assert not np.shares_memory(out["inner.inner_scale"], m.inner.scale)
+
+
+def test_bad_models_and_tracer_kwargs_are_type_errors():
+    for bad in (None, lambda x: x):
+        with pytest.raises(TypeError, match="featx.nn.Module"):
+            create_feature_extractor(bad, ["x"])
+    ex = create_feature_extractor(Net(), ["layer1", "fc"])
+    with pytest.raises(TypeError, match="original model"):
+        create_feature_extractor(ex, ["layer1"])
+    with pytest.raises(TypeError, match="must be a dict"):
+        get_graph_node_names(Net(), tracer_kwargs=[1])
+    with pytest.raises(TypeError, match="list of module classes, got the "
+                                        "class Block"):
+        get_graph_node_names(Net(), tracer_kwargs={"leaf_modules": Block})
+    with pytest.raises(TypeError, match="got a Block instance"):
+        get_graph_node_names(Net(), tracer_kwargs={"leaf_modules": [Block()]})
+
+
+def test_manual_seed_range():
+    featx.manual_seed(2**64 - 1)
+    featx.manual_seed(-2**63)
+    for bad in (2**64, -2**63 - 1):
+        with pytest.raises(ValueError, match=r"\[-2\*\*63, 2\*\*64\)"):
+            featx.manual_seed(bad)

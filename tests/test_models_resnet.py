@@ -41,7 +41,8 @@ def test_state_dict_matches_torchvision(name):
 
 
 def test_registry():
-    assert models.list_models() == sorted(RESNETS)
+    assert set(RESNETS) <= set(models.list_models())
+    assert models.list_models(module=resnet) == sorted(RESNETS)
     assert models.list_models(include="resnext*") == [
         "resnext101_32x8d", "resnext101_64x4d", "resnext50_32x4d"]
     assert models.list_models(module=resnet, exclude="*101*") == sorted(
@@ -56,9 +57,10 @@ def test_registry():
         models.register_model("resnet18")(lambda: None)
 
 
-def test_weights_not_supported_yet():
-    with pytest.raises(NotImplementedError, match="load_state_dict"):
-        models.resnet50(weights="IMAGENET1K_V2")
+def test_weights_names_are_checked_before_any_download():
+    # Pretrained loading itself is tested offline in test_weights.py / test_download.py.
+    with pytest.raises(ValueError, match="IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT"):
+        models.resnet50(weights="IMAGENET1K_V3")
 
 
 def test_builder_overrides_and_block_checks():

@@ -28,9 +28,9 @@ Writes (all small; the total stays well under 300 KB):
     ``tensor.numpy()`` (``tensor.float().numpy()`` for bfloat16, which featx
     returns as float32).
 
-torch.save output is not byte-reproducible (serialization ids, legacy keys
-are object addresses), so rerunning changes the ``.pth`` bytes but not their
-content.
+The hand-built files are byte-reproducible; the legacy-format torch files are
+not (their storage keys are object addresses), so rerunning changes those
+bytes but not their content.
 """
 from __future__ import annotations
 

@@ -20,11 +20,12 @@ Output (all deterministic; re-running gives byte-identical JSON and identical ar
     ``[[key, shape, dtype], ...]`` in ``model.state_dict()`` order, dtype as a NumPy name.
 ``tests/golden/outputs/<model>.npz`` (models in :data:`OUTPUT_MODELS`)
     Synthetic weights (``tests/synthetic.py``, seed :data:`WEIGHT_SEED`) loaded, eval mode,
-    ``input`` = ``synthetic_input((2, 3, 64, 64), seed=INPUT_SEED)``, and one float32 array
-    per node of :data:`RETURN_NODES` from ``create_feature_extractor``. For the models in
-    :data:`TRAIN_MODELS` also ``train/<node>`` (fresh model, train mode, BatchNorm batch
-    statistics, same input) and ``train_state/<key>``: selected BatchNorm running statistics
-    after that single train-mode forward (torch updates them in place).
+    ``input`` = ``synthetic_input(<the model's input shape>, seed=INPUT_SEED)``, and one
+    float32 array per return node of that model (:data:`OUTPUT_MODELS`; the last is the
+    logits) from ``create_feature_extractor``. For the models in :data:`TRAIN_MODELS` also
+    ``train/<node>`` (fresh model, train mode, BatchNorm batch statistics, same input) and
+    ``train_state/<key>``: selected BatchNorm running statistics after that single
+    train-mode forward (torch updates them in place).
 ``tests/golden/manifest.json``
     Versions, seeds, shapes, return nodes and a fingerprint of the synthetic weights per
     output model, so a test can tell "weights generator changed" from "featx differs".
@@ -42,7 +43,6 @@ import argparse
 import filecmp
 import inspect
 import json
-import math
 import os
 import re
 import shutil
@@ -84,17 +84,64 @@ NAME_MODELS: list[str] = [
     "resnext101_64x4d",
     "wide_resnet50_2",
     "wide_resnet101_2",
+    # issue 4: the classification CNN zoo
+    "alexnet",
+    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+    "squeezenet1_0", "squeezenet1_1",
+    "densenet121", "densenet161", "densenet169", "densenet201",
+    "googlenet", "inception_v3",
+    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+    "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+    "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+    "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
+    "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf",
+    "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf",
+    "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf",
+    "regnet_x_16gf", "regnet_x_32gf",
+    "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
 ]
 
-#: Models whose extractor outputs on synthetic weights are recorded (eval mode).
-OUTPUT_MODELS: list[str] = ["resnet18", "resnet50"]
+#: Nodes extracted for the value goldens of the ResNet family.
+RESNET_NODES: list[str] = ["x", "conv1", "layer1", "layer2.0.downsample", "layer3.1.relu_1",
+                           "layer4", "flatten", "fc"]
+
+#: Models whose extractor outputs on synthetic weights are recorded (eval mode), one or two
+#: per family: model -> (return nodes in execution order, the last being the logits; input
+#: shape).
+OUTPUT_MODELS: dict[str, tuple[list[str], tuple[int, ...]]] = {
+    "resnet18": (RESNET_NODES, (2, 3, 64, 64)),
+    "resnet50": (RESNET_NODES, (2, 3, 64, 64)),
+    "alexnet": (["features.2", "features", "avgpool", "flatten", "classifier.6"],
+                (2, 3, 64, 64)),
+    "vgg11_bn": (["features.3", "features", "flatten", "classifier.6"], (2, 3, 32, 32)),
+    "squeezenet1_1": (["features.3", "features", "classifier", "flatten"], (2, 3, 64, 64)),
+    "densenet121": (["features.denseblock1", "features.transition2", "features.norm5",
+                     "flatten", "classifier"], (2, 3, 64, 64)),
+    "googlenet": (["maxpool2", "inception3a", "inception4e", "flatten", "fc"],
+                  (2, 3, 64, 64)),
+    "inception_v3": (["Conv2d_4a_3x3", "Mixed_5b", "Mixed_6e", "Mixed_7c", "flatten", "fc"],
+                     (2, 3, 96, 96)),
+    "mobilenet_v2": (["features.1", "features.7", "features", "flatten", "classifier.1"],
+                     (2, 3, 64, 64)),
+    "mobilenet_v3_small": (["features.1", "features.6", "features", "flatten",
+                            "classifier.3"], (2, 3, 64, 64)),
+    "mnasnet0_5": (["layers.7", "layers", "mean", "classifier.1"], (2, 3, 64, 64)),
+    "shufflenet_v2_x0_5": (["maxpool", "stage2", "stage3", "conv5", "mean", "fc"],
+                           (2, 3, 64, 64)),
+    "efficientnet_b0": (["features.1", "features.4", "features", "flatten", "classifier.1"],
+                        (2, 3, 64, 64)),
+    "regnet_y_400mf": (["stem", "trunk_output.block1", "trunk_output", "flatten", "fc"],
+                       (2, 3, 64, 64)),
+    "regnet_x_400mf": (["stem", "trunk_output.block2", "trunk_output", "flatten", "fc"],
+                       (2, 3, 64, 64)),
+    "convnext_tiny": (["features.1", "features.4", "features", "classifier.1",
+                       "classifier.2"], (2, 3, 64, 64)),
+}
 
 #: Models whose train-mode outputs (BatchNorm batch statistics) are recorded too.
 TRAIN_MODELS: list[str] = ["resnet18"]
-
-#: Nodes extracted for the value goldens (must exist in every OUTPUT_MODELS model).
-RETURN_NODES: list[str] = ["x", "conv1", "layer1", "layer2.0.downsample", "layer3.1.relu_1",
-                           "layer4", "flatten", "fc"]
 
 #: BatchNorm running statistics recorded after the train-mode forward.
 TRAIN_STATE_KEYS: list[str] = [
@@ -103,7 +150,6 @@ TRAIN_STATE_KEYS: list[str] = [
     "layer4.1.bn2.running_mean", "layer4.1.bn2.running_var",
 ]
 
-INPUT_SHAPE = (2, 3, 64, 64)
 WEIGHT_SEED = 0
 INPUT_SEED = 1
 
@@ -140,9 +186,27 @@ def dtype_name(t: "torch.Tensor") -> str:
 
 
 def load_synthetic(model) -> dict[str, np.ndarray]:
-    sd = synthetic_state_dict(state_dict_shapes(model.state_dict()), seed=WEIGHT_SEED)
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()})
+    current = model.state_dict()
+    sd = synthetic_state_dict(state_dict_shapes(current), seed=WEIGHT_SEED)
+    tensors = type(current)((k, torch.from_numpy(v.copy())) for k, v in sd.items())
+    tensors._metadata = current._metadata  # mnasnet checks its version record
+    model.load_state_dict(tensors)
     return sd
+
+
+def out_of_place(fx):
+    """torchvision's in-place ReLUs (``nn.ReLU(inplace=True)``, ``F.relu(x, inplace=True)``)
+    overwrite the value of the node before them, which would then be recorded wrongly
+    (featx never changes a returned value). Make every op of the extractor out-of-place."""
+    for module in fx.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
+    for graph in (fx.train_graph, fx.eval_graph):
+        for node in graph.nodes:
+            if node.kwargs.get("inplace") is True:
+                node.kwargs = {**node.kwargs, "inplace": False}
+    fx.recompile()
+    return fx
 
 
 def to_numpy(v) -> np.ndarray:
@@ -170,12 +234,14 @@ def make_state_dict(out: Path, models: list[str]) -> None:
 
 def make_outputs(out: Path, models: list[str]) -> dict:
     manifest = {}
-    x_np = synthetic_input(INPUT_SHAPE, seed=INPUT_SEED)
     for name in models:
         if name not in OUTPUT_MODELS:
             continue
+        return_nodes, input_shape = OUTPUT_MODELS[name]
+        x_np = synthetic_input(input_shape, seed=INPUT_SEED)
         arrays = {"input": x_np}
-        entry = {"return_nodes": RETURN_NODES, "input_shape": list(INPUT_SHAPE),
+        entry = {"return_nodes": return_nodes, "logits_node": return_nodes[-1],
+                 "input_shape": list(input_shape),
                  "input_seed": INPUT_SEED, "weight_seed": WEIGHT_SEED}
         for mode in (["eval", "train"] if name in TRAIN_MODELS else ["eval"]):
             torch.manual_seed(0)
@@ -183,7 +249,8 @@ def make_outputs(out: Path, models: list[str]) -> dict:
             sd = load_synthetic(m)
             entry["weights_fingerprint"] = fingerprint(sd)
             m.train(mode == "train")
-            fx = create_feature_extractor(m, return_nodes=RETURN_NODES)
+            fx = out_of_place(create_feature_extractor(m, return_nodes=return_nodes,
+                                                       suppress_diff_warning=True))
             with torch.no_grad():
                 res = fx(torch.from_numpy(x_np.copy()))
             prefix = "" if mode == "eval" else "train/"
@@ -192,7 +259,7 @@ def make_outputs(out: Path, models: list[str]) -> dict:
             if mode == "eval":
                 with torch.no_grad():
                     logits = m(torch.from_numpy(x_np.copy()))
-                diff = float((logits - res["fc"]).abs().max())
+                diff = float((logits - res[return_nodes[-1]]).abs().max())
                 assert diff == 0.0, f"{name}: eager logits differ from extractor fc by {diff}"
             else:
                 state = m.state_dict()

@@ -183,13 +183,16 @@ int64_t
 fx__window_out(int64_t in, int64_t kernel, int64_t stride, int64_t pad,
                int64_t dilation, int ceil_mode)
 {
-    int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+    int64_t num = in + 2 * pad - dilation * (kernel - 1) - 1
+                  + (ceil_mode ? stride - 1 : 0);
     int64_t out;
 
-    if (span < 0) {
+    /* floor division, as torch's pooling_output_shape: with ceil_mode an
+     * input smaller than the window still gives one (clipped) window */
+    out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
+    if (out <= 0) {
         return 0;
     }
-    out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
     /* ceil_mode: the last window must start inside the input or the
      * left padding. */
     if (ceil_mode && (out - 1) * stride >= in + pad) {

@@ -6,18 +6,27 @@
  *
  * GEMM:  C (M x N, row stride ldc) += A (M x K, row stride lda) * B (K x N)
  *
- *   B is packed into the workspace as 16-column panels, blocked on K:
- *   for the K block starting at k0 (kc = min(KC, K - k0) rows), panel p
- *   starts at Bp + k0*NPAD + p*kc*16 and holds kc rows of 16 floats
- *   (columns past N are zero). NPAD = N rounded up to 16. Size: K*NPAD
- *   floats (fx__gemm_workspace; the full layout keeps every thread's
- *   panels disjoint for any nth). A is read in place (its rows are
- *   broadcast one element at a time, so it needs no packing).
+ *   B is packed one block at a time into the calling thread's own
+ *   workspace slot ((char *)workspace + ith * workspace_size): the block
+ *   of K rows [k0, k0 + kc) (kc = min(KC, K - k0)) and 16-column panels
+ *   [pb, pe) (at most NB of them) is stored panel after panel, panel p at
+ *   slot + (p - pb)*kc*16, each kc rows of 16 floats (columns past N are
+ *   zero). Slot size: min(K, KC) * min(panels, NB) * 16 floats, at most
+ *   128 KiB (fx__gemm_workspace), whatever K and N. A is read in place
+ *   (its rows are broadcast one element at a time, so it needs no
+ *   packing).
  *
  *   Loops, outermost first: blocks of NB 16-column panels, K blocks of KC
  *   (that KC x NB*16 block of B is packed right here, so it is in L2 for
  *   its use), M blocks of MC (A block in L2), panels (B micro-panel in
- *   L1), 6-row tiles -> micro-kernel.
+ *   L1), 6-row tiles -> micro-kernel (specialised per tile height, so a
+ *   GEMM with few rows, e.g. a conv with 2 output channels, does only its
+ *   own FMAs).
+ *
+ *   Summation order: every C element gets, per K block in increasing k0,
+ *   the FMA chain over that block's kc terms (in k order, from zero)
+ *   added to it; so results depend on KC only, not on the N/M blocking
+ *   or the thread count.
  *
  * conv2d: per image and group, B = im2col(x) (or the x plane itself for a
  * 1x1 / stride 1 / no padding conv) packed directly into panels, A = the
@@ -26,7 +35,8 @@
  * pre-filled with the bias.
  *
  * Work split (ith, nth): by 16-column panels of the output; each thread
- * packs and computes only its own panels, so threads share nothing.
+ * packs and computes only its own panels, in its own workspace slot, so
+ * threads share nothing.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -34,18 +44,18 @@
 #include "ops/ops.h"
 
 #define MR 6
-#define NR 16
-#define KC 256
+#define NR FX__GEMM_NR
+#define KC FX__GEMM_KC
 #define MC 72
-#define NB 8
+#define NB FX__GEMM_NB
 
 /* C[0:mr, 0:nr] += A[0:mr, 0:kc] * Bpanel[0:kc, 0:16], 1 <= mr <= 6.
- * Twelve named accumulators (an array made gcc spill them); rows past mr
- * re-read the last valid row and are not stored. */
-static void
-ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
-        const float *FX_RESTRICT b, float *FX_RESTRICT c, int64_t ldc,
-        int nr)
+ * Twelve named accumulators (an array made gcc spill them). Inlined with
+ * a constant mr (see ukernel), so rows past mr cost nothing. */
+FX_INLINE void
+ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
+           int64_t lda, const float *FX_RESTRICT b, float *FX_RESTRICT c,
+           int64_t ldc, int nr)
 {
     const float *a0 = a;
     const float *a1 = a + (mr > 1 ? 1 : 0) * lda;
@@ -72,21 +82,31 @@ ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
         av = _mm256_broadcast_ss(a0 + k);
         c00 = _mm256_fmadd_ps(av, b0, c00);
         c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a1 + k);
-        c10 = _mm256_fmadd_ps(av, b0, c10);
-        c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a2 + k);
-        c20 = _mm256_fmadd_ps(av, b0, c20);
-        c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a3 + k);
-        c30 = _mm256_fmadd_ps(av, b0, c30);
-        c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a4 + k);
-        c40 = _mm256_fmadd_ps(av, b0, c40);
-        c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a5 + k);
-        c50 = _mm256_fmadd_ps(av, b0, c50);
-        c51 = _mm256_fmadd_ps(av, b1, c51);
+        if (mr > 1) {
+            av = _mm256_broadcast_ss(a1 + k);
+            c10 = _mm256_fmadd_ps(av, b0, c10);
+            c11 = _mm256_fmadd_ps(av, b1, c11);
+        }
+        if (mr > 2) {
+            av = _mm256_broadcast_ss(a2 + k);
+            c20 = _mm256_fmadd_ps(av, b0, c20);
+            c21 = _mm256_fmadd_ps(av, b1, c21);
+        }
+        if (mr > 3) {
+            av = _mm256_broadcast_ss(a3 + k);
+            c30 = _mm256_fmadd_ps(av, b0, c30);
+            c31 = _mm256_fmadd_ps(av, b1, c31);
+        }
+        if (mr > 4) {
+            av = _mm256_broadcast_ss(a4 + k);
+            c40 = _mm256_fmadd_ps(av, b0, c40);
+            c41 = _mm256_fmadd_ps(av, b1, c41);
+        }
+        if (mr > 5) {
+            av = _mm256_broadcast_ss(a5 + k);
+            c50 = _mm256_fmadd_ps(av, b0, c50);
+            c51 = _mm256_fmadd_ps(av, b1, c51);
+        }
     }
     acc[0][0] = c00;
     acc[0][1] = c01;
@@ -124,6 +144,33 @@ ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
     }
 }
 
+static void
+ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
+        const float *FX_RESTRICT b, float *FX_RESTRICT c, int64_t ldc,
+        int nr)
+{
+    switch (mr) {
+    case 1:
+        ukernel_mr(1, kc, a, lda, b, c, ldc, nr);
+        break;
+    case 2:
+        ukernel_mr(2, kc, a, lda, b, c, ldc, nr);
+        break;
+    case 3:
+        ukernel_mr(3, kc, a, lda, b, c, ldc, nr);
+        break;
+    case 4:
+        ukernel_mr(4, kc, a, lda, b, c, ldc, nr);
+        break;
+    case 5:
+        ukernel_mr(5, kc, a, lda, b, c, ldc, nr);
+        break;
+    default:
+        ukernel_mr(6, kc, a, lda, b, c, ldc, nr);
+        break;
+    }
+}
+
 /* Where B comes from: one of the three packers. */
 typedef struct conv_geom conv_geom;
 typedef struct bsource {
@@ -138,15 +185,55 @@ enum { BSRC_ROWS, BSRC_COLS, BSRC_IM2COL };
 static void pack_block(const bsource *bs, int64_t n, int64_t k0, int64_t kc,
                        float *blk, int64_t p0, int64_t p1);
 
-/* C += A * B over the panels [p0, p1) (see the file comment). Each
- * (panel block, K block) of B is packed into bp just before it is used,
- * so it is still in L2 for the micro-kernels. */
+/* Optional per-row epilogue applied once C is complete:
+ * C[i, j] = C[i, j] * alpha[i] + beta[i], then max(0, .) if relu. */
+typedef struct gemm_epilogue {
+    const float *alpha, *beta;
+    int relu;
+} gemm_epilogue;
+
+static void
+apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
+               int64_t j0, int64_t j1)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t i, j;
+
+    for (i = 0; i < m; i++) {
+        const __m256 al = _mm256_set1_ps(e->alpha[i]);
+        const __m256 be = _mm256_set1_ps(e->beta[i]);
+        float *ci = c + i * ldc;
+
+        /* separate multiply and add (no FMA): the same rounding as the
+         * batch_norm op, so fusion does not change results */
+        for (j = j0; j + 8 <= j1; j += 8) {
+            __m256 v = _mm256_add_ps(
+                _mm256_mul_ps(_mm256_loadu_ps(ci + j), al), be);
+
+            if (e->relu) {
+                /* max(0, v) returns v for NaN and -0: relu's v < 0 rule */
+                v = _mm256_max_ps(zero, v);
+            }
+            _mm256_storeu_ps(ci + j, v);
+        }
+        for (; j < j1; j++) {
+            float v = ci[j] * e->alpha[i];
+
+            v = v + e->beta[i];
+            ci[j] = e->relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+/* C += A * B over the panels [p0, p1) (see the file comment), then the
+ * epilogue (if any) on those columns. Each (panel block, K block) of B is
+ * packed into bp, the calling thread's slot, just before it is used, so
+ * it is still in L2 for the micro-kernels. */
 static void
 gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
             const bsource *bs, float *bp, float *c, int64_t ldc, int64_t p0,
-            int64_t p1)
+            int64_t p1, const gemm_epilogue *epi)
 {
-    const int64_t npad = (n + NR - 1) / NR * NR;
     int64_t pb, k0, i0, p, i;
 
     for (pb = p0; pb < p1; pb += NB) {
@@ -154,14 +241,13 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
 
         for (k0 = 0; k0 < k; k0 += KC) {
             const int64_t kc = k - k0 < KC ? k - k0 : KC;
-            float *bblk = bp + k0 * npad;
 
-            pack_block(bs, n, k0, kc, bblk, pb, pe);
+            pack_block(bs, n, k0, kc, bp, pb, pe);
             for (i0 = 0; i0 < m; i0 += MC) {
                 const int64_t ie = i0 + MC < m ? i0 + MC : m;
 
                 for (p = pb; p < pe; p++) {
-                    const float *panel = bblk + p * kc * NR;
+                    const float *panel = bp + (p - pb) * kc * NR;
                     const int nr = (int)(n - p * NR < NR ? n - p * NR : NR);
                     float *cp = c + p * NR;
 
@@ -173,6 +259,10 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                     }
                 }
             }
+        }
+        if (epi != NULL) {
+            apply_epilogue(epi, c, m, ldc, pb * NR,
+                           pe * NR < n ? pe * NR : n);
         }
     }
 }
@@ -202,8 +292,8 @@ fill_bias(float *c, int64_t m, int64_t ldc, int64_t j0, int64_t j1,
 
 /* ---- B packing ------------------------------------------------------ */
 
-/* Each packer fills K block [k0, k0 + kc) of panels [p0, p1) into blk
- * (= Bp + k0*NPAD). */
+/* Each packer fills K block [k0, k0 + kc) of panels [p0, p1) into blk,
+ * panel p at blk + (p - p0)*kc*NR. */
 
 /* B(k, j) = src[k * ld + j]. */
 static void
@@ -216,7 +306,7 @@ pack_b_rows(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
         const float *row = src + (k0 + kk) * ld;
 
         for (p = p0; p < p1; p++) {
-            float *d = blk + p * kc * NR + kk * NR;
+            float *d = blk + (p - p0) * kc * NR + kk * NR;
             const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
 
             if (cols == NR) {
@@ -238,7 +328,7 @@ pack_b_cols(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
     int64_t kk, p, jj;
 
     for (p = p0; p < p1; p++) {
-        float *d = blk + p * kc * NR;
+        float *d = blk + (p - p0) * kc * NR;
         const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
 
         for (jj = 0; jj < cols; jj++) {
@@ -288,6 +378,12 @@ im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
         d[t] = 0.0f;
     }
     x += yi * g->w + x0;
+    if (g->sw == 1 && lo == 0 && hi == NR) {
+        /* a whole interior panel row: two vector copies */
+        _mm256_storeu_ps(d, _mm256_loadu_ps(x));
+        _mm256_storeu_ps(d + 8, _mm256_loadu_ps(x + 8));
+        return;
+    }
     if (g->sw == 1) {
         memcpy(d + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
     } else {
@@ -315,7 +411,7 @@ pack_b_im2col(const float *x, const conv_geom *g, int64_t k0, int64_t kc,
         const float *xc = x + c * g->h * g->w;
 
         for (p = p0; p < p1; p++) {
-            float *d = blk + p * kc * NR + kk * NR;
+            float *d = blk + (p - p0) * kc * NR + kk * NR;
             int64_t j = p * NR, jj = 0;
             int64_t i = j / g->ow, jx = j % g->ow;
 
@@ -361,14 +457,27 @@ pack_block(const bsource *bs, int64_t n, int64_t k0, int64_t kc, float *blk,
 /* ---- exported kernels ----------------------------------------------- */
 
 void fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth);
+void fx_f32_conv2d_bn_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth);
 void fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth);
 
+/* The calling thread's workspace slot. */
+FX_INLINE float *
+thread_slot(const fx_kargs *a, int ith)
+{
+    return (float *)((char *)a->workspace + (size_t)ith * a->workspace_size);
+}
+
 /*
+ * conv2d on a->params read as fx_conv2d_params (conv2d_bn's params start
+ * with one), with epilogue alpha/beta (OC each, or NULL) applied to the
+ * finished output; bp: the thread's packing block.
+ *
  * x: (N, C, H, W)  w: (OC, C/G, KH, KW)  b: (OC)  y: (N, OC, OH, OW)
  * OH = (H + 2*PH - DH*(KH-1) - 1)/SH + 1, OW likewise.
  */
-void
-fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
+static void
+conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
+            const float *alpha, const float *beta, int relu)
 {
     const fx_conv2d_params *p = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
@@ -378,9 +487,9 @@ fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t groups = p->groups, ocg = oc / groups;
     conv_geom g;
     bsource bs;
+    gemm_epilogue epi;
     int64_t k, n, npanels, p0, p1, b, gi;
     int pointwise;
-    float *bp = a->workspace;
 
     g.h = x->shape[2];
     g.w = x->shape[3];
@@ -396,6 +505,22 @@ fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     g.dw = p->dilation.v[1];
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
+    if (cg == 1 && ocg == 1) {
+        /* depthwise: a GEMM would have one row; the direct kernel splits
+         * the work by (n, c) planes instead (kernels/dwconv2d_avx2.c) */
+        fx__f32_dwconv2d__avx2(a, ith, nth);
+        if (alpha != NULL) {
+            /* the same planes as the direct kernel's split */
+            fx__split(n_batch * oc, ith, nth, &p0, &p1);
+            epi.relu = relu;
+            for (b = p0; b < p1; b++) {
+                epi.alpha = alpha + b % oc;
+                epi.beta = beta + b % oc;
+                apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
+            }
+        }
+        return;
+    }
     npanels = (n + NR - 1) / NR;
     fx__split(npanels, ith, nth, &p0, &p1);
     if (p0 >= p1) {
@@ -409,9 +534,15 @@ fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
             float *y = a->out->data + (b * oc + gi * ocg) * n;
             const int64_t j1 = p1 * NR < n ? p1 * NR : n;
 
+            epi.alpha = alpha != NULL ? alpha + gi * ocg : NULL;
+            epi.beta = beta != NULL ? beta + gi * ocg : NULL;
+            epi.relu = relu;
             fill_bias(y, ocg, n, p0 * NR, j1,
                       bias != NULL ? bias + gi * ocg : NULL, NULL);
             if (k == 0) {
+                if (alpha != NULL) {
+                    apply_epilogue(&epi, y, ocg, n, p0 * NR, j1);
+                }
                 continue;
             }
             bs.kind = pointwise ? BSRC_ROWS : BSRC_IM2COL;
@@ -419,9 +550,36 @@ fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
             bs.ld = n;
             bs.geom = &g;
             gemm_panels(ocg, n, k, w->data + gi * ocg * k, k, &bs, bp, y, n,
-                        p0, p1);
+                        p0, p1, alpha != NULL ? &epi : NULL);
         }
     }
+}
+
+void
+fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
+{
+    conv2d_gemm(a, ith, nth, thread_slot(a, ith), NULL, NULL, 0);
+}
+
+/*
+ * conv2d_bn: conv2d, then per output channel o
+ *   y = y * alpha[o] + beta[o] (then max(0, y) if relu),
+ *   alpha = w_bn / sqrt(var + eps), beta = b_bn - mean * alpha,
+ * both computed here from the live BN inputs (in double, as batch_norm
+ * does) into the start of the thread's slot; the packing block follows
+ * (see fx_conv2d_bn_infer). x: (N, C, H, W)  w: (OC, C/G, KH, KW)
+ * b, mean, var, w_bn, b_bn: (OC)  y: (N, OC, OH, OW).
+ */
+void
+fx_f32_conv2d_bn_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
+{
+    const fx_conv2d_bn_params *p = a->params;
+    const int64_t oc = a->in[1].shape[0];
+    float *alpha = thread_slot(a, ith);
+    float *bp = (float *)((char *)alpha + fx__conv2d_bn_affine_bytes(oc));
+
+    fx__conv2d_bn_affine(a, alpha, alpha + oc);
+    conv2d_gemm(a, ith, nth, bp, alpha, alpha + oc, p->relu != 0);
 }
 
 /* x: (..., IN)  w: (OUT, IN)  b: (OUT)  y: (..., OUT) */
@@ -435,7 +593,7 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t npanels = (n + NR - 1) / NR;
     bsource bs;
     int64_t p0, p1;
-    float *bp = a->workspace;
+    float *bp = thread_slot(a, ith);
 
     fx__split(npanels, ith, nth, &p0, &p1);
     if (p0 >= p1 || m == 0) {
@@ -450,5 +608,6 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     bs.src = w->data;
     bs.ld = k;
     bs.geom = NULL;
-    gemm_panels(m, n, k, x->data, k, &bs, bp, a->out->data, n, p0, p1);
+    gemm_panels(m, n, k, x->data, k, &bs, bp, a->out->data, n, p0, p1,
+                NULL);
 }

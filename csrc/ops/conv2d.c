@@ -13,8 +13,9 @@
  *
  * The reference kernel below is the literal formula (float accumulation
  * in (c, p, q) order). The fast path is the packed GEMM in
- * kernels/gemm_avx2.c; its workspace (fx__gemm_workspace) is reserved
- * here, in infer, because infer does not know which kernel will run.
+ * kernels/gemm_avx2.c; its per-thread workspace (fx__gemm_workspace, one
+ * bounded packed block) is reserved here, in infer, because infer does
+ * not know which kernel will run. The reference kernel uses none.
  */
 #include <stddef.h>
 #include <string.h>
@@ -32,11 +33,14 @@ const fx_attr_def fx_conv2d_attrs[FX__NATTRS_CONV2D + 1] = {
 size_t
 fx__gemm_workspace(int64_t k, int64_t n)
 {
-    /* Packed right-hand side: K rows of 16-column panels (see
-     * kernels/gemm_avx2.c), plus one panel of slack. */
-    int64_t npad = (n + 15) / 16 * 16;
+    /* One packed block per thread: min(K, KC) rows of min(panels, NB)
+     * 16-column panels (see kernels/gemm_avx2.c), whatever K and N. */
+    const int64_t kc = k < FX__GEMM_KC ? k : FX__GEMM_KC;
+    const int64_t panels = (n + FX__GEMM_NR - 1) / FX__GEMM_NR;
+    const int64_t nb = panels < FX__GEMM_NB ? panels : FX__GEMM_NB;
+    const size_t bytes = (size_t)(kc * nb * FX__GEMM_NR) * sizeof(float);
 
-    return (size_t)(k * npad + 16) * sizeof(float) + 64;
+    return (bytes + 63) / 64 * 64;
 }
 
 fx_status

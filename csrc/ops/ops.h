@@ -87,6 +87,35 @@ typedef struct fx_dropout_params {
     int64_t seed;
 } fx_dropout_params;
 
+typedef struct fx_unary_params {
+    int64_t unused_; /* no attributes */
+} fx_unary_params;
+typedef fx_unary_params fx_hardswish_params;
+typedef fx_unary_params fx_hardsigmoid_params;
+typedef fx_unary_params fx_relu6_params;
+typedef fx_unary_params fx_silu_params;
+typedef fx_unary_params fx_sigmoid_params;
+
+typedef struct fx_gelu_params {
+    int64_t approximate; /* 0 = exact (erf), 1 = tanh */
+} fx_gelu_params;
+
+typedef struct fx_layer_norm_params {
+    int64_t normalized_ndim; /* normalise over the last k dims */
+    double eps;
+} fx_layer_norm_params;
+
+typedef struct fx_permute_params {
+    fx_ints dims;
+} fx_permute_params;
+
+/* conv2d_bn: conv2d's params first, so conv2d kernels can read them */
+typedef struct fx_conv2d_bn_params {
+    fx_conv2d_params conv;
+    double eps;
+    int relu;
+} fx_conv2d_bn_params;
+
 /* ---- per-op declarations, from ops.def ------------------------------ */
 
 /* Number of attributes of each op. The attrs arrays are declared with
@@ -107,6 +136,15 @@ typedef struct fx_dropout_params {
 #define FX__NATTRS_RESHAPE 1
 #define FX__NATTRS_CAT 1
 #define FX__NATTRS_DROPOUT 2
+#define FX__NATTRS_HARDSWISH 0
+#define FX__NATTRS_HARDSIGMOID 0
+#define FX__NATTRS_RELU6 0
+#define FX__NATTRS_SILU 0
+#define FX__NATTRS_SIGMOID 0
+#define FX__NATTRS_GELU 1
+#define FX__NATTRS_LAYER_NORM 2
+#define FX__NATTRS_PERMUTE 1
+#define FX__NATTRS_CONV2D_BN 6
 
 #define FX_OP(ID, NAME, NMIN, NMAX, PREFIX)                                \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
@@ -135,8 +173,32 @@ const char *fx__shape_str(const fx_tensor *t, char *buf, size_t size);
 int64_t fx__window_out(int64_t in, int64_t kernel, int64_t stride,
                        int64_t pad, int64_t dilation, int ceil_mode);
 
-/* Workspace (bytes) of the packed GEMM used by conv2d and linear for a
- * K x N right-hand side (see kernels/gemm_avx2.c). */
+/* Blocking of the packed GEMM used by conv2d and linear (see
+ * kernels/gemm_avx2.c): the right-hand side B (K x N) is packed per thread
+ * in blocks of at most FX__GEMM_KC rows by FX__GEMM_NB panels of
+ * FX__GEMM_NR columns. KC also fixes the order of summation over K
+ * (partial sums of KC terms added to C), so it is part of the results. */
+#define FX__GEMM_NR 16
+#define FX__GEMM_KC 256
+#define FX__GEMM_NB 8
+
+/* Workspace (bytes PER THREAD, a multiple of 64) of that GEMM for a K x N
+ * right-hand side: one packed KC x NB*NR block, bounded by 128 KiB
+ * whatever K and N are. */
 size_t fx__gemm_workspace(int64_t k, int64_t n);
+
+/* Direct depthwise conv2d (groups == C == OC) with AVX2+FMA, called by
+ * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c). No workspace. */
+void fx__f32_dwconv2d__avx2(const fx_kargs *a, int ith, int nth);
+
+/* conv2d_bn (ops/conv2d_bn.c): the per-channel affine of the fused
+ * eval-mode batch norm, read from the kernel's live inputs: for every
+ * output channel o, alpha[o] = w_bn[o] / sqrt(var[o] + eps) and
+ * beta[o] = b_bn[o] - mean[o] * alpha[o] (double, rounded to float, as
+ * the batch_norm op). A kernel keeps both arrays at the start of its
+ * workspace slot: fx__conv2d_bn_affine_bytes(OC) bytes (a multiple of
+ * 64), followed by the conv's GEMM block. */
+size_t fx__conv2d_bn_affine_bytes(int64_t oc);
+void fx__conv2d_bn_affine(const fx_kargs *a, float *alpha, float *beta);
 
 #endif /* FX_OPS_H */

@@ -12,6 +12,7 @@ typedef struct fxpy_state {
     PyTypeObject *method_type;
     PyTypeObject *plan_type;
     unsigned isa_mask;     /* detected once at import */
+    fx_pool *pool;         /* the kernel thread pool */
 } fxpy_state;
 
 fxpy_state *fxpy_state_of_module(PyObject *module);
@@ -34,13 +35,14 @@ int fxpy_tensor_from(PyObject *obj, const char *opname, int index,
 /* Runs one op eagerly: parse, infer, allocate, release the GIL, kernel.
  * inputs is a sequence; returns a new float32 ndarray. */
 PyObject *fxpy_run_op(const fx_op_info *op, unsigned isa_mask,
-                      PyObject *inputs, PyObject *attrs);
+                      fx_pool *pool, PyObject *inputs, PyObject *attrs);
 
 /* Runs one op on already-parsed params: converts inputs (a sequence of
  * arrays or None), infers, allocates the output, releases the GIL around
  * the kernel. Returns a new float32 ndarray. */
 PyObject *fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask,
-                          const void *params, PyObject *inputs);
+                          fx_pool *pool, const void *params,
+                          PyObject *inputs);
 
 /* Each file's part of module exec: add its functions/types to m. */
 int fxpy_ops_exec(PyObject *m);

@@ -35,7 +35,11 @@ module_clear(PyObject *m)
 static void
 module_free(void *m)
 {
+    fxpy_state *st = fxpy_state_of_module((PyObject *)m);
+
     module_clear((PyObject *)m);
+    fx_pool_free(st->pool);
+    st->pool = NULL;
 }
 
 PyObject *
@@ -73,12 +77,57 @@ module_exec(PyObject *m)
 
     import_array1(-1);
     st->isa_mask = fx_cpu_isa_mask();
+    st->pool = fx_pool_new();
+    if (st->pool == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     if (fxpy_ops_exec(m) < 0 || fxpy_graph_exec(m) < 0
         || fxpy_plan_exec(m) < 0) {
         return -1;
     }
     return 0;
 }
+
+static PyObject *
+set_num_threads(PyObject *module, PyObject *arg)
+{
+    fxpy_state *st = fxpy_state_of_module(module);
+    long n = PyLong_AsLong(arg);
+    fx_error err = {FX_OK, ""};
+    fx_status s;
+
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 1 || n > FX_MAX_THREADS) {
+        return PyErr_Format(PyExc_ValueError,
+                            "set_num_threads: the number of threads must be "
+                            "in [1, %d], got %ld", FX_MAX_THREADS, n);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    s = fx_pool_resize(st->pool, (int)n, &err);
+    Py_END_ALLOW_THREADS
+    if (s != FX_OK) {
+        return fxpy_raise(&err);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+get_num_threads(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLong(fx_pool_size(fxpy_state_of_module(module)->pool));
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_num_threads", set_num_threads, METH_O,
+     "set_num_threads(n)\n\nThreads that run each kernel (the caller "
+     "included)."},
+    {"get_num_threads", get_num_threads, METH_NOARGS,
+     "get_num_threads() -> int"},
+    {NULL, NULL, 0, NULL},
+};
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
@@ -98,6 +147,7 @@ static struct PyModuleDef module_def = {
     .m_doc = module_doc,
     .m_size = sizeof(fxpy_state),
     .m_slots = module_slots,
+    .m_methods = module_methods,
     .m_traverse = module_traverse,
     .m_clear = module_clear,
     .m_free = module_free,

@@ -295,8 +295,8 @@ fxpy_tensor_from(PyObject *obj, const char *opname, int index,
 /* Copies params into an aligned buffer (callers may keep them in a
  * byte array), so kernels read typed fields safely. */
 PyObject *
-fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, const void *params,
-                PyObject *inputs)
+fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
+                const void *params, PyObject *inputs)
 {
     PyArrayObject *arrays[FX_MAX_INPUTS] = {NULL};
     fx_tensor in[FX_MAX_INPUTS];
@@ -311,6 +311,7 @@ fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, const void *params,
     Py_ssize_t n = 0, i;
     fx_kernel_fn kernel;
     fx_kargs k;
+    int nth;
 
     memcpy(pbuf, params, op->params_size);
     seq = PySequence_Fast(inputs, "");
@@ -363,8 +364,15 @@ fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, const void *params,
     }
     out.data = (float *)PyArray_DATA(out_arr);
     if (fx_tensor_numel(&out) > 0) {
+        /* infer gives scratch bytes per thread: one aligned slot each */
+        nth = fx_pool_size(pool);
         if (ws > 0) {
-            ws_raw = malloc(ws + 64);
+            if (ws > (SIZE_MAX - 128) / (size_t)nth) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            ws = (ws + 63) / 64 * 64;
+            ws_raw = malloc((size_t)nth * ws + 64);
             if (ws_raw == NULL) {
                 PyErr_NoMemory();
                 goto fail;
@@ -377,8 +385,10 @@ fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, const void *params,
         k.in = in;
         k.out = &out;
         k.workspace = ws_aligned;
+        k.workspace_size = ws;
         Py_BEGIN_ALLOW_THREADS
-        kernel(&k, 0, 1);
+        /* at most nth threads: the pool may be resized meanwhile */
+        fx_pool_run_max(pool, nth, kernel, &k);
         Py_END_ALLOW_THREADS
     }
     result = (PyObject *)out_arr;
@@ -394,15 +404,15 @@ fail:
 }
 
 PyObject *
-fxpy_run_op(const fx_op_info *op, unsigned isa_mask, PyObject *inputs,
-            PyObject *attrs)
+fxpy_run_op(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
+            PyObject *inputs, PyObject *attrs)
 {
     _Alignas(16) unsigned char params[FX_MAX_PARAMS];
 
     if (fxpy_parse_attrs(op, attrs, params) < 0) {
         return NULL;
     }
-    return fxpy_run_parsed(op, isa_mask, params, inputs);
+    return fxpy_run_parsed(op, isa_mask, pool, params, inputs);
 }
 
 /* ---- module functions ----------------------------------------------- */
@@ -501,7 +511,70 @@ fxpy_call(PyObject *module, PyObject *args, PyObject *kwargs)
     if (op == NULL || isa_arg(module, isa, &mask) < 0) {
         return NULL;
     }
-    return fxpy_run_op(op, mask, inputs, attrs);
+    return fxpy_run_op(op, mask, fxpy_state_of_module(module)->pool, inputs,
+                       attrs);
+}
+
+PyDoc_STRVAR(workspace_bytes_doc,
+"_workspace_bytes(name, inputs, attrs)\n--\n\n"
+"The scratch bytes PER THREAD that op `name`'s infer reserves for these\n"
+"inputs (arrays, or None for an absent optional input) and attrs; call()\n"
+"allocates that times the thread count. Runs no kernel. Private; for\n"
+"tests of the workspace bound.");
+
+static PyObject *
+fxpy_workspace_bytes(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", "inputs", "attrs", NULL};
+    _Alignas(16) unsigned char params[FX_MAX_PARAMS];
+    PyArrayObject *arrays[FX_MAX_INPUTS] = {NULL};
+    fx_tensor in[FX_MAX_INPUTS], out;
+    PyObject *name, *inputs, *attrs, *seq = NULL, *result = NULL;
+    const fx_op_info *op;
+    Py_ssize_t n = 0, i;
+    size_t ws = 0;
+    fx_error err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO:_workspace_bytes",
+                                     kwlist, &name, &inputs, &attrs)) {
+        return NULL;
+    }
+    op = find_op(name);
+    if (op == NULL || fxpy_parse_attrs(op, attrs, params) < 0) {
+        return NULL;
+    }
+    seq = PySequence_Fast(inputs, "_workspace_bytes: inputs must be a "
+                                  "sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < op->n_in_min || n > op->n_in_max) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %d to %d inputs, got %zd",
+                     op->name, (int)op->n_in_min, (int)op->n_in_max, n);
+        n = 0;
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        if (fxpy_tensor_from(PySequence_Fast_GET_ITEM(seq, i), op->name,
+                             (int)i, &arrays[i], &in[i]) < 0) {
+            goto done;
+        }
+    }
+    memset(&out, 0, sizeof(out));
+    err.code = FX_OK;
+    err.msg[0] = '\0';
+    if (op->infer(params, (int32_t)n, in, &out, &ws, &err) != FX_OK) {
+        fxpy_raise(&err);
+        goto done;
+    }
+    result = PyLong_FromSize_t(ws);
+done:
+    for (i = 0; i < n; i++) {
+        Py_XDECREF(arrays[i]);
+    }
+    Py_XDECREF(seq);
+    return result;
 }
 
 PyDoc_STRVAR(op_names_doc,
@@ -605,6 +678,8 @@ fxpy_set_isa_mask(PyObject *module, PyObject *arg)
 static PyMethodDef ops_methods[] = {
     {"call", (PyCFunction)(void (*)(void))fxpy_call,
      METH_VARARGS | METH_KEYWORDS, call_doc},
+    {"_workspace_bytes", (PyCFunction)(void (*)(void))fxpy_workspace_bytes,
+     METH_VARARGS | METH_KEYWORDS, workspace_bytes_doc},
     {"op_names", fxpy_op_names, METH_NOARGS, op_names_doc},
     {"cpu_features", fxpy_cpu_features, METH_NOARGS, cpu_features_doc},
     {"kernel_name", (PyCFunction)(void (*)(void))fxpy_kernel_name,

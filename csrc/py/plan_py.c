@@ -518,7 +518,9 @@ run_step(PlanObject *self, step *s, PyObject **values)
         if (ins == NULL) {
             return NULL;
         }
-        res = fxpy_run_parsed(s->op, self->isa_mask, s->params, ins);
+        res = fxpy_run_parsed(s->op, self->isa_mask,
+                              fxpy_state_of_type(Py_TYPE(self))->pool,
+                              s->params, ins);
         Py_DECREF(ins);
         return res;
     }

@@ -176,15 +176,80 @@ def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
         return None
 
 
+def _fuse_conv_bn(steps: list[tuple], wanted: set[int]) -> list[tuple]:
+    """Replaces each kernel-step chain conv2d -> batch_norm (-> relu) by one
+    conv2d_bn step (BN affine and ReLU in the GEMM epilogue; the BN arrays
+    are passed by reference, so in-place updates stay visible).
+
+    A link is fused only if the producer is not a returned output and its
+    slot has exactly one use among all steps (Python steps' templates
+    included), the next step of the chain; so no fused step hides a value
+    the user asked for or another step reads. The fused step takes the
+    last node's slot and place, and the conv node's name (for errors).
+    """
+    uses: dict[int, int] = {}
+
+    def count(v: Any) -> None:
+        if isinstance(v, SlotRef):
+            uses[v.index] = uses.get(v.index, 0) + 1
+        elif isinstance(v, (tuple, list)):
+            for x in v:
+                count(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                count(x)
+        elif isinstance(v, slice):
+            count((v.start, v.stop, v.step))
+
+    for st in steps:
+        if st[1] == "kernel":
+            for v in st[3]:
+                if isinstance(v, int):
+                    uses[v] = uses.get(v, 0) + 1
+        else:
+            count((st[3], st[4]))
+    by_input: dict[int, int] = {}  # slot -> position of its only reader
+    for pos, st in enumerate(steps):
+        if st[1] == "kernel" and st[3] and isinstance(st[3][0], int):
+            by_input[st[3][0]] = pos
+
+    def sole_reader(pos: int, op: str) -> int | None:
+        slot = steps[pos][0]
+        nxt = by_input.get(slot)
+        if (slot in wanted or uses.get(slot) != 1 or nxt is None
+                or steps[nxt][2] != op):
+            return None
+        return nxt
+
+    out, drop = list(steps), set()
+    for pos, st in enumerate(steps):
+        if st[1] != "kernel" or st[2] != "conv2d":
+            continue
+        bn = sole_reader(pos, "batch_norm")
+        if bn is None or any(isinstance(v, int) for v in steps[bn][3][1:]):
+            continue
+        relu = sole_reader(bn, "relu")
+        last = relu if relu is not None else bn
+        x, w, b = (tuple(st[3]) + (None,) * 3)[:3]
+        mean, var, bw, bb = (tuple(steps[bn][3][1:]) + (None,) * 4)[:4]
+        attrs = dict(st[4], eps=steps[bn][4]["eps"], relu=relu is not None)
+        out[last] = (steps[last][0], "kernel", "conv2d_bn",
+                     (x, w, b, mean, var, bw, bb), attrs, st[5])
+        drop.update({pos, bn} - {last})
+    return [st for pos, st in enumerate(out) if pos not in drop]
+
+
 def compile_plan(graph: ModeGraph, root: Module, training: bool,
-                 isa_mask: int) -> "_core.Plan":
+                 isa_mask: int, fuse: bool = True) -> "_core.Plan":
     """Lowers a :class:`ModeGraph` to a ``featx._core.Plan``.
 
     featx layers and featx array functions whose work is one C kernel call
     become kernel steps (weights passed by reference); everything else
     (user leaf modules, Python operators, mode-dependent layers in train
     mode) becomes a Python step. Leaf modules run as views fixed to the
-    graph's mode.
+    graph's mode. In eval mode (and unless ``fuse`` is False, a private
+    switch for tests), conv2d -> batch_norm (-> relu) chains become one
+    conv2d_bn step (:func:`_fuse_conv_bn`).
     """
     consts: dict[int, Any] = {}
     steps: list[tuple] = []
@@ -219,6 +284,8 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
         if step is None:
             step = (index, "python", fn, tuple(args), dict(kwargs))
         steps.append(step + (name,))
+    if fuse and not training:
+        steps = _fuse_conv_bn(steps, wanted)
     return _core.Plan(
         n_slots=graph.n_nodes, input_slots=tuple(graph.placeholders),
         steps=steps, outputs=tuple(graph.outputs), slotref_type=SlotRef,
@@ -266,12 +333,18 @@ class FeatureExtractor(Module):
                  signature: Any, training: bool,
                  concrete_args: dict[str, Any] | None = None) -> None:
         super().__init__()
+        owners: dict[str, Module] = {}
         for g in graphs.values():
             for _, _, kind, target, _, _, _ in g.nodes:
                 if kind == "call_module" and not _has_path(self, target):
                     _install(self, target, model.get_submodule(target))
-                elif kind == "get_attr" and not _has_path(self, target):
-                    _install(self, target, _get_path(model, target))
+                elif kind == "get_attr" and target not in owners:
+                    parent = target.rpartition(".")[0]
+                    owners[target] = (model.get_submodule(parent) if parent
+                                      else model)
+        # Parameters read by traced-through modules: their owners are not
+        # in this module's tree, so they are re-read from the owners.
+        self.__dict__["_param_owners"] = owners
         self.__dict__["_graphs"] = graphs
         concrete = dict(concrete_args or {})
         self.__dict__["_arg_names"] = list(signature.parameters)
@@ -283,10 +356,23 @@ class FeatureExtractor(Module):
         self._compile()
 
     def _compile(self) -> None:
+        for target, owner in self._param_owners.items():
+            _install(self, target, getattr(owner, target.rpartition(".")[2]))
         isa = _core.isa_mask()
         self.__dict__["_plans"] = {
             mode: compile_plan(g, self, mode == "train", isa)
             for mode, g in self._graphs.items()}
+        used = [*self.modules(), *self._param_owners.values()]
+        self.__dict__["_stamps"] = [(m, m.__dict__.get("_version", 0))
+                                    for m in used]
+
+    def _plan(self) -> "_core.Plan":
+        """The current mode's plan, re-planned first if a module it uses
+        changed since (e.g. ``model.fc.weight = Parameter(...)``,
+        ``model.bn1.eps = 1e-3``)."""
+        if any(m.__dict__.get("_version", 0) != v for m, v in self._stamps):
+            self._compile()
+        return self._plans[self._mode]
 
     @property
     def _mode(self) -> str:
@@ -344,12 +430,13 @@ class FeatureExtractor(Module):
         given = {**self._concrete, **bound.arguments}
         values = tuple(_as_input(name, given[name])
                        for name in self._arg_names)
-        out = self._plans[self._mode].run(values)
+        with np.errstate(all="ignore"):  # inf/nan propagate as in torch
+            out = self._plan().run(values)
         return _detach(out, values)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        del state["_plans"]
+        del state["_plans"], state["_stamps"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

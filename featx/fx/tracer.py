@@ -71,7 +71,15 @@ def _has_proxy(values: Iterable[Any]) -> bool:
     return False
 
 
-@wrap
+def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a wrapped check as a guard: the extractor runs it when its
+    inputs are computed anyway, and never keeps work alive just for it."""
+    wrapped = wrap(fn)
+    wrapped.__featx_guard__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+@guard
 def _assert(condition: Any, message: str) -> None:
     """Raises AssertionError(message) unless condition holds; a guard node
     when traced (``torch._assert``)."""
@@ -79,7 +87,7 @@ def _assert(condition: Any, message: str) -> None:
         raise AssertionError(message)
 
 
-@wrap
+@guard
 def _assert_is_none(value: Any, message: str) -> None:
     """Guard recorded for a ``concrete_args`` entry that is ``None``."""
     if value is not None:
@@ -105,19 +113,31 @@ def _iter_hook(proxy: Any) -> Iterator[Any]:
         "[...]}), or fix the argument with concrete_args")
 
 
+def _in_package(cls: type, package: str) -> bool:
+    return cls.__module__ == package or cls.__module__.startswith(package + ".")
+
+
 def _is_featx_layer(module: Any) -> bool:
-    """Leaves by default, like torch.nn and torchvision.ops classes in
-    torchvision: featx.nn layers (not its containers), and every featx.ops
-    module (also those that subclass Sequential, e.g.
-    Conv2dNormActivation)."""
+    """Leaves by default, as torchvision's tracer decides for torch.nn and
+    torchvision.ops: a featx.nn layer whose own class is defined in featx.nn
+    (not a container; a subclass defined elsewhere is traced through), and
+    an instance of any featx.ops class, subclasses included (torchvision
+    lists the torchvision.ops classes as leaf_modules, checked with
+    isinstance, e.g. RegNet's SimpleStemIN(Conv2dNormActivation))."""
     from ..nn import ModuleDict, ModuleList, Sequential
 
-    where = type(module).__module__
-    if where == "featx.ops" or where.startswith("featx.ops."):
+    if any(_in_package(cls, "featx.ops") for cls in type(module).__mro__):
         return True
-    if not (where == "featx.nn" or where.startswith("featx.nn.")):
+    if not _in_package(type(module), "featx.nn"):
         return False
     return not isinstance(module, (Sequential, ModuleList, ModuleDict))
+
+
+def _describe(value: Any) -> str:
+    """A short description of a value for error messages."""
+    if isinstance(value, type):
+        return f"the class {value.__name__}"
+    return f"a {type(value).__name__} instance"
 
 
 class Tracer:
@@ -139,12 +159,17 @@ class Tracer:
     def __init__(self, leaf_modules: Iterable[type] = (),
                  autowrap_modules: Iterable[types.ModuleType] = (math,),
                  autowrap_functions: Iterable[Callable[..., Any]] = ()) -> None:
+        if isinstance(leaf_modules, type) or not isinstance(
+                leaf_modules, (list, tuple, set, frozenset)):
+            raise TypeError(
+                "tracer_kwargs['leaf_modules'] must be a list of module "
+                f"classes, got {_describe(leaf_modules)}")
         self.leaf_modules = tuple(leaf_modules)
         for cls in self.leaf_modules:
             if not isinstance(cls, type):
                 raise TypeError(
-                    f"tracer_kwargs['leaf_modules'] must hold module classes, "
-                    f"got {cls!r}")
+                    "tracer_kwargs['leaf_modules'] must hold module classes "
+                    f"(e.g. [MyBlock]), got {_describe(cls)}")
         modules = list(autowrap_modules)
         if math not in modules:
             modules.append(math)

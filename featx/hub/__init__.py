@@ -8,16 +8,22 @@ global outside a short allowlist, so a malicious file cannot run code.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from .download import (ChecksumError, DownloadError, download_url_to_file,
+                       get_dir, load_state_dict_from_url, set_dir)
 from .torch_pickle import CheckpointFormatError, UnsafeCheckpointError
 from .torch_pickle import load as load_torch_file
 
-__all__ = ["CheckpointFormatError", "UnsafeCheckpointError",
+__all__ = ["ChecksumError", "DownloadError", "download_url_to_file", "get_dir",
+           "load_state_dict_from_url", "set_dir",
+           "CheckpointFormatError", "UnsafeCheckpointError",
            "load_state_dict_file", "load_torch_file"]
 
 #: Entries of a checkpoint dict searched, in order, for the state dict.
@@ -74,16 +80,73 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
                                     ) from None
 
 
+def _safetensors_bf16(path: str) -> dict[str, tuple[list[int], int]]:
+    """The BF16 entries of a .safetensors header: name -> (shape, absolute
+    byte offset). The format: an 8-byte little-endian header length, a JSON
+    header ``{name: {"dtype", "shape", "data_offsets": [begin, end]}}`` with
+    offsets relative to the end of the header, then the data."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        raw = f.read(8)
+        n = int.from_bytes(raw, "little") if len(raw) == 8 else -1
+        if not 0 <= n <= size - 8:
+            raise CheckpointFormatError(
+                f"{path}: bad .safetensors header length (file has {size} "
+                f"bytes)")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError as exc:  # JSON and Unicode errors
+            raise CheckpointFormatError(
+                f"{path}: bad .safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointFormatError(f"{path}: .safetensors header is not a "
+                                    f"JSON object")
+    out: dict[str, tuple[list[int], int]] = {}
+    for name, e in header.items():
+        if (name == "__metadata__" or not isinstance(e, dict)
+                or e.get("dtype") != "BF16"):
+            continue
+        shape: Any = e.get("shape")
+        offs: Any = e.get("data_offsets")
+        ok = (isinstance(shape, list) and isinstance(offs, list)
+              and len(offs) == 2
+              and all(type(v) is int and v >= 0 for v in shape + offs))
+        if not ok or offs[1] - offs[0] != 2 * math.prod(shape) \
+                or 8 + n + offs[1] > size:
+            raise CheckpointFormatError(
+                f"{path}: bad .safetensors entry {name!r}: {e!r:.100}")
+        out[name] = (shape, 8 + n + offs[0])
+    return out
+
+
+def _read_bf16(path: str, shape: list[int], offset: int) -> np.ndarray:
+    bits = np.fromfile(path, dtype="<u2", count=math.prod(shape),
+                       offset=offset)
+    # bfloat16 is the top half of a float32: widen exactly.
+    return (bits.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+
+
 def _load_safetensors(path: str) -> dict[str, np.ndarray]:
     try:
         # safetensors ships no type stubs.
+        from safetensors import safe_open  # type: ignore
         from safetensors.numpy import load_file  # type: ignore
     except ImportError as exc:
         raise ImportError(
             f"reading {path} needs the optional 'safetensors' package: "
             f"pip install safetensors") from exc
+    # safetensors.numpy cannot make bfloat16 arrays: featx reads those
+    # itself and returns float32, as for torch files.
+    bf16 = _safetensors_bf16(path)
     try:
-        return dict(load_file(path))
+        if not bf16:
+            return dict(load_file(path))
+        out: dict[str, np.ndarray] = {}
+        with safe_open(path, framework="np") as f:
+            for name in f.keys():  # noqa: SIM118  not a dict
+                out[name] = (_read_bf16(path, *bf16[name]) if name in bf16
+                             else f.get_tensor(name))
+        return out
     except OSError:
         raise
     except Exception as exc:  # noqa: BLE001  SafetensorError and friends
@@ -115,7 +178,7 @@ def load_state_dict_file(path: str | os.PathLike[str], *,
         dict from parameter/buffer name (as in ``module.state_dict()``) to a
         C-contiguous, native-byte-order ndarray, in file order. dtypes are
         kept, except bfloat16 which becomes float32 (exact; NumPy has no
-        bfloat16).
+        bfloat16), in torch and safetensors files alike.
 
     Raises:
         UnsafeCheckpointError: a torch file's pickle names a global outside

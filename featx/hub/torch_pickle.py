@@ -25,13 +25,15 @@ Safety: the pickles are read by :class:`_RestrictedUnpickler`, whose
 functions, storage types and dtypes, plus ``collections.OrderedDict`` and a
 handful of harmless builtins. Any other global (``os.system``, a model class,
 ``builtins.eval``, ``getattr``, ...) raises :class:`UnsafeCheckpointError`
-the moment the pickle names it, before anything it asks for can run. Torch is
-never imported.
+the moment the pickle names it, before anything it asks for can run. The
+stand-ins are sealed, so a pickle cannot alter them for later loads (BUILD).
+Torch is never imported.
 
 Tensors are first recorded as placeholders while unpickling; only after the
 whole pickle has loaded are storages read, one at a time, straight from the
-file into a fresh buffer (``readinto`` at the record's offset), each tensor is
-checked against its storage's size, then copied out with
+file into a fresh buffer (``readinto`` at the record's offset; zip records
+are CRC-32 checked), each tensor is checked against its storage's size, then
+copied out with
 ``np.lib.stride_tricks.as_strided``. A tensor that is the only user of a
 storage and covers it exactly, contiguously, takes the buffer itself without
 a copy. Peak memory is therefore about the size of the result plus the
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import os
 import pickle
 import struct
@@ -67,6 +70,12 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
 _MAX_NDIM = 64
+# A tensor can hold more elements than its storage only through zero or
+# overlapping strides (``expand``). Such a tensor is copied out in full, so
+# a tiny file could ask for terabytes: refuse one larger than this many
+# times its storage (and larger than _EXPANSION_FLOOR bytes).
+_MAX_EXPANSION = 64
+_EXPANSION_FLOOR = 1 << 26
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -116,7 +125,7 @@ class _DType(_Sealed):
     """A torch dtype: ``code`` is the NumPy type code of its bytes on disk
     (without byte order); bfloat16 is read as ``u2`` and widened."""
 
-    __slots__ = ("name", "code", "itemsize")
+    __slots__ = ("code", "itemsize", "name")
     name: str
     code: str
     itemsize: int
@@ -156,7 +165,7 @@ class _StorageType(_Sealed):
     """Stand-in for a torch storage class named by a pickle. ``dtype`` is
     uint8 for ``UntypedStorage``, whose persistent id counts bytes."""
 
-    __slots__ = ("name", "dtype")
+    __slots__ = ("dtype", "name")
     name: str
     dtype: _DType
 
@@ -477,27 +486,34 @@ def _tensor_from_buffer(name: str, t: _TensorRef, buf: np.ndarray,
     nelem = st.nbytes // isz
     file_dtype = np.dtype(t.dtype.code).newbyteorder(
         ">" if big_endian else "<")
+    desc = (f"tensor {name!r} (size {list(t.size)}, stride "
+            f"{list(t.stride)}, offset {t.offset}, {t.dtype.name})")
+    numel = math.prod(t.size)
     if 0 in t.size:
+        if any(n > 2**40 for n in t.size):
+            raise _Corrupt(f"{desc} has an absurd size")
         out = np.empty(t.size, file_dtype)
     else:
         last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride))
         if last >= nelem:
-            raise _Corrupt(
-                f"tensor {name!r} (size {list(t.size)}, stride "
-                f"{list(t.stride)}, offset {t.offset}, {t.dtype.name}) "
-                f"reads element {last} but storage {st.key!r} holds only "
-                f"{nelem}")
+            raise _Corrupt(f"{desc} reads element {last} but storage "
+                           f"{st.key!r} holds only {nelem}")
+        if numel * isz > max(_MAX_EXPANSION * st.nbytes, _EXPANSION_FLOOR):
+            raise _Corrupt(f"{desc} would expand its {st.nbytes}-byte "
+                           f"storage to {numel * isz} bytes")
         contiguous = t.offset == 0 and t.stride == tuple(
-            int(np.prod(t.size[i + 1:])) for i in range(len(t.size)))
+            math.prod(t.size[i + 1:]) for i in range(len(t.size)))
         if (sole_user and contiguous and st.root_offset == 0
-                and int(np.prod(t.size)) * isz == buf.size):
+                and numel * isz == buf.size):
             out = buf.view(file_dtype).reshape(t.size)  # takes the buffer
         else:
             region = buf[st.root_offset:st.root_offset + nelem * isz]
             typed = region.view(file_dtype)[t.offset:]
+            # A size-1 dim may carry any stride; it is never stepped.
+            strides = [0 if n == 1 else s * isz
+                       for n, s in zip(t.size, t.stride)]
             view = np.lib.stride_tricks.as_strided(
-                typed, shape=t.size, strides=[s * isz for s in t.stride],
-                writeable=False)
+                typed, shape=t.size, strides=strides, writeable=False)
             out = view.copy(order="C")
     if t.dtype.name == "bfloat16":
         # bfloat16 is the top half of a float32: widen exactly.
@@ -513,7 +529,10 @@ def _materialize(obj: Any, storages: dict[str, _StorageRef],
     """Reads each root storage once (``read_root(key, nbytes)``), copies its
     tensors out and drops it before the next one."""
     found: dict[int, tuple[str, _TensorRef]] = {}
-    _collect(obj, "", found, set())
+    try:
+        _collect(obj, "", found, set())
+    except RecursionError:
+        raise _Corrupt("the checkpoint object nests too deeply") from None
     by_root: dict[str, list[tuple[str, _TensorRef]]] = {}
     for name, t in found.values():
         by_root.setdefault(t.storage.root, []).append((name, t))
@@ -524,7 +543,10 @@ def _materialize(obj: Any, storages: dict[str, _StorageRef],
             arrays[id(t)] = _tensor_from_buffer(
                 name, t, buf, big_endian, sole_user=len(tensors) == 1)
         del buf
-    return _replace(obj, arrays, {})
+    try:
+        return _replace(obj, arrays, {})
+    except RecursionError:
+        raise _Corrupt("the checkpoint object nests too deeply") from None
 
 
 # --------------------------------------------------------------------------
@@ -704,8 +726,10 @@ def load(path: str | os.PathLike[str]) -> Any:
         UnsafeCheckpointError: the pickle names a global outside featx's
             allowlist (a model class, ``os.system``, ...); nothing was run.
         CheckpointFormatError: the file is truncated, corrupted or not a
-            torch checkpoint (bad zip, bad magic, missing or short storage,
-            tensor out of its storage's bounds, ...). Names the file.
+            torch checkpoint (bad zip, bad magic, CRC mismatch, missing or
+            short storage, tensor out of its storage's bounds, a zero-stride
+            tensor more than 64x its storage and over 64 MiB, ...). Names the
+            file.
         OSError: the file cannot be opened.
     """
     path = os.fspath(path)

@@ -12,13 +12,36 @@ from typing import Any, Optional, Union
 
 from .. import _functions, nn
 from ._api import register_model
+from ._weights import ResolvedWeights, WeightsEnum, get_model_weights, resolve_weights
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34",
            "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
            "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
-           "wide_resnet101_2"]
+           "wide_resnet101_2", "ResNet18_Weights", "ResNet34_Weights",
+           "ResNet50_Weights", "ResNet101_Weights", "ResNet152_Weights",
+           "ResNeXt50_32X4D_Weights", "ResNeXt101_32X8D_Weights",
+           "ResNeXt101_64X4D_Weights", "Wide_ResNet50_2_Weights",
+           "Wide_ResNet101_2_Weights"]
 
 NormLayer = Callable[[int], nn.Module]
+
+# torchvision's weights enums (``torchvision.models.ResNet50_Weights``, ...), built
+# from featx/models/weights.json by featx.models._weights.
+ResNet18_Weights: type[WeightsEnum] = get_model_weights("resnet18")
+ResNet34_Weights: type[WeightsEnum] = get_model_weights("resnet34")
+ResNet50_Weights: type[WeightsEnum] = get_model_weights("resnet50")
+ResNet101_Weights: type[WeightsEnum] = get_model_weights("resnet101")
+ResNet152_Weights: type[WeightsEnum] = get_model_weights("resnet152")
+ResNeXt50_32X4D_Weights: type[WeightsEnum] = get_model_weights(
+    "resnext50_32x4d")
+ResNeXt101_32X8D_Weights: type[WeightsEnum] = get_model_weights(
+    "resnext101_32x8d")
+ResNeXt101_64X4D_Weights: type[WeightsEnum] = get_model_weights(
+    "resnext101_64x4d")
+Wide_ResNet50_2_Weights: type[WeightsEnum] = get_model_weights(
+    "wide_resnet50_2")
+Wide_ResNet101_2_Weights: type[WeightsEnum] = get_model_weights(
+    "wide_resnet101_2")
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1,
@@ -295,12 +318,11 @@ def _override(kwargs: dict, name: str, value: Any) -> None:
 
 
 def _resnet(block: type[Union[BasicBlock, Bottleneck]], layers: list[int],
-            weights: Any, progress: bool, **kwargs: Any) -> ResNet:
-    if weights is not None:
-        raise NotImplementedError(
-            "pretrained weights are not supported yet; load a state_dict "
-            "with load_state_dict")
-    return ResNet(block, layers, **kwargs)
+            weights: ResolvedWeights, progress: bool,
+            **kwargs: Any) -> ResNet:
+    """Builds a ResNet and loads ``weights`` (from resolve_weights) into it."""
+    model = ResNet(block, layers, **kwargs)
+    return weights.load_into(model, progress)
 
 
 @register_model()
@@ -309,46 +331,70 @@ def resnet18(*, weights: Any = None, progress: bool = True,
     """ResNet-18 (BasicBlock, [2, 2, 2, 2]), ``torchvision.models.resnet18``.
 
     Args:
-        weights: must be ``None`` for now (NotImplementedError otherwise).
-        progress: accepted for torchvision compatibility.
+        weights: None (random initialisation); a ``ResNet18_Weights``
+            member (``ResNet18_Weights.DEFAULT``); its name
+            (``"IMAGENET1K_V1"``, ``"ResNet18_Weights.IMAGENET1K_V1"``,
+            ``"DEFAULT"``); or the path of a local checkpoint (.pth/.pt,
+            .safetensors, .npz) with the model's ``state_dict()`` keys.
+            Enum weights are read from torch's cache
+            (``$TORCH_HOME/hub/checkpoints``, default
+            ``~/.cache/torch/hub/checkpoints``) or downloaded into it.
+        progress: show a download progress bar on stderr.
         **kwargs: passed to :class:`ResNet` (``num_classes``,
-            ``zero_init_residual``, ``norm_layer``, ...).
+            ``zero_init_residual``, ``norm_layer``, ...). The deprecated
+            ``pretrained=True`` means ``weights="IMAGENET1K_V1"`` and warns
+            (``UserWarning``), as in torchvision.
 
     Returns:
-        A randomly initialised :class:`ResNet` in training mode.
+        A :class:`ResNet` in training mode, with the weights loaded if
+        given, else randomly initialised.
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
+
+    Raises:
+        ValueError: unknown weights name, or ``num_classes`` that differs
+            from the weights' number of categories (1000).
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: a checkpoint that does not fit the model
+            (``load_state_dict``'s message).
+        featx.hub.download.DownloadError: the file is neither cached nor
+            downloadable; the message says where to put it (an OSError).
     """
-    return _resnet(BasicBlock, [2, 2, 2, 2], weights, progress, **kwargs)
+    w = resolve_weights(weights, ResNet18_Weights, kwargs)
+    return _resnet(BasicBlock, [2, 2, 2, 2], w, progress, **kwargs)
 
 
 @register_model()
 def resnet34(*, weights: Any = None, progress: bool = True,
              **kwargs: Any) -> ResNet:
     """ResNet-34 (BasicBlock, [3, 4, 6, 3]); arguments as :func:`resnet18`."""
-    return _resnet(BasicBlock, [3, 4, 6, 3], weights, progress, **kwargs)
+    w = resolve_weights(weights, ResNet34_Weights, kwargs)
+    return _resnet(BasicBlock, [3, 4, 6, 3], w, progress, **kwargs)
 
 
 @register_model()
 def resnet50(*, weights: Any = None, progress: bool = True,
              **kwargs: Any) -> ResNet:
     """ResNet-50 (Bottleneck, [3, 4, 6, 3]); arguments as :func:`resnet18`."""
-    return _resnet(Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
+    w = resolve_weights(weights, ResNet50_Weights, kwargs)
+    return _resnet(Bottleneck, [3, 4, 6, 3], w, progress, **kwargs)
 
 
 @register_model()
 def resnet101(*, weights: Any = None, progress: bool = True,
               **kwargs: Any) -> ResNet:
     """ResNet-101 (Bottleneck, [3, 4, 23, 3]); arguments as :func:`resnet18`."""
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+    w = resolve_weights(weights, ResNet101_Weights, kwargs)
+    return _resnet(Bottleneck, [3, 4, 23, 3], w, progress, **kwargs)
 
 
 @register_model()
 def resnet152(*, weights: Any = None, progress: bool = True,
               **kwargs: Any) -> ResNet:
     """ResNet-152 (Bottleneck, [3, 8, 36, 3]); arguments as :func:`resnet18`."""
-    return _resnet(Bottleneck, [3, 8, 36, 3], weights, progress, **kwargs)
+    w = resolve_weights(weights, ResNet152_Weights, kwargs)
+    return _resnet(Bottleneck, [3, 8, 36, 3], w, progress, **kwargs)
 
 
 @register_model()
@@ -359,9 +405,10 @@ def resnext50_32x4d(*, weights: Any = None, progress: bool = True,
     Raises:
         ValueError: ``groups``/``width_per_group`` given with other values.
     """
+    w = resolve_weights(weights, ResNeXt50_32X4D_Weights, kwargs)
     _override(kwargs, "groups", 32)
     _override(kwargs, "width_per_group", 4)
-    return _resnet(Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
+    return _resnet(Bottleneck, [3, 4, 6, 3], w, progress, **kwargs)
 
 
 @register_model()
@@ -372,9 +419,10 @@ def resnext101_32x8d(*, weights: Any = None, progress: bool = True,
     Raises:
         ValueError: ``groups``/``width_per_group`` given with other values.
     """
+    w = resolve_weights(weights, ResNeXt101_32X8D_Weights, kwargs)
     _override(kwargs, "groups", 32)
     _override(kwargs, "width_per_group", 8)
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+    return _resnet(Bottleneck, [3, 4, 23, 3], w, progress, **kwargs)
 
 
 @register_model()
@@ -385,9 +433,10 @@ def resnext101_64x4d(*, weights: Any = None, progress: bool = True,
     Raises:
         ValueError: ``groups``/``width_per_group`` given with other values.
     """
+    w = resolve_weights(weights, ResNeXt101_64X4D_Weights, kwargs)
     _override(kwargs, "groups", 64)
     _override(kwargs, "width_per_group", 4)
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+    return _resnet(Bottleneck, [3, 4, 23, 3], w, progress, **kwargs)
 
 
 @register_model()
@@ -398,8 +447,9 @@ def wide_resnet50_2(*, weights: Any = None, progress: bool = True,
     Raises:
         ValueError: ``width_per_group`` given with another value.
     """
+    w = resolve_weights(weights, Wide_ResNet50_2_Weights, kwargs)
     _override(kwargs, "width_per_group", 64 * 2)
-    return _resnet(Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
+    return _resnet(Bottleneck, [3, 4, 6, 3], w, progress, **kwargs)
 
 
 @register_model()
@@ -410,5 +460,6 @@ def wide_resnet101_2(*, weights: Any = None, progress: bool = True,
     Raises:
         ValueError: ``width_per_group`` given with another value.
     """
+    w = resolve_weights(weights, Wide_ResNet101_2_Weights, kwargs)
     _override(kwargs, "width_per_group", 64 * 2)
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+    return _resnet(Bottleneck, [3, 4, 23, 3], w, progress, **kwargs)

@@ -17,3 +17,10 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d",
            "Dropout", "Flatten", "Identity", "Linear", "MaxPool2d", "Module",
            "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential",
            "functional", "init"]
+
+from .activation import (GELU, Hardsigmoid, Hardswish, ReLU6,  # noqa: E402
+                         Sigmoid, SiLU)
+from .normalization import LayerNorm  # noqa: E402
+
+__all__ += ["GELU", "Hardsigmoid", "Hardswish", "LayerNorm", "ReLU6",
+            "SiLU", "Sigmoid"]

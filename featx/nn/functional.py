@@ -468,3 +468,238 @@ def dropout(input: Any, p: float = 0.5, training: bool = True,
                   {"p": float(p), "seed": _random.draw_seed()})
 
 
+
+
+# ---- activations and layer norm (the mobile / efficient families) -------
+
+__all__ += ["hardswish", "hardsigmoid", "relu6", "silu", "sigmoid", "gelu",
+            "layer_norm"]
+
+
+@op
+def hardswish(input: Any, inplace: bool = False) -> Any:
+    """``x * min(max(x + 3, 0), 6) / 6`` elementwise (``F.hardswish``).
+
+    Args:
+        input: float32 array or traced value, any shape.
+        inplace: accepted for torch compatibility; featx always returns a
+            new array and never modifies the input.
+
+    Returns:
+        float32 ndarray of the input's shape.
+
+    Shape:
+        Output = input shape.
+
+    Raises:
+        TypeError: integer/bool/complex input.
+
+    Example:
+        >>> hardswish(np.array([-4.0, 0.0, 1.0, 4.0], np.float32))
+        array([-0.       ,  0.       ,  0.6666667,  4.       ], dtype=float32)
+    """
+    input = _float_input("hardswish", "input", input)
+    return OpSpec("hardswish", (input,), {})
+
+
+@op
+def hardsigmoid(input: Any, inplace: bool = False) -> Any:
+    """``min(max(x + 3, 0), 6) / 6`` elementwise (``F.hardsigmoid``).
+
+    Args:
+        input: float32 array or traced value, any shape.
+        inplace: accepted for torch compatibility; featx always returns a
+            new array and never modifies the input.
+
+    Returns:
+        float32 ndarray of the input's shape, values in [0, 1].
+
+    Shape:
+        Output = input shape.
+
+    Raises:
+        TypeError: integer/bool/complex input.
+
+    Example:
+        >>> hardsigmoid(np.array([-4.0, 0.0, 4.0], np.float32))
+        array([0. , 0.5, 1. ], dtype=float32)
+    """
+    input = _float_input("hardsigmoid", "input", input)
+    return OpSpec("hardsigmoid", (input,), {})
+
+
+@op
+def relu6(input: Any, inplace: bool = False) -> Any:
+    """``min(max(x, 0), 6)`` elementwise (``F.relu6``).
+
+    Args:
+        input: float32 array or traced value, any shape.
+        inplace: accepted for torch compatibility; featx always returns a
+            new array and never modifies the input.
+
+    Returns:
+        float32 ndarray of the input's shape, values in [0, 6].
+
+    Shape:
+        Output = input shape.
+
+    Raises:
+        TypeError: integer/bool/complex input.
+
+    Example:
+        >>> relu6(np.array([-1.0, 3.0, 7.0], np.float32))
+        array([0., 3., 6.], dtype=float32)
+    """
+    input = _float_input("relu6", "input", input)
+    return OpSpec("relu6", (input,), {})
+
+
+@op
+def silu(input: Any, inplace: bool = False) -> Any:
+    """``x * sigmoid(x)`` elementwise, a.k.a. swish (``F.silu``).
+
+    Args:
+        input: float32 array or traced value, any shape.
+        inplace: accepted for torch compatibility; featx always returns a
+            new array and never modifies the input.
+
+    Returns:
+        float32 ndarray of the input's shape.
+
+    Shape:
+        Output = input shape.
+
+    Raises:
+        TypeError: integer/bool/complex input.
+
+    Example:
+        >>> silu(np.array([0.0, 1.0], np.float32))
+        array([0.       , 0.7310586], dtype=float32)
+    """
+    input = _float_input("silu", "input", input)
+    return OpSpec("silu", (input,), {})
+
+
+@op
+def sigmoid(input: Any) -> Any:
+    """``1 / (1 + exp(-x))`` elementwise (``F.sigmoid``, ``torch.sigmoid``).
+
+    Args:
+        input: float32 array or traced value, any shape.
+
+    Returns:
+        float32 ndarray of the input's shape, values in [0, 1].
+
+    Shape:
+        Output = input shape.
+
+    Raises:
+        TypeError: integer/bool/complex input.
+
+    Example:
+        >>> sigmoid(np.array([0.0], np.float32))
+        array([0.5], dtype=float32)
+    """
+    input = _float_input("sigmoid", "input", input)
+    return OpSpec("sigmoid", (input,), {})
+
+
+_GELU_APPROXIMATE = {"none": 0, "tanh": 1}
+
+
+@op
+def gelu(input: Any, approximate: str = "none") -> Any:
+    """Gaussian error linear unit elementwise (``F.gelu``).
+
+    ``approximate="none"``: ``x/2 * (1 + erf(x / sqrt(2)))``;
+    ``approximate="tanh"``: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715
+    x^3)))``.
+
+    Args:
+        input: float32 array or traced value, any shape.
+        approximate: ``"none"`` (exact) or ``"tanh"``.
+
+    Returns:
+        float32 ndarray of the input's shape.
+
+    Shape:
+        Output = input shape.
+
+    Raises:
+        TypeError: integer/bool/complex input.
+        ValueError: ``approximate`` not ``"none"`` or ``"tanh"``.
+
+    Example:
+        >>> gelu(np.array([0.0, 1.0], np.float32))
+        array([0.       , 0.8413448], dtype=float32)
+    """
+    if approximate not in _GELU_APPROXIMATE:
+        raise ValueError(
+            f"gelu: approximate argument must be either 'none' or 'tanh', "
+            f"got {approximate!r}")
+    input = _float_input("gelu", "input", input)
+    return OpSpec("gelu", (input,),
+                  {"approximate": _GELU_APPROXIMATE[approximate]})
+
+
+@op
+def layer_norm(input: Any, normalized_shape: Union[int, Sequence[int]],
+               weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> Any:
+    """Normalises over the last dims (``torch.nn.functional.layer_norm``).
+
+    For each position of the leading dims, over the D elements of the last
+    ``len(normalized_shape)`` dims: ``y = (x - mean) / sqrt(var + eps) *
+    weight + bias`` with the biased variance (statistics in float64).
+
+    Args:
+        input: float32 array or traced value, shape (*, *normalized_shape).
+        normalized_shape: the sizes of the last dims to normalise over; an
+            int means one dim.
+        weight: elementwise scale, shape ``normalized_shape``, or ``None``
+            (1).
+        bias: elementwise offset, shape ``normalized_shape``, or ``None``
+            (0).
+        eps: added to the variance, unitless.
+
+    Returns:
+        float32 ndarray of the input's shape.
+
+    Shape:
+        Output = input shape.
+
+    Raises:
+        TypeError: integer/bool/complex input or a bad ``normalized_shape``.
+        ValueError: the input's last dims differ from ``normalized_shape``,
+            or weight/bias of another shape.
+
+    Example:
+        >>> y = layer_norm(np.array([[1.0, 3.0]], np.float32), 2)
+        >>> np.round(y, 4)
+        array([[-1.,  1.]], dtype=float32)
+    """
+    if isinstance(normalized_shape, (int, np.integer)) and not isinstance(
+            normalized_shape, bool):
+        normalized_shape = (int(normalized_shape),)
+    if (not isinstance(normalized_shape, (tuple, list)) or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer))
+            for s in normalized_shape)):
+        raise TypeError(
+            f"layer_norm: normalized_shape must be an int or a sequence of "
+            f"ints, got {normalized_shape!r}")
+    shape = tuple(int(s) for s in normalized_shape)
+    if not shape:
+        raise ValueError("layer_norm: normalized_shape must have at least "
+                         "one dimension, got ()")
+    input = _float_input("layer_norm", "input", input)
+    if isinstance(input, np.ndarray) and (
+            input.ndim < len(shape) or input.shape[input.ndim - len(shape):]
+            != shape):
+        raise ValueError(
+            f"layer_norm: given normalized_shape={list(shape)}, expected an "
+            f"input with shape [*, {', '.join(map(str, shape))}], but got "
+            f"input of size {list(input.shape)}")
+    return OpSpec("layer_norm", (
+        input, _float_input("layer_norm", "weight", weight),
+        _float_input("layer_norm", "bias", bias)),
+                  {"normalized_ndim": len(shape), "eps": float(eps)})

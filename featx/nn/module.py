@@ -139,6 +139,7 @@ class Module:
             raise TypeError(
                 f"cannot assign '{_typename(tensor)}' object to buffer "
                 f"'{name}' (numpy.ndarray or None required)")
+        self._touch()
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -170,6 +171,7 @@ class Module:
             raise TypeError(
                 f"cannot assign '{_typename(param)}' object to parameter "
                 f"'{name}' (featx.nn.Parameter or None required)")
+        self._touch()
         self._parameters[name] = param
 
     def add_module(self, name: str, module: Optional["Module"]) -> None:
@@ -190,6 +192,7 @@ class Module:
             raise KeyError(f'module name can\'t contain ".", got: {name}')
         if name == "":
             raise KeyError('module name can\'t be empty string ""')
+        self._touch()
         self._modules[name] = module
 
     register_module = add_module
@@ -215,7 +218,16 @@ class Module:
         raise AttributeError(
             f"'{type(self).__name__}' object has no attribute '{name}'")
 
+    def _touch(self) -> None:
+        """Bumps the module's version stamp. Feature extractors compare
+        stamps before each call and re-plan when a module they use changed
+        (a reassigned weight, buffer, submodule or setting)."""
+        d = self.__dict__
+        d["_version"] = d.get("_version", 0) + 1
+
     def __setattr__(self, name: str, value: Any) -> None:
+        if name != "training":
+            self._touch()
         d = self.__dict__
 
         def remove_from(*containers: Any) -> None:
@@ -269,6 +281,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        self._touch()
         if name in self._parameters:
             del self._parameters[name]
         elif name in self._buffers:

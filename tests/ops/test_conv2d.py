@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from featx import _core
 from oputil import assert_close, call, layouts, rand
 
 # (N, C, H, W, OC, KH, KW, stride, padding, dilation, groups, bias)
@@ -153,3 +154,39 @@ def test_conv2d_error_output_too_small(isa):
                        r"2x2, kernel_size \(3, 3\), stride \(1, 1\)"):
         _err(isa, np.zeros((1, 3, 2, 2), np.float32),
              np.zeros((4, 3, 3, 3), np.float32))
+
+
+# ---- bounded workspace ------------------------------------------------
+
+GEMM_BLOCK_BYTES = 256 * 8 * 16 * 4  # KC x NB*16 floats, per thread
+
+
+def test_conv2d_workspace_is_bounded_per_thread():
+    """The GEMM scratch is one packed KC x NC block per thread, not the
+    im2col of the whole input (which was 4608 x 160000 floats = 2.9 GB
+    here). np.empty: the 312 MB input is never touched."""
+    x = np.empty((1, 512, 400, 400), np.float32)
+    wt = np.empty((2, 512, 3, 3), np.float32)
+    ws = _core._workspace_bytes("conv2d", [x, wt, None], _attrs(1, 1, 1, 1))
+    assert 0 < ws <= GEMM_BLOCK_BYTES
+    assert ws % 64 == 0
+    # small problems get a block no larger than they need
+    ws_small = _core._workspace_bytes(
+        "conv2d", [np.empty((1, 3, 4, 4), np.float32),
+                   np.empty((2, 3, 3, 3), np.float32), None],
+        _attrs(1, 1, 1, 1))
+    assert ws_small == 27 * 16 * 4
+
+
+def test_conv2d_large_k_small_oc(isa):
+    """Few output channels, long reduction (K = 4608 > KC), many panels:
+    the case the bounded workspace is for. All-ones input: interior
+    outputs are K, borders count the taps inside the input."""
+    x = np.ones((1, 512, 40, 37), np.float32)
+    wt = np.ones((2, 512, 3, 3), np.float32)
+    y = call("conv2d", [x, wt], _attrs(1, 1, 1, 1), isa)
+    rows = np.minimum(np.arange(40) + 2, 3) - (np.arange(40) == 39)
+    cols = np.minimum(np.arange(37) + 2, 3) - (np.arange(37) == 36)
+    expect = 512.0 * rows[:, None] * cols[None, :]
+    np.testing.assert_array_equal(y[0, 0], expect)
+    np.testing.assert_array_equal(y[0, 1], expect)

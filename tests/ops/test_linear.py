@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from featx import _core
 from oputil import assert_close, call, layouts, rand
 
 
@@ -75,3 +76,20 @@ def test_linear_error_bias(isa):
         call("linear", [np.zeros((2, 4), np.float32),
                         np.zeros((3, 4), np.float32),
                         np.zeros(2, np.float32)], {}, isa)
+
+
+def test_linear_workspace_is_bounded_per_thread():
+    """One packed KC x NB*16 block of w^T per thread, not all of it."""
+    x = np.empty((4, 25088), np.float32)
+    w = np.empty((4096, 25088), np.float32)  # vgg fc6: w^T was 411 MB
+    ws = _core._workspace_bytes("linear", [x, w, None], {})
+    assert 0 < ws <= 256 * 8 * 16 * 4 and ws % 64 == 0
+
+
+def test_linear_long_reduction_many_panels(isa):
+    rng = np.random.default_rng(11)
+    x = rand(rng, 7, 1100)   # K: 4 blocks of 256 + 76
+    w = rand(rng, 300, 1100)  # 19 panels: several blocks of 8 panels
+    b = rand(rng, 300)
+    assert_close(call("linear", [x, w, b], {}, isa), ref.linear(x, w, b),
+                 k=1100)

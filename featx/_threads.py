@@ -1,0 +1,73 @@
+"""Threads that run featx's kernels (``featx.set_num_threads``).
+
+Counterparts of ``torch.set_num_threads`` / ``torch.get_num_threads``. Each
+kernel (a convolution, a pooling, ...) is split across the threads of one
+pool owned by the C core; other work (Python steps, NumPy) is unaffected.
+Results do not depend on the number of threads: every thread computes a
+disjoint part of the output in the same order.
+
+Environment:
+    FEATX_NUM_THREADS: the initial number of threads, read once at import;
+        default: the number of CPUs this process may run on.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+from . import _core
+
+__all__ = ["get_num_threads", "set_num_threads"]
+
+
+def set_num_threads(n: int) -> None:
+    """Sets how many threads run each kernel (the calling thread included).
+
+    Args:
+        n: number of threads, 1 to 256.
+
+    Raises:
+        TypeError: ``n`` is not an int.
+        ValueError: ``n`` is outside [1, 256].
+
+    Example:
+        >>> import featx
+        >>> featx.set_num_threads(1)
+        >>> featx.get_num_threads()
+        1
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads expects an int, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads that run each kernel."""
+    return _core.get_num_threads()
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _init_from_env() -> None:
+    text = os.environ.get("FEATX_NUM_THREADS", "").strip()
+    n = _available_cpus()
+    if text:
+        try:
+            n = int(text)
+            if not 1 <= n <= 256:
+                raise ValueError
+        except ValueError:
+            warnings.warn(
+                f"FEATX_NUM_THREADS={text!r} is not a number of threads in "
+                f"[1, 256]; using {_available_cpus()}", RuntimeWarning,
+                stacklevel=3)
+            n = _available_cpus()
+    _core.set_num_threads(min(n, 256))
+
+
+_init_from_env()

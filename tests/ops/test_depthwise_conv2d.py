@@ -1,0 +1,89 @@
+"""Depthwise conv2d (groups == C == OC; the AVX2 kernel's direct path in
+kernels/dwconv2d_avx2.c) against the float64 reference, on every ISA."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import reference as ref
+from oputil import assert_close, call, layouts, rand
+
+# (N, C, H, W, K, stride, padding, dilation, bias)
+CASES = [
+    (1, 1, 5, 5, 3, 1, 1, 1, True),
+    (2, 3, 7, 9, 3, 1, 1, 1, True),          # rows shorter than a vector
+    (1, 4, 12, 37, 3, 1, 1, 1, False),       # 8-wide body + tail
+    (2, 5, 16, 16, 3, 2, 1, 1, True),        # stride 2 (mobile downsampling)
+    (1, 6, 15, 17, 5, 2, 2, 1, True),        # 5x5 stride 2, odd sizes
+    (1, 3, 11, 23, 5, 1, 2, 1, True),        # 5x5 stride 1
+    (1, 2, 13, 13, 3, 1, 2, 2, False),       # dilation 2, "same" padding
+    (1, 2, 9, 20, 3, 3, 0, 1, True),         # stride 3, no padding
+    (1, 3, 4, 4, 7, 1, 3, 1, True),          # kernel wider than the input
+    (1, 2, 8, 9, 3, 1, 0, 3, True),          # dilation with no padding
+    (2, 4, 1, 1, 3, 1, 1, 1, True),          # 1x1 image, all taps but one pad
+    (0, 3, 5, 5, 3, 1, 1, 1, True),          # empty batch
+]
+
+
+@pytest.mark.parametrize("n,c,h,w,k,s,p,d,bias", CASES)
+def test_depthwise_matches_reference(isa, n, c, h, w, k, s, p, d, bias):
+    rng = np.random.default_rng(h * 31 + w + k)
+    x = rand(rng, n, c, h, w)
+    wt = rand(rng, c, 1, k, k)
+    b = rand(rng, c) if bias else None
+    attrs = {"stride": s, "padding": p, "dilation": d, "groups": c}
+    y = call("conv2d", [x, wt, b], attrs, isa)
+    assert_close(y, ref.conv2d(x, wt, b, s, p, d, c), k=k * k)
+
+
+@pytest.mark.parametrize("stride,padding", [((1, 2), (0, 1)), ((2, 1), (1, 0))])
+def test_depthwise_asymmetric_attrs(isa, stride, padding):
+    rng = np.random.default_rng(5)
+    x = rand(rng, 1, 3, 10, 19)
+    wt = rand(rng, 3, 1, 3, 2)
+    attrs = {"stride": stride, "padding": padding, "dilation": (1, 2),
+             "groups": 3}
+    y = call("conv2d", [x, wt, None], attrs, isa)
+    assert_close(y, ref.conv2d(x, wt, None, stride, padding, (1, 2), 3), k=6)
+
+
+def test_depthwise_agrees_with_scalar_reference_kernel(isa):
+    rng = np.random.default_rng(7)
+    x = rand(rng, 2, 16, 28, 28)
+    wt = rand(rng, 16, 1, 3, 3)
+    b = rand(rng, 16)
+    attrs = {"stride": 1, "padding": 1, "dilation": 1, "groups": 16}
+    got = call("conv2d", [x, wt, b], attrs, isa)
+    want = call("conv2d", [x, wt, b], attrs, "scalar")
+    assert_close(got, want.astype(np.float64), k=9)
+
+
+def test_depthwise_input_layouts(isa):
+    rng = np.random.default_rng(8)
+    x = rand(rng, 1, 3, 6, 10)
+    wt = rand(rng, 3, 1, 3, 3)
+    attrs = {"stride": 1, "padding": 1, "dilation": 1, "groups": 3}
+    expect = call("conv2d", [x, wt], attrs, isa)
+    for label, xv in layouts(x):
+        np.testing.assert_array_equal(call("conv2d", [xv, wt], attrs, isa),
+                                      expect, err_msg=label)
+
+
+@pytest.mark.skipif(not hasattr(__import__("featx")._core, "set_num_threads"),
+                    reason="no thread pool")
+def test_depthwise_thread_count_does_not_change_results(isa):
+    from featx import _core
+
+    rng = np.random.default_rng(9)
+    x = rand(rng, 3, 5, 13, 21)
+    wt = rand(rng, 5, 1, 3, 3)
+    attrs = {"stride": 2, "padding": 1, "dilation": 1, "groups": 5}
+    before = _core.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 4, 16):  # 16 > planes: some threads get no work
+            _core.set_num_threads(n)
+            results.append(call("conv2d", [x, wt], attrs, isa))
+    finally:
+        _core.set_num_threads(before)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])

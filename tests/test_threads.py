@@ -1,0 +1,129 @@
+"""The kernel thread pool (featx.set_num_threads): results never depend on
+the thread count, concurrent callers are safe, forked children work."""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+import featx
+from featx import _core
+from featx.models.feature_extraction import create_feature_extractor
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    n = featx.get_num_threads()
+    yield
+    featx.set_num_threads(n)
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(
+        np.float32)
+
+
+# One call per op family, big enough that every thread gets work.
+CASES = [
+    ("conv2d", (_rand(2, 5, 13, 11), _rand(7, 5, 3, 3), _rand(7)),
+     dict(stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=1)),
+    ("conv2d", (_rand(1, 64, 9, 9), _rand(32, 64, 1, 1), None),
+     dict(stride=1, padding=0, dilation=1, groups=1)),
+    ("conv2d", (_rand(1, 6, 8, 8), _rand(6, 1, 3, 3), None),
+     dict(stride=1, padding=1, dilation=1, groups=6)),
+    ("linear", (_rand(3, 37), _rand(45, 37), _rand(45)), {}),
+    ("batch_norm", (_rand(2, 4, 5, 5), _rand(4), np.abs(_rand(4)), None,
+                    None), dict(eps=1e-5)),
+    ("relu", (_rand(3, 4, 5, 6),), {}),
+    ("max_pool2d", (_rand(2, 3, 9, 9),),
+     dict(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True)),
+    ("avg_pool2d", (_rand(2, 3, 9, 9),),
+     dict(kernel_size=3, stride=2, padding=1, ceil_mode=False,
+          count_include_pad=True, divisor_override=0)),
+    ("adaptive_avg_pool2d", (_rand(2, 3, 9, 7),), dict(output_size=(4, 3))),
+    ("add", (_rand(2, 3, 4, 5), _rand(3, 1, 5)), {}),
+    ("cat", (_rand(2, 3, 4), _rand(2, 5, 4)), dict(dim=1)),
+    ("flatten", (_rand(2, 3, 4, 5),), dict(start_dim=1, end_dim=-1)),
+    ("dropout", (_rand(4, 100),), dict(p=0.3, seed=7)),
+]
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_results_do_not_depend_on_thread_count(case, isa):
+    if isa != "scalar" and not _core.cpu_features().get(isa):
+        pytest.skip(f"CPU lacks {isa}")
+    name, inputs, attrs = case
+    featx.set_num_threads(1)
+    ref = _core.call(name, inputs, attrs, isa=isa)
+    for n in (2, 3, 7):
+        featx.set_num_threads(n)
+        np.testing.assert_array_equal(
+            _core.call(name, inputs, attrs, isa=isa), ref,
+            err_msg=f"{name} with {n} threads")
+
+
+def test_set_num_threads_checks_its_argument():
+    featx.set_num_threads(3)
+    assert featx.get_num_threads() == 3
+    for bad in (0, -1, 257):
+        with pytest.raises(ValueError, match=r"\[1, 256\]"):
+            featx.set_num_threads(bad)
+    for bad in ("2", 2.0, True):
+        with pytest.raises(TypeError, match="int"):
+            featx.set_num_threads(bad)
+    assert featx.get_num_threads() == 3
+
+
+def test_concurrent_extractor_calls_equal_serial_calls():
+    model = featx.models.resnet18().eval()
+    ex = create_feature_extractor(model, ["layer1", "layer3", "fc"])
+    xs = [_rand(2, 3, 48, 48, seed=i) for i in range(6)]
+    featx.set_num_threads(2)
+    serial = [ex(x) for x in xs]
+    results: list = [None] * len(xs)
+    errors: list = []
+
+    def work(i):
+        try:
+            for _ in range(2):
+                results[i] = ex(xs[i])
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,))
+               for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    for got, want in zip(results, serial):
+        assert list(got) == list(want)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
+def _child(queue):
+    x = _rand(2, 8, 16, 16)
+    w = _rand(4, 8, 3, 3)
+    y = _core.call("conv2d", (x, w, None),
+                   dict(stride=1, padding=1, dilation=1, groups=1))
+    queue.put(float(np.abs(y).sum()))
+
+
+def test_kernels_run_in_a_forked_child():
+    featx.set_num_threads(2)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_child, args=(queue,))
+    p.start()
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    x = _rand(2, 8, 16, 16)
+    w = _rand(4, 8, 3, 3)
+    y = _core.call("conv2d", (x, w, None),
+                   dict(stride=1, padding=1, dilation=1, groups=1))
+    assert queue.get(timeout=5) == pytest.approx(float(np.abs(y).sum()))
