@@ -80,3 +80,23 @@ from .regnet import *  # noqa: E402,F401,F403
 from .regnet import __all__ as _regnet_all  # noqa: E402
 
 __all__ += [*_convnext_all, *_efficientnet_all, *_regnet_all]
+
+# Pretrained weights of the classic families: AlexNet, VGG, SqueezeNet,
+# DenseNet, GoogLeNet, Inception v3.
+from .alexnet import AlexNet_Weights  # noqa: E402
+from .densenet import (DenseNet121_Weights, DenseNet161_Weights,  # noqa: E402
+                       DenseNet169_Weights, DenseNet201_Weights)
+from .googlenet import GoogLeNet_Weights  # noqa: E402
+from .inception import Inception_V3_Weights  # noqa: E402
+from .squeezenet import (SqueezeNet1_0_Weights,  # noqa: E402
+                         SqueezeNet1_1_Weights)
+from .vgg import (VGG11_BN_Weights, VGG11_Weights,  # noqa: E402
+                  VGG13_BN_Weights, VGG13_Weights, VGG16_BN_Weights,
+                  VGG16_Weights, VGG19_BN_Weights, VGG19_Weights)
+
+__all__ += ["AlexNet_Weights", "DenseNet121_Weights", "DenseNet161_Weights",
+            "DenseNet169_Weights", "DenseNet201_Weights", "GoogLeNet_Weights",
+            "Inception_V3_Weights", "SqueezeNet1_0_Weights",
+            "SqueezeNet1_1_Weights", "VGG11_Weights", "VGG11_BN_Weights",
+            "VGG13_Weights", "VGG13_BN_Weights", "VGG16_Weights",
+            "VGG16_BN_Weights", "VGG19_Weights", "VGG19_BN_Weights"]

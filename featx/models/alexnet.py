@@ -10,8 +10,13 @@ from typing import Any
 
 from .. import _functions, nn
 from ._api import register_model
+from ._weights import WeightsEnum, get_model_weights, resolve_weights
 
-__all__ = ["AlexNet", "alexnet"]
+__all__ = ["AlexNet", "AlexNet_Weights", "alexnet"]
+
+# torchvision's weights enum (``torchvision.models.AlexNet_Weights``), built
+# from featx/models/weights.json by featx.models._weights.
+AlexNet_Weights: type[WeightsEnum] = get_model_weights("alexnet")
 
 
 class AlexNet(nn.Module):
@@ -63,31 +68,41 @@ class AlexNet(nn.Module):
         return self.classifier(x)
 
 
-def _no_weights(weights: Any) -> None:
-    if weights is not None:
-        raise NotImplementedError(
-            "pretrained weights are not supported yet; load a state_dict "
-            "with load_state_dict")
-
-
 @register_model()
 def alexnet(*, weights: Any = None, progress: bool = True,
             **kwargs: Any) -> AlexNet:
     """AlexNet, ``torchvision.models.alexnet``.
 
     Args:
-        weights: must be ``None`` for now.
-        progress: accepted for torchvision compatibility.
+        weights: None (random initialisation); an ``AlexNet_Weights``
+            member (``AlexNet_Weights.DEFAULT``); its name
+            (``"IMAGENET1K_V1"``, ``"AlexNet_Weights.IMAGENET1K_V1"``,
+            ``"DEFAULT"``); or the path of a local checkpoint (.pth/.pt,
+            .safetensors, .npz) with the model's ``state_dict()`` keys.
+            Enum weights are read from torch's cache
+            (``$TORCH_HOME/hub/checkpoints``, default
+            ``~/.cache/torch/hub/checkpoints``) or downloaded into it.
+        progress: show a download progress bar on stderr.
         **kwargs: passed to :class:`AlexNet` (``num_classes``, ``dropout``).
+            The deprecated ``pretrained=True`` means
+            ``weights="IMAGENET1K_V1"`` and warns (``UserWarning``), as in
+            torchvision.
 
     Returns:
-        A randomly initialised :class:`AlexNet` in training mode.
+        An :class:`AlexNet` in training mode, with the weights loaded if
+        given, else randomly initialised.
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
 
     Raises:
-        NotImplementedError: ``weights`` is not None.
+        ValueError: unknown weights name, or ``num_classes`` that differs
+            from the weights' number of categories (1000).
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: a checkpoint that does not fit the model
+            (``load_state_dict``'s message).
+        featx.hub.download.DownloadError: the file is neither cached nor
+            downloadable; the message says where to put it (an OSError).
     """
-    _no_weights(weights)
-    return AlexNet(**kwargs)
+    w = resolve_weights(weights, AlexNet_Weights, kwargs)
+    return w.load_into(AlexNet(**kwargs), progress)

@@ -11,15 +11,26 @@ selects gradient checkpointing in torch, and featx computes no gradients.
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from typing import Any
 
 from .. import _functions, nn
 from ..nn import functional as F
 from ._api import register_model
+from ._weights import (ResolvedWeights, WeightsEnum, get_model_weights,
+                       resolve_weights)
 
-__all__ = ["DenseNet", "densenet121", "densenet161", "densenet169",
-           "densenet201"]
+__all__ = ["DenseNet", "DenseNet121_Weights", "DenseNet161_Weights",
+           "DenseNet169_Weights", "DenseNet201_Weights", "densenet121",
+           "densenet161", "densenet169", "densenet201"]
+
+# torchvision's weights enums (``torchvision.models.DenseNet121_Weights``,
+# ...), built from featx/models/weights.json by featx.models._weights.
+DenseNet121_Weights: type[WeightsEnum] = get_model_weights("densenet121")
+DenseNet161_Weights: type[WeightsEnum] = get_model_weights("densenet161")
+DenseNet169_Weights: type[WeightsEnum] = get_model_weights("densenet169")
+DenseNet201_Weights: type[WeightsEnum] = get_model_weights("densenet201")
 
 
 class _DenseLayer(nn.Module):
@@ -185,14 +196,44 @@ class DenseNet(nn.Module):
         return self.classifier(out)
 
 
+# Keys of checkpoints saved before module names could not hold dots:
+# "features.denseblock1.denselayer1.norm.1.weight" is today's
+# "features.denseblock1.denselayer1.norm1.weight". torchvision's own DenseNet
+# files still use them.
+_OLD_LAYER_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
+    r"([12]\.(?:weight|bias|running_mean|running_var))$")
+
+
+def _remap_old_keys(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``state_dict`` with old-style dense-layer keys
+    (``norm.1.weight``) renamed to the current ones (``norm1.weight``)."""
+    out = dict(state_dict)
+    for key in list(out):
+        m = _OLD_LAYER_KEY.match(key)
+        if m:
+            out[m.group(1) + m.group(2)] = out.pop(key)
+    return out
+
+
+def _load_weights(model: DenseNet, weights: ResolvedWeights,
+                  progress: bool) -> DenseNet:
+    """Loads ``weights`` (an enum's file or a local checkpoint) into
+    ``model``, accepting old-style dense-layer keys."""
+    state_dict = weights.state_dict(progress)
+    if state_dict is not None:
+        model.load_state_dict(_remap_old_keys(state_dict))
+    return model
+
+
 def _densenet(growth_rate: int, block_config: tuple[int, int, int, int],
-              num_init_features: int, weights: Any, progress: bool,
+              num_init_features: int, weights: Any,
+              enum: type[WeightsEnum], progress: bool,
               **kwargs: Any) -> DenseNet:
-    if weights is not None:
-        raise NotImplementedError(
-            "pretrained weights are not supported yet; load a state_dict "
-            "with load_state_dict")
-    return DenseNet(growth_rate, block_config, num_init_features, **kwargs)
+    """Builds a DenseNet and loads ``weights`` (resolved against ``enum``)."""
+    w = resolve_weights(weights, enum, kwargs)
+    model = DenseNet(growth_rate, block_config, num_init_features, **kwargs)
+    return _load_weights(model, w, progress)
 
 
 @register_model()
@@ -202,42 +243,66 @@ def densenet121(*, weights: Any = None, progress: bool = True,
     ``torchvision.models.densenet121``.
 
     Args:
-        weights: must be ``None`` for now.
-        progress: accepted for torchvision compatibility.
+        weights: None (random initialisation); a ``DenseNet121_Weights``
+            member (``DenseNet121_Weights.DEFAULT``); its name
+            (``"IMAGENET1K_V1"``, ``"DenseNet121_Weights.IMAGENET1K_V1"``,
+            ``"DEFAULT"``); or the path of a local checkpoint (.pth/.pt,
+            .safetensors, .npz) with the model's ``state_dict()`` keys.
+            Old-style dense-layer keys (``denselayer1.norm.1.weight`` for
+            ``denselayer1.norm1.weight``), which torchvision's DenseNet files
+            use, are renamed before loading, as torchvision does. Enum
+            weights are read from torch's cache
+            (``$TORCH_HOME/hub/checkpoints``, default
+            ``~/.cache/torch/hub/checkpoints``) or downloaded into it.
+        progress: show a download progress bar on stderr.
         **kwargs: passed to :class:`DenseNet` (``num_classes``,
             ``bn_size``, ``drop_rate``, ``memory_efficient`` (no effect)).
+            The deprecated ``pretrained=True`` means
+            ``weights="IMAGENET1K_V1"`` and warns (``UserWarning``), as in
+            torchvision.
 
     Returns:
-        A randomly initialised :class:`DenseNet` in training mode.
+        A :class:`DenseNet` in training mode, with the weights loaded if
+        given, else randomly initialised.
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
 
     Raises:
-        NotImplementedError: ``weights`` is not None.
+        ValueError: unknown weights name, or ``num_classes`` that differs
+            from the weights' number of categories (1000).
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: a checkpoint that does not fit the model
+            (``load_state_dict``'s message).
+        featx.hub.download.DownloadError: the file is neither cached nor
+            downloadable; the message says where to put it (an OSError).
     """
-    return _densenet(32, (6, 12, 24, 16), 64, weights, progress, **kwargs)
+    return _densenet(32, (6, 12, 24, 16), 64, weights, DenseNet121_Weights,
+                     progress, **kwargs)
 
 
 @register_model()
 def densenet161(*, weights: Any = None, progress: bool = True,
                 **kwargs: Any) -> DenseNet:
     """DenseNet-161 (k=48, blocks (6, 12, 36, 24), 96 stem channels);
-    arguments as :func:`densenet121`."""
-    return _densenet(48, (6, 12, 36, 24), 96, weights, progress, **kwargs)
+    arguments as :func:`densenet121` (weights: the model's own enum)."""
+    return _densenet(48, (6, 12, 36, 24), 96, weights,
+                     DenseNet161_Weights, progress, **kwargs)
 
 
 @register_model()
 def densenet169(*, weights: Any = None, progress: bool = True,
                 **kwargs: Any) -> DenseNet:
     """DenseNet-169 (k=32, blocks (6, 12, 32, 32), 64 stem channels);
-    arguments as :func:`densenet121`."""
-    return _densenet(32, (6, 12, 32, 32), 64, weights, progress, **kwargs)
+    arguments as :func:`densenet121` (weights: the model's own enum)."""
+    return _densenet(32, (6, 12, 32, 32), 64, weights,
+                     DenseNet169_Weights, progress, **kwargs)
 
 
 @register_model()
 def densenet201(*, weights: Any = None, progress: bool = True,
                 **kwargs: Any) -> DenseNet:
     """DenseNet-201 (k=32, blocks (6, 12, 48, 32), 64 stem channels);
-    arguments as :func:`densenet121`."""
-    return _densenet(32, (6, 12, 48, 32), 64, weights, progress, **kwargs)
+    arguments as :func:`densenet121` (weights: the model's own enum)."""
+    return _densenet(32, (6, 12, 48, 32), 64, weights,
+                     DenseNet201_Weights, progress, **kwargs)

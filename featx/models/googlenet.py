@@ -17,9 +17,14 @@ from typing import Any, ClassVar, Optional
 from .. import _functions, nn
 from ..nn import functional as F
 from ._api import register_model
+from ._weights import WeightsEnum, get_model_weights, resolve_weights
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "_GoogLeNetOutputs",
-           "googlenet"]
+           "GoogLeNet_Weights", "googlenet"]
+
+# torchvision's weights enum (``torchvision.models.GoogLeNet_Weights``),
+# built from featx/models/weights.json by featx.models._weights.
+GoogLeNet_Weights: type[WeightsEnum] = get_model_weights("googlenet")
 
 #: Train-mode output of :class:`GoogLeNet` with ``aux_logits=True``.
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs",
@@ -331,30 +336,65 @@ def googlenet(*, weights: Any = None, progress: bool = True,
               **kwargs: Any) -> GoogLeNet:
     """GoogLeNet (Inception v1), ``torchvision.models.googlenet``.
 
-    Without weights ``transform_input`` defaults to False; with weights
-    torchvision defaults it to True (weights are not supported yet).
+    With a ``GoogLeNet_Weights`` member (or its name), torchvision's rules
+    apply: ``transform_input`` defaults to True (the ported weights expect
+    (x - 0.5) / 0.5 inputs; pass ``transform_input=False`` to opt out),
+    the model is built with its aux heads and ``init_weights=False``, and
+    after loading the aux heads are removed (``aux_logits`` False, ``aux1``
+    and ``aux2`` None) unless ``aux_logits=True`` was passed, which keeps
+    them and warns that they are untrained. A local checkpoint path is
+    loaded into the model the caller's arguments describe (defaults as
+    without weights, except ``init_weights`` False), so pass
+    ``transform_input``/``aux_logits`` to match the checkpoint.
 
     Args:
-        weights: must be ``None`` for now.
-        progress: accepted for torchvision compatibility.
+        weights: None (random initialisation); a ``GoogLeNet_Weights``
+            member (``GoogLeNet_Weights.DEFAULT``); its name
+            (``"IMAGENET1K_V1"``, ``"GoogLeNet_Weights.IMAGENET1K_V1"``,
+            ``"DEFAULT"``); or the path of a local checkpoint (.pth/.pt,
+            .safetensors, .npz) with the model's ``state_dict()`` keys.
+            Enum weights are read from torch's cache
+            (``$TORCH_HOME/hub/checkpoints``, default
+            ``~/.cache/torch/hub/checkpoints``) or downloaded into it.
+        progress: show a download progress bar on stderr.
         **kwargs: passed to :class:`GoogLeNet` (``num_classes``,
             ``aux_logits``, ``transform_input``, ``init_weights``,
-            ``blocks``, ``dropout``, ``dropout_aux``).
+            ``blocks``, ``dropout``, ``dropout_aux``). The deprecated
+            ``pretrained=True`` means ``weights="IMAGENET1K_V1"`` and warns
+            (``UserWarning``), as in torchvision.
 
     Returns:
-        A randomly initialised :class:`GoogLeNet` in training mode.
+        A :class:`GoogLeNet` in training mode, with the weights loaded if
+        given, else randomly initialised.
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
 
     Raises:
-        NotImplementedError: ``weights`` is not None.
-        ValueError: with weights, ``aux_logits``/``init_weights`` given
-            with values the weights do not allow.
+        ValueError: unknown weights name; with enum weights,
+            ``num_classes`` other than 1000, ``aux_logits=False`` or
+            ``init_weights=True``.
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: a checkpoint that does not fit the model
+            (``load_state_dict``'s message).
+        featx.hub.download.DownloadError: the file is neither cached nor
+            downloadable; the message says where to put it (an OSError).
     """
-    if weights is not None:
+    w = resolve_weights(weights, GoogLeNet_Weights, kwargs)
+    keep_aux = kwargs.get("aux_logits", False)
+    if w.enum is not None:
         _pretrained_kwargs(kwargs)
-        raise NotImplementedError(
-            "pretrained weights are not supported yet; load a state_dict "
-            "with load_state_dict")
-    return GoogLeNet(**kwargs)
+    elif w:
+        kwargs.setdefault("init_weights", False)
+    model = w.load_into(GoogLeNet(**kwargs), progress)
+    if w.enum is not None:
+        if keep_aux:
+            warnings.warn(
+                "googlenet: the auxiliary heads (aux1, aux2) were not "
+                "trained with these pretrained weights; train them before "
+                "using their outputs", UserWarning, stacklevel=2)
+        else:
+            model.aux_logits = False
+            model.aux1 = None
+            model.aux2 = None
+    return model

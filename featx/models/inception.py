@@ -19,11 +19,16 @@ from typing import Any, Optional
 from .. import _functions, nn
 from ..nn import functional as F
 from ._api import register_model
+from ._weights import WeightsEnum, get_model_weights, resolve_weights
 from .googlenet import _pretrained_kwargs
 from .googlenet import _transform_input as _renormalise
 
 __all__ = ["Inception3", "InceptionOutputs", "_InceptionOutputs",
-           "inception_v3"]
+           "Inception_V3_Weights", "inception_v3"]
+
+# torchvision's weights enum (``torchvision.models.Inception_V3_Weights``),
+# built from featx/models/weights.json by featx.models._weights.
+Inception_V3_Weights: type[WeightsEnum] = get_model_weights("inception_v3")
 
 #: Train-mode output of :class:`Inception3` with ``aux_logits=True``.
 InceptionOutputs = namedtuple("InceptionOutputs", ["logits", "aux_logits"])
@@ -431,30 +436,56 @@ def inception_v3(*, weights: Any = None, progress: bool = True,
                  **kwargs: Any) -> Inception3:
     """Inception v3, ``torchvision.models.inception_v3``.
 
-    Without weights ``transform_input`` defaults to False; with weights
-    torchvision defaults it to True (weights are not supported yet).
+    With an ``Inception_V3_Weights`` member (or its name), torchvision's
+    rules apply: ``transform_input`` defaults to True (the ported weights
+    expect (x - 0.5) / 0.5 inputs; pass ``transform_input=False`` to opt
+    out), and the model is built with its aux head (``aux_logits`` must be
+    True, it is kept after loading) and ``init_weights=False``. A local
+    checkpoint path is loaded into the model the caller's arguments
+    describe (defaults as without weights, except ``init_weights`` False),
+    so pass ``transform_input``/``aux_logits`` to match the checkpoint.
 
     Args:
-        weights: must be ``None`` for now.
-        progress: accepted for torchvision compatibility.
+        weights: None (random initialisation); an ``Inception_V3_Weights``
+            member (``Inception_V3_Weights.DEFAULT``); its name
+            (``"IMAGENET1K_V1"``, ``"Inception_V3_Weights.IMAGENET1K_V1"``,
+            ``"DEFAULT"``); or the path of a local checkpoint (.pth/.pt,
+            .safetensors, .npz) with the model's ``state_dict()`` keys.
+            Enum weights are read from torch's cache
+            (``$TORCH_HOME/hub/checkpoints``, default
+            ``~/.cache/torch/hub/checkpoints``) or downloaded into it.
+        progress: show a download progress bar on stderr.
         **kwargs: passed to :class:`Inception3` (``num_classes``,
             ``aux_logits``, ``transform_input``, ``init_weights``,
-            ``inception_blocks``, ``dropout``).
+            ``inception_blocks``, ``dropout``). The deprecated
+            ``pretrained=True`` means ``weights="IMAGENET1K_V1"`` and warns
+            (``UserWarning``), as in torchvision.
 
     Returns:
-        A randomly initialised :class:`Inception3` in training mode.
+        An :class:`Inception3` in training mode, with the weights loaded if
+        given, else randomly initialised.
 
     Shape:
         (N, 3, H, W) -> (N, num_classes); 299x299 is the intended size.
 
     Raises:
-        NotImplementedError: ``weights`` is not None.
-        ValueError: with weights, ``aux_logits``/``init_weights`` given
-            with values the weights do not allow.
+        ValueError: unknown weights name; with enum weights,
+            ``num_classes`` other than 1000, ``aux_logits=False`` or
+            ``init_weights=True``.
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: a checkpoint that does not fit the model
+            (``load_state_dict``'s message).
+        featx.hub.download.DownloadError: the file is neither cached nor
+            downloadable; the message says where to put it (an OSError).
     """
-    if weights is not None:
-        _pretrained_kwargs(kwargs)
-        raise NotImplementedError(
-            "pretrained weights are not supported yet; load a state_dict "
-            "with load_state_dict")
-    return Inception3(**kwargs)
+    w = resolve_weights(weights, Inception_V3_Weights, kwargs)
+    keep_aux = kwargs.get("aux_logits", True)
+    if w.enum is not None:
+        _pretrained_kwargs(kwargs)  # aux_logits=False is a ValueError here
+    elif w:
+        kwargs.setdefault("init_weights", False)
+    model = w.load_into(Inception3(**kwargs), progress)
+    if w.enum is not None and not keep_aux:
+        model.aux_logits = False
+        model.AuxLogits = None
+    return model

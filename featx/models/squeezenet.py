@@ -10,8 +10,15 @@ from typing import Any
 
 from .. import _functions, nn
 from ._api import register_model
+from ._weights import WeightsEnum, get_model_weights, resolve_weights
 
-__all__ = ["Fire", "SqueezeNet", "squeezenet1_0", "squeezenet1_1"]
+__all__ = ["Fire", "SqueezeNet", "SqueezeNet1_0_Weights",
+           "SqueezeNet1_1_Weights", "squeezenet1_0", "squeezenet1_1"]
+
+# torchvision's weights enums (``torchvision.models.SqueezeNet1_0_Weights``,
+# ...), built from featx/models/weights.json by featx.models._weights.
+SqueezeNet1_0_Weights: type[WeightsEnum] = get_model_weights("squeezenet1_0")
+SqueezeNet1_1_Weights: type[WeightsEnum] = get_model_weights("squeezenet1_1")
 
 
 class Fire(nn.Module):
@@ -125,13 +132,12 @@ class SqueezeNet(nn.Module):
         return _functions.flatten(x, 1)
 
 
-def _squeezenet(version: str, weights: Any, progress: bool,
-                **kwargs: Any) -> SqueezeNet:
-    if weights is not None:
-        raise NotImplementedError(
-            "pretrained weights are not supported yet; load a state_dict "
-            "with load_state_dict")
-    return SqueezeNet(version, **kwargs)
+def _squeezenet(version: str, weights: Any, enum: type[WeightsEnum],
+                progress: bool, **kwargs: Any) -> SqueezeNet:
+    """Builds a SqueezeNet and loads ``weights`` (resolved against
+    ``enum``)."""
+    w = resolve_weights(weights, enum, kwargs)
+    return w.load_into(SqueezeNet(version, **kwargs), progress)
 
 
 @register_model()
@@ -140,26 +146,45 @@ def squeezenet1_0(*, weights: Any = None, progress: bool = True,
     """SqueezeNet 1.0, ``torchvision.models.squeezenet1_0``.
 
     Args:
-        weights: must be ``None`` for now.
-        progress: accepted for torchvision compatibility.
+        weights: None (random initialisation); a ``SqueezeNet1_0_Weights``
+            member (``SqueezeNet1_0_Weights.DEFAULT``); its name
+            (``"IMAGENET1K_V1"``, ``"SqueezeNet1_0_Weights.IMAGENET1K_V1"``,
+            ``"DEFAULT"``); or the path of a local checkpoint (.pth/.pt,
+            .safetensors, .npz) with the model's ``state_dict()`` keys.
+            Enum weights are read from torch's cache
+            (``$TORCH_HOME/hub/checkpoints``, default
+            ``~/.cache/torch/hub/checkpoints``) or downloaded into it.
+        progress: show a download progress bar on stderr.
         **kwargs: passed to :class:`SqueezeNet` (``num_classes``,
-            ``dropout``).
+            ``dropout``). The deprecated ``pretrained=True`` means
+            ``weights="IMAGENET1K_V1"`` and warns (``UserWarning``), as in
+            torchvision.
 
     Returns:
-        A randomly initialised :class:`SqueezeNet` in training mode.
+        A :class:`SqueezeNet` in training mode, with the weights loaded if
+        given, else randomly initialised.
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
 
     Raises:
-        NotImplementedError: ``weights`` is not None.
+        ValueError: unknown weights name, or ``num_classes`` that differs
+            from the weights' number of categories (1000).
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: a checkpoint that does not fit the model
+            (``load_state_dict``'s message).
+        featx.hub.download.DownloadError: the file is neither cached nor
+            downloadable; the message says where to put it (an OSError).
     """
-    return _squeezenet("1_0", weights, progress, **kwargs)
+    return _squeezenet("1_0", weights, SqueezeNet1_0_Weights, progress,
+                       **kwargs)
 
 
 @register_model()
 def squeezenet1_1(*, weights: Any = None, progress: bool = True,
                   **kwargs: Any) -> SqueezeNet:
     """SqueezeNet 1.1 (about 2.4x less computation than 1.0, same
-    accuracy); arguments as :func:`squeezenet1_0`."""
-    return _squeezenet("1_1", weights, progress, **kwargs)
+    accuracy); arguments as :func:`squeezenet1_0` (weights:
+    ``SqueezeNet1_1_Weights``)."""
+    return _squeezenet("1_1", weights, SqueezeNet1_1_Weights, progress,
+                       **kwargs)

@@ -10,9 +10,25 @@ from typing import Any, Union
 
 from .. import _functions, nn
 from ._api import register_model
+from ._weights import (ResolvedWeights, WeightsEnum, get_model_weights,
+                       resolve_weights)
 
-__all__ = ["VGG", "make_layers", "cfgs", "vgg11", "vgg11_bn", "vgg13",
-           "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+__all__ = ["VGG", "VGG11_Weights", "VGG11_BN_Weights", "VGG13_Weights",
+           "VGG13_BN_Weights", "VGG16_Weights", "VGG16_BN_Weights",
+           "VGG19_Weights", "VGG19_BN_Weights", "make_layers", "cfgs",
+           "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
+           "vgg19", "vgg19_bn"]
+
+# torchvision's weights enums (``torchvision.models.VGG16_Weights``, ...),
+# built from featx/models/weights.json by featx.models._weights.
+VGG11_Weights: type[WeightsEnum] = get_model_weights("vgg11")
+VGG11_BN_Weights: type[WeightsEnum] = get_model_weights("vgg11_bn")
+VGG13_Weights: type[WeightsEnum] = get_model_weights("vgg13")
+VGG13_BN_Weights: type[WeightsEnum] = get_model_weights("vgg13_bn")
+VGG16_Weights: type[WeightsEnum] = get_model_weights("vgg16")
+VGG16_BN_Weights: type[WeightsEnum] = get_model_weights("vgg16_bn")
+VGG19_Weights: type[WeightsEnum] = get_model_weights("vgg19")
+VGG19_BN_Weights: type[WeightsEnum] = get_model_weights("vgg19_bn")
 
 
 class VGG(nn.Module):
@@ -110,13 +126,16 @@ cfgs: dict[str, list[Union[str, int]]] = {
 }
 
 
-def _vgg(cfg: str, batch_norm: bool, weights: Any, progress: bool,
-         **kwargs: Any) -> VGG:
-    if weights is not None:
-        raise NotImplementedError(
-            "pretrained weights are not supported yet; load a state_dict "
-            "with load_state_dict")
-    return VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs)
+def _vgg(cfg: str, batch_norm: bool, weights: Any,
+         enum: type[WeightsEnum], progress: bool, **kwargs: Any) -> VGG:
+    """Builds a VGG and loads ``weights`` (resolved against ``enum``)."""
+    w: ResolvedWeights = resolve_weights(weights, enum, kwargs)
+    if w:
+        # Every parameter is about to be overwritten: skip the (slow)
+        # initialisation, as torchvision does when given weights.
+        kwargs["init_weights"] = False
+    model = VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs)
+    return w.load_into(model, progress)
 
 
 @register_model()
@@ -125,67 +144,101 @@ def vgg11(*, weights: Any = None, progress: bool = True,
     """VGG-11 (configuration "A"), ``torchvision.models.vgg11``.
 
     Args:
-        weights: must be ``None`` for now.
-        progress: accepted for torchvision compatibility.
+        weights: None (random initialisation); a ``VGG11_Weights`` member
+            (``VGG11_Weights.DEFAULT``); its name (``"IMAGENET1K_V1"``,
+            ``"VGG11_Weights.IMAGENET1K_V1"``, ``"DEFAULT"``); or the path
+            of a local checkpoint (.pth/.pt, .safetensors, .npz) with the
+            model's ``state_dict()`` keys. Enum weights are read from
+            torch's cache (``$TORCH_HOME/hub/checkpoints``, default
+            ``~/.cache/torch/hub/checkpoints``) or downloaded into it. The
+            other builders take their own enum (``VGG16_BN_Weights``, ...);
+            ``VGG16_Weights.IMAGENET1K_FEATURES`` has no categories, so
+            ``num_classes`` is left to the caller; only its ``features``
+            hold valid values (use it for feature extraction).
+        progress: show a download progress bar on stderr.
         **kwargs: passed to :class:`VGG` (``num_classes``,
-            ``init_weights``, ``dropout``).
+            ``init_weights`` (forced to False with weights), ``dropout``).
+            The deprecated ``pretrained=True`` means
+            ``weights="IMAGENET1K_V1"`` and warns (``UserWarning``), as in
+            torchvision.
 
     Returns:
-        A randomly initialised :class:`VGG` in training mode.
+        A :class:`VGG` in training mode, with the weights loaded if given,
+        else randomly initialised.
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
 
     Raises:
-        NotImplementedError: ``weights`` is not None.
+        ValueError: unknown weights name, or ``num_classes`` that differs
+            from the weights' number of categories (1000).
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: a checkpoint that does not fit the model
+            (``load_state_dict``'s message).
+        featx.hub.download.DownloadError: the file is neither cached nor
+            downloadable; the message says where to put it (an OSError).
     """
-    return _vgg("A", False, weights, progress, **kwargs)
+    return _vgg("A", False, weights, VGG11_Weights, progress, **kwargs)
 
 
 @register_model()
 def vgg11_bn(*, weights: Any = None, progress: bool = True,
              **kwargs: Any) -> VGG:
-    """VGG-11 with BatchNorm; arguments as :func:`vgg11`."""
-    return _vgg("A", True, weights, progress, **kwargs)
+    """VGG-11 with BatchNorm; arguments as :func:`vgg11`
+    (weights: the model's own enum)."""
+    return _vgg("A", True, weights, VGG11_BN_Weights, progress,
+                **kwargs)
 
 
 @register_model()
 def vgg13(*, weights: Any = None, progress: bool = True,
           **kwargs: Any) -> VGG:
-    """VGG-13 (configuration "B"); arguments as :func:`vgg11`."""
-    return _vgg("B", False, weights, progress, **kwargs)
+    """VGG-13 (configuration "B"); arguments as :func:`vgg11`
+    (weights: the model's own enum)."""
+    return _vgg("B", False, weights, VGG13_Weights, progress,
+                **kwargs)
 
 
 @register_model()
 def vgg13_bn(*, weights: Any = None, progress: bool = True,
              **kwargs: Any) -> VGG:
-    """VGG-13 with BatchNorm; arguments as :func:`vgg11`."""
-    return _vgg("B", True, weights, progress, **kwargs)
+    """VGG-13 with BatchNorm; arguments as :func:`vgg11`
+    (weights: the model's own enum)."""
+    return _vgg("B", True, weights, VGG13_BN_Weights, progress,
+                **kwargs)
 
 
 @register_model()
 def vgg16(*, weights: Any = None, progress: bool = True,
           **kwargs: Any) -> VGG:
-    """VGG-16 (configuration "D"); arguments as :func:`vgg11`."""
-    return _vgg("D", False, weights, progress, **kwargs)
+    """VGG-16 (configuration "D"); arguments as :func:`vgg11`
+    (weights: the model's own enum)."""
+    return _vgg("D", False, weights, VGG16_Weights, progress,
+                **kwargs)
 
 
 @register_model()
 def vgg16_bn(*, weights: Any = None, progress: bool = True,
              **kwargs: Any) -> VGG:
-    """VGG-16 with BatchNorm; arguments as :func:`vgg11`."""
-    return _vgg("D", True, weights, progress, **kwargs)
+    """VGG-16 with BatchNorm; arguments as :func:`vgg11`
+    (weights: the model's own enum)."""
+    return _vgg("D", True, weights, VGG16_BN_Weights, progress,
+                **kwargs)
 
 
 @register_model()
 def vgg19(*, weights: Any = None, progress: bool = True,
           **kwargs: Any) -> VGG:
-    """VGG-19 (configuration "E"); arguments as :func:`vgg11`."""
-    return _vgg("E", False, weights, progress, **kwargs)
+    """VGG-19 (configuration "E"); arguments as :func:`vgg11`
+    (weights: the model's own enum)."""
+    return _vgg("E", False, weights, VGG19_Weights, progress,
+                **kwargs)
 
 
 @register_model()
 def vgg19_bn(*, weights: Any = None, progress: bool = True,
              **kwargs: Any) -> VGG:
-    """VGG-19 with BatchNorm; arguments as :func:`vgg11`."""
-    return _vgg("E", True, weights, progress, **kwargs)
+    """VGG-19 with BatchNorm; arguments as :func:`vgg11`
+    (weights: the model's own enum)."""
+    return _vgg("E", True, weights, VGG19_BN_Weights, progress,
+                **kwargs)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _core, _random
 from .._functions import _float_input
+from .._functions import sigmoid  # F.sigmoid is torch.sigmoid
 from .._op import OpSpec, SlotRef, op
 
 __all__ = ["conv2d", "batch_norm", "relu", "max_pool2d", "avg_pool2d",
@@ -578,33 +579,6 @@ def silu(input: Any, inplace: bool = False) -> Any:
     """
     input = _float_input("silu", "input", input)
     return OpSpec("silu", (input,), {})
-
-
-@op
-def sigmoid(input: Any) -> Any:
-    """``1 / (1 + exp(-x))`` elementwise (``F.sigmoid``, ``torch.sigmoid``).
-
-    Args:
-        input: float32 array or traced value, any shape.
-
-    Returns:
-        float32 ndarray of the input's shape, values in [0, 1].
-
-    Shape:
-        Output = input shape.
-
-    Raises:
-        TypeError: integer/bool/complex input.
-
-    Example:
-        >>> sigmoid(np.array([0.0], np.float32))
-        array([0.5], dtype=float32)
-    """
-    input = _float_input("sigmoid", "input", input)
-    return OpSpec("sigmoid", (input,), {})
-
-
-_GELU_APPROXIMATE = {"none": 0, "tanh": 1}
 
 
 @op
