@@ -489,22 +489,25 @@ def test_oracle_round_trip(tmp_path, legacy):
 @pytest.mark.oracle
 @pytest.mark.parametrize("legacy", [False, True])
 def test_oracle_torchvision_checkpoint_runs_in_featx(tmp_path, legacy):
-    # A torchvision resnet18 checkpoint as torchvision's hub ships them
-    # (a torch.save'd state_dict), read without torch and run by featx.
+    # A torchvision resnet50 checkpoint as torchvision's hub ships them
+    # (a torch.save'd state_dict), read without torch; every key matches
+    # and featx's extractor gives torchvision's extractor outputs.
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     from synthetic import assert_close
+    from torchvision.models import feature_extraction as tv_fe
 
     import featx.models
+    from featx.models.feature_extraction import create_feature_extractor
 
     torch.manual_seed(0)
-    tv = torchvision.models.resnet18(weights=None).eval()
+    tv = torchvision.models.resnet50(weights=None).eval()
     with torch.no_grad():  # non-trivial BatchNorm statistics
         for m in tv.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
-    path = tmp_path / "resnet18-0123abcd.pth"
+    path = tmp_path / "resnet50-0123abcd.pth"
     torch.save(tv.state_dict(), path,
                _use_new_zipfile_serialization=not legacy)
     sd = load_state_dict_file(path)
@@ -512,14 +515,18 @@ def test_oracle_torchvision_checkpoint_runs_in_featx(tmp_path, legacy):
     assert list(sd) == list(want_sd)
     for k, t in want_sd.items():
         assert sd[k].tobytes() == t.numpy().tobytes(), k
-    model = featx.models.resnet18()
-    model.load_state_dict(sd)
+    model = featx.models.resnet50()
+    missing, unexpected = model.load_state_dict(sd)
+    assert missing == [] and unexpected == []
     model.eval()
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64),
                                                  dtype=np.float32)
+    nodes = ["layer1", "layer3", "layer4", "fc"]
     with torch.no_grad():
-        want = tv(torch.from_numpy(x)).numpy()
-    assert_close(np.asarray(model(x)), want, "resnet18 logits")
+        want = tv_fe.create_feature_extractor(tv, nodes)(torch.from_numpy(x))
+    got = create_feature_extractor(model, nodes)(x)
+    for k in nodes:
+        assert_close(got[k], want[k].numpy(), f"resnet50 {k}")
 
 
 @pytest.mark.parametrize("target,state", [

@@ -581,6 +581,9 @@ def silu(input: Any, inplace: bool = False) -> Any:
     return OpSpec("silu", (input,), {})
 
 
+_GELU_APPROXIMATE = {"none": 0, "tanh": 1}
+
+
 @op
 def gelu(input: Any, approximate: str = "none") -> Any:
     """Gaussian error linear unit elementwise (``F.gelu``).

@@ -1,0 +1,36 @@
+"""Every registered model: the eager forward equals the extractor's output
+of the model's last node (SPEC section 8), in eval mode, on random weights."""
+from __future__ import annotations
+
+import gc
+import warnings
+
+import numpy as np
+import pytest
+
+import featx
+from featx.models.feature_extraction import (create_feature_extractor,
+                                             get_graph_node_names)
+
+#: The smallest square input each family accepts comfortably, in pixels.
+SIZES = {"inception_v3": 80}
+
+
+@pytest.mark.parametrize("name", featx.models.list_models())
+def test_eager_equals_extractor(name):
+    featx.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = featx.models.get_model(name).eval()
+    size = SIZES.get(name, 64)
+    x = np.random.default_rng(0).standard_normal(
+        (1, 3, size, size)).astype(np.float32)
+    last = get_graph_node_names(model, suppress_diff_warning=True)[1][-1]
+    out = create_feature_extractor(model, [last],
+                                   suppress_diff_warning=True)(x)[last]
+    eager = model(x)
+    assert isinstance(eager, np.ndarray) and eager.dtype == np.float32
+    np.testing.assert_array_equal(eager, out)
+    assert np.isfinite(out).all()
+    del model
+    gc.collect()
