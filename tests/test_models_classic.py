@@ -4,19 +4,27 @@ GoogLeNet, Inception v3.
 Structure (parameter / state_dict / node counts measured from torchvision),
 constructor arguments and their errors, eager == extractor for every model at
 a small input, and the train/eval differences of GoogLeNet and Inception v3
-(aux heads, namedtuple outputs, ``transform_input``). The live comparison with
-torchvision is in ``tests/test_oracle_classic.py``.
+(aux heads, namedtuple outputs, ``transform_input``), and pretrained weights
+without network (local checkpoints, torch checkpoints placed in the empty
+temporary ``$TORCH_HOME``, or ``WeightsEnum.get_state_dict`` replaced). The live
+comparison with torchvision is in ``tests/test_oracle_classic.py``.
 """
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+from checkpoint_craft import (p_dict, p_pickle, p_storage, p_str, p_tensor,
+                              write_torch_zip)
 
 import featx
 import featx.models as M
 from featx import nn
+from featx.hub import download as dl
+from featx.models import _weights as W
 from featx.models.feature_extraction import (create_feature_extractor,
                                              get_graph_node_names)
 
@@ -161,12 +169,6 @@ def test_vgg(models, name):
 def test_registry_lists_all_classic_models():
     assert set(MODELS) <= set(M.list_models())
     assert M.get_model_builder("densenet121") is M.densenet121
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_weights_not_supported_yet(name):
-    with pytest.raises(NotImplementedError, match="pretrained"):
-        getattr(M, name)(weights="DEFAULT")
 
 
 def test_expected_node_names(models):
@@ -477,3 +479,314 @@ def test_smallest_torch_inputs(models, name, size):
     # the smallest inputs torchvision 0.29.1 accepts (measured)
     x = np.zeros((1, 3, size, size), np.float32)
     assert models(name)(x).shape == (1, 1000)
+
+
+# ------------------------------------------------------- pretrained weights
+
+# torchvision 0.29.1: the weights enum of each builder, and the names each
+# module adds to its __all__.
+ENUM_OF = {
+    "alexnet": "AlexNet_Weights",
+    "vgg11": "VGG11_Weights", "vgg11_bn": "VGG11_BN_Weights",
+    "vgg13": "VGG13_Weights", "vgg13_bn": "VGG13_BN_Weights",
+    "vgg16": "VGG16_Weights", "vgg16_bn": "VGG16_BN_Weights",
+    "vgg19": "VGG19_Weights", "vgg19_bn": "VGG19_BN_Weights",
+    "squeezenet1_0": "SqueezeNet1_0_Weights",
+    "squeezenet1_1": "SqueezeNet1_1_Weights",
+    "densenet121": "DenseNet121_Weights",
+    "densenet161": "DenseNet161_Weights",
+    "densenet169": "DenseNet169_Weights",
+    "densenet201": "DenseNet201_Weights",
+    "googlenet": "GoogLeNet_Weights",
+    "inception_v3": "Inception_V3_Weights",
+}
+_STORAGE = {"float32": "FloatStorage", "int64": "LongStorage"}
+
+
+class _Resolved(Exception):
+    """Raised by the spy on resolve_weights: stops the builder there."""
+
+
+def _module_of(name: str):
+    return sys.modules[getattr(M, name).__module__]
+
+
+def _state(model) -> dict[str, np.ndarray]:
+    return {k: np.array(v) for k, v in model.state_dict().items()}
+
+
+def _recognisable(model, seed: int) -> dict[str, np.ndarray]:
+    """The model's state dict with every float entry replaced by
+    seeded values, so that a load is told apart from an initialisation."""
+    rng = np.random.default_rng(seed)
+    return {k: (rng.standard_normal(v.shape).astype(v.dtype)
+                if v.dtype.kind == "f" else v)
+            for k, v in _state(model).items()}
+
+
+def _assert_loaded(model, sd: dict[str, np.ndarray]) -> None:
+    got = model.state_dict()
+    assert sorted(got) == sorted(sd)
+    for k, v in sd.items():
+        np.testing.assert_array_equal(np.asarray(got[k]), v, err_msg=k)
+
+
+def _write_torch_state_dict(path: Path, sd: dict[str, np.ndarray]) -> None:
+    """``sd`` as ``torch.save(state_dict)`` writes it (zip), without torch."""
+    items, storages = [], {}
+    for i, (name, value) in enumerate(sd.items()):
+        a = np.ascontiguousarray(value)
+        strides = tuple(st // a.itemsize for st in a.strides)
+        ref = p_storage(_STORAGE[a.dtype.name], str(i), a.size)
+        items.append((p_str(name), p_tensor(ref, 0, a.shape, strides)))
+        storages[str(i)] = a.astype(a.dtype.newbyteorder("<")).tobytes()
+    write_torch_zip(path, p_pickle(p_dict(items)), storages)
+
+
+def _old_style(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A DenseNet state dict as torchvision's files hold it: dense-layer
+    keys ``norm.1.weight`` (not ``norm1.weight``), no
+    ``num_batches_tracked``."""
+    out = {}
+    for k, v in sd.items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        for part in ("norm", "relu", "conv"):
+            for i in ("1", "2"):
+                k = k.replace(f".{part}{i}.", f".{part}.{i}.")
+        out[k] = v
+    return out
+
+
+@pytest.fixture()
+def checkpoints(tmp_path, monkeypatch) -> Path:
+    """The (empty, temporary) torch cache's checkpoints directory."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(dl, "_hub_dir", None)
+    path = tmp_path / "torch_home" / "hub" / "checkpoints"
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture()
+def served(monkeypatch):
+    """Replaces WeightsEnum.get_state_dict: ``served[member] = sd`` makes
+    that member's weights ``sd``; the members asked for are in
+    ``served.asked``."""
+    class Served(dict):
+        asked: list
+
+    table = Served()
+    table.asked = []
+
+    def get_state_dict(self, progress=True, check_hash=True, **kwargs):
+        table.asked.append(self)
+        return dict(table[self])
+
+    monkeypatch.setattr(W.WeightsEnum, "get_state_dict", get_state_dict)
+    return table
+
+
+def test_weights_enums_are_exported():
+    for name, enum_name in ENUM_OF.items():
+        enum = getattr(M, enum_name)
+        assert enum is M.get_model_weights(name)
+        assert enum is getattr(W, enum_name)
+        assert enum_name in M.__all__
+        module = _module_of(name)
+        assert getattr(module, enum_name) is enum
+        assert enum_name in module.__all__
+        # googlenet's count is of the model without its aux heads
+        assert enum.IMAGENET1K_V1.meta["num_params"] == (
+            TV_PARAMS_NO_AUX[name] if name == "googlenet"
+            else TV_FACTS[name][0])
+    assert list(M.VGG16_Weights.__members__) == [
+        "IMAGENET1K_V1", "IMAGENET1K_FEATURES", "DEFAULT"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_weights_forms_resolve_to_the_builders_enum(name, monkeypatch):
+    enum = getattr(M, ENUM_OF[name])
+    module = _module_of(name)
+    real = module.resolve_weights
+    seen = []
+
+    def spy(weights, weights_enum, kwargs, **kw):
+        w = real(weights, weights_enum, kwargs, **kw)
+        seen.append((w.enum, w.path, dict(kwargs)))
+        raise _Resolved
+
+    monkeypatch.setattr(module, "resolve_weights", spy)
+    forms = [enum.IMAGENET1K_V1, enum.DEFAULT, "IMAGENET1K_V1", "DEFAULT",
+             f"{enum.__name__}.IMAGENET1K_V1"]
+    for form in forms:
+        with pytest.raises(_Resolved):
+            getattr(M, name)(weights=form)
+    assert seen == [(enum.IMAGENET1K_V1, None, {"num_classes": 1000})] * 5
+    with pytest.raises(_Resolved), pytest.warns(UserWarning,
+                                                match="deprecated"):
+        getattr(M, name)(pretrained=True)
+    assert seen[-1][0] is enum.IMAGENET1K_V1
+    with pytest.raises(TypeError, match=f"expected {enum.__name__}"):
+        getattr(M, name)(weights=M.ResNet18_Weights.DEFAULT)
+    with pytest.raises(ValueError, match="IMAGENET1K_V1"):
+        getattr(M, name)(weights="IMAGENET1K_V9")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_num_classes_conflict_with_weights(name):
+    with pytest.raises(ValueError,
+                       match="'num_classes' expected value 1000 but got 10"):
+        getattr(M, name)(weights="DEFAULT", num_classes=10)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("squeezenet1_0", {}),
+    ("squeezenet1_1", {"num_classes": 10}),
+    ("densenet121", {"num_classes": 10}),
+    ("googlenet", {"aux_logits": False, "num_classes": 10}),
+])
+def test_weights_from_local_path(name, kwargs, tmp_path):
+    featx.manual_seed(0)
+    sd = _recognisable(getattr(M, name)(init_weights=False, **kwargs)
+                       if name == "googlenet"
+                       else getattr(M, name)(**kwargs), seed=1)
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, **sd)
+    for form in (path, str(path)):
+        model = getattr(M, name)(weights=form, **kwargs)
+        _assert_loaded(model, sd)
+        assert model.training
+    if name == "googlenet":
+        # a local file is loaded into the model the arguments describe:
+        # torchvision's pretrained defaults apply to the enum only
+        assert model.transform_input is False and model.aux1 is None
+
+
+def test_weights_path_that_does_not_fit(tmp_path):
+    path = tmp_path / "sq.npz"
+    np.savez(path, **_state(M.squeezenet1_0()))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        M.squeezenet1_1(weights=path)
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        M.alexnet(weights=str(tmp_path / "nope.pth"))
+
+
+def test_enum_weights_from_the_torch_cache(checkpoints):
+    featx.manual_seed(0)
+    sd = _recognisable(M.squeezenet1_1(), seed=2)
+    enum = M.SqueezeNet1_1_Weights
+    _write_torch_state_dict(checkpoints / enum.IMAGENET1K_V1.file_name, sd)
+    assert enum.IMAGENET1K_V1.file_name == "squeezenet1_1-b8a52dc0.pth"
+    for form in ("DEFAULT", enum.IMAGENET1K_V1,
+                 "SqueezeNet1_1_Weights.IMAGENET1K_V1"):
+        _assert_loaded(M.squeezenet1_1(weights=form), sd)
+    with pytest.warns(UserWarning, match="deprecated"):
+        _assert_loaded(M.squeezenet1_1(pretrained=True), sd)
+    _assert_loaded(M.get_model("squeezenet1_1", weights="DEFAULT"), sd)
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "squeezenet1_1-b8a52dc0.pth"]  # nothing else was fetched
+
+
+def test_densenet_old_style_keys_are_renamed(checkpoints, tmp_path):
+    featx.manual_seed(0)
+    new = _recognisable(M.densenet121(), seed=3)
+    old = _old_style(new)
+    assert "features.denseblock1.denselayer1.norm.1.weight" in old
+    assert "features.denseblock4.denselayer16.conv.2.weight" in old
+    assert "features.denseblock1.denselayer1.norm1.weight" not in old
+    assert "features.transition1.norm.weight" in old  # untouched
+    # what load_state_dict does with a missing num_batches_tracked
+    want = {k: (np.zeros((), np.int64) if k.endswith("num_batches_tracked")
+                else v) for k, v in new.items()}
+    enum = M.DenseNet121_Weights
+    _write_torch_state_dict(checkpoints / enum.IMAGENET1K_V1.file_name, old)
+    _assert_loaded(M.densenet121(weights="DEFAULT"), want)
+    path = tmp_path / "old.npz"
+    np.savez(path, **old)
+    _assert_loaded(M.densenet121(weights=path), want)
+    path = tmp_path / "new.npz"
+    np.savez(path, **new)
+    _assert_loaded(M.densenet121(weights=path), new)
+
+
+def test_googlenet_with_enum_weights(served):
+    featx.manual_seed(0)
+    sd = _recognisable(M.googlenet(init_weights=False), seed=4)
+    assert any(k.startswith("aux1.") for k in sd)
+    served[M.GoogLeNet_Weights.IMAGENET1K_V1] = sd
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no init_weights FutureWarning
+        model = M.googlenet(weights="DEFAULT")
+    assert served.asked == [M.GoogLeNet_Weights.IMAGENET1K_V1]
+    # torchvision: transform_input on, aux heads loaded then removed
+    assert model.transform_input is True
+    assert model.aux_logits is False
+    assert model.aux1 is None and model.aux2 is None
+    _assert_loaded(model, {k: v for k, v in sd.items()
+                           if not k.startswith(("aux1.", "aux2."))})
+    train_names, _ = _names(model)
+    assert not any(n.startswith("aux") for n in train_names)
+    out = model.train()(_input("googlenet", batch=2))
+    assert isinstance(out, np.ndarray) and out.shape == (2, 1000)
+
+    model = M.googlenet(weights="DEFAULT", transform_input=False)
+    assert model.transform_input is False and model.aux1 is None
+
+    with pytest.warns(UserWarning, match="auxiliary heads"):
+        model = M.googlenet(weights="DEFAULT", aux_logits=True)
+    assert model.aux_logits is True and model.aux1 is not None
+    _assert_loaded(model, sd)
+
+
+def test_inception_v3_with_enum_weights(served):
+    featx.manual_seed(0)
+    sd = _recognisable(M.inception_v3(init_weights=False), seed=5)
+    assert any(k.startswith("AuxLogits.") for k in sd)
+    served[M.Inception_V3_Weights.IMAGENET1K_V1] = sd
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = M.inception_v3(weights=M.Inception_V3_Weights.DEFAULT)
+    assert served.asked == [M.Inception_V3_Weights.IMAGENET1K_V1]
+    # torchvision: transform_input on; the aux head is kept (aux_logits
+    # must be True with weights)
+    assert model.transform_input is True
+    assert model.aux_logits is True and model.AuxLogits is not None
+    _assert_loaded(model, sd)
+    model = M.inception_v3(weights="DEFAULT", transform_input=False,
+                           aux_logits=True, init_weights=False)
+    assert model.transform_input is False
+    _assert_loaded(model, sd)
+
+
+def test_alexnet_and_vgg_with_enum_weights(served, monkeypatch):
+    # constant (broadcast) arrays: no memory for VGG's 138M values
+    def constant_sd(model, value):
+        return {k: np.broadcast_to(np.asarray(value, v.dtype), v.shape)
+                for k, v in model.state_dict().items()}
+
+    monkeypatch.setattr(nn.Linear, "reset_parameters", lambda self: None)
+    featx.manual_seed(0)
+    served[M.AlexNet_Weights.IMAGENET1K_V1] = constant_sd(M.alexnet(), 0.5)
+    model = M.alexnet(weights="AlexNet_Weights.IMAGENET1K_V1")
+    np.testing.assert_array_equal(model.features[0].weight, 0.5)
+    np.testing.assert_array_equal(model.classifier[6].bias, 0.5)
+
+    calls = []
+    monkeypatch.setattr(nn.init, "kaiming_normal_",
+                        lambda t, *a, **k: calls.append(t.shape))
+    template = M.vgg11_bn(init_weights=False)
+    served[M.VGG11_BN_Weights.IMAGENET1K_V1] = constant_sd(template, 0.25)
+    del template
+    # torchvision skips VGG's initialisation when loading weights, even
+    # when init_weights=True is passed
+    model = M.vgg11_bn(weights="DEFAULT", init_weights=True)
+    assert calls == []
+    np.testing.assert_array_equal(model.features[1].running_var, 0.25)
+    np.testing.assert_array_equal(model.classifier[6].bias, 0.25)
+    del model
+
+    # IMAGENET1K_FEATURES has no categories: num_classes stays the caller's
+    served[M.VGG16_Weights.IMAGENET1K_FEATURES] = {}
+    with pytest.raises(RuntimeError, match="Missing key"):
+        M.vgg16(weights="IMAGENET1K_FEATURES", num_classes=7)
