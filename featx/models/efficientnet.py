@@ -20,6 +20,7 @@ from ..ops import Conv2dNormActivation, SqueezeExcitation, StochasticDepth
 from ._api import register_model
 from ._weights import (ResolvedWeights, WeightsEnum, get_model_weights,
                        resolve_weights)
+from .mobilenetv2 import _make_divisible
 
 # torchvision's __all__ (the block and config classes are importable from
 # this module, as in torchvision).
@@ -59,19 +60,6 @@ EfficientNet_V2_M_Weights: type[WeightsEnum] = get_model_weights(
     "efficientnet_v2_m")
 EfficientNet_V2_L_Weights: type[WeightsEnum] = get_model_weights(
     "efficientnet_v2_l")
-
-
-def _make_divisible(v: float, divisor: int,
-                    min_value: Optional[int] = None) -> int:
-    """Rounds ``v`` to the nearest multiple of ``divisor`` (at least
-    ``min_value``, default ``divisor``), going one step up when rounding
-    lost more than 10% (torchvision.models._utils._make_divisible)."""
-    if min_value is None:
-        min_value = divisor
-    rounded = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * v:
-        rounded += divisor
-    return rounded
 
 
 class _MBConvConfig:
