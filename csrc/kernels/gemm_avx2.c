@@ -365,9 +365,15 @@ im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
         memset(d, 0, (size_t)cnt * sizeof(float));
         return;
     }
-    /* valid t: 0 <= x0 + t*sw < w */
-    lo = x0 >= 0 ? 0 : (-x0 + g->sw - 1) / g->sw;
-    hi = x0 >= g->w ? 0 : (g->w - 1 - x0) / g->sw + 1;
+    /* valid t: 0 <= x0 + t*sw < w (no division when sw == 1: this runs
+     * once per 16 packed floats) */
+    if (g->sw == 1) {
+        lo = x0 >= 0 ? 0 : -x0;
+        hi = x0 >= g->w ? 0 : g->w - x0;
+    } else {
+        lo = x0 >= 0 ? 0 : (-x0 + g->sw - 1) / g->sw;
+        hi = x0 >= g->w ? 0 : (g->w - 1 - x0) / g->sw + 1;
+    }
     if (hi > cnt) {
         hi = cnt;
     }
@@ -396,24 +402,29 @@ im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
     }
 }
 
-/* B = im2col(x) for C/G channels: B((c*KH + u)*KW + v, i*OW + j). */
+/* B = im2col(x) for C/G channels: B((c*KH + u)*KW + v, i*OW + j).
+ * p1 - p0 <= NB. The divisions are hoisted: (c, u, v) advance with kk,
+ * and each panel's first (output row, column) is computed once. */
 static void
 pack_b_im2col(const float *x, const conv_geom *g, int64_t k0, int64_t kc,
               float *blk, int64_t p0, int64_t p1)
 {
     const int64_t n = g->oh * g->ow;
-    int64_t kk, p;
+    int64_t row0[NB], col0[NB];
+    int64_t kk, p, v = k0 % g->kw, u = (k0 / g->kw) % g->kh;
+    int64_t c = k0 / (g->kw * g->kh);
 
+    for (p = p0; p < p1; p++) {
+        row0[p - p0] = p * NR / g->ow;
+        col0[p - p0] = p * NR % g->ow;
+    }
     for (kk = 0; kk < kc; kk++) {
-        const int64_t kr = k0 + kk;
-        const int64_t v = kr % g->kw, u = (kr / g->kw) % g->kh;
-        const int64_t c = kr / (g->kw * g->kh);
         const float *xc = x + c * g->h * g->w;
 
         for (p = p0; p < p1; p++) {
             float *d = blk + (p - p0) * kc * NR + kk * NR;
             int64_t j = p * NR, jj = 0;
-            int64_t i = j / g->ow, jx = j % g->ow;
+            int64_t i = row0[p - p0], jx = col0[p - p0];
 
             while (jj < NR && j < n) {
                 int64_t cnt = g->ow - jx;
@@ -432,6 +443,13 @@ pack_b_im2col(const float *x, const conv_geom *g, int64_t k0, int64_t kc,
             }
             for (; jj < NR; jj++) {
                 d[jj] = 0.0f;
+            }
+        }
+        if (++v == g->kw) {
+            v = 0;
+            if (++u == g->kh) {
+                u = 0;
+                c++;
             }
         }
     }
