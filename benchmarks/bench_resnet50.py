@@ -7,9 +7,9 @@ same return nodes (``layer1`` .. ``layer4`` and ``fc`` by default). Repetitions 
 (featx, torch, torch, featx, ...) so that drifting clock speed or a noisy neighbour hits both
 alike; the median of each is reported, with the featx/torch ratio (> 1 means featx is slower).
 
-Thread count: ``--threads`` (default 1) is applied to torch (``torch.set_num_threads``) and to
-the OpenMP / MKL / OpenBLAS pools through their environment variables, set before NumPy or
-torch are imported. featx's core is single-threaded in this version.
+Thread count: ``--threads`` (default 1) is applied to featx (``featx.set_num_threads``), to
+torch (``torch.set_num_threads``) and to the OpenMP / MKL / OpenBLAS pools through their
+environment variables, set before NumPy or torch are imported.
 
 Without torch/torchvision installed, featx is timed alone and the script says so.
 
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="resnet50", help="model name in both libraries")
     p.add_argument(
-        "--threads", type=int, default=1, help="intra-op threads for torch (default 1)"
+        "--threads", type=int, default=1, help="threads for featx and torch (default 1)"
     )
     p.add_argument(
         "--repeats", type=int, default=20, help="timed calls per library (default 20)"
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torch/torchvision not available ({e}); timing featx alone")
 
     nodes = {n: n for n in args.nodes}
+    featx.set_num_threads(args.threads)
     fx_model = get_model(args.model)
 
     if torch is not None:

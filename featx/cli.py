@@ -4,7 +4,10 @@
 mode). ``featx extract resnet18 --nodes layer1 layer4`` preprocesses an image (the bundled
 sample photo by default) as torchvision's ImageNet preset does, runs
 ``create_feature_extractor``, prints one line of statistics per returned node and saves the
-arrays to an ``.npz`` file whose keys are the node names.
+arrays to an ``.npz`` file whose keys are the node names. ``featx extract resnet18 photos/
+--nodes layer4`` (files, folders, globs as INPUT arguments) streams a whole collection through
+:func:`featx.extract.write_features` in batches, to ``.npz`` or one ``.npy`` per node, skipping
+unreadable files and continuing an interrupted run.
 
 Errors a user can cause (unknown model or node, unreadable image or weights file) print one
 line, ``featx: error: ...``, on stderr and exit with status 2; no traceback.
@@ -246,39 +249,17 @@ def _output_path(path: str) -> str:
     return out
 
 
-def _cmd_extract(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from featx.models.feature_extraction import create_feature_extractor
-    from featx.transforms import (
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        ImageClassification,
-        load_image,
-        sample_image_path,
-    )
-
+def _check_sizes(args: argparse.Namespace) -> None:
     for option, value in (("--input-size", args.input_size),
                           ("--resize-size", args.resize_size)):
         if value is not None and not 1 <= value <= MAX_SIDE:
             raise CLIError(
                 f"{option} must be a number of pixels in [1, {MAX_SIDE}], got {value}"
             )
-    member, weights_path = (
-        _resolve_weights(args.model, args.weights) if args.weights else (None, None)
-    )
 
-    out = _output_path(args.out)
 
-    image_paths = args.image or [sample_image_path()]
-    images = []
-    for p in image_paths:
-        try:
-            images.append(load_image(p))
-        except (OSError, ValueError) as e:
-            raise CLIError(_one_line(e)) from None
-
-    seed = _seed(args.seed)
+def _build_model(args: argparse.Namespace, member: Any, weights_path: str | None) -> Any:
+    """The model in eval mode, with --weights loaded (or random from the seed)."""
     if member is not None and weights_path is None:
         model = _build_pretrained(args.model, member)
     else:
@@ -286,9 +267,14 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         if weights_path is not None:
             _load_weights(model, weights_path)
     model.eval()
+    return model
 
-    # The weights' own preset (resize, crop, interpolation, mean/std) when known; an explicit
-    # --input-size / --resize-size overrides it.
+
+def _build_transform(args: argparse.Namespace, member: Any) -> Any:
+    """The weights' own preset (resize, crop, interpolation, mean/std) when known, else
+    ImageNet's; an explicit --input-size / --resize-size overrides it."""
+    from featx.transforms import ImageClassification
+
     sizes: dict[str, Any] = {}
     if args.input_size is not None:
         sizes["crop_size"] = args.input_size
@@ -300,9 +286,96 @@ def _cmd_extract(args: argparse.Namespace) -> int:
             f"--resize-size must be a positive number of pixels, got {sizes['resize_size']}"
         )
     if member is not None:
-        transform = member.transforms(**sizes)
+        return member.transforms(**sizes)
+    return ImageClassification(**sizes)
+
+
+def _print_weights_line(args: argparse.Namespace, member: Any, weights_path: str | None,
+                        seed: int) -> None:
+    if member is not None and weights_path is None:
+        from featx.hub.download import get_dir
+
+        cached = os.path.join(get_dir(), "checkpoints", member.file_name)
+        print(f"weights: {member!r} ({cached})")
+    elif member is not None:
+        print(f"weights: {weights_path} (= {member!r})")
+    elif args.weights:
+        print(f"weights: {args.weights}")
     else:
-        transform = ImageClassification(**sizes)
+        print(
+            f"weights: none (randomly initialised, seed {seed}; features are not meaningful)"
+        )
+
+
+def _describe_transform(transform: Any, member: Any) -> str:
+    from featx.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    norm = (
+        "ImageNet mean/std"
+        if (tuple(transform.mean), tuple(transform.std))
+        == (IMAGENET_MEAN, IMAGENET_STD)
+        else f"mean {tuple(transform.mean)}, std {tuple(transform.std)}"
+    )
+    interp = transform.interpolation
+    interp = "" if interp == "bilinear" else f", {getattr(interp, 'value', interp)}"
+    preset = "; the weights' preset" if member is not None else ""
+    return (
+        f"resize {transform.resize_size}, center crop "
+        f"{transform.crop_size}{interp}, {norm}{preset}"
+    )
+
+
+#: Options that only the streaming mode (INPUT arguments) uses: (dest, option, default).
+_STREAM_OPTIONS = (
+    ("batch_size", "--batch-size", None),
+    ("format", "--format", None),
+    ("pool", "--pool", None),
+    ("flatten", "--flatten", False),
+    ("save_grid", "--save-grid", None),
+    ("workers", "--workers", 2),
+)
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from featx.models.feature_extraction import create_feature_extractor
+    from featx.transforms import load_image, sample_image_path
+
+    if args.threads is not None:
+        _set_threads(args.threads)
+    if args.inputs:
+        if args.image:
+            raise CLIError("give images either as INPUT arguments or with --image, not both")
+        return _cmd_extract_many(args)
+    for dest, option, default in _STREAM_OPTIONS:
+        if getattr(args, dest) != default:
+            raise CLIError(
+                f"{option} works on INPUT files, folders or globs given after MODEL, "
+                f"e.g. featx extract {args.model} photos/ --nodes ... {option} ..."
+            )
+    _check_sizes(args)
+    member, weights_path = (
+        _resolve_weights(args.model, args.weights) if args.weights else (None, None)
+    )
+
+    out = _output_path("features.npz" if args.out is None else args.out)
+
+    image_paths = args.image or [sample_image_path()]
+    images = []
+    for p in image_paths:
+        try:
+            images.append(load_image(p))
+        except IsADirectoryError as e:
+            raise CLIError(f"{_one_line(e)}; give folders and glob patterns as INPUT "
+                           f"arguments after MODEL: featx extract {args.model} {p} "
+                           "--nodes ...") from None
+        except (OSError, ValueError) as e:
+            raise CLIError(_one_line(e)) from None
+
+    seed = _seed(args.seed)
+    model = _build_model(args, member, weights_path)
+    transform = _build_transform(args, member)
     x = transform.batch(images)
 
     # With categorised weights, also run the model's final node (its classifier) for top-5.
@@ -325,34 +398,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         features = {k: v for k, v in features.items() if k != head}
 
     print(f"model:   {args.model} (eval mode)")
-    if member is not None and weights_path is None:
-        from featx.hub.download import get_dir
-
-        cached = os.path.join(get_dir(), "checkpoints", member.file_name)
-        print(f"weights: {member!r} ({cached})")
-    elif member is not None:
-        print(f"weights: {weights_path} (= {member!r})")
-    elif args.weights:
-        print(f"weights: {args.weights}")
-    else:
-        print(
-            f"weights: none (randomly initialised, seed {seed}; features are not meaningful)"
-        )
+    _print_weights_line(args, member, weights_path, seed)
     for p, im in zip(image_paths, images):
         print(f"image:   {p} ({im.width}x{im.height})")
-    norm = (
-        "ImageNet mean/std"
-        if (tuple(transform.mean), tuple(transform.std))
-        == (IMAGENET_MEAN, IMAGENET_STD)
-        else f"mean {tuple(transform.mean)}, std {tuple(transform.std)}"
-    )
-    interp = transform.interpolation
-    interp = "" if interp == "bilinear" else f", {getattr(interp, 'value', interp)}"
-    preset = "; the weights' preset" if member is not None else ""
-    print(
-        f"input:   {_fmt_shape(x.shape)} float32 (resize {transform.resize_size}, center crop "
-        f"{transform.crop_size}{interp}, {norm}{preset})"
-    )
+    print(f"input:   {_fmt_shape(x.shape)} float32 ({_describe_transform(transform, member)})")
     print(f"time:    trace {1e3 * (t1 - t0):.1f} ms, run {1e3 * (t2 - t1):.1f} ms")
 
     rows = [("node", "shape", "min", "mean", "max")]
@@ -385,6 +434,174 @@ def _cmd_extract(args: argparse.Namespace) -> int:
             names = [os.path.basename(str(p)) for p in image_paths]
             _print_top5(logits, categories, names, str(head))
     return 0
+
+
+def _set_threads(n: int) -> None:
+    import featx
+
+    try:
+        featx.set_num_threads(n)
+    except (ValueError, TypeError) as e:
+        raise CLIError(f"--threads: {_one_line(e)}") from None
+
+
+def _stream_output(args: argparse.Namespace) -> tuple[str, str]:
+    """(output, work folder holding progress.json) of the streaming mode, checked early."""
+    fmt = args.format or "npz"
+    if fmt == "npz":
+        out = _output_path("features.npz" if args.out is None else args.out)
+        return out, out + ".parts"
+    out = "features" if args.out is None else args.out
+    if not out.strip():
+        raise CLIError(f"--out needs a folder name, got {out!r}")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"cannot write {out!r}: it exists and is not a folder")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise CLIError(f"cannot write {out!r}: its parent folder does not exist")
+    return out, out
+
+
+def _recorded_seed(work: str) -> int | None:
+    """The seed an earlier run into ``work`` used, so that a re-run continues with it."""
+    import json
+
+    from featx.extract import PROGRESS_FILE
+
+    try:
+        with open(os.path.join(work, PROGRESS_FILE), encoding="utf-8") as f:
+            state = json.load(f)
+        seed = state["settings"]["config"].get("seed")
+        return None if seed is None else int(seed)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _cmd_extract_many(args: argparse.Namespace) -> int:
+    """featx extract MODEL INPUT... : stream files, folders and globs to npz / npy-dir."""
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from featx.extract import BatchInfo, FeatureStream, list_images, write_features
+    from featx.models.feature_extraction import create_feature_extractor
+
+    _check_sizes(args)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be a positive number of images, got {args.batch_size}")
+    member, weights_path = (
+        _resolve_weights(args.model, args.weights) if args.weights else (None, None)
+    )
+    out, work = _stream_output(args)
+    fmt = args.format or "npz"
+    try:
+        files = list_images(args.inputs)
+    except (OSError, ValueError) as e:
+        raise CLIError(_one_line(e)) from None
+    grid_dir = args.save_grid
+    if grid_dir is not None:
+        try:
+            os.makedirs(grid_dir, exist_ok=True)
+        except OSError as e:
+            raise CLIError(f"--save-grid {grid_dir!r}: {_one_line(e)}") from None
+
+    random_weights = args.weights is None
+    seed_arg = args.seed
+    if random_weights and seed_arg is None:
+        seed_arg = _recorded_seed(work)
+    seed = _seed(seed_arg)
+    model = _build_model(args, member, weights_path)
+    transform = _build_transform(args, member)
+    extractor = create_feature_extractor(
+        model, return_nodes=list(args.nodes), suppress_diff_warning=True
+    )
+    config = {
+        "model": args.model,
+        "nodes": list(args.nodes),
+        "weights": args.weights,
+        "seed": seed if random_weights else None,
+        "transform": repr(transform),
+    }
+    pool = args.pool or "none"
+
+    print(f"model:   {args.model} (eval mode)")
+    _print_weights_line(args, member, weights_path, seed)
+    print(f"inputs:  {len(files)} file{'s' if len(files) != 1 else ''} "
+          f"(sorted by path; {_describe_transform(transform, member)})")
+
+    bar: Any = None
+    t0 = time.perf_counter()
+
+    def on_start(stream: FeatureStream, rows_done: int) -> None:
+        nonlocal bar
+        if stream.position:
+            print(f"resume:  {stream.position} of {len(files)} files done ({rows_done} rows) "
+                  f"in {work}", flush=True)
+        sys.stdout.flush()
+        bar = tqdm(total=len(files), initial=stream.position, unit="img", file=sys.stderr,
+                   dynamic_ncols=True, smoothing=0.1)
+
+    reported: set[str] = set()
+
+    def on_skip(path: str, reason: str) -> None:
+        reported.add(path)
+        message = f"featx: skipped {path}: {reason}"
+        if bar is not None:
+            bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
+
+    def on_batch(info: BatchInfo) -> None:
+        if grid_dir is not None:
+            _save_grids(grid_dir, info)
+        if bar is not None:
+            bar.update(info.files_done - bar.n)
+
+    try:
+        result = write_features(
+            extractor, files, out, format=fmt, transform=transform,
+            batch_size=args.batch_size or 32, pool=pool, flatten=args.flatten,
+            num_workers=args.workers, config=config,
+            on_batch=on_batch, on_skip=on_skip, on_start=on_start,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    if result.was_complete:
+        print(f"resume:  {work} is already complete; nothing to do")
+    for path, reason in result.skipped:
+        if path not in reported:  # skipped by an earlier, interrupted run
+            print(f"featx: skipped {path}: {reason} (earlier run)", file=sys.stderr)
+    done_now = result.rows - result.resumed_rows
+    skipped = len(result.skipped)
+    rate = f", {done_now / seconds:.1f} images/s" if done_now and seconds > 0 else ""
+    print(f"images:  {result.rows} read, {skipped} skipped (unreadable"
+          f"{'; listed on stderr' if skipped else ''}){rate}")
+    if result.rows == 0:
+        raise CLIError(f"none of the {len(files)} files is a readable image")
+    rows = [("node", "shape")] + [(k, _fmt_shape(v)) for k, v in result.shapes.items()]
+    width = max(len(r[0]) for r in rows)
+    for name, shape in rows:
+        print(f"{name.ljust(width)}  {shape}")
+    n = len(result.shapes)
+    what = "keys = node names" if fmt == "npz" else "one .npy per node"
+    print(f"wrote:   {out} ({n} array{'s' if n != 1 else ''}, {what}); "
+          f"row i is line i of {result.files_index}")
+    if grid_dir is not None:
+        print(f"grids:   {grid_dir} (one PNG per image and 4-D node)")
+    return 0
+
+
+def _save_grids(grid_dir: str, info: Any) -> None:
+    """One PNG of the channels per image and 4-D feature: ROW_STEM_NODE.png."""
+    from featx.extract import _safe_name
+    from featx.utils import feature_grid
+
+    for i, path in enumerate(info.paths):
+        stem = _safe_name(os.path.splitext(os.path.basename(path))[0])
+        for key, arr in info.features.items():
+            if getattr(arr, "ndim", 0) == 4:
+                name = f"{info.first_row + i:06d}_{stem}_{_safe_name(key)}.png"
+                feature_grid(arr[i]).save(os.path.join(grid_dir, name))
 
 
 # --------------------------------------------------------------------------- parser
@@ -426,6 +643,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("model", metavar="MODEL", help="model name, e.g. resnet18")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files, folders (searched recursively for image files) or glob patterns, "
+        "before --nodes; streamed in batches, in sorted path order, to --out with one row "
+        "per readable image (unreadable files are skipped and listed); a re-run with the "
+        "same --out continues an interrupted one",
+    )
     p.add_argument(
         "--nodes",
         nargs="+",
@@ -473,9 +699,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
-        default="features.npz",
+        default=None,
         metavar="PATH",
-        help="output .npz file (default: features.npz)",
+        help="output .npz file (default: features.npz), or folder with --format npy-dir "
+        "(default: features)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("npz", "npy-dir"),
+        default=None,
+        help="with INPUTs: one .npz (default; PATH.files.txt names the rows) or a folder "
+        "with one .npy per node and files.txt",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with INPUTs: images per batch (default 32)",
+    )
+    p.add_argument(
+        "--pool",
+        choices=("none", "avg", "max"),
+        default=None,
+        help="with INPUTs: global average or max over H and W of (N, C, H, W) features",
+    )
+    p.add_argument(
+        "--flatten",
+        action="store_true",
+        help="with INPUTs: reshape each image's features to one vector",
+    )
+    p.add_argument(
+        "--save-grid",
+        default=None,
+        metavar="DIR",
+        help="with INPUTs: write a PNG of the channels of each (N, C, H, W) node per image",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads per kernel (featx.set_num_threads; default: the usable CPUs)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with INPUTs: threads that decode images (default 2)",
     )
     p.set_defaults(func=_cmd_extract)
     return parser

@@ -1,0 +1,92 @@
+"""Small helpers around features: a picture of a feature map's channels.
+
+Example:
+    >>> import numpy as np
+    >>> img = feature_grid(np.random.rand(1, 6, 4, 5).astype(np.float32), padding=1)
+    >>> img.mode, img.size   # 3 columns x 2 rows of 5 x 4 pixel tiles, 1 pixel apart
+    ('L', (19, 11))
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["feature_grid"]
+
+
+def feature_grid(
+    array: Any,
+    max_channels: int | None = 64,
+    padding: int = 1,
+    ncols: int | None = None,
+    pad_value: int = 0,
+) -> Image.Image:
+    """A grayscale picture of the channels of one feature map, tiled in a grid.
+
+    Each channel is min-max normalised on its own to 0..255 (a constant channel becomes 0),
+    then the channels are laid out row by row, left to right.
+
+    Args:
+        array: one feature map, shape (C, H, W) or (1, C, H, W); any real dtype. NaN counts
+            as the channel's minimum.
+        max_channels: show at most this many channels (the first ones); None: all.
+        padding: gap between tiles and around the grid, in pixels (>= 0).
+        ncols: tiles per row; default ``ceil(sqrt(number of channels shown))``.
+        pad_value: gray level of the gaps, 0..255.
+
+    Returns:
+        A PIL image of mode ``"L"``, width ``ncols * W + (ncols + 1) * padding`` and height
+        ``nrows * H + (nrows + 1) * padding`` pixels, ``nrows = ceil(shown / ncols)``.
+
+    Raises:
+        ValueError: a shape other than (C, H, W) or (1, C, H, W), an empty map, or
+            ``max_channels``, ``ncols`` < 1, ``padding`` < 0, ``pad_value`` outside 0..255.
+    """
+    a = np.asarray(array)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3:
+        raise ValueError(
+            f"feature_grid needs one feature map of shape (C, H, W) or (1, C, H, W), "
+            f"got shape {np.shape(array)}"
+        )
+    if a.size == 0:
+        raise ValueError(f"feature_grid got an empty feature map of shape {a.shape}")
+    if max_channels is not None and max_channels < 1:
+        raise ValueError(f"max_channels must be >= 1 or None, got {max_channels}")
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0 pixels, got {padding}")
+    if not 0 <= pad_value <= 255:
+        raise ValueError(f"pad_value must be in 0..255, got {pad_value}")
+    c = a.shape[0] if max_channels is None else min(a.shape[0], max_channels)
+    if ncols is not None and ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    cols = min(ncols or math.ceil(math.sqrt(c)), c)
+    rows = math.ceil(c / cols)
+    h, w = a.shape[1], a.shape[2]
+
+    x = np.clip(a[:c].astype(np.float64), -1e300, 1e300)  # +-inf -> large finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN channel
+        lo = np.nanmin(x, axis=(1, 2), keepdims=True)
+    x = np.where(np.isnan(x), lo, x)  # NaN -> the channel minimum
+    span = x.max(axis=(1, 2), keepdims=True) - lo
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        scaled = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 0.0)
+    tiles = np.rint(scaled * 255.0).astype(np.uint8)
+
+    out = np.full(
+        (rows * h + (rows + 1) * padding, cols * w + (cols + 1) * padding),
+        pad_value,
+        dtype=np.uint8,
+    )
+    for i in range(c):
+        r, k = divmod(i, cols)
+        top, left = padding + r * (h + padding), padding + k * (w + padding)
+        out[top : top + h, left : left + w] = tiles[i]
+    return Image.fromarray(out, mode="L")
