@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import json
@@ -32,6 +33,7 @@ import os
 import re
 import shutil
 import warnings
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,6 +62,7 @@ IMAGE_EXTENSIONS = (
 POOLS = ("none", "avg", "max")
 FORMATS = ("npy-dir", "npz")
 PROGRESS_FILE = "progress.json"
+LOCK_FILE = ".lock"
 FILES_FILE = "files.txt"
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -95,7 +98,7 @@ def list_images(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     found: set[str] = set()
     for item in inputs:
         spec = os.fspath(item)
-        if os.path.exists(spec):
+        if os.path.lexists(spec):  # a dangling link is listed, then skipped
             matches = [spec]
         elif _GLOB_CHARS.search(spec):
             matches = glob.glob(spec, recursive=True)
@@ -568,8 +571,10 @@ def write_features(
     )
     files = list_images(inputs)
     digest = hashlib.sha256("\n".join(files).encode("utf-8", "surrogateescape")).hexdigest()
+    if config is None:
+        config = _model_fingerprint(model_or_extractor, weights)
     settings = {"pool": pool, "flatten": bool(flatten),
-                "config": json.loads(json.dumps(dict(config or {})))}
+                "config": json.loads(json.dumps(dict(config)))}
     progress_path = os.path.join(work, PROGRESS_FILE)
 
     state: dict[str, Any] | None = None
@@ -588,7 +593,56 @@ def write_features(
                          "choose an empty or new output")
     elif os.path.exists(work) and not os.path.isdir(work):
         raise ValueError(f"cannot write to {work!r}: it exists and is not a folder")
+    if state is None and format == "npz":
+        npz_path = out if out.endswith(".npz") else out + ".npz"  # as np.savez names it
+        for path in (npz_path, files_index):
+            if os.path.lexists(path):
+                raise ValueError(f"{path!r} already exists; remove it or choose "
+                                 "another output")
     os.makedirs(work, exist_ok=True)
+    lock = _lock(work)
+    try:
+        return _write_locked(state, progress_path, work, files_index, files, digest,
+                             settings, format, out, model_or_extractor, return_nodes,
+                             weights, transform, batch_size, flatten, pool, num_workers,
+                             on_batch, on_skip, on_start)
+    finally:
+        os.close(lock)
+
+
+def _lock(work: str) -> int:
+    """Holds an exclusive lock on ``work`` for this process (released when the
+    process ends, also when it is killed), so two runs never write one output."""
+    fd = os.open(os.path.join(work, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(f"another featx run is writing to {work!r}; wait for it to "
+                         "finish or choose another output") from None
+    return fd
+
+
+def _model_fingerprint(model_or_extractor: Any, weights: Any) -> dict[str, Any]:
+    """Identifies the model so that a resume never mixes two models' features:
+    its class or name, the weights spec and a checksum of its state_dict."""
+    if isinstance(model_or_extractor, str):
+        return {"model": model_or_extractor, "weights": str(weights)}
+    crc = 0
+    for key, value in model_or_extractor.state_dict().items():
+        crc = zlib.crc32(key.encode(), crc)
+        crc = zlib.crc32(np.ascontiguousarray(value).view(np.uint8), crc)
+    return {"model": type(model_or_extractor).__name__, "weights": str(weights),
+            "state_dict_crc32": crc}
+
+
+def _write_locked(state: dict[str, Any] | None, progress_path: str, work: str,
+                  files_index: str, files: list[str], digest: str,
+                  settings: dict[str, Any], format: str, out: str,
+                  model_or_extractor: Any, return_nodes: Any, weights: Any,
+                  transform: Any, batch_size: int, flatten: bool, pool: str,
+                  num_workers: int, on_batch: Any, on_skip: Any,
+                  on_start: Any) -> "WriteResult":
     if state is None:
         state = {"version": 1, "files_sha256": digest, "files_total": len(files),
                  "settings": settings, "format": format, "files_done": 0, "rows_done": 0,

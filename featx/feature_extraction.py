@@ -296,9 +296,13 @@ def create_feature_extractor(
     if not suppress_diff_warning:
         _warn_if_different(train_graph.names(), eval_graph.names())
     graphs = {}
-    for mode, graph in (("train", train_graph), ("eval", eval_graph)):
+    order = [("train", train_graph), ("eval", eval_graph)]
+    if not training:  # report an unknown node for the mode the user is in
+        order.reverse()
+    for mode, graph in order:
         outputs = _resolve(graph, specs[mode], mode)
         keep = _prune(graph, [index for _, index in outputs])
         graphs[mode] = export_graph(graph, keep, outputs)
+    graphs = {mode: graphs[mode] for mode in ("train", "eval")}
     return FeatureExtractor(model, graphs, inspect.signature(model.forward),
                             training, dict(concrete_args or {}))

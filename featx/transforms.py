@@ -109,6 +109,8 @@ def load_image(
         raise FileNotFoundError(f"image file not found: {path!r}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"expected an image file, got a directory: {path!r}")
+    if not os.path.isfile(path):  # a FIFO or device would block or never end
+        raise ValueError(f"expected an image file, got a special file: {path!r}")
     try:
         with Image.open(path) as img:
             img.load()  # decode now, so that truncated data fails here, not later

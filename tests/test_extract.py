@@ -232,6 +232,54 @@ def test_write_features_refuses_a_foreign_folder(tmp_path, weights):
         write_features(model, sample_image_path(), str(tmp_path / "mine"), ["fc"])
 
 
+def test_special_files_and_dangling_links_are_skipped_not_fatal(tmp_path, weights):
+    _, model = weights
+    d = tmp_path / "imgs"
+    d.mkdir()
+    shutil.copy(sample_image_path(), d / "a.jpg")
+    os.mkfifo(d / "b.png")                      # would block a reader forever
+    os.symlink(tmp_path / "missing.png", d / "c.png")
+    with pytest.warns(SkippedImageWarning) as record:
+        batches = list(extract(model, str(d), ["fc"]))
+    assert [p for paths, _ in batches for p in paths] == [str(d / "a.jpg")]
+    reasons = " ".join(str(w.message) for w in record)
+    assert "special file" in reasons and "c.png" in reasons
+
+
+def test_write_features_never_mixes_two_models(tmp_path, weights):
+    _, model = weights
+    out = str(tmp_path / "feats")
+    write_features(model, sample_image_path(), out, ["fc"])
+    featx.manual_seed(7)
+    other = featx.models.get_model("resnet18").eval()
+    with pytest.raises(ValueError, match="different settings"):
+        write_features(other, sample_image_path(), out, ["fc"])
+
+
+def test_npz_output_is_never_overwritten_silently(tmp_path, weights):
+    _, model = weights
+    out = tmp_path / "precious"
+    (tmp_path / "precious.npz").write_bytes(b"my data")
+    with pytest.raises(ValueError, match="already exists"):
+        write_features(model, sample_image_path(), str(out), ["fc"], format="npz")
+    assert (tmp_path / "precious.npz").read_bytes() == b"my data"
+
+
+def test_two_runs_cannot_write_one_output(tmp_path, weights):
+    _, model = weights
+    out = str(tmp_path / "feats")
+    held = []
+
+    def second_run(*args):  # called while the first run holds the output
+        if not held:
+            held.append(True)
+            with pytest.raises(ValueError, match="another featx run"):
+                write_features(model, sample_image_path(), out, ["fc"])
+
+    write_features(model, sample_image_path(), out, ["fc"], on_batch=second_run)
+    assert held
+
+
 # --------------------------------------------------------------------------- CLI
 
 

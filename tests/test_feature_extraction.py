@@ -734,3 +734,10 @@ def test_manual_seed_range():
     for bad in (2**64, -2**63 - 1):
         with pytest.raises(ValueError, match=r"\[-2\*\*63, 2\*\*64\)"):
             featx.manual_seed(bad)
+
+
+def test_unknown_node_is_reported_for_the_models_current_mode():
+    with pytest.raises(ValueError, match="eval-mode"):
+        create_feature_extractor(Net().eval(), ["nope"])
+    with pytest.raises(ValueError, match="train-mode"):
+        create_feature_extractor(Net().train(), ["nope"])

@@ -457,3 +457,10 @@ def test_file_saved_by_torch_in_torch_cache_is_used(torch_home):
     with torch.no_grad():
         want = tv(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-4, atol=1e-4)
+
+
+def test_weights_path_that_is_a_folder_says_so(tmp_path):
+    folder = tmp_path / "resnet18.pth"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder; expected a checkpoint file"):
+        featx.models.resnet18(weights=str(folder))

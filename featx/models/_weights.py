@@ -503,6 +503,10 @@ def resolve_weights(
         isinstance(weights, str) and _is_path_like(weights, weights_enum)
     ):
         path = os.fspath(weights)
+        if os.path.isdir(path):
+            raise IsADirectoryError(
+                f"weights={path!r} is a folder; expected a checkpoint file "
+                "(.pth, .pt, .safetensors, .npz)")
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"weights file not found: {path!r} (weights= takes a path, or one of "
