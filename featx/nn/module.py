@@ -61,6 +61,25 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, np.ndarray)
 
 
+def _name_failing_module(caller: "Module", error: BaseException) -> None:
+    """Prefixes a plain ValueError/TypeError raised inside ``caller`` with
+    the path of the innermost module it came from, relative to ``caller``
+    (each enclosing call redoes it, so the outermost call leaves the full
+    path: "in module 'features.5' (MaxPool2d): ..."). Only on the error
+    path; subclasses with their own message format are left alone."""
+    if type(error) not in (ValueError, TypeError) or len(error.args) != 1:
+        return
+    state = error.__dict__.setdefault(
+        "_featx_origin", (caller, str(error.args[0])))
+    origin, message = state
+    for path, module in caller.named_modules():
+        if module is origin:
+            if path:
+                error.args = (f"in module '{path}' ({type(origin).__name__}): "
+                              f"{message}",)
+            return
+
+
 class Module:
     """Base class for featx layers and models (``torch.nn.Module``).
 
@@ -105,7 +124,11 @@ class Module:
         t = _context.current()
         if t is not None:
             return t.call_module(self, args, kwargs)
-        return self.forward(*args, **kwargs)
+        try:
+            return self.forward(*args, **kwargs)
+        except (ValueError, TypeError) as e:
+            _name_failing_module(self, e)
+            raise
 
     # ---- registration ----------------------------------------------------
 
