@@ -746,7 +746,7 @@ def test_unknown_node_is_reported_for_the_models_current_mode():
 def test_eager_shape_errors_name_the_module():
     with pytest.raises(ValueError, match=r"in module 'stem' \(Conv2d\): conv2d"):
         Net().eval()(_x(1, 4, 8, 8))
-    with pytest.raises(ValueError, match=r"in module '1\.conv' \(Conv2d\)"):
+    with pytest.raises(ValueError, match=r"in module '0\.conv' \(Conv2d\)"):
         Net().layer1(_x(1, 3, 8, 8))
     m = featx.models.alexnet().eval()
     with pytest.raises(ValueError, match=r"in module 'features\.12' \(MaxPool2d\)"):
