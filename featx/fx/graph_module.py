@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _core
 from .._op import OpSpec, SlotRef
+from .._tensor_methods import METHODS
 from ..nn import Module
 
 
@@ -136,8 +137,6 @@ class _Method:
         self.name = name
 
     def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        from .._tensor_methods import METHODS
-
         fn = METHODS.get(self.name)
         if fn is not None and isinstance(obj, np.ndarray):
             return fn(obj, *args, **kwargs)
