@@ -47,7 +47,7 @@ _DEFAULT_ISA = _read_isa_env()
 from . import models, nn  # noqa: E402
 from ._functions import (add, cat, concat, div, flatten, mul,  # noqa: E402
                          relu, reshape, sub)
-from ._random import initial_seed, manual_seed, seed  # noqa: E402
+from ._rng import initial_seed, manual_seed, seed  # noqa: E402
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
 _LAZY = ("feature_extraction", "transforms", "fx", "cli", "hub")

@@ -21,7 +21,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import _core, _random
+from .. import _core, _rng
 from .._functions import _float_input
 from .._functions import sigmoid  # F.sigmoid is torch.sigmoid
 from .._op import OpSpec, SlotRef, op
@@ -466,7 +466,7 @@ def dropout(input: Any, p: float = 0.5, training: bool = True,
         # drawn here, and every run would drop the same elements.
         return NotImplemented
     return OpSpec("dropout", (input,),
-                  {"p": float(p), "seed": _random.draw_seed()})
+                  {"p": float(p), "seed": _rng.draw_seed()})
 
 
 

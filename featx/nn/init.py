@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _random
+from .. import _rng
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_",
            "constant_", "ones_", "zeros_", "xavier_uniform_",
@@ -22,7 +22,7 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_",
 
 def _gen(generator: Optional[np.random.Generator]) -> np.random.Generator:
     return generator if generator is not None else \
-        _random.default_generator()
+        _rng.default_generator()
 
 
 def _fill(tensor: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _random, nn
+from .. import _rng, nn
 from .._functions import _float_input
 from .._op import SlotRef, op
 
@@ -63,7 +63,7 @@ def stochastic_depth(input: Any, p: float, mode: str,
         shape = (x.shape[0],) + (1,) * (x.ndim - 1) if x.ndim else ()
     else:
         shape = (1,) * x.ndim
-    keep = _random.default_generator().random(shape) < survival
+    keep = _rng.default_generator().random(shape) < survival
     noise = keep.astype(np.float32)
     if survival > 0.0:
         noise /= np.float32(survival)
