@@ -18,6 +18,7 @@ import threading
 import numpy as np
 import pytest
 
+from featx.hub import CheckpointFormatError
 from featx.hub import download as dl
 from featx.hub.download import (
     ChecksumError,
@@ -253,6 +254,24 @@ def test_offline_uses_a_file_already_in_the_cache(server, torch_home):
     assert server.requests == []
     dead = f"http://127.0.0.1:{_unused_port()}/{GOOD_NAME}"
     _assert_state(load_state_dict_from_url(dead, check_hash=True))
+
+
+def test_corrupt_file_in_the_cache_is_named_with_the_remedy(server, torch_home):
+    torch_home.mkdir(parents=True)
+    cached = torch_home / "resnet18-f37072fd.pth"
+    cached.write_bytes(PAYLOAD[: len(PAYLOAD) // 2])  # an interrupted copy by another tool
+    with pytest.raises(CheckpointFormatError) as info:
+        load_state_dict_from_url(server.url("resnet18-f37072fd.pth"))
+    msg = str(info.value)
+    assert "already in the cache" in msg and f"delete {cached}" in msg
+    assert server.requests == []
+
+
+def test_corrupt_download_is_not_blamed_on_the_cache(server, torch_home):
+    server.files["/broken.pth"] = b"not a checkpoint at all"
+    with pytest.raises(CheckpointFormatError) as info:
+        load_state_dict_from_url(server.url("broken.pth"))
+    assert "already in the cache" not in str(info.value)
 
 
 def test_unreachable_server_says_where_to_put_the_file(torch_home):

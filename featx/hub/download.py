@@ -275,7 +275,8 @@ def load_state_dict_from_url(
             URL and the path where to put the file by hand. An ``OSError``.
         ChecksumError: ``check_hash`` and the digest does not match. A ``RuntimeError``.
         ValueError: ``check_hash`` but the file name carries no hash prefix, or the file is
-            not a readable checkpoint (see ``featx.hub.load_state_dict_file``).
+            not a readable checkpoint (see ``featx.hub.load_state_dict_file``); for a file
+            found already in the cache, the message says so and names the file to delete.
     """
     if model_dir is None:
         model_dir = os.path.join(get_dir(), "checkpoints")
@@ -283,7 +284,8 @@ def load_state_dict_from_url(
     if file_name is None:
         file_name = os.path.basename(urllib.parse.urlparse(url).path)
     cached_file = os.path.join(model_dir, file_name)
-    if not os.path.exists(cached_file):
+    was_cached = os.path.exists(cached_file)
+    if not was_cached:
         hash_prefix = None
         if check_hash:
             hash_prefix = hash_prefix_from_file_name(file_name)
@@ -302,6 +304,14 @@ def load_state_dict_from_url(
         sys.stderr.write(f'Downloading: "{url}" to {cached_file}\n')
         download_url_to_file(url, cached_file, hash_prefix, progress=progress)
 
-    from . import load_state_dict_file
+    from . import CheckpointFormatError, load_state_dict_file
 
-    return load_state_dict_file(cached_file)
+    try:
+        return load_state_dict_file(cached_file)
+    except CheckpointFormatError as exc:
+        if not was_cached:
+            raise
+        raise CheckpointFormatError(
+            f"{exc}; the file was already in the cache (not downloaded now), so it may be an "
+            f"interrupted or corrupted earlier copy: delete {cached_file} to download it again"
+        ) from exc
