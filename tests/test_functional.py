@@ -3,6 +3,7 @@ wrap them, against float64 NumPy references on small inputs."""
 from __future__ import annotations
 
 import doctest
+import re
 
 import numpy as np
 import pytest
@@ -236,6 +237,18 @@ def test_batchnorm_one_value_per_channel():
                        r"channel when training, got input size \(1, 3, 1, 1\)"):
         nn.BatchNorm2d(3)(rand(1, 3, 1, 1))
     assert nn.BatchNorm2d(3).eval()(rand(1, 3, 1, 1)).shape == (1, 3, 1, 1)
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 5), (2, 3, 4, 5, 6), (3,)])
+@pytest.mark.parametrize("train", [False, True])
+def test_batchnorm2d_needs_4d_input(shape, train):
+    m = nn.BatchNorm2d(shape[0]).train(train)
+    before = m.running_mean.copy(), m.num_batches_tracked.copy()
+    with pytest.raises(ValueError, match=rf"BatchNorm2d: expected a 4-D input \(N, C, H, W\), "
+                       rf"got shape {re.escape(str(shape))} \({len(shape)}-D\)"):
+        m(rand(*shape))
+    np.testing.assert_array_equal(m.running_mean, before[0])  # the model is unchanged
+    assert m.num_batches_tracked == before[1]
 
 
 # ---------------------------------------------------------------- pooling

@@ -57,8 +57,8 @@ class BatchNorm2d(Module):
         (N, C, H, W) -> (N, C, H, W).
 
     Raises:
-        ValueError: (at call) wrong channel count, or one value per channel
-            in train mode.
+        ValueError: (at call) input not 4-D, wrong channel count, or one
+            value per channel in train mode.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5,
@@ -109,6 +109,9 @@ class BatchNorm2d(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input: Any) -> Any:
+        if isinstance(input, np.ndarray) and input.ndim != 4:
+            raise ValueError(f"BatchNorm2d: expected a 4-D input (N, C, H, W), got shape "
+                             f"{input.shape} ({input.ndim}-D)")
         if self.training and self.track_running_stats:
             return _batch_norm_train_step(input, self)
         return F.batch_norm(input, self.running_mean, self.running_var,
