@@ -128,9 +128,10 @@ fx__v_flush_below(__m256 x, float cut, __m256 y)
  * into hi + lo (exp(-hi - lo) ~ exp(-hi) (1 - lo)), as exp(-z^2) would
  * magnify any rounding of z^2. P and R are least-squares fits (relative
  * error < 3e-7 in float32) of erf(z)/z on [0, 1] and of exp(z^2) erfc(z)
- * on [0.6, 6] (so 1 - erf never cancels more than 1.3 bits); past z = 6 only tiny negative results (|gelu| < 1e-16) use
- * R extrapolated; -0 from x <= -8.37439 on, where the reference's
- * 1 + erf rounds to 0 in double. */
+ * on [0.6, 6] (so 1 - erf never cancels more than 1.3 bits); past z = 6
+ * only tiny negative results (|gelu| < 1e-16) use R extrapolated; -0
+ * from x <= -8.37439 on, where the reference's 1 + erf rounds to 0 in
+ * double. */
 FX_INLINE __m256
 fx__v_gelu_erf(__m256 x)
 {

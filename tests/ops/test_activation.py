@@ -97,10 +97,10 @@ def _ref_of(name, attrs, x):
 @pytest.mark.parametrize("name,attrs", ALL)
 def test_unary_dense_sweep_is_accurate(isa, name, attrs):
     """Every float of a dense sweep over [-20, 20] (and tiny values)
-    within 4 float32 ulp (32 for tanh-gelu) of the float64 value (0 where it is below
-    FLT_MIN; the polynomial kernels may flush those). gelu's references
-    cancel in 1 + erf / 1 + tanh far below 0, so there (|gelu| < 1e-9)
-    the bound is absolute."""
+    within 4 float32 ulp (32 for tanh-gelu) of the float64 value (0 where
+    it is below FLT_MIN; the polynomial kernels may flush those). gelu's
+    references cancel in 1 + erf / 1 + tanh far below 0, so there
+    (|gelu| < 1e-9) the bound is absolute."""
     x = np.concatenate([np.linspace(-20, 20, 40001),
                         np.geomspace(1e-30, 1e-3, 200),
                         -np.geomspace(1e-30, 1e-3, 200)]).astype(np.float32)
