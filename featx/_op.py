@@ -77,3 +77,26 @@ def op(spec_fn: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper.__featx_spec__ = spec_fn  # type: ignore[attr-defined]
     return wrapper
+
+
+# The activations the conv2d_bn op can apply after its BN affine: op name
+# -> its "act" attribute (fx_act in csrc/ops/ops.h).
+CONV_BN_ACTS = {"relu": 1, "relu6": 2, "hardswish": 3, "silu": 4}
+
+
+def conv2d_bn_spec(conv: OpSpec, bn: OpSpec,
+                   act: OpSpec | None = None) -> OpSpec | None:
+    """The one conv2d_bn call equal to ``conv``, then eval-mode ``bn`` on
+    its output, then ``act`` (if given) on that; None if the ops are not
+    such a chain (the caller checks that each reads the previous one's
+    output, inputs[0], and nothing else does)."""
+    if (conv.name != "conv2d" or bn.name != "batch_norm"
+            or any(isinstance(v, (int, SlotRef)) for v in bn.inputs[1:])):
+        return None
+    if act is not None and (act.name not in CONV_BN_ACTS or act.attrs):
+        return None
+    x, w, b = (tuple(conv.inputs) + (None,) * 3)[:3]
+    mean, var, bw, bb = (tuple(bn.inputs[1:]) + (None,) * 4)[:4]
+    return OpSpec("conv2d_bn", (x, w, b, mean, var, bw, bb),
+                  dict(conv.attrs, eps=bn.attrs["eps"],
+                       act=0 if act is None else CONV_BN_ACTS[act.name]))

@@ -1,4 +1,4 @@
-"""conv2d -> batch_norm (-> relu) fusion in the eval plan
+"""conv2d -> batch_norm (-> activation) fusion in the eval plan
 (featx.fx.graph_module._fuse_conv_bn): results unchanged, never across a
 returned node, never in train mode, BN parameters read at run time."""
 from __future__ import annotations
@@ -151,3 +151,66 @@ def test_intermediate_read_by_a_python_step_is_not_fused():
     out, ref = ex(x), _unfused(ex).run((x,))
     for k in ref:
         _rel_close(out[k], ref[k])
+
+
+ACTS = ["ReLU", "ReLU6", "Hardswish", "SiLU"]
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_graph_fuses_every_conv_bn_activation(act):
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.act = getattr(nn, act)()
+
+        def forward(self, x):
+            return self.act(self.bn(self.conv(x)))
+
+    net = _randomize_bn(Net().eval())
+    ex = create_feature_extractor(net, ["act"]).eval()
+    assert _fused_ops(ex) == ["conv2d_bn"]
+    x = _x(2, 3, 9, 11)
+    np.testing.assert_array_equal(ex(x)["act"], _unfused(ex).run((x,))["act"])
+
+
+@pytest.mark.parametrize("act", ACTS + [None])
+@pytest.mark.parametrize("groups", [1, 8])
+def test_conv_norm_activation_block_is_one_exact_call(monkeypatch, act,
+                                                      groups):
+    """An eval-mode Conv2dNormActivation (a leaf: it runs as one Python
+    step) makes one conv2d_bn call, bit for bit its layers one by one."""
+    from featx import _op, nn
+    from featx.ops import Conv2dNormActivation
+
+    block = Conv2dNormActivation(
+        8, 8, 3, groups=groups,
+        activation_layer=None if act is None else getattr(nn, act))
+    _randomize_bn(block)
+    block[1].weight[...] = np.linspace(0.5, 1.5, 8)
+    block.eval()
+    x = _x(2, 8, 7, 13)
+    unfused = x
+    for layer in block:
+        unfused = layer(unfused)
+    calls = []
+    real = _op._core.call
+    monkeypatch.setattr(_core, "call",
+                        lambda n, *a: calls.append(n) or real(n, *a))
+    np.testing.assert_array_equal(block(x), unfused)
+    assert calls == ["conv2d_bn"]
+
+
+def test_conv_norm_activation_not_fused_in_training():
+    from featx.ops import Conv2dNormActivation
+
+    block = Conv2dNormActivation(3, 4, 3).train()
+    x = _x(2, 3, 6, 6)
+    before = block[1].num_batches_tracked.copy()
+    y = block(x)
+    assert block[1].num_batches_tracked == before + 1  # batch statistics
+    mean = y.mean(axis=(0, 2, 3))
+    assert (y >= 0).all() and mean.shape == (4,)

@@ -41,6 +41,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/activation_avx2.h"
 #include "ops/ops.h"
 
 #define MR 6
@@ -186,17 +187,37 @@ static void pack_block(const bsource *bs, int64_t n, int64_t k0, int64_t kc,
                        float *blk, int64_t p0, int64_t p1);
 
 /* Optional per-row epilogue applied once C is complete:
- * C[i, j] = C[i, j] * alpha[i] + beta[i], then max(0, .) if relu. */
+ * C[i, j] = act(C[i, j] * alpha[i] + beta[i]), act an fx_act. */
 typedef struct gemm_epilogue {
     const float *alpha, *beta;
-    int relu;
+    int64_t act;
 } gemm_epilogue;
+
+/* v * al + be (separate multiply and add, no FMA: the batch_norm op's
+ * rounding), then the activation as its AVX2 kernel computes it, so
+ * fusion does not change results. */
+FX_INLINE __m256
+epilogue_vec(int64_t act, __m256 v, __m256 al, __m256 be)
+{
+    v = _mm256_add_ps(_mm256_mul_ps(v, al), be);
+    switch (act) {
+    case FX_ACT_RELU:
+        return fx__v_relu(v);
+    case FX_ACT_RELU6:
+        return fx__v_relu6(v);
+    case FX_ACT_HARDSWISH:
+        return fx__v_hardswish(v);
+    case FX_ACT_SILU:
+        return fx__v_silu(v);
+    default:
+        return v;
+    }
+}
 
 static void
 apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
                int64_t j0, int64_t j1)
 {
-    const __m256 zero = _mm256_setzero_ps();
     int64_t i, j;
 
     for (i = 0; i < m; i++) {
@@ -204,23 +225,17 @@ apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
         const __m256 be = _mm256_set1_ps(e->beta[i]);
         float *ci = c + i * ldc;
 
-        /* separate multiply and add (no FMA): the same rounding as the
-         * batch_norm op, so fusion does not change results */
         for (j = j0; j + 8 <= j1; j += 8) {
-            __m256 v = _mm256_add_ps(
-                _mm256_mul_ps(_mm256_loadu_ps(ci + j), al), be);
-
-            if (e->relu) {
-                /* max(0, v) returns v for NaN and -0: relu's v < 0 rule */
-                v = _mm256_max_ps(zero, v);
-            }
-            _mm256_storeu_ps(ci + j, v);
+            _mm256_storeu_ps(ci + j, epilogue_vec(e->act, _mm256_loadu_ps(
+                                                      ci + j), al, be));
         }
-        for (; j < j1; j++) {
-            float v = ci[j] * e->alpha[i];
+        if (j < j1) { /* the same arithmetic on the last lanes */
+            const __m256i mask = _mm256_cmpgt_epi32(
+                _mm256_set1_epi32((int)(j1 - j)),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 
-            v = v + e->beta[i];
-            ci[j] = e->relu && v < 0.0f ? 0.0f : v;
+            _mm256_maskstore_ps(ci + j, mask, epilogue_vec(
+                e->act, _mm256_maskload_ps(ci + j, mask), al, be));
         }
     }
 }
@@ -495,7 +510,7 @@ thread_slot(const fx_kargs *a, int ith)
  */
 static void
 conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
-            const float *alpha, const float *beta, int relu)
+            const float *alpha, const float *beta, int64_t act)
 {
     const fx_conv2d_params *p = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
@@ -530,7 +545,7 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         if (alpha != NULL) {
             /* the same planes as the direct kernel's split */
             fx__split(n_batch * oc, ith, nth, &p0, &p1);
-            epi.relu = relu;
+            epi.act = act;
             for (b = p0; b < p1; b++) {
                 epi.alpha = alpha + b % oc;
                 epi.beta = beta + b % oc;
@@ -554,7 +569,7 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
 
             epi.alpha = alpha != NULL ? alpha + gi * ocg : NULL;
             epi.beta = beta != NULL ? beta + gi * ocg : NULL;
-            epi.relu = relu;
+            epi.act = act;
             fill_bias(y, ocg, n, p0 * NR, j1,
                       bias != NULL ? bias + gi * ocg : NULL, NULL);
             if (k == 0) {
@@ -581,7 +596,7 @@ fx_f32_conv2d_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
 
 /*
  * conv2d_bn: conv2d, then per output channel o
- *   y = y * alpha[o] + beta[o] (then max(0, y) if relu),
+ *   y = act(y * alpha[o] + beta[o]),
  *   alpha = w_bn / sqrt(var + eps), beta = b_bn - mean * alpha,
  * both computed here from the live BN inputs (in double, as batch_norm
  * does) into the start of the thread's slot; the packing block follows
@@ -597,7 +612,7 @@ fx_f32_conv2d_bn_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     float *bp = (float *)((char *)alpha + fx__conv2d_bn_affine_bytes(oc));
 
     fx__conv2d_bn_affine(a, alpha, alpha + oc);
-    conv2d_gemm(a, ith, nth, bp, alpha, alpha + oc, p->relu != 0);
+    conv2d_gemm(a, ith, nth, bp, alpha, alpha + oc, p->act);
 }
 
 /* x: (..., IN)  w: (OUT, IN)  b: (OUT)  y: (..., OUT) */

@@ -43,19 +43,6 @@ same_shape(const fx_tensor *in, fx_tensor *out, size_t *workspace)
 }
 
 FX_INLINE float
-hardsigmoid1(float x)
-{
-    float t = x + 3.0f;
-
-    if (t < 0.0f) {
-        t = 0.0f;
-    } else if (t > 6.0f) {
-        t = 6.0f;
-    }
-    return t / 6.0f;
-}
-
-FX_INLINE float
 sigmoid1(float x)
 {
     return (float)(1.0 / (1.0 + exp(-(double)x)));
@@ -88,13 +75,13 @@ sigmoid1(float x)
 /* ---- hardswish, hardsigmoid, relu6 ---------------------------------- */
 
 FX__NO_ATTRS(fx_hardswish, HARDSWISH);
-FX__POINTWISE(fx_hardswish, v * hardsigmoid1(v))
+FX__POINTWISE(fx_hardswish, fx__hardswish1(v))
 
 FX__NO_ATTRS(fx_hardsigmoid, HARDSIGMOID);
-FX__POINTWISE(fx_hardsigmoid, hardsigmoid1(v))
+FX__POINTWISE(fx_hardsigmoid, fx__hardsigmoid1(v))
 
 FX__NO_ATTRS(fx_relu6, RELU6);
-FX__POINTWISE(fx_relu6, v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v))
+FX__POINTWISE(fx_relu6, fx__relu6_1(v))
 
 /* ---- sigmoid, silu --------------------------------------------------- */
 
@@ -102,7 +89,7 @@ FX__NO_ATTRS(fx_sigmoid, SIGMOID);
 FX__POINTWISE(fx_sigmoid, sigmoid1(v))
 
 FX__NO_ATTRS(fx_silu, SILU);
-FX__POINTWISE(fx_silu, (float)((double)v / (1.0 + exp(-(double)v))))
+FX__POINTWISE(fx_silu, fx__silu1(v))
 
 /* ---- gelu ------------------------------------------------------------ */
 

@@ -1,24 +1,26 @@
 /*
  * ops/conv2d_bn.c - conv2d followed by eval-mode batch norm and an
- * optional ReLU, in one pass (the fused form of conv -> bn -> relu that
- * featx.fx.graph_module.compile_plan emits).
+ * optional activation, in one pass (the fused form of conv -> bn -> act
+ * that featx.fx.graph_module.compile_plan and Conv2dNormActivation emit).
  *
  *   inputs (x, w, b, mean, var, w_bn, b_bn), b/w_bn/b_bn may be None:
  *   x: (N, C, H, W)   w: (OC, C/G, KH, KW)   b: (OC) optional
  *   mean, var: (OC) required   w_bn, b_bn: (OC) optional
  *   y: (N, OC, OH, OW), OH/OW as conv2d
  *   z = conv2d(x, w, b, stride, padding, dilation, groups)
- *   y[n, o] = z[n, o] * alpha[o] + beta[o]   (then max(0, y) if relu)
+ *   y[n, o] = act(z[n, o] * alpha[o] + beta[o])
  *   alpha = w_bn / sqrt(var + eps),  beta = b_bn - mean * alpha
+ *   act (fx_act): 0 none, 1 relu, 2 relu6, 3 hardswish, 4 silu
  *
- * torch equivalent: relu?(batch_norm(conv2d(x, w, b, ...), mean, var,
+ * torch equivalent: act(batch_norm(conv2d(x, w, b, ...), mean, var,
  * w_bn, b_bn, training=False, eps=eps)).
  *
  * The BN inputs are read when the kernel runs (never folded into a copy
  * of the weights), so in-place updates of the model's arrays are seen.
  * alpha/beta are computed exactly as the batch_norm op does (double,
- * rounded to float, then a float multiply and a separate add), so the
- * fused result equals conv2d -> batch_norm -> relu bit for bit.
+ * rounded to float, then a float multiply and a separate add) and act as
+ * the activation op's kernel of the same ISA does, so the fused result
+ * equals conv2d -> batch_norm -> act bit for bit.
  * Workspace per thread: alpha and beta, then conv2d's GEMM block.
  */
 #include <math.h>
@@ -34,7 +36,7 @@ const fx_attr_def fx_conv2d_bn_attrs[FX__NATTRS_CONV2D_BN + 1] = {
      offsetof(fx_conv2d_bn_params, conv.dilation)},
     {"groups", FX_ATTR_INT, 0, offsetof(fx_conv2d_bn_params, conv.groups)},
     {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_conv2d_bn_params, eps)},
-    {"relu", FX_ATTR_BOOL, 0, offsetof(fx_conv2d_bn_params, relu)},
+    {"act", FX_ATTR_INT, 0, offsetof(fx_conv2d_bn_params, act)},
     {NULL, FX_ATTR_INT, 0, 0},
 };
 
@@ -93,6 +95,12 @@ fx_conv2d_bn_infer(const void *params, int32_t n_in, const fx_tensor *in,
                             "conv2d_bn: eps must be non-negative, got %g",
                             p->eps);
     }
+    if (p->act < 0 || p->act >= FX_ACT_COUNT) {
+        return fx_error_set(err, FX_ERR_ARG,
+                            "conv2d_bn: act must be 0 (none), 1 (relu), 2 "
+                            "(relu6), 3 (hardswish) or 4 (silu), got %lld",
+                            (long long)p->act);
+    }
     oc = in[1].shape[0];
     if (n_in < 5) {
         return fx_error_set(err, FX_ERR_ARG, "conv2d_bn: %s is required",
@@ -121,7 +129,7 @@ fx_conv2d_bn_infer(const void *params, int32_t n_in, const fx_tensor *in,
     return FX_OK;
 }
 
-/* Reference: conv2d's reference kernel, then the affine (and ReLU) on the
+/* Reference: conv2d's reference kernel, then the affine and act on the
  * same (n, o) planes (conv2d_ref splits N*OC planes the same way). */
 void
 fx_conv2d_bn_ref(const fx_kargs *a, int ith, int nth)
@@ -142,7 +150,7 @@ fx_conv2d_bn_ref(const fx_kargs *a, int ith, int nth)
             float v = y[i] * alpha;
 
             v = v + beta;
-            y[i] = p->relu && v < 0.0f ? 0.0f : v; /* as relu: NaN stays */
+            y[i] = fx__act1(p->act, v);
         }
     }
 }

@@ -11,6 +11,7 @@
 #ifndef FX_OPS_H
 #define FX_OPS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -109,11 +110,21 @@ typedef struct fx_permute_params {
     fx_ints dims;
 } fx_permute_params;
 
+/* The activation conv2d_bn applies after the BN affine (attribute "act"). */
+typedef enum fx_act {
+    FX_ACT_NONE = 0,
+    FX_ACT_RELU = 1,
+    FX_ACT_RELU6 = 2,
+    FX_ACT_HARDSWISH = 3,
+    FX_ACT_SILU = 4,
+    FX_ACT_COUNT
+} fx_act;
+
 /* conv2d_bn: conv2d's params first, so conv2d kernels can read them */
 typedef struct fx_conv2d_bn_params {
     fx_conv2d_params conv;
     double eps;
-    int relu;
+    int64_t act; /* fx_act */
 } fx_conv2d_bn_params;
 
 /* ---- per-op declarations, from ops.def ------------------------------ */
@@ -167,6 +178,62 @@ fx__split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
 
 /* Writes a tensor shape as "AxBxC" into buf (for messages). */
 const char *fx__shape_str(const fx_tensor *t, char *buf, size_t size);
+
+/* The reference kernels' scalar activations (ops/activation.c has the
+ * formulas); conv2d_bn's reference applies the same ones. NaN stays NaN. */
+FX_INLINE float
+fx__relu1(float v)
+{
+    return v < 0.0f ? 0.0f : v;
+}
+
+FX_INLINE float
+fx__relu6_1(float v)
+{
+    return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+}
+
+FX_INLINE float
+fx__hardsigmoid1(float v)
+{
+    float t = v + 3.0f;
+
+    if (t < 0.0f) {
+        t = 0.0f;
+    } else if (t > 6.0f) {
+        t = 6.0f;
+    }
+    return t / 6.0f;
+}
+
+FX_INLINE float
+fx__hardswish1(float v)
+{
+    return v * fx__hardsigmoid1(v);
+}
+
+FX_INLINE float
+fx__silu1(float v)
+{
+    return (float)((double)v / (1.0 + exp(-(double)v)));
+}
+
+FX_INLINE float
+fx__act1(int64_t act, float v)
+{
+    switch (act) {
+    case FX_ACT_RELU:
+        return fx__relu1(v);
+    case FX_ACT_RELU6:
+        return fx__relu6_1(v);
+    case FX_ACT_HARDSWISH:
+        return fx__hardswish1(v);
+    case FX_ACT_SILU:
+        return fx__silu1(v);
+    default:
+        return v;
+    }
+}
 
 /* Output size of a sliding window along one dim (torch's pooling/conv
  * rule); returns <= 0 if the window does not fit. */

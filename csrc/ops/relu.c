@@ -32,6 +32,6 @@ fx_relu_ref(const fx_kargs *a, int ith, int nth)
 
     fx__split(fx_tensor_numel(a->out), ith, nth, &begin, &end);
     for (i = begin; i < end; i++) {
-        y[i] = x[i] < 0.0f ? 0.0f : x[i];
+        y[i] = fx__relu1(x[i]);
     }
 }

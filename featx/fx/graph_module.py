@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core
-from .._op import OpSpec, SlotRef
+from .._op import CONV_BN_ACTS, OpSpec, SlotRef, conv2d_bn_spec
 from .._tensor_methods import METHODS
 from ..nn import Module
 
@@ -176,9 +176,10 @@ def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def _fuse_conv_bn(steps: list[tuple], wanted: set[int]) -> list[tuple]:
-    """Replaces each kernel-step chain conv2d -> batch_norm (-> relu) by one
-    conv2d_bn step (BN affine and ReLU in the GEMM epilogue; the BN arrays
-    are passed by reference, so in-place updates stay visible).
+    """Replaces each kernel-step chain conv2d -> batch_norm (-> relu, relu6,
+    hardswish or silu) by one conv2d_bn step (BN affine and activation in
+    the GEMM epilogue; the BN arrays are passed by reference, so in-place
+    updates stay visible).
 
     A link is fused only if the producer is not a returned output and its
     slot has exactly one use among all steps (Python steps' templates
@@ -212,28 +213,31 @@ def _fuse_conv_bn(steps: list[tuple], wanted: set[int]) -> list[tuple]:
         if st[1] == "kernel" and st[3] and isinstance(st[3][0], int):
             by_input[st[3][0]] = pos
 
-    def sole_reader(pos: int, op: str) -> int | None:
+    def sole_reader(pos: int, ops: Any) -> int | None:
         slot = steps[pos][0]
         nxt = by_input.get(slot)
         if (slot in wanted or uses.get(slot) != 1 or nxt is None
-                or steps[nxt][2] != op):
+                or steps[nxt][2] not in ops):
             return None
         return nxt
+
+    def spec(pos: int | None) -> OpSpec | None:
+        return None if pos is None else OpSpec(*steps[pos][2:5])
 
     out, drop = list(steps), set()
     for pos, st in enumerate(steps):
         if st[1] != "kernel" or st[2] != "conv2d":
             continue
-        bn = sole_reader(pos, "batch_norm")
-        if bn is None or any(isinstance(v, int) for v in steps[bn][3][1:]):
+        bn = sole_reader(pos, ("batch_norm",))
+        if bn is None:
             continue
-        relu = sole_reader(bn, "relu")
-        last = relu if relu is not None else bn
-        x, w, b = (tuple(st[3]) + (None,) * 3)[:3]
-        mean, var, bw, bb = (tuple(steps[bn][3][1:]) + (None,) * 4)[:4]
-        attrs = dict(st[4], eps=steps[bn][4]["eps"], relu=relu is not None)
-        out[last] = (steps[last][0], "kernel", "conv2d_bn",
-                     (x, w, b, mean, var, bw, bb), attrs, st[5])
+        act = sole_reader(bn, CONV_BN_ACTS)
+        fused = conv2d_bn_spec(spec(pos), spec(bn), spec(act))
+        if fused is None:
+            continue
+        last = act if act is not None else bn
+        out[last] = (steps[last][0], "kernel", fused.name, fused.inputs,
+                     fused.attrs, st[5])
         drop.update({pos, bn} - {last})
     return [st for pos, st in enumerate(out) if pos not in drop]
 
@@ -247,7 +251,7 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     (user leaf modules, Python operators, mode-dependent layers in train
     mode) becomes a Python step. Leaf modules run as views fixed to the
     graph's mode. In eval mode (and unless ``fuse`` is False, a private
-    switch for tests), conv2d -> batch_norm (-> relu) chains become one
+    switch for tests), conv2d -> batch_norm (-> activation) chains become one
     conv2d_bn step (:func:`_fuse_conv_bn`).
     """
     consts: dict[int, Any] = {}

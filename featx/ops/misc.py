@@ -13,7 +13,8 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from .. import _functions, nn
+from .. import _core, _functions, nn
+from .._op import OpSpec, SlotRef, conv2d_bn_spec
 from ..nn import functional as F
 
 __all__ = ["Conv2dNormActivation", "SqueezeExcitation", "MLP", "Permute",
@@ -88,6 +89,39 @@ class Conv2dNormActivation(nn.Sequential):
             layers.append(activation_layer(**kwargs))
         super().__init__(*layers)
         self.out_channels = out_channels
+
+    def forward(self, input: Any) -> Any:
+        spec = self._fused(input)
+        if spec is None:
+            return super().forward(input)
+        return _core.call(spec.name, spec.inputs, spec.attrs)
+
+    def _fused(self, input: Any) -> OpSpec | None:
+        """On a float32 array, the one conv2d_bn call equal to conv ->
+        eval-mode batch norm (-> relu, relu6, hardswish or silu), bit for
+        bit; else None. Each featx.nn child says what it computes as the
+        OpSpec its forward returns on a placeholder (as the plan compiler
+        lowers layers); anything else, or training, is not fused (and
+        errors are left to the unfused layers)."""
+        if (not isinstance(input, np.ndarray) or input.dtype != np.float32
+                or not 2 <= len(self) <= 3):
+            return None
+        specs = []
+        for i, m in enumerate(self):
+            if m.training or not type(m).__module__.startswith("featx.nn"):
+                return None
+            ref = SlotRef(i)
+            try:
+                spec = m.forward(ref)
+            except Exception:
+                return None
+            if not isinstance(spec, OpSpec) or spec.inputs[:1] != (ref,):
+                return None
+            specs.append(spec)
+        fused = conv2d_bn_spec(*specs)
+        if fused is None:
+            return None
+        return fused._replace(inputs=(input,) + fused.inputs[1:])
 
 
 class SqueezeExcitation(nn.Module):

@@ -81,3 +81,69 @@ def test_unary_input_layouts(isa, name):
 def test_gelu_error_approximate(isa):
     with pytest.raises(ValueError, match=r"approximate must be 0 .* got 2"):
         call("gelu", [np.zeros(3, np.float32)], {"approximate": 2}, isa)
+
+
+ALL = [(n, {}) for n in UNARY] + [("gelu", {"approximate": 0}),
+                                  ("gelu", {"approximate": 1})]
+_EXACT = ("hardswish", "hardsigmoid", "relu6")  # same operations as the ref
+
+
+def _ref_of(name, attrs, x):
+    if name == "gelu":
+        return ref.gelu(x, "tanh" if attrs["approximate"] else "none")
+    return getattr(ref, name)(x)
+
+
+@pytest.mark.parametrize("name,attrs", ALL)
+def test_unary_dense_sweep_is_accurate(isa, name, attrs):
+    """Every float of a dense sweep over [-20, 20] (and tiny values)
+    within 4 float32 ulp (32 for tanh-gelu) of the float64 value (0 where
+    it is below FLT_MIN; the polynomial kernels may flush those). gelu's
+    references cancel in 1 + erf / 1 + tanh far below 0, so there
+    (|gelu| < 1e-9) the bound is absolute."""
+    x = np.concatenate([np.linspace(-20, 20, 40001),
+                        np.geomspace(1e-30, 1e-3, 200),
+                        -np.geomspace(1e-30, 1e-3, 200)]).astype(np.float32)
+    y = call(name, [x], attrs, isa)
+    if name in _EXACT:  # bit for bit as the reference kernel
+        np.testing.assert_array_equal(y, call(name, [x], attrs, "scalar"))
+    r = _ref_of(name, attrs, x)
+    floor = 1e-9 if name == "gelu" else np.finfo(np.float32).tiny
+    err = np.abs(y - r) / np.maximum(np.abs(r), floor)
+    # the tanh form's exp(-2u) magnifies the rounding of u when u << 0
+    ulps = 32 if attrs.get("approximate") == 1 else 4
+    assert float(err.max()) <= ulps * 2.0 ** -23, x[np.argmax(err)]
+
+
+@pytest.mark.parametrize("name,attrs", ALL)
+def test_unary_every_vector_remainder(isa, name, attrs):
+    """Sizes 1..33 hit every tail length; an element's value does not
+    depend on its position (the same x gives the same y everywhere), and
+    NaN in the tail stays NaN."""
+    base = _wide(np.random.default_rng(11), 40)
+    full = call(name, [base], attrs, isa)
+    for n in range(1, 34):
+        np.testing.assert_array_equal(call(name, [base[:n]], attrs, isa),
+                                      full[:n])
+        np.testing.assert_array_equal(
+            call(name, [base[40 - n:]], attrs, isa), full[40 - n:])
+        x = base[:n].copy()
+        x[-1] = np.nan
+        assert np.isnan(call(name, [x], attrs, isa)[-1])
+
+
+@pytest.mark.parametrize("name,attrs", ALL)
+def test_unary_thread_count_does_not_change_results(isa, name, attrs):
+    from featx import _core
+
+    x = _wide(np.random.default_rng(12), 3, 5, 37)
+    before = _core.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            _core.set_num_threads(n)
+            results.append(call(name, [x], attrs, isa))
+    finally:
+        _core.set_num_threads(before)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])

@@ -1,4 +1,4 @@
-"""conv2d_bn (conv2d -> eval batch norm -> optional ReLU in one kernel)
+"""conv2d_bn (conv2d -> eval batch norm -> optional activation, one kernel)
 against the float64 reference, on every ISA; and bit-equality with the
 unfused ops, which is what lets the planner fuse without changing
 results."""
@@ -28,9 +28,12 @@ CASES = [
 ]
 
 
-def _attrs(s, p, d, g, eps=1e-5, relu=False):
-    return dict(stride=s, padding=p, dilation=d, groups=g, eps=eps,
-                relu=relu)
+# act attribute -> the activation op it stands for (None: no activation)
+ACTS = {0: None, 1: "relu", 2: "relu6", 3: "hardswish", 4: "silu"}
+
+
+def _attrs(s, p, d, g, eps=1e-5, act=0):
+    return dict(stride=s, padding=p, dilation=d, groups=g, eps=eps, act=act)
 
 
 def _inputs(case, seed, conv_bias=True, affine=True):
@@ -46,22 +49,22 @@ def _inputs(case, seed, conv_bias=True, affine=True):
     return [x, wt, b, mean, var, bw, bb]
 
 
-def _reference(inputs, case, eps, relu):
+def _reference(inputs, case, eps, act):
     x, wt, b, mean, var, bw, bb = inputs
     _, _, _, _, _, _, _, s, p, d, g = case
     y = ref.batch_norm(ref.conv2d(x, wt, b, s, p, d, g), mean, var, bw, bb,
                        eps)
-    return np.maximum(y, 0.0) if relu else y
+    return y if ACTS[act] is None else getattr(ref, ACTS[act])(y)
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("act", sorted(ACTS))
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
-def test_conv2d_bn_matches_reference(isa, case, relu):
+def test_conv2d_bn_matches_reference(isa, case, act):
     inputs = _inputs(case, len(CASES) + case[2] * 7 + case[4])
     s, p, d, g = case[7:]
-    y = call("conv2d_bn", inputs, _attrs(s, p, d, g, 1e-3, relu), isa)
+    y = call("conv2d_bn", inputs, _attrs(s, p, d, g, 1e-3, act), isa)
     k = case[1] // g * case[5] * case[6]
-    assert_close(y, _reference(inputs, case, 1e-3, relu), k=k)
+    assert_close(y, _reference(inputs, case, 1e-3, act), k=k)
 
 
 @pytest.mark.parametrize("conv_bias", [False, True])
@@ -69,40 +72,48 @@ def test_conv2d_bn_matches_reference(isa, case, relu):
 def test_conv2d_bn_optional_inputs(isa, conv_bias, affine):
     case = CASES[0]
     inputs = _inputs(case, 5, conv_bias, affine)
-    y = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, relu=True), isa)
-    assert_close(y, _reference(inputs, case, 1e-5, True), k=27)
+    y = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, act=1), isa)
+    assert_close(y, _reference(inputs, case, 1e-5, 1), k=27)
     # trailing optional inputs may also be left out
     short = [v for v in inputs]
     while short[-1] is None:
         short.pop()
-    y2 = call("conv2d_bn", short, _attrs(1, 1, 1, 1, relu=True), isa)
+    y2 = call("conv2d_bn", short, _attrs(1, 1, 1, 1, act=1), isa)
     np.testing.assert_array_equal(y, y2)
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("act", sorted(ACTS))
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
-def test_conv2d_bn_equals_unfused_ops(isa, case, relu):
+def test_conv2d_bn_equals_unfused_ops(isa, case, act):
     """Same kernel choice, same rounding: fused == conv2d -> batch_norm ->
-    relu, bit for bit."""
+    activation, bit for bit (every output width, so every vector tail)."""
     inputs = _inputs(case, 3)
     x, wt, b, mean, var, bw, bb = inputs
     s, p, d, g = case[7:]
-    y = call("conv2d_bn", inputs, _attrs(s, p, d, g, 1e-5, relu), isa)
+    y = call("conv2d_bn", inputs, _attrs(s, p, d, g, 1e-5, act), isa)
     z = call("conv2d", [x, wt, b], dict(stride=s, padding=p, dilation=d,
                                         groups=g), isa)
     z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5), isa)
-    if relu:
-        z = call("relu", [z], {}, isa)
+    if ACTS[act] is not None:
+        z = call(ACTS[act], [z], {}, isa)
     np.testing.assert_array_equal(y, z)
 
 
-def test_conv2d_bn_relu_keeps_nan(isa):
+@pytest.mark.parametrize("act", [1, 2, 3, 4])
+def test_conv2d_bn_act_keeps_nan(isa, act):
     case = CASES[0]
     inputs = _inputs(case, 9)
     inputs[0][0, 0, 3, 3] = np.nan
-    y = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, relu=True), isa)
+    y = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, act=act), isa)
     assert np.isnan(y[0, :, 2:5, 2:5]).all()
-    assert (y[~np.isnan(y)] >= 0).all()
+    if act <= 2:
+        assert (y[~np.isnan(y)] >= 0).all()
+
+
+def test_conv2d_bn_error_act(isa):
+    with pytest.raises(ValueError, match=r"act must be 0 .* got 5"):
+        call("conv2d_bn", _inputs(CASES[0], 1), _attrs(1, 1, 1, 1, act=5),
+             isa)
 
 
 def test_conv2d_bn_error_bn_shape(isa):
