@@ -2,10 +2,19 @@
 featx.feature_extraction.get_graph_node_info."""
 from __future__ import annotations
 
+import json
+import os
+import warnings
+
 import numpy as np
 import pytest
 
+import featx
 from featx import _core
+from featx.feature_extraction import (
+    GraphNodeInfo, create_feature_extractor, get_graph_node_info,
+    get_graph_node_names)
+from featx.fx.graph_module import value_shape
 
 CONV = {"stride": 2, "padding": 3, "dilation": 1, "groups": 1}
 
@@ -51,16 +60,6 @@ def test_infer_shape_error_is_the_ops_message():
 
 
 # --------------------------------------------------------------------------- get_graph_node_info
-
-import json  # noqa: E402
-import os  # noqa: E402
-import warnings  # noqa: E402
-
-import featx  # noqa: E402
-from featx.feature_extraction import (  # noqa: E402
-    GraphNodeInfo, create_feature_extractor, get_graph_node_info,
-    get_graph_node_names)
-from featx.fx.graph_module import value_shape  # noqa: E402
 
 
 def _model(name):
