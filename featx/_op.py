@@ -163,7 +163,7 @@ def as_meta(value: Any, counter: MacCounter | None) -> Any:
 def _macs(name: str, shapes: list, out: tuple) -> int:
     """Multiply-adds of kernel op ``name``: conv2d (weight (OC, C/groups,
     KH, KW)) and linear (weight (OUT, IN)); every other op counts 0."""
-    if name in ("conv2d", "conv2d_bn", "linear"):
+    if name in ("conv2d", "linear"):
         return math.prod(out) * math.prod(shapes[1][1:])
     return 0
 

@@ -369,7 +369,8 @@ def meta_run(graph: ModeGraph, root: Module, training: bool,
                     value = as_meta(fn(*_subst(args, values),
                                        **_subst(kwargs, values)), counter)
                 except (ValueError, TypeError) as e:
-                    raise type(e)(f"node {name!r}: {e}") from e
+                    cls = TypeError if isinstance(e, TypeError) else ValueError
+                    raise cls(f"node {name!r}: {e}") from e
             values[index] = value
             result.append((value, counter.macs - before))
     finally:
