@@ -709,7 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         default=None,
-        metavar="H W",
+        metavar=("H", "W"),
         help="print the table for an input of shape (1, 3, H, W) pixels; H alone means H H",
     )
     p.set_defaults(func=_cmd_nodes)
