@@ -15,6 +15,11 @@ The decorator gives it three behaviours, chosen by its arguments:
 * an argument is a :class:`SlotRef` (the plan compiler is lowering a node):
   the :class:`OpSpec` is returned without running, so the plan can run the C
   kernel directly;
+* an argument is a :class:`MetaArray` (a shape-only run, see
+  :func:`featx.feature_extraction.get_graph_node_info`): the output shape
+  comes from the op's C shape inference (``featx._core.infer``), the op's
+  multiply-adds are added to the run's :class:`MacCounter`, and a new
+  :class:`MetaArray` is returned; no kernel runs;
 * otherwise it runs now: the spec's kernel is called through
   ``featx._core.call``, with the GIL released around the kernel.
 
@@ -26,7 +31,10 @@ Python.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, NamedTuple
+
+import numpy as np
 
 from . import _core
 
@@ -52,13 +60,128 @@ class SlotRef:
         return f"SlotRef({self.index})"
 
 
-def _has(kind: type, args: tuple, kwargs: dict) -> bool:
+class MacCounter:
+    """Multiply-adds counted during one shape-only run (a multiply and
+    an add count as one, as torchvision's GFLOPS figures do)."""
+
+    __slots__ = ("macs",)
+
+    def __init__(self) -> None:
+        self.macs = 0
+
+
+class MetaArray(np.ndarray):
+    """A float array whose values are never computed: zeros with zero
+    strides (no memory per element), standing for a value of known shape
+    in a shape-only run. featx ops given one compute only their output
+    shape and multiply-adds; NumPy element-wise ufuncs (``+``, ``*``, ...)
+    only broadcast shapes; other NumPy functions run on the zeros (their
+    array results become MetaArrays again in featx ops and between nodes).
+
+    Attributes:
+        counter: the :class:`MacCounter` of the run, shared by every
+            MetaArray derived from this one.
+    """
+
+    counter: MacCounter | None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.counter = getattr(obj, "counter", None)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any,
+                        **kwargs: Any) -> Any:
+        out = kwargs.pop("out", None)
+        if method != "__call__" or (ufunc.signature is not None
+                                    and ufunc is not np.matmul):
+            plain = [np.asarray(v) if isinstance(v, MetaArray) else v
+                     for v in inputs]
+            if out is not None:
+                kwargs["out"] = out
+            return as_meta(getattr(ufunc, method)(*plain, **kwargs),
+                           self.counter)
+        shapes = [np.shape(v) for v in inputs]
+        if ufunc is np.matmul:
+            shape, macs = _matmul(*shapes)
+            if self.counter is not None:
+                self.counter.macs += macs
+        else:
+            shape = np.broadcast_shapes(*shapes)
+        # the result dtype: the same ufunc on one zero of each input dtype
+        core = (1, 1) if ufunc is np.matmul else ()
+        one = ufunc(*(np.zeros(core, v.dtype) if isinstance(v, np.ndarray)
+                      else v for v in inputs), **kwargs)
+        if out is not None:  # in place (x += y): the values stay zeros
+            for o in out:
+                if o.shape != shape:
+                    raise ValueError(
+                        f"{ufunc.__name__}: output of shape {o.shape} "
+                        f"cannot hold the result of shape {shape}")
+            return out[0] if len(out) == 1 else out
+        if isinstance(one, tuple):
+            return tuple(meta_array(shape, self.counter, o.dtype)
+                         for o in one)
+        return meta_array(shape, self.counter, np.asarray(one).dtype)
+
+
+def _matmul(a: tuple, b: tuple) -> tuple[tuple, int]:
+    """Output shape and multiply-adds of ``A @ B`` (NumPy's rules)."""
+    if not a or not b:
+        raise ValueError(
+            f"matmul: operands need at least 1 dimension, got shapes {a} "
+            f"and {b}")
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ValueError(
+            f"matmul: shapes {a} and {b} do not fit: {a2[-1]} != "
+            f"{b2[-2]} in the contracted dimension")
+    batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    shape = batch + a2[-2:-1] * (len(a) > 1) + b2[-1:] * (len(b) > 1)
+    return shape, math.prod(batch) * a2[-2] * a2[-1] * b2[-1]
+
+
+def meta_array(shape: tuple, counter: MacCounter | None,
+               dtype: Any = np.float32) -> MetaArray:
+    """A read-only :class:`MetaArray` of ``shape`` (zeros, zero strides)
+    that counts into ``counter``."""
+    m = np.broadcast_to(np.zeros((), dtype), tuple(shape)).view(MetaArray)
+    m.counter = counter
+    return m
+
+
+def as_meta(value: Any, counter: MacCounter | None) -> Any:
+    """``value`` with every array (also inside tuples and lists) replaced
+    by a :class:`MetaArray` of its shape and dtype."""
+    if isinstance(value, np.ndarray) and not (
+            isinstance(value, MetaArray) and value.counter is counter):
+        return meta_array(value.shape, counter, value.dtype)
+    if isinstance(value, (tuple, list)):
+        return type(value)(as_meta(v, counter) for v in value)
+    return value
+
+
+def _macs(name: str, shapes: list, out: tuple) -> int:
+    """Multiply-adds of kernel op ``name``: conv2d (weight (OC, C/groups,
+    KH, KW)) and linear (weight (OUT, IN)); every other op counts 0."""
+    if name in ("conv2d", "linear"):
+        return math.prod(out) * math.prod(shapes[1][1:])
+    return 0
+
+
+_SPECIAL = (_core.Proxy, SlotRef, MetaArray)
+
+
+def _special(args: tuple, kwargs: dict) -> Any:
+    """The first traced value, SlotRef or MetaArray among the arguments
+    (or inside a list/tuple argument), else None."""
     for a in (*args, *kwargs.values()):
-        if isinstance(a, kind):
-            return True
-        if isinstance(a, (list, tuple)) and any(isinstance(b, kind) for b in a):
-            return True
-    return False
+        if isinstance(a, _SPECIAL):
+            return a
+        if isinstance(a, (list, tuple)):
+            for b in a:
+                if isinstance(b, _SPECIAL):
+                    return b
+    return None
 
 
 def op(spec_fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,11 +189,22 @@ def op(spec_fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(spec_fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if _has(_core.Proxy, args, kwargs):
+        special = _special(args, kwargs)
+        if isinstance(special, _core.Proxy):
             return _core.record_function(wrapper, args, kwargs)
-        if _has(SlotRef, args, kwargs):
+        if isinstance(special, SlotRef):
             return spec_fn(*args, **kwargs)
         spec = spec_fn(*args, **kwargs)
+        if isinstance(special, MetaArray):
+            counter = special.counter
+            if not isinstance(spec, OpSpec):
+                return as_meta(spec, counter)
+            shapes = [None if v is None else np.shape(v)
+                      for v in spec.inputs]
+            out = _core.infer(spec.name, shapes, spec.attrs)
+            if counter is not None:
+                counter.macs += _macs(spec.name, shapes, out)
+            return meta_array(out, counter)
         if isinstance(spec, OpSpec):
             return _core.call(spec.name, spec.inputs, spec.attrs)
         return spec

@@ -1,7 +1,8 @@
 """The ``featx`` command: list a model's graph nodes, or extract features from a photo.
 
 ``featx nodes resnet18`` prints the names that ``get_graph_node_names`` gives (train and eval
-mode). ``featx extract resnet18 --nodes layer1 layer4`` preprocesses an image (the bundled
+mode); ``featx nodes resnet18 --input-size 224 224`` prints a table of every node's op, output
+shape, parameters and FLOPs (``get_graph_node_info``, shape inference only). ``featx extract resnet18 --nodes layer1 layer4`` preprocesses an image (the bundled
 sample photo by default) as torchvision's ImageNet preset does, runs
 ``create_feature_extractor``, prints one line of statistics per returned node and saves the
 arrays to an ``.npz`` file whose keys are the node names. ``featx extract resnet18 photos/
@@ -75,6 +76,8 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
 
     model = _get_model(args.model)
     train, evaluation = get_graph_node_names(model, suppress_diff_warning=True)
+    if args.input_size is not None:
+        return _print_node_tables(args, model, list(train) == list(evaluation))
     if args.mode == "train":
         names: list[str] = list(train)
     elif args.mode == "eval":
@@ -100,6 +103,68 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
             names = list(evaluation)
     for n in names:
         print(n)
+    return 0
+
+
+def _input_shape(sizes: list[int]) -> tuple[int, int, int, int]:
+    """--input-size H [W] -> (1, 3, H, W)."""
+    if len(sizes) > 2 or any(s < 1 for s in sizes):
+        raise CLIError(
+            "--input-size takes one or two positive ints, H W (H alone means H H), got "
+            + " ".join(str(s) for s in sizes)
+        )
+    h, w = (sizes[0], sizes[-1])
+    return (1, 3, h, w)
+
+
+def _human(n: int) -> str:
+    """1234 -> '1.2K', 4089184256 -> '4.1G'; below 1000 the number itself."""
+    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)
+
+
+def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "-"
+    if shape and isinstance(shape[0], tuple):  # a tuple of arrays
+        return ", ".join(_shape_text(s) for s in shape)
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _print_node_tables(args: argparse.Namespace, model: Any, same: bool) -> int:
+    """The --input-size table(s): node, op, output shape, params, FLOPs, and totals."""
+    from featx.models.feature_extraction import get_graph_node_info
+
+    shape = _input_shape(args.input_size)
+    if args.mode != "both":
+        modes = [args.mode]
+    elif same:
+        modes = ["eval"]
+    else:
+        modes = ["train", "eval"]
+        print(f"# {args.model}: train and eval mode differ; one table per mode")
+    for mode in modes:
+        rows = get_graph_node_info(model, shape, mode=mode)
+        note = ", the same in train and eval mode" if args.mode == "both" and same else ""
+        print(f"# {args.model}, input {shape}, {mode} mode: {len(rows)} nodes{note}")
+        table = [("node", "op", "output shape", "params", "FLOPs")]
+        table += [
+            (r.name, r.op, _shape_text(r.shape), _human(r.params), _human(r.flops))
+            for r in rows
+        ]
+        params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
+        table.append(("total", "", "", _human(params), _human(flops)))
+        widths = [max(len(row[i]) for row in table) for i in range(5)]
+        for row in table:
+            left = "  ".join(row[i].ljust(widths[i]) for i in range(3))
+            right = "  ".join(row[i].rjust(widths[i]) for i in (3, 4))
+            print(f"{left}  {right}")
+        print(
+            f"# total: {params:,} parameters, {flops:,} FLOPs (multiply-adds of "
+            "convolutions, linear layers and matmul, each counted as one)"
+        )
     return 0
 
 
@@ -621,15 +686,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "nodes",
-        help="print a model's graph node names (get_graph_node_names)",
-        description="Print the node names that can be requested from MODEL, one per line.",
+        help="print a model's graph node names (get_graph_node_names), or with "
+        "--input-size a table of shapes, parameters and FLOPs",
+        description=(
+            "Print the node names that can be requested from MODEL, one per line. With "
+            "--input-size H W, print a table instead: node, op, output shape for an input "
+            "of shape (1, 3, H, W), parameters, FLOPs (multiply-adds counted as one, as "
+            "torchvision's GFLOPS), with totals; found by shape inference without "
+            "running the model (get_graph_node_info)."
+        ),
     )
     p.add_argument("model", metavar="MODEL", help="model name, e.g. resnet18")
     p.add_argument(
         "--mode",
         choices=("train", "eval", "both"),
         default="both",
-        help="which trace to list; 'both' (default) says whether they differ",
+        help="which trace to list; 'both' (default) says whether they differ (with "
+        "--input-size: one table if they do not, else one per mode)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar=("H", "W"),
+        help="print the table for an input of shape (1, 3, H, W) pixels; H alone means H H",
     )
     p.set_defaults(func=_cmd_nodes)
 

@@ -4,7 +4,8 @@ Mirrors ``torchvision.models.feature_extraction``: the same functions,
 arguments, defaults and node names (SPEC sections 1-6), with the
 documented improvements: module paths are never rewritten, overlapping
 queries each get their own node, the model's mode flags are never changed,
-clearer errors.
+clearer errors. :func:`get_graph_node_info` (shapes, parameters and
+multiply-adds per node, without running the model) is featx's own.
 """
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ import difflib
 import inspect
 import operator
 import warnings
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
-from .fx.graph_module import FeatureExtractor, export_graph
+import numpy as np
+
+from ._op import MacCounter, meta_array
+from .fx.graph_module import (FeatureExtractor, export_graph, meta_run,
+                              op_label, value_shape)
 from .fx.tracer import Tracer
 from .nn import Module
 
-__all__ = ["create_feature_extractor", "get_graph_node_names"]
+__all__ = ["create_feature_extractor", "get_graph_node_names",
+           "get_graph_node_info", "GraphNodeInfo"]
 
 _TRACER_KEYS = ("leaf_modules", "autowrap_modules", "autowrap_functions")
 
@@ -125,6 +131,151 @@ def get_graph_node_names(
     if not suppress_diff_warning:
         _warn_if_different(train_names, eval_names)
     return train_names, eval_names
+
+
+class GraphNodeInfo(NamedTuple):
+    """One row of :func:`get_graph_node_info`.
+
+    Attributes:
+        name: the node name, as :func:`get_graph_node_names` lists it.
+        op: the leaf module's class name for a module call (``Conv2d``),
+            the function or method name for a call (``add``, ``flatten``,
+            ``getattr``), ``placeholder`` for an input, ``get_attr`` for a
+            parameter read.
+        shape: the output shape as a tuple of ints, e.g. (N, C, H, W);
+            for a tuple or list of arrays (``chunk``), a tuple of their
+            shapes; ``None`` for anything else (ints from ``size``, the
+            tuple from ``x.shape``, ...).
+        params: number of parameter elements this node brings in: all
+            parameters of a leaf module (its submodules' included) at its
+            first call, the parameter of a ``get_attr`` node; 0 for a
+            repeated call, a function or an input. Each parameter is
+            counted once, so the sum is the number of parameters the
+            graph uses. Buffers (BatchNorm statistics) are not counted.
+        flops: multiply-adds of the node (a multiply and an add count as
+            one, as torchvision's GFLOPS figures do): convolutions,
+            linear layers and ``@`` (matmul), also inside leaf modules;
+            element-wise ops, normalisation and pooling count 0.
+    """
+
+    name: str
+    op: str
+    shape: Any
+    params: int
+    flops: int
+
+
+def _check_input_shape(input_shape: Any) -> tuple[int, ...]:
+    if isinstance(input_shape, (str, bytes)) or not isinstance(
+            input_shape, (tuple, list)):
+        raise TypeError(
+            "input_shape must be a tuple of ints such as (1, 3, 224, 224) "
+            f"(N, C, H, W), got {type(input_shape).__name__}: "
+            f"{input_shape!r}")
+    bad = [d for d in input_shape if isinstance(d, bool)
+           or not isinstance(d, (int, np.integer)) or d < 1]
+    if not input_shape or bad:
+        raise ValueError(
+            "input_shape must be a non-empty tuple of positive ints such "
+            f"as (1, 3, 224, 224) (N, C, H, W), got {tuple(input_shape)!r}")
+    return tuple(int(d) for d in input_shape)
+
+
+def get_graph_node_info(
+        model: Module, input_shape: Any = (1, 3, 224, 224),
+        mode: str = "eval", tracer_kwargs: Mapping[str, Any] | None = None,
+        concrete_args: Mapping[str, Any] | None = None,
+) -> list[GraphNodeInfo]:
+    """Every node of a model with its op, output shape, parameters and
+    multiply-adds, found by shape inference without running the model.
+
+    featx's own; torchvision has no such function (the closest are its
+    ``get_graph_node_names`` plus a FLOP counter such as fvcore's or
+    ptflops'). The model is traced as :func:`get_graph_node_names` does;
+    then each featx op computes only its output shape (the C kernels'
+    shape inference, no arrays are allocated), so any input size is cheap.
+    Leaf modules and Python functions that are not featx ops are called on
+    read-only zero arrays of the right shape (no memory per element): the
+    shapes are right unless a user leaf module's output shape depends on
+    its input values. Nothing is changed: the model's mode flags,
+    BatchNorm statistics and featx's random generator are as before.
+
+    Args:
+        model: a featx.nn.Module.
+        input_shape: shape of the (first) ``forward`` argument, positive
+            ints, e.g. (N, C, H, W) = (1, 3, 224, 224) for the zoo models.
+            Other ``forward`` arguments take their defaults or
+            ``concrete_args``.
+        mode: ``"eval"`` or ``"train"``: the graph to describe.
+        tracer_kwargs, concrete_args: as in :func:`get_graph_node_names`.
+
+    Returns:
+        A list of :class:`GraphNodeInfo` (name, op, shape, params, flops),
+        one per node, in the order and with the names
+        ``get_graph_node_names(model)`` gives for ``mode``. At 224 x 224 the
+        flops of the torchvision zoo sum to its weights' GFLOPS figure.
+
+    Raises:
+        TypeError: ``input_shape`` is not a tuple/list of ints, a required
+            ``forward`` argument has no value, or an unknown
+            ``tracer_kwargs`` key.
+        ValueError: a non-positive size, an unknown ``mode``, or an input
+            shape the model cannot take; the message names the node that
+            rejected it (``node 'maxpool': ...``).
+        featx.fx.TraceError: the model needs concrete values while tracing.
+
+    Example:
+        >>> import featx
+        >>> rows = get_graph_node_info(featx.models.resnet18(), (1, 3, 224, 224))
+        >>> rows[1]
+        GraphNodeInfo(name='conv1', op='Conv2d', shape=(1, 64, 112, 112), params=9408, flops=118013952)
+        >>> round(sum(r.flops for r in rows) / 1e9, 3)  # ResNet18_Weights: 1.814
+        1.814
+    """
+    shape = _check_input_shape(input_shape)
+    if mode not in ("train", "eval"):
+        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    tracer = _make_tracer(tracer_kwargs)
+    train_graph, eval_graph = _trace_both(model, tracer, concrete_args)
+    traced = train_graph if mode == "train" else eval_graph
+    graph = export_graph(traced, list(range(len(traced))), [])
+    counter = MacCounter()
+    concrete = dict(concrete_args or {})
+    params = inspect.signature(model.forward).parameters
+    inputs: dict[int, Any] = {}
+    free = [p for p in params if p not in concrete]
+    for slot, (pname, p) in zip(graph.placeholders, params.items()):
+        if pname in concrete:
+            inputs[slot] = concrete[pname]
+        elif pname == free[0]:
+            inputs[slot] = meta_array(shape, counter)
+        elif p.default is not inspect.Parameter.empty:
+            inputs[slot] = p.default
+        else:
+            raise TypeError(
+                f"get_graph_node_info gives input_shape to '{free[0]}'; "
+                f"forward argument '{pname}' needs a value: give it in "
+                "concrete_args")
+    try:
+        results = meta_run(graph, model, mode == "train", inputs, counter)
+    except ValueError as e:
+        raise ValueError(
+            f"input_shape {shape} does not fit {type(model).__name__} in "
+            f"{mode} mode: {e}") from None
+    rows, seen = [], set()
+    for (_, name, kind, target, _, _, _), (value, macs) in zip(graph.nodes,
+                                                               results):
+        n_params = 0
+        if kind in ("call_module", "get_attr"):
+            owned = (model.get_submodule(target).parameters()
+                     if kind == "call_module" else [value])
+            for p in owned:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    n_params += int(p.size)
+        rows.append(GraphNodeInfo(name, op_label(model, kind, target),
+                                  value_shape(value), n_params, macs))
+    return rows
 
 
 def _normalize_spec(spec: Any, what: str) -> dict[str, str]:

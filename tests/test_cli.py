@@ -206,6 +206,98 @@ def test_nodes_single_mode_prints_names_only():
     assert not any(line.startswith("#") for line in lines)
 
 
+_TABLE_ROW = re.compile(r"^(\S+)\s+(\S+)\s+(\(.*\)|-)\s+(\S+)\s+(\S+)$")
+
+
+def _table_rows(stdout: str) -> list[tuple[str, ...]]:
+    """The `node  op  output shape  params  FLOPs` rows of `featx nodes --input-size`."""
+    rows = []
+    for line in stdout.splitlines():
+        m = _TABLE_ROW.match(line)
+        if m and m.group(1) not in ("node", "total"):
+            rows.append(m.groups())
+    return rows
+
+
+def test_nodes_table_resnet50_shapes_equal_the_extractors():
+    from featx.models import get_model
+    from featx.models.feature_extraction import (
+        create_feature_extractor,
+        get_graph_node_names,
+    )
+
+    proc = run("nodes", "resnet50", "--input-size", "224", "224")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (
+        "# resnet50, input (1, 3, 224, 224), eval mode: 176 nodes, "
+        "the same in train and eval mode"
+    )
+    assert lines[1].split() == ["node", "op", "output", "shape", "params", "FLOPs"]
+    assert lines[-2].split() == ["total", "25.6M", "4.1G"]
+    assert lines[-1].startswith("# total: 25,557,032 parameters, 4,089,184,256 FLOPs")
+    rows = _table_rows(proc.stdout)
+    model = get_model("resnet50").eval()
+    _, names = get_graph_node_names(model)
+    assert [r[0] for r in rows] == names
+    out = create_feature_extractor(model, return_nodes=names)(
+        np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    )
+    shapes = {k: "(" + ", ".join(map(str, v.shape)) + ")" for k, v in out.items()}
+    assert [(r[0], r[2]) for r in rows] == list(shapes.items())
+    by_name = {r[0]: r for r in rows}
+    assert by_name["conv1"] == ("conv1", "Conv2d", "(1, 64, 112, 112)", "9.4K", "118.0M")
+    assert by_name["layer1.0.add"][1:] == ("add", "(1, 256, 56, 56)", "0", "0")
+    assert by_name["fc"][1:] == ("Linear", "(1, 1000)", "2.0M", "2.0M")
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # googlenet init_weights
+def test_nodes_table_modes_and_square_size(capsys):
+    from featx import cli
+
+    assert cli.main(["nodes", "googlenet", "--input-size", "64"]) == 0
+    out = capsys.readouterr().out
+    heads = [line for line in out.splitlines() if line.startswith("# googlenet")]
+    assert heads == [
+        "# googlenet: train and eval mode differ; one table per mode",
+        "# googlenet, input (1, 3, 64, 64), train mode: 216 nodes",
+        "# googlenet, input (1, 3, 64, 64), eval mode: 198 nodes",
+    ]
+    assert cli.main(["nodes", "shufflenet_v2_x0_5", "--input-size", "64", "80",
+                     "--mode", "train"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        "# shufflenet_v2_x0_5, input (1, 3, 64, 80), train mode: 368 nodes"
+    )
+    rows = {r[0]: r for r in _table_rows(out)}
+    assert rows["stage2.0.size"][2] == "-"  # an int, not an array
+    chunk = [line for line in out.splitlines() if line.startswith("stage2.1.chunk ")]
+    assert "(1, 24, 8, 10), (1, 24, 8, 10)" in chunk[0]
+
+
+def test_nodes_table_errors():
+    _assert_one_line_error(
+        run("nodes", "alexnet", "--input-size", "8", "8"),
+        "input_shape (1, 3, 8, 8) does not fit AlexNet in eval mode",
+        "node 'features.2': max_pool2d: output size would be 0x0",
+    )
+    _assert_one_line_error(
+        run("nodes", "resnet18", "--input-size", "0", "8"),
+        "--input-size takes one or two positive ints, H W", "got 0 8",
+    )
+    _assert_one_line_error(
+        run("nodes", "resnet18", "--input-size", "8", "8", "8"), "got 8 8 8"
+    )
+
+
+def test_human_units():
+    from featx.cli import _human
+
+    assert [_human(n) for n in (0, 999, 1000, 9408, 25557032, 4089184256, 2 * 10**12)] == [
+        "0", "999", "1.0K", "9.4K", "25.6M", "4.1G", "2.0T"
+    ]
+
+
 def test_models_lists_resnet18():
     proc = run("models")
     assert proc.returncode == 0, proc.stderr

@@ -1,7 +1,7 @@
 /*
  * py/ops_py.c - the eager op binding: attribute and array conversion
  * (shared with the graph/plan binding through binding.h) and the module
- * functions call(), op_names(), cpu_features(), kernel_name(),
+ * functions call(), infer(), op_names(), cpu_features(), kernel_name(),
  * isa_mask(), _set_isa_mask().
  *
  * The binding never switches on op names: attributes are converted
@@ -577,6 +577,146 @@ done:
     return result;
 }
 
+/* One input shape for infer(): None (an absent optional input, ndim -1)
+ * or a sequence of at most FX_MAX_DIMS non-negative ints. Fills t with
+ * data NULL. Returns 0, or -1 with an exception set. */
+static int
+shape_from(const fx_op_info *op, Py_ssize_t index, PyObject *obj,
+           fx_tensor *t)
+{
+    PyObject *seq = NULL;
+    Py_ssize_t n, i;
+    int rc = -1;
+
+    memset(t, 0, sizeof(*t));
+    if (obj == Py_None) {
+        t->ndim = -1;
+        return 0;
+    }
+    seq = PySequence_Fast(obj, "");
+    if (seq == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s: input shape %zd must be a tuple of ints or None, "
+                     "got %.100s",
+                     op->name, index, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n > FX_MAX_DIMS) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: input shape %zd has %zd dimensions, at most %d "
+                     "are supported",
+                     op->name, index, n, FX_MAX_DIMS);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        long long d;
+
+        if (PyBool_Check(item) || !PyIndex_Check(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s: input shape %zd must hold ints, got %.100s",
+                         op->name, index, Py_TYPE(item)->tp_name);
+            goto done;
+        }
+        d = PyLong_AsLongLong(item);
+        if (d == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (d < 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: input shape %zd has a negative size %lld",
+                         op->name, index, d);
+            goto done;
+        }
+        t->shape[i] = (int64_t)d;
+    }
+    t->ndim = (int32_t)n;
+    rc = 0;
+done:
+    Py_DECREF(seq);
+    return rc;
+}
+
+PyDoc_STRVAR(infer_doc,
+"infer(name, input_shapes, attrs)\n--\n\n"
+"The output shape (a tuple of ints) of op `name` for inputs of these\n"
+"shapes (tuples of ints, None for an absent optional input) and the\n"
+"attribute dict `attrs` (parsed as call() parses it), computed by the\n"
+"op's shape inference alone: no array is allocated and no kernel runs.\n"
+"Raises what call() raises for the same shapes. Private; used by\n"
+"featx.feature_extraction.get_graph_node_info.");
+
+static PyObject *
+fxpy_infer(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", "input_shapes", "attrs", NULL};
+    _Alignas(16) unsigned char params[FX_MAX_PARAMS];
+    fx_tensor in[FX_MAX_INPUTS], out;
+    PyObject *name, *shapes, *attrs, *seq = NULL, *result = NULL;
+    const fx_op_info *op;
+    Py_ssize_t n, i;
+    size_t ws = 0;
+    fx_error err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO:infer", kwlist,
+                                     &name, &shapes, &attrs)) {
+        return NULL;
+    }
+    op = find_op(name);
+    if (op == NULL || fxpy_parse_attrs(op, attrs, params) < 0) {
+        return NULL;
+    }
+    seq = PySequence_Fast(shapes, "");
+    if (seq == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s: input_shapes must be a sequence of shapes, got "
+                     "%.100s",
+                     op->name, Py_TYPE(shapes)->tp_name);
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < op->n_in_min || n > op->n_in_max) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %d to %d inputs, got %zd",
+                     op->name, (int)op->n_in_min, (int)op->n_in_max, n);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *obj = PySequence_Fast_GET_ITEM(seq, i);
+
+        if (obj == Py_None && i < op->n_in_min) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s: input %zd is required, got None", op->name, i);
+            goto done;
+        }
+        if (shape_from(op, i, obj, &in[i]) < 0) {
+            goto done;
+        }
+    }
+    memset(&out, 0, sizeof(out));
+    err.code = FX_OK;
+    err.msg[0] = '\0';
+    if (op->infer(params, (int32_t)n, in, &out, &ws, &err) != FX_OK) {
+        fxpy_raise(&err);
+        goto done;
+    }
+    result = PyTuple_New(out.ndim);
+    for (i = 0; result != NULL && i < out.ndim; i++) {
+        PyObject *d = PyLong_FromLongLong((long long)out.shape[i]);
+
+        if (d == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, i, d);
+    }
+done:
+    Py_DECREF(seq);
+    return result;
+}
+
 PyDoc_STRVAR(op_names_doc,
 "op_names()\n--\n\nThe names of all ops, in registry order.");
 
@@ -680,6 +820,8 @@ static PyMethodDef ops_methods[] = {
      METH_VARARGS | METH_KEYWORDS, call_doc},
     {"_workspace_bytes", (PyCFunction)(void (*)(void))fxpy_workspace_bytes,
      METH_VARARGS | METH_KEYWORDS, workspace_bytes_doc},
+    {"infer", (PyCFunction)(void (*)(void))fxpy_infer,
+     METH_VARARGS | METH_KEYWORDS, infer_doc},
     {"op_names", fxpy_op_names, METH_NOARGS, op_names_doc},
     {"cpu_features", fxpy_cpu_features, METH_NOARGS, cpu_features_doc},
     {"kernel_name", (PyCFunction)(void (*)(void))fxpy_kernel_name,

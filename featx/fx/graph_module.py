@@ -9,13 +9,14 @@ Python code.
 from __future__ import annotations
 
 import copy
+import html
 import operator
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import _core
-from .._op import CONV_BN_ACTS, OpSpec, SlotRef, conv2d_bn_spec
+from .. import _core, _rng
+from .._op import CONV_BN_ACTS, MacCounter, OpSpec, SlotRef, as_meta, conv2d_bn_spec
 from .._tensor_methods import METHODS
 from ..nn import Module
 
@@ -106,7 +107,8 @@ def _refs(value: Any) -> Any:
 
 
 def _subst(value: Any, consts: dict[int, Any]) -> Any:
-    """Replaces SlotRefs of constant nodes (parameters) by their arrays."""
+    """Replaces SlotRefs of the nodes in ``consts`` (parameters, or every
+    computed node in :func:`meta_run`) by their values."""
     if isinstance(value, SlotRef):
         return consts.get(value.index, value)
     if isinstance(value, tuple):
@@ -115,6 +117,9 @@ def _subst(value: Any, consts: dict[int, Any]) -> Any:
         return [_subst(v, consts) for v in value]
     if isinstance(value, dict):
         return {k: _subst(v, consts) for k, v in value.items()}
+    if isinstance(value, slice):
+        return slice(_subst(value.start, consts), _subst(value.stop, consts),
+                     _subst(value.step, consts))
     return value
 
 
@@ -268,22 +273,18 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
             continue
         args, kwargs = _subst(args, consts), _subst(kwargs, consts)
         step = None
+        fn = node_callable(root, kind, target, training)
         if kind == "call_module":
-            module = mode_view(root.get_submodule(target), training)
-            fn: Any = module
-            if type(module).__module__.startswith("featx.nn"):
-                spec = _lower(module.forward, args, kwargs)
+            if type(fn).__module__.startswith("featx.nn"):
+                spec = _lower(fn.forward, args, kwargs)
                 if isinstance(spec, SlotRef):
                     fn, args, kwargs = _identity, (spec,), {}
                 else:
                     step = _kernel_step(index, spec)
-        elif kind == "call_function":
-            fn = target
+        else:
             spec_fn = getattr(target, "__featx_spec__", None)
-            if spec_fn is not None:
+            if kind == "call_function" and spec_fn is not None:
                 step = _kernel_step(index, _lower(spec_fn, args, kwargs))
-        else:  # call_method
-            fn = _Method(target) if target is not None else operator.call
         if step is None:
             step = (index, "python", fn, tuple(args), dict(kwargs))
         steps.append(step + (name,))
@@ -293,6 +294,92 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
         n_slots=graph.n_nodes, input_slots=tuple(graph.placeholders),
         steps=steps, outputs=tuple(graph.outputs), slotref_type=SlotRef,
         isa_mask=isa_mask)
+
+
+def node_callable(root: Module, kind: str, target: Any,
+                  training: bool) -> Any:
+    """What a ``call_module`` / ``call_function`` / ``call_method`` node
+    calls: the module (as a view fixed to the mode), the function, or the
+    tensor method with torch's meaning."""
+    if kind == "call_module":
+        return mode_view(root.get_submodule(target), training)
+    if kind == "call_function":
+        return target
+    return _Method(target) if target is not None else operator.call
+
+
+def value_shape(value: Any) -> Any:
+    """The shape of a node's value: a tuple of ints for an array, a tuple
+    of such tuples for a non-empty tuple or list of arrays, else None."""
+    if isinstance(value, np.ndarray):
+        return tuple(value.shape)
+    if isinstance(value, (tuple, list)) and value and all(
+            isinstance(v, np.ndarray) for v in value):
+        return tuple(tuple(v.shape) for v in value)
+    return None
+
+
+def op_label(root: Module, kind: str, target: Any) -> str:
+    """A node's op for tables: the module class name (``Conv2d``) for a
+    ``call_module`` node, the function or method name (``add``,
+    ``flatten``, ``getattr``) for a call, else the node kind
+    (``placeholder``, ``get_attr``)."""
+    if kind == "call_module":
+        return type(root.get_submodule(target)).__name__
+    if kind == "call_function":
+        return getattr(target, "__name__", None) or _target_str(target)
+    if kind == "call_method":
+        return str(target)
+    return kind
+
+
+def meta_run(graph: ModeGraph, root: Module, training: bool,
+             inputs: dict[int, Any], counter: MacCounter) -> list[tuple]:
+    """Runs every node of ``graph`` on :class:`featx._op.MetaArray` values:
+    shapes and multiply-adds without computing any array.
+
+    featx ops take their output shapes from C shape inference; leaf modules
+    and Python functions are called on the zero stand-ins (array results
+    become stand-ins again). Nothing the run does is kept: BatchNorm
+    statistics are not updated and featx's random generator is restored.
+
+    Args:
+        graph: nodes to run, in execution order.
+        root: module that owns the graph's submodules and parameters.
+        training: the graph's mode.
+        inputs: placeholder node index -> value (MetaArrays for arrays).
+        counter: counts the multiply-adds of the run.
+
+    Returns:
+        ``(value, macs)`` per node of ``graph.nodes``.
+
+    Raises:
+        ValueError, TypeError: a node rejected its inputs; the message
+            starts with ``node '<name>': ``.
+    """
+    values, result = dict(inputs), []
+    generator = _rng.default_generator().bit_generator
+    state = generator.state
+    try:
+        for index, name, kind, target, args, kwargs, _ in graph.nodes:
+            before = counter.macs
+            if kind == "placeholder":
+                value = values[index]
+            elif kind == "get_attr":
+                value = _get_path(root, target)
+            else:
+                fn = node_callable(root, kind, target, training)
+                try:
+                    value = as_meta(fn(*_subst(args, values),
+                                       **_subst(kwargs, values)), counter)
+                except (ValueError, TypeError) as e:
+                    cls = TypeError if isinstance(e, TypeError) else ValueError
+                    raise cls(f"node {name!r}: {e}") from e
+            values[index] = value
+            result.append((value, counter.macs - before))
+    finally:
+        generator.state = state
+    return result
 
 
 def _get_path(root: Module, target: str) -> Any:
@@ -434,8 +521,10 @@ class FeatureExtractor(Module):
         values = tuple(_as_input(name, given[name])
                        for name in self._arg_names)
         with np.errstate(all="ignore"):  # inf/nan propagate as in torch
-            out = self._plan().run(values)
-        return _detach(out, values)
+            out = _detach(self._plan().run(values), values)
+        self.__dict__["_last_shapes"] = (self._mode, {
+            k: value_shape(v) for k, v in out.items()})
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -449,6 +538,31 @@ class FeatureExtractor(Module):
     def extra_repr(self) -> str:
         return (f"mode={self._mode}, "
                 f"return_nodes={list(self.return_nodes)}")
+
+    def _repr_html_(self) -> str:
+        """An HTML table of the current mode's returned nodes for Jupyter:
+        output key, node name, op and the output shape of the last call in
+        this mode ("not run yet" before the first one)."""
+        mode, shapes = self.__dict__.get("_last_shapes", (None, {}))
+        if mode != self._mode:
+            shapes = {}
+        nodes = {n[0]: n for n in self.graph.nodes}
+        rows = []
+        for key, index in self.graph.outputs:
+            _, name, kind, target, _, _, _ = nodes[index]
+            shape = shapes.get(key, "not run yet")
+            cells = (key, name, op_label(self, kind, target),
+                     "-" if shape is None else shape)
+            rows.append("<tr>" + "".join(
+                f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        when = ("output shapes of the last call" if shapes
+                else "shapes appear after the first call")
+        return (
+            "<table><caption>FeatureExtractor, "
+            f"{html.escape(self._mode)} mode, {len(rows)} returned nodes "
+            f"({when})</caption><thead><tr><th>key</th><th>node</th>"
+            "<th>op</th><th>shape</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
 
 
 def _has_path(root: Module, path: str) -> bool:

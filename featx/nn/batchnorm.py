@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._op import SlotRef, op
+from .._op import MetaArray, SlotRef, op
 from . import functional as F
 from . import init
 from .module import Module
@@ -19,12 +19,13 @@ __all__ = ["BatchNorm2d"]
 def _batch_norm_train_step(input: Any, module: "BatchNorm2d") -> Any:
     """One training-mode BatchNorm step: count the batch, normalise with
     batch statistics and update the running ones in place. Returns
-    ``NotImplemented`` for plan placeholders, without side effects."""
+    ``NotImplemented`` for plan placeholders; a shape-only run
+    (:class:`featx._op.MetaArray`) changes nothing either."""
     if isinstance(input, SlotRef):
         return NotImplemented
     factor = 0.0 if module.momentum is None else module.momentum
     nbt = module.num_batches_tracked
-    if nbt is not None:
+    if nbt is not None and not isinstance(input, MetaArray):
         nbt += 1
         if module.momentum is None:
             factor = 1.0 / float(nbt)

@@ -21,10 +21,10 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import _core, _rng
+from .. import _rng
 from .._functions import _float_input
 from .._functions import sigmoid  # F.sigmoid is torch.sigmoid
-from .._op import OpSpec, SlotRef, op
+from .._op import MetaArray, OpSpec, SlotRef, op
 
 __all__ = ["conv2d", "batch_norm", "relu", "max_pool2d", "avg_pool2d",
            "adaptive_avg_pool2d", "linear", "dropout"]
@@ -189,7 +189,9 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any,
 
 def _batch_norm_train(input: Any, running_mean: Any, running_var: Any,
                       weight: Any, bias: Any, momentum: float,
-                      eps: float) -> np.ndarray:
+                      eps: float) -> OpSpec:
+    """The kernel call that normalises with batch statistics, after
+    updating the running ones in place (not for a shape-only run)."""
     x = np.asarray(input)
     if x.ndim < 2:
         raise ValueError(
@@ -202,7 +204,7 @@ def _batch_norm_train(input: Any, running_mean: Any, running_var: Any,
         raise ValueError(
             f"Expected more than 1 value per channel when training, got "
             f"input size {tuple(x.shape)}")
-    if per_channel == 0:
+    if per_channel == 0 or isinstance(input, MetaArray):  # no statistics
         mean = np.zeros((c,), np.float32)
         var = np.ones((c,), np.float32)
     else:
@@ -220,8 +222,7 @@ def _batch_norm_train(input: Any, running_mean: Any, running_var: Any,
         var = var64.astype(np.float32)
     weight = _float_input("batch_norm", "weight", weight)
     bias = _float_input("batch_norm", "bias", bias)
-    return _core.call("batch_norm", (x, mean, var, weight, bias),
-                      {"eps": eps})
+    return OpSpec("batch_norm", (x, mean, var, weight, bias), {"eps": eps})
 
 
 @op

@@ -97,13 +97,13 @@ class Conv2dNormActivation(nn.Sequential):
         return _core.call(spec.name, spec.inputs, spec.attrs)
 
     def _fused(self, input: Any) -> OpSpec | None:
-        """On a float32 array, the one conv2d_bn call equal to conv ->
+        """On a float32 array (not a shape-only MetaArray), the one conv2d_bn call equal to conv ->
         eval-mode batch norm (-> relu, relu6, hardswish or silu), bit for
         bit; else None. Each featx.nn child says what it computes as the
         OpSpec its forward returns on a placeholder (as the plan compiler
         lowers layers); anything else, or training, is not fused (and
         errors are left to the unfused layers)."""
-        if (not isinstance(input, np.ndarray) or input.dtype != np.float32
+        if (type(input) is not np.ndarray or input.dtype != np.float32
                 or not 2 <= len(self) <= 3):
             return None
         specs = []
