@@ -523,6 +523,11 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     g.dw = p->dilation.v[1];
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
+    if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)) {
+        /* 3x3 stride 1: Winograd F(4x4, 3x3), kernels/winograd_avx2.c */
+        fx__f32_conv2d_winograd__avx2(a, ith, nth, bp, alpha, beta, relu);
+        return;
+    }
     if (cg == 1 && ocg == 1) {
         /* depthwise: a GEMM would have one row; the direct kernel splits
          * the work by (n, c) planes instead (kernels/dwconv2d_avx2.c) */

@@ -43,6 +43,56 @@ fx__gemm_workspace(int64_t k, int64_t n)
     return (bytes + 63) / 64 * 64;
 }
 
+/* ---- Winograd F(4x4, 3x3) dispatch and workspace ------------------- */
+
+/* Bytes of V (the transformed input of one tile block) that pick the tile
+ * block size: about 1 MiB, so a block is still in L2/L3 when the 36 GEMMs
+ * read it. */
+#define WINO_V_BUDGET (1 << 20)
+#define WINO_TMAX 128
+
+int
+fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
+                       const fx_tensor *w, int64_t oh, int64_t ow)
+{
+    const int64_t c = x->shape[1], oc = w->shape[0];
+
+    if (p->groups != 1 || w->shape[2] != 3 || w->shape[3] != 3
+        || p->stride.v[0] != 1 || p->stride.v[1] != 1
+        || p->dilation.v[0] != 1 || p->dilation.v[1] != 1) {
+        return 0;
+    }
+    return c >= 16 && oc >= 16 && c <= FX__WINO_CMAX && oh >= 1 && ow >= 1;
+}
+
+int64_t
+fx__winograd_tile_block(int64_t c)
+{
+    int64_t t = WINO_V_BUDGET / (36 * 4 * (c > 0 ? c : 1)) / 16 * 16;
+
+    return t < 16 ? 16 : t > WINO_TMAX ? WINO_TMAX : t;
+}
+
+/* Per-thread slot, in floats, each part rounded to 16 floats (64 bytes):
+ *   band: 6 rows of 4*T + 64 floats (one zero-padded strip of input)
+ *   V:    36 x C x (T + 8)   transformed input tiles
+ *   U:    36 x OB x KC       transformed weights of one (OC, C) block
+ *   M:    OB x 36 x (T + 8)  products, before the output transform
+ * (kernels/winograd_avx2.c computes the same offsets). */
+size_t
+fx__winograd_workspace(int64_t c, int64_t oc)
+{
+    const int64_t t = fx__winograd_tile_block(c), ld = t + 8;
+    const int64_t band = 6 * (4 * t + 64);
+    const int64_t v = 36 * c * ld, u = 36 * FX__WINO_OB * FX__WINO_KC;
+    const int64_t m = FX__WINO_OB * 36 * ld;
+    const int64_t floats = (band + 15) / 16 * 16 + (v + 15) / 16 * 16
+                           + (u + 15) / 16 * 16 + (m + 15) / 16 * 16;
+
+    FX_UNUSED(oc);
+    return (size_t)floats * sizeof(float);
+}
+
 fx_status
 fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
                 fx_tensor *out, size_t *workspace, fx_error *err)
@@ -140,6 +190,11 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     out->shape[3] = ow;
     *workspace = fx__gemm_workspace(w->shape[1] * w->shape[2] * w->shape[3],
                                     oh * ow);
+    if (fx__conv2d_winograd_ok(p, x, w, oh, ow)) {
+        const size_t wino = fx__winograd_workspace(x->shape[1], w->shape[0]);
+
+        *workspace = wino > *workspace ? wino : *workspace;
+    }
     return FX_OK;
 }
 
