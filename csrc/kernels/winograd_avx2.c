@@ -53,8 +53,10 @@
  * thread's workspace slot (offsets as in fx__winograd_workspace).
  *
  * Layouts (floats; ld = T + 8 is the row length of V and M):
- *   V[xi][c][ld]       tile t of the block in column t
+ *   V[xi][c][ld]       tile t of the block in column t (xi planes
+ *                      padded by 16 floats, see the driver)
  *   U[xi][o][KC]       row o, input channel c - c0 in column c - c0
+ *                      (same plane padding)
  *   M[o][xi][ld]       so the output transform of (o, t) reads 36 rows
  *   band[6][4*T + 64]  one zero-padded 6-row strip of one input channel:
  *                      the patches of a run of tiles of one tile row
@@ -292,6 +294,7 @@ typedef struct wino {
     /* this thread's buffers (see the file comment) */
     float *band, *v, *u, *m;
     int64_t ld, bw; /* row length of V and M; of the band */
+    int64_t vxi, uxi; /* floats between the xi planes of V and U */
 } wino;
 
 /* The run of tiles that starts at global tile t and stays in its tile
@@ -385,7 +388,7 @@ weight_transform(const wino *p, int64_t o0, int64_t ob, int64_t c0,
             for (i = 0; i < 6; i++) {
                 w_1d(col[0][i], col[1][i], col[2][i], u);
                 for (q = 0; q < 6; q++) {
-                    _mm256_storeu_ps(p->u + ((i * 6 + q) * OB + o) * KC + j,
+                    _mm256_storeu_ps(p->u + (i * 6 + q) * p->uxi + o * KC + j,
                                      u[q]);
                 }
             }
@@ -482,7 +485,6 @@ fill_band(const wino *p, const float *plane, int64_t ti, int64_t tj,
 static void
 input_transform(const wino *p, const float *x, int64_t t0, int64_t nt)
 {
-    const int64_t vstride = p->c * p->ld; /* floats between xi planes */
     int64_t c;
 
     for (c = 0; c < p->c; c++) {
@@ -495,7 +497,7 @@ input_transform(const wino *p, const float *x, int64_t t0, int64_t nt)
             fill_band(p, x + ((n * p->c) + c) * p->h * p->wd, ti, tj, len);
             for (j = 0; j < len; j += 8) {
                 input_group(p->band + 4 * j, p->bw,
-                            p->v + c * p->ld + k + j, vstride);
+                            p->v + c * p->ld + k + j, p->vxi);
             }
             t += len;
             k += len;
@@ -665,10 +667,16 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     p.ld = tmax + 8;
     p.bw = 4 * tmax + 64;
     /* the slot, as fx__winograd_workspace lays it out */
+    /* xi planes 64 bytes more than a multiple of their size apart: the
+     * 36 stores of one transform then hit 36 different cache sets
+     * (planes a multiple of 4 KiB apart made the weight transform's
+     * stores thrash one L1 set) */
+    p.vxi = round16(p.c * p.ld) + 16;
+    p.uxi = OB * KC + 16;
     p.band = ws;
     p.v = p.band + round16(6 * p.bw);
-    p.u = p.v + round16(36 * p.c * p.ld);
-    p.m = p.u + round16(36 * OB * KC);
+    p.u = p.v + 36 * p.vxi;
+    p.m = p.u + 36 * p.uxi;
 
     ntiles = n_batch * p.th * p.tw;
     fx__split(ntiles, ith, nth, &t0, &t1);
@@ -688,9 +696,11 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
 
         if (nt < ntp * NR) {
             /* GEMM columns past the block's tiles: zero */
-            for (row = 0; row < 36 * p.c; row++) {
-                memset(p.v + row * p.ld + nt, 0,
-                       (size_t)(ntp * NR - nt) * sizeof(float));
+            for (xi = 0; xi < 36; xi++) {
+                for (row = 0; row < p.c; row++) {
+                    memset(p.v + xi * p.vxi + row * p.ld + nt, 0,
+                           (size_t)(ntp * NR - nt) * sizeof(float));
+                }
             }
         }
         input_transform(&p, p.x, b0, nt);
@@ -702,8 +712,8 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
 
                 weight_transform(&p, o0, ob, c0, kc);
                 for (xi = 0; xi < 36; xi++) {
-                    const float *uxi = p.u + xi * OB * KC;
-                    const float *vxi = p.v + (xi * p.c + c0) * p.ld;
+                    const float *uxi = p.u + xi * p.uxi;
+                    const float *vxi = p.v + xi * p.vxi + c0 * p.ld;
 
                     for (tp = 0; tp < ntp; tp++) {
                         for (op = 0; op < ob; op += MR) {
