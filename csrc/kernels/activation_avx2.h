@@ -185,4 +185,25 @@ fx__v_gelu_tanh(__m256 x)
                              _mm256_mul_ps(x, fx__v_sigmoid(u2)));
 }
 
+/* The conv2d_bn epilogue: v * al + be (separate multiply and add, no FMA:
+ * the batch_norm op's rounding), then the fx_act activation as its AVX2
+ * kernel computes it, so fusion does not change results. */
+FX_INLINE __m256
+fx__v_bn_act(int64_t act, __m256 v, __m256 al, __m256 be)
+{
+    v = _mm256_add_ps(_mm256_mul_ps(v, al), be);
+    switch (act) {
+    case FX_ACT_RELU:
+        return fx__v_relu(v);
+    case FX_ACT_RELU6:
+        return fx__v_relu6(v);
+    case FX_ACT_HARDSWISH:
+        return fx__v_hardswish(v);
+    case FX_ACT_SILU:
+        return fx__v_silu(v);
+    default:
+        return v;
+    }
+}
+
 #endif /* FX_ACTIVATION_AVX2_H */

@@ -193,27 +193,6 @@ typedef struct gemm_epilogue {
     int64_t act;
 } gemm_epilogue;
 
-/* v * al + be (separate multiply and add, no FMA: the batch_norm op's
- * rounding), then the activation as its AVX2 kernel computes it, so
- * fusion does not change results. */
-FX_INLINE __m256
-epilogue_vec(int64_t act, __m256 v, __m256 al, __m256 be)
-{
-    v = _mm256_add_ps(_mm256_mul_ps(v, al), be);
-    switch (act) {
-    case FX_ACT_RELU:
-        return fx__v_relu(v);
-    case FX_ACT_RELU6:
-        return fx__v_relu6(v);
-    case FX_ACT_HARDSWISH:
-        return fx__v_hardswish(v);
-    case FX_ACT_SILU:
-        return fx__v_silu(v);
-    default:
-        return v;
-    }
-}
-
 static void
 apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
                int64_t j0, int64_t j1)
@@ -226,7 +205,7 @@ apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
         float *ci = c + i * ldc;
 
         for (j = j0; j + 8 <= j1; j += 8) {
-            _mm256_storeu_ps(ci + j, epilogue_vec(e->act, _mm256_loadu_ps(
+            _mm256_storeu_ps(ci + j, fx__v_bn_act(e->act, _mm256_loadu_ps(
                                                       ci + j), al, be));
         }
         if (j < j1) { /* the same arithmetic on the last lanes */
@@ -234,7 +213,7 @@ apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
                 _mm256_set1_epi32((int)(j1 - j)),
                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 
-            _mm256_maskstore_ps(ci + j, mask, epilogue_vec(
+            _mm256_maskstore_ps(ci + j, mask, fx__v_bn_act(
                 e->act, _mm256_maskload_ps(ci + j, mask), al, be));
         }
     }
@@ -538,6 +517,11 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     g.dw = p->dilation.v[1];
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
+    if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)) {
+        /* 3x3 stride 1: Winograd F(4x4, 3x3), kernels/winograd_avx2.c */
+        fx__f32_conv2d_winograd__avx2(a, ith, nth, bp, alpha, beta, act);
+        return;
+    }
     if (cg == 1 && ocg == 1) {
         /* depthwise: a GEMM would have one row; the direct kernel splits
          * the work by (n, c) planes instead (kernels/dwconv2d_avx2.c) */

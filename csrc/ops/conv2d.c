@@ -43,6 +43,72 @@ fx__gemm_workspace(int64_t k, int64_t n)
     return (bytes + 63) / 64 * 64;
 }
 
+/* ---- Winograd F(4x4, 3x3) dispatch and workspace ------------------- */
+
+/* Bytes of V (the transformed input of one tile block) that pick the tile
+ * block size: about 1 MiB, so a block is still in L2/L3 when the 36 GEMMs
+ * read it. */
+#define WINO_V_BUDGET (1 << 20)
+#define WINO_TMAX 128
+
+int
+fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
+                       const fx_tensor *w, int64_t oh, int64_t ow)
+{
+    const int64_t c = x->shape[1], oc = w->shape[0];
+
+    if (p->groups != 1 || w->shape[2] != 3 || w->shape[3] != 3
+        || p->stride.v[0] != 1 || p->stride.v[1] != 1
+        || p->dilation.v[0] != 1 || p->dilation.v[1] != 1) {
+        return 0;
+    }
+    /* Measured (1 thread, interleaved with the GEMM path, medians; the
+     * machine was shared, so +-20%): the GEMM path runs 3x3 convs at
+     * 60-70 GFLOP/s; Winograd (direct-conv FLOPs / time) gave 85-150 at
+     * C = OC = 64..512 with 16+ tiles (e.g. 64@56x56 x2.4-3.0, 128@28x28
+     * x1.7-3.3, 256@14x14 x1.4-3.4, 512@7x7 batch 8 x1.6-2.5). With 4
+     * tiles (7x7, batch 1) it lost (512: x0.45, 256: x0.73, 64: x0.74):
+     * the 16-tile GEMM panels are 3/4 empty and the weight transform is
+     * not amortised; with 8 tiles (7x7, batch 2) it won (x1.3-3.3).
+     * C or OC below 16 leaves the GEMM too short to pay for the
+     * transforms (C = OC = 16 at 56x56 still won x2.8). Above
+     * FX__WINO_CMAX channels the workspace bound would grow. */
+    const int64_t tiles = x->shape[0] * ((oh + 3) / 4) * ((ow + 3) / 4);
+
+    return c >= 16 && oc >= 16 && c <= FX__WINO_CMAX && tiles >= 8;
+}
+
+int64_t
+fx__winograd_tile_block(int64_t c)
+{
+    int64_t t = WINO_V_BUDGET / (36 * 4 * (c > 0 ? c : 1)) / 16 * 16;
+
+    return t < 16 ? 16 : t > WINO_TMAX ? WINO_TMAX : t;
+}
+
+/* Per-thread slot, in floats, each part rounded to 16 floats (64 bytes):
+ *   band: 6 rows of 4*T + 64 floats (one zero-padded strip of input)
+ *   V:    36 x C x (T + 8)   transformed input tiles (+ 16 per plane)
+ *   U:    36 x OB x KC       transformed weights of one (OC, C) block
+ *                            (+ 16 per plane)
+ *   M:    OB x 36 x (T + 8)  products, before the output transform
+ * (kernels/winograd_avx2.c computes the same offsets). */
+size_t
+fx__winograd_workspace(int64_t c, int64_t oc)
+{
+    const int64_t t = fx__winograd_tile_block(c), ld = t + 8;
+    const int64_t band = 6 * (4 * t + 64);
+    /* V and U: 36 planes, each padded by 16 floats (see the kernel) */
+    const int64_t v = 36 * ((c * ld + 15) / 16 * 16 + 16);
+    const int64_t u = 36 * (FX__WINO_OB * FX__WINO_KC + 16);
+    const int64_t m = FX__WINO_OB * 36 * ld;
+    const int64_t floats = (band + 15) / 16 * 16 + v + u
+                           + (m + 15) / 16 * 16;
+
+    FX_UNUSED(oc);
+    return (size_t)floats * sizeof(float);
+}
+
 fx_status
 fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
                 fx_tensor *out, size_t *workspace, fx_error *err)
@@ -140,6 +206,11 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     out->shape[3] = ow;
     *workspace = fx__gemm_workspace(w->shape[1] * w->shape[2] * w->shape[3],
                                     oh * ow);
+    if (fx__conv2d_winograd_ok(p, x, w, oh, ow)) {
+        const size_t wino = fx__winograd_workspace(x->shape[1], w->shape[0]);
+
+        *workspace = wino > *workspace ? wino : *workspace;
+    }
     return FX_OK;
 }
 

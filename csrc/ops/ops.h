@@ -258,6 +258,30 @@ size_t fx__gemm_workspace(int64_t k, int64_t n);
  * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c). No workspace. */
 void fx__f32_dwconv2d__avx2(const fx_kargs *a, int ith, int nth);
 
+/* Winograd F(4x4, 3x3) convolution (kernels/winograd_avx2.c), used by
+ * the AVX2 conv2d and conv2d_bn kernels for 3x3 / stride 1 / dilation 1 /
+ * groups 1 convs that fx__conv2d_winograd_ok accepts (a pure function of
+ * the shapes, so infer and the kernels agree, and results do not depend
+ * on the thread count). Per-thread workspace: fx__winograd_workspace(C,
+ * OC) bytes (a multiple of 64), bounded by about 5 MiB whatever the
+ * shapes (C is at most FX__WINO_CMAX, tiles are processed in blocks).
+ * The output tile is 4x4; the reduction over C runs in blocks of
+ * FX__WINO_KC channels (part of the summation order, as the GEMM's KC). */
+#define FX__WINO_KC 64
+#define FX__WINO_OB 48
+#define FX__WINO_CMAX 1024
+int fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
+                           const fx_tensor *w, int64_t oh, int64_t ow);
+/* Tiles per block (a multiple of 16) for C input channels. */
+int64_t fx__winograd_tile_block(int64_t c);
+size_t fx__winograd_workspace(int64_t c, int64_t oc);
+/* Runs the convolution of a (conv2d params first in a->params) with the
+ * epilogue y = act(y * alpha[o] + beta[o]) (act an fx_act) when alpha
+ * is non-NULL; ws: the thread's scratch, fx__winograd_workspace bytes. */
+void fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
+                                   float *ws, const float *alpha,
+                                   const float *beta, int64_t act);
+
 /* conv2d_bn (ops/conv2d_bn.c): the per-channel affine of the fused
  * eval-mode batch norm, read from the kernel's live inputs: for every
  * output channel o, alpha[o] = w_bn[o] / sqrt(var[o] + eps) and
