@@ -58,7 +58,11 @@ HERE = Path(__file__).resolve().parent
 #: The others: the last ``features`` block at each spatial size (where the
 #: next block halves it), as torchvision's detection backbones pick them;
 #: for densenet121 the dense blocks (the transitions halve the size) and
-#: the final norm. Every model also returns its classifier output.
+#: the final ``relu`` after ``features.norm5`` (not ``features.norm5``
+#: itself: torchvision's in-place ``F.relu(features, inplace=True)`` changes
+#: that returned tensor afterwards, featx's does not, so the two would
+#: return different values). Every model also returns its classifier
+#: output.
 STAGES: dict[str, tuple[str, ...]] = {
     "resnet18": ("layer1", "layer2", "layer3", "layer4", "fc"),
     "resnet50": ("layer1", "layer2", "layer3", "layer4", "fc"),
@@ -69,7 +73,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "convnext_tiny": ("features.1", "features.3", "features.5",
                       "features.7", "classifier.2"),
     "densenet121": ("features.denseblock1", "features.denseblock2",
-                    "features.denseblock3", "features.norm5", "classifier"),
+                    "features.denseblock3", "relu", "classifier"),
 }
 
 #: The model, pruned return nodes and batch of the targets on resnet50.
@@ -84,6 +88,12 @@ MIN_CONV_PEAK = 0.55       # resnet50 B8: conv GFLOP/s / FMA peak
 MAX_PRUNED_SHARE = 0.35    # resnet50: layer2-only time / all stages time
 MIN_SCALING = 1.7          # resnet50 B8: 1-thread time / 2-thread time
 MAX_IMPORT_SHARE = 0.05    # import featx / import torch, torchvision
+
+#: Untimed pause before each timed call (s), see :func:`interleaved`.
+PAUSE = 0.01
+
+#: Prefix of the ONNX graph outputs' names (then the node name).
+ONNX_OUTPUT = "output:"
 
 #: Relative error above which the libraries are said to disagree.
 AGREEMENT_TOL = 1e-3
@@ -238,8 +248,12 @@ def interleaved(runners: dict[str, Callable[[], Any]], warmup: int,
 
     Each round calls every runner once, in an order rotated by one each
     round, so that each runner follows every other equally often (a
-    library's spinning worker threads or a noisy neighbour then hit all
-    alike). ``before[name]``, if given, runs untimed before each call.
+    noisy neighbour or another library's cache footprint then hit all
+    alike), with an untimed pause of ``PAUSE`` s before each call, so that
+    the previous library's worker threads stop spinning (torch's OpenMP
+    threads spin a few ms after each parallel region and would slow the
+    next library down). ``before[name]``, if given, runs untimed before
+    each call.
     """
     names = list(runners)
     before = before or {}
@@ -252,6 +266,7 @@ def interleaved(runners: dict[str, Callable[[], Any]], warmup: int,
         k = i % len(names)
         for name in names[k:] + names[:k]:
             before.get(name, _noop)()
+            time.sleep(PAUSE)
             t0 = time.perf_counter()
             runners[name]()
             times[name].append(time.perf_counter() - t0)
@@ -444,7 +459,9 @@ def trace_layers(libs: Libs, model: Any, size: int = INPUT_SIZE
 def export_onnx(libs: Libs, tv_ext: Any, nodes: Sequence[str], x: Any,
                 path: Path) -> str:
     """Exports ``tv_ext`` (a torchvision feature extractor) to ``path``
-    with one graph output per node, in ``nodes`` order, for the input shape
+    with one graph output per node, in ``nodes`` order and named
+    ``ONNX_OUTPUT + node`` (a bare node name can clash with an inner
+    value's name, e.g. densenet's ``relu``), for the input shape
     of ``x``; returns which exporter worked (the dynamo one first, then the
     TorchScript one)."""
     torch = libs.torch
@@ -474,7 +491,8 @@ def export_onnx(libs: Libs, tv_ext: Any, nodes: Sequence[str], x: Any,
                     torch.onnx.export(
                         Outputs().eval(), (torch.from_numpy(x),), str(tmp),
                         dynamo=dynamo, external_data=False,
-                        input_names=["x"], output_names=list(nodes))
+                        input_names=["x"],
+                        output_names=[ONNX_OUTPUT + n for n in nodes])
         except Exception as e:  # noqa: BLE001  (report, try the other)
             errors.append(f"dynamo={dynamo}: {type(e).__name__}: "
                           f"{str(e)[:300]}")
@@ -487,7 +505,7 @@ def export_onnx(libs: Libs, tv_ext: Any, nodes: Sequence[str], x: Any,
 def onnx_path(args: argparse.Namespace, libs: Libs, name: str, batch: int,
               nodes: Sequence[str]) -> Path:
     """Cache file of one (model, batch, nodes, seed, torch version)."""
-    key = json.dumps([name, batch, list(nodes), args.seed,
+    key = json.dumps([name, batch, list(nodes), args.seed, ONNX_OUTPUT,
                       libs.torch.__version__, libs.torchvision.__version__])
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return args.cache_dir / f"{name}_b{batch}_{digest}.onnx"
@@ -495,11 +513,14 @@ def onnx_path(args: argparse.Namespace, libs: Libs, name: str, batch: int,
 
 def ort_session(libs: Libs, path: Path, threads: int) -> Any:
     """CPU execution provider, ``threads`` intra-op threads, 1 inter-op,
-    default (all) graph optimisations."""
+    default (all) graph optimisations; worker threads do not spin once
+    idle (spinning ones would keep both cores busy after each run and slow
+    the next library down ~2x; onnxruntime's own speed is unchanged)."""
     so = libs.ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = libs.ort.ExecutionMode.ORT_SEQUENTIAL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return libs.ort.InferenceSession(str(path), so,
                                      providers=["CPUExecutionProvider"])
 
@@ -591,9 +612,13 @@ def with_ort(libs: Libs, case: Case, threads: int) -> dict[str, Callable]:
     if case.onnx is not None:
         sess = ort_session(libs, case.onnx, threads)
         feed = {sess.get_inputs()[0].name: case.x}
-        names = [o.name for o in sess.get_outputs()]
+        names = [o.name.removeprefix(ONNX_OUTPUT)
+                 for o in sess.get_outputs()]
+        if names != list(case.nodes):
+            raise RuntimeError(f"{case.onnx}: outputs {names}, expected "
+                               f"{list(case.nodes)}")
         runners["ort"] = lambda: dict(zip(names, sess.run(None, feed),
-                                               strict=True))
+                                          strict=True))
     return runners
 
 
