@@ -780,12 +780,18 @@ def _pct(share: float | None, template: str) -> str:
 def run_prune(args: argparse.Namespace, libs: Libs, case: Case,
               out: dict) -> None:
     """featx (and torch) time of the ``PRUNED_NODES`` extractor vs the
-    all-stages one, interleaved, at the first thread count."""
+    all-stages one, interleaved, at the first thread count; also the share
+    of the FLOPs the pruned graph keeps (its convolution and linear
+    layers), what the time share would be at equal speed everywhere."""
     from featx.models.feature_extraction import create_feature_extractor
     threads = args.threads[0]
     set_threads(libs, threads)
     x = case.x
     fx_small = create_feature_extractor(case.fx_model, list(PRUNED_NODES))
+    kept = {n.target for n in fx_small.graph.info()
+            if n.op == "call_module"}
+    flop_share = (sum(la.flops for la in case.layers if la.name in kept)
+                  / sum(la.flops for la in case.layers))
     runners = {"featx all": case.runners["featx"],
                "featx pruned": lambda: fx_small(x)}
     if libs.torch is not None:
@@ -805,7 +811,8 @@ def run_prune(args: argparse.Namespace, libs: Libs, case: Case,
         runners["torch pruned"] = run_torch_small
     times, others = measure(args, runners)
     med = {k: median(v) for k, v in times.items()}
-    result = {"threads": threads, "times": times, "others": others}
+    result = {"threads": threads, "times": times, "others": others,
+              "flop_share": flop_share}
     for lib in ("featx", "torch"):
         if f"{lib} all" in med:
             share = med[f"{lib} pruned"] / med[f"{lib} all"]
@@ -814,6 +821,7 @@ def run_prune(args: argparse.Namespace, libs: Libs, case: Case,
                   f"{1e3 * med[f'{lib} pruned']:.1f} ms vs all stages "
                   f"{1e3 * med[f'{lib} all']:.1f} ms = {100 * share:.0f}%"
                   f" (T{threads}, others' load {_fmt(others, '.2f')})")
+    print(f"  the pruned graph keeps {100 * flop_share:.0f}% of the FLOPs")
     out["prune"][f"{case.name} B{case.batch}"] = result
 
 
@@ -1039,7 +1047,10 @@ def summary(rows: list[Row], out: dict, peak: dict[int, float]
             f"{_verdict(worst <= MAX_PRUNED_SHARE)} {TARGET_MODEL} "
             f"{'+'.join(PRUNED_NODES)}-only <= {100 * MAX_PRUNED_SHARE:.0f}% "
             f"of all stages: " + ", ".join(
-                f"{k} {100 * v:.0f}%" for k, v in shares))
+                f"{k} {100 * v:.0f}%" for k, v in shares)
+            + " (FLOP share " + ", ".join(
+                f"{100 * v['flop_share']:.0f}%"
+                for v in out["prune"].values()) + ")")
     else:
         lines.append(f"n/a  {TARGET_MODEL} pruning: not measured")
 
