@@ -95,6 +95,10 @@ PAUSE = 0.01
 #: Prefix of the ONNX graph outputs' names (then the node name).
 ONNX_OUTPUT = "output:"
 
+#: Cores other processes may keep busy during a timed block before its
+#: numbers are flagged as disturbed.
+QUIET = 0.25
+
 #: Relative error above which the libraries are said to disagree.
 AGREEMENT_TOL = 1e-3
 
@@ -311,7 +315,7 @@ class OthersLoad:
         return t.user + t.system
 
 
-def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float | None:
+def wait_for_quiet(max_wait: float, threshold: float = QUIET) -> float | None:
     """Waits (at most ``max_wait`` s, in 0.5 s samples) until other
     processes keep fewer than ``threshold`` cores busy; returns the last
     sample (None without /proc/stat)."""
@@ -1088,6 +1092,15 @@ def summary(rows: list[Row], out: dict, peak: dict[int, float]
             f"{100 * share:.1f}%")
     else:
         lines.append("n/a  import time: not measured")
+    disturbed = [r for r in rows if r.others is not None
+                 and r.others > QUIET]
+    if disturbed:
+        lines.append(
+            f"WARNING: {len(disturbed)}/{len(rows)} rows ran while other "
+            f"processes kept more than {QUIET} cores busy (column others' "
+            f"load): their times are inflated, at 2 threads torch's most "
+            f"(its OpenMP threads spin at barriers); rerun on an idle "
+            f"machine for numbers to quote")
     return lines
 
 
