@@ -173,6 +173,19 @@ const char *fx__shape_str(const fx_tensor *t, char *buf, size_t size);
 int64_t fx__window_out(int64_t in, int64_t kernel, int64_t stride,
                        int64_t pad, int64_t dilation, int ceil_mode);
 
+/* Pooling (ops/pool2d.c): the number of (H, W) planes of a pooling
+ * kernel's input and the plane sizes; and the reference computation of
+ * outputs [j0, j1) of output row i of one plane (x: the input plane, y:
+ * the output row), which the ISA kernels use for the border columns. */
+void fx__pool_planes(const fx_kargs *a, int64_t *planes, int64_t *h,
+                     int64_t *w, int64_t *oh, int64_t *ow);
+void fx__max_pool2d_row(const fx_max_pool2d_params *p, const float *x,
+                        int64_t h, int64_t w, float *y, int64_t i,
+                        int64_t j0, int64_t j1);
+void fx__avg_pool2d_row(const fx_avg_pool2d_params *p, const float *x,
+                        int64_t h, int64_t w, float *y, int64_t i,
+                        int64_t j0, int64_t j1);
+
 /* Blocking of the packed GEMM used by conv2d and linear (see
  * kernels/gemm_avx2.c): the right-hand side B (K x N) is packed per thread
  * in blocks of at most FX__GEMM_KC rows by FX__GEMM_NB panels of
