@@ -69,6 +69,7 @@ typedef fx_binary_params fx_add_params;
 typedef fx_binary_params fx_sub_params;
 typedef fx_binary_params fx_mul_params;
 typedef fx_binary_params fx_div_params;
+typedef fx_binary_params fx_add_relu_params;
 
 typedef struct fx_flatten_params {
     int64_t start_dim, end_dim;
@@ -145,6 +146,7 @@ typedef struct fx_conv2d_bn_params {
 #define FX__NATTRS_LAYER_NORM 2
 #define FX__NATTRS_PERMUTE 1
 #define FX__NATTRS_CONV2D_BN 6
+#define FX__NATTRS_ADD_RELU 0
 
 #define FX_OP(ID, NAME, NMIN, NMAX, PREFIX)                                \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
