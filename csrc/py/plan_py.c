@@ -8,14 +8,24 @@
  * featx._op.SlotRef objects stand for slot values (user leaf modules,
  * Python operators, mode-dependent layers). Each slot is released right
  * after its last reader. A Plan is immutable after construction, so one
- * plan can run in several threads at once; kernels run with the GIL
- * released.
+ * plan can run in several threads at once (all per-run state lives in
+ * plan_run's frame); kernels run with the GIL released.
+ *
+ * Memory: an elementwise kernel step (fx_op_elementwise) writes into the
+ * buffer of an input slot when, decided at construction, this step is
+ * the slot's last reader, the slot is not returned and a kernel step made
+ * it (so it is a plan-made array, never a user's input, a weight or a
+ * Python step's result), and, checked at run time, the value is a
+ * float32 C-contiguous writeable array owning its data with the output's
+ * shape, referenced by the slot alone (a Python step may have kept it).
  */
 #include "binding.h"
 
 #include <string.h>
 
 enum { STEP_KERNEL = 0, STEP_PYTHON = 1 };
+
+#define MAX_REUSE 4 /* input slots a step may write into, tried in order */
 
 typedef struct step {
     int kind;
@@ -27,6 +37,8 @@ typedef struct step {
     int32_t *frees; /* slots whose last reader is this step */
     int32_t n_frees;
     int snapshot; /* out is returned and a later Python step reads it */
+    int32_t reuse[MAX_REUSE]; /* input slots the output may take over */
+    int n_reuse;
     PyObject *name; /* the node's name, for error messages */
 } step;
 
@@ -228,8 +240,25 @@ is_output_slot(PlanObject *self, int32_t slot)
     return 0;
 }
 
-/* Computes, per step, the slots to release after it, and which outputs a
- * later Python step could modify (those are snapshot when produced). */
+/* Whether slot is one of a kernel step's inputs. */
+static int
+is_kernel_input(PyObject *inputs, int32_t slot)
+{
+    Py_ssize_t i;
+
+    for (i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
+        PyObject *o = PyTuple_GET_ITEM(inputs, i);
+
+        if (PyLong_Check(o) && PyLong_AsLong(o) == slot) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Computes, per step, the slots to release after it, which outputs a
+ * later Python step could modify (those are snapshot when produced), and
+ * the input slots an elementwise step may write into. */
 static int
 plan_liveness(PlanObject *self)
 {
@@ -284,6 +313,25 @@ plan_liveness(PlanObject *self)
     for (j = 0; j < n; j++) {
         if (producer[j] >= 0 && py[j] && is_output_slot(self, j)) {
             self->steps[producer[j]].snapshot = 1;
+        }
+    }
+    for (i = 0; i < self->n_steps; i++) {
+        step *s = &self->steps[i];
+        int32_t k;
+
+        if (s->kind != STEP_KERNEL || !fx_op_elementwise(s->op)) {
+            continue;
+        }
+        /* the slots this step frees are exactly those it reads last and
+         * that are not returned */
+        for (k = 0; k < s->n_frees && s->n_reuse < MAX_REUSE; k++) {
+            const int32_t slot = s->frees[k];
+
+            if (producer[slot] >= 0
+                && self->steps[producer[slot]].kind == STEP_KERNEL
+                && is_kernel_input(s->inputs, slot)) {
+                s->reuse[s->n_reuse++] = slot;
+            }
         }
     }
     rc = 0;
@@ -493,11 +541,35 @@ substitute(PlanObject *self, PyObject *o, PyObject **values)
     return Py_NewRef(o);
 }
 
+/* The value of one of s's reusable input slots that the kernel may write
+ * into (borrowed), or NULL. Called before the step takes its own
+ * references to its inputs. */
+static PyArrayObject *
+reusable_input(const step *s, PyObject **values)
+{
+    int k;
+
+    for (k = 0; k < s->n_reuse; k++) {
+        PyObject *o = values[s->reuse[k]];
+        PyArrayObject *arr = (PyArrayObject *)o;
+
+        if (o != NULL && PyArray_CheckExact(o) && Py_REFCNT(o) == 1
+            && PyArray_TYPE(arr) == NPY_FLOAT32 && PyArray_ISCARRAY(arr)
+            && PyArray_ISNOTSWAPPED(arr)
+            && PyArray_CHKFLAGS(arr, NPY_ARRAY_OWNDATA)
+            && PyArray_BASE(arr) == NULL) {
+            return arr;
+        }
+    }
+    return NULL;
+}
+
 static PyObject *
 run_step(PlanObject *self, step *s, PyObject **values)
 {
     if (s->kind == STEP_KERNEL) {
         Py_ssize_t i, n = PyTuple_GET_SIZE(s->inputs);
+        PyArrayObject *reuse = reusable_input(s, values);
         PyObject *ins = PyTuple_New(n), *res;
 
         for (i = 0; ins != NULL && i < n; i++) {
@@ -518,9 +590,9 @@ run_step(PlanObject *self, step *s, PyObject **values)
         if (ins == NULL) {
             return NULL;
         }
-        res = fxpy_run_parsed(s->op, self->isa_mask,
-                              fxpy_state_of_type(Py_TYPE(self))->pool,
-                              s->params, ins);
+        res = fxpy_run_into(s->op, self->isa_mask,
+                            fxpy_state_of_type(Py_TYPE(self))->pool,
+                            s->params, ins, reuse);
         Py_DECREF(ins);
         return res;
     }
@@ -668,8 +740,48 @@ plan_kernels(PlanObject *self, PyObject *noargs)
     return list;
 }
 
+PyDoc_STRVAR(reuse_doc,
+"_reuse() -> list of (output slot, tuple of input slots), one per kernel\n"
+"step that may write into the buffer of one of those (dead) inputs.");
+
+static PyObject *
+plan_reuse(PlanObject *self, PyObject *noargs)
+{
+    PyObject *list = PyList_New(0);
+    int32_t i;
+    int k;
+
+    for (i = 0; list != NULL && i < self->n_steps; i++) {
+        step *s = &self->steps[i];
+        PyObject *slots, *item;
+
+        if (s->n_reuse == 0) {
+            continue;
+        }
+        slots = PyTuple_New(s->n_reuse);
+        for (k = 0; slots != NULL && k < s->n_reuse; k++) {
+            PyObject *v = PyLong_FromLong(s->reuse[k]);
+
+            if (v == NULL) {
+                Py_CLEAR(slots);
+                break;
+            }
+            PyTuple_SET_ITEM(slots, k, v);
+        }
+        item = slots ? Py_BuildValue("(iN)", (int)s->out, slots) : NULL;
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
 static PyMethodDef plan_methods[] = {
     {"run", (PyCFunction)plan_run, METH_O, run_doc},
+    {"_reuse", (PyCFunction)plan_reuse, METH_NOARGS, reuse_doc},
     {"kernels", (PyCFunction)plan_kernels, METH_NOARGS, kernels_doc},
     {NULL, NULL, 0, NULL},
 };
