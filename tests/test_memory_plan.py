@@ -204,3 +204,27 @@ def test_resnet50_add_and_relu_both_returned():
     for k in snap:
         np.testing.assert_array_equal(again[k], snap[k])
     gc.collect()
+
+
+def test_python_step_templates_resolve_every_slot_ref():
+    # nested tuple/list/dict/slice templates, kwargs, a slot used twice;
+    # slot indices are read once when the plan is built
+    def fn(*args, **kwargs):
+        return (args, kwargs)
+
+    args = (SlotRef(1), [SlotRef(0), {"a": SlotRef(1), "b": (SlotRef(3),)}],
+            slice(None, SlotRef(3), 1))
+    kwargs = {"z": [SlotRef(3), 5], "y": SlotRef(0)}
+    plan = _core.Plan(n_slots=5, input_slots=(0, 3),
+                      steps=[(1, "kernel", "relu", (0,), {}, "relu"),
+                             (2, "python", fn, args, kwargs, "fn")],
+                      outputs=(("fn", 2),), slotref_type=SlotRef,
+                      isa_mask=_core.isa_mask())
+    x = _x(2, 3)
+    for n in (4, 7):  # twice: the templates are not consumed
+        (a, kw) = plan.run((x, n))["fn"]
+        r = a[0]
+        np.testing.assert_array_equal(r, np.maximum(x, 0))
+        assert a[1][0] is x and a[1][1]["a"] is r and a[1][1]["b"] == (n,)
+        assert a[2] == slice(None, n, 1)
+        assert kw["z"] == [n, 5] and kw["y"] is x

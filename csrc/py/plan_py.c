@@ -34,6 +34,10 @@ typedef struct step {
     unsigned char params[FX_MAX_PARAMS];
     PyObject *inputs; /* kernel: tuple of int slot | array | None */
     PyObject *fn, *args, *kwargs; /* python */
+    /* python: the slot of each SlotRef in args then kwargs, in the order
+     * walk_slots (and substitute) visit them, read once at construction */
+    int32_t *refs;
+    int32_t n_refs;
     int32_t *frees; /* slots whose last reader is this step */
     int32_t n_frees;
     int snapshot; /* out is returned and a later Python step reads it */
@@ -102,6 +106,23 @@ walk_slots(PyObject *o, PyObject *slotref_type,
     return 0;
 }
 
+/* Appends a template's slot to its step's refs. */
+static int
+collect_ref(int32_t slot, void *p)
+{
+    step *s = p;
+    int32_t *refs = PyMem_Realloc(s->refs,
+                                  sizeof(int32_t) * (size_t)(s->n_refs + 1));
+
+    if (refs == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->refs = refs;
+    s->refs[s->n_refs++] = slot;
+    return 0;
+}
+
 typedef struct reader_ctx {
     int32_t *last_reader; /* per slot: index of the last step reading it */
     int32_t *py_reader;   /* per slot: 1 if a Python step reads it */
@@ -159,6 +180,8 @@ step_clear(step *s)
     Py_CLEAR(s->name);
     PyMem_Free(s->frees);
     s->frees = NULL;
+    PyMem_Free(s->refs);
+    s->refs = NULL;
 }
 
 /* Parses one step tuple:
@@ -218,6 +241,10 @@ parse_step(PlanObject *self, PyObject *spec, step *s)
         s->fn = Py_NewRef(a);
         s->args = Py_NewRef(b);
         s->kwargs = Py_NewRef(c);
+        if (walk_slots(b, self->slotref_type, collect_ref, s) < 0
+            || walk_slots(c, self->slotref_type, collect_ref, s) < 0) {
+            return -1;
+        }
         return 0;
     }
     PyErr_Format(PyExc_ValueError, "Plan: step kind must be 'kernel' or "
@@ -287,11 +314,14 @@ plan_liveness(PlanObject *self)
                 goto done;
             }
         }
-        else if (walk_slots(s->args, self->slotref_type, note_reader, &ctx)
-                     < 0
-                 || walk_slots(s->kwargs, self->slotref_type, note_reader,
-                               &ctx) < 0) {
-            goto done;
+        else {
+            int32_t k;
+
+            for (k = 0; k < s->n_refs; k++) {
+                if (note_reader(s->refs[k], &ctx) < 0) {
+                    goto done;
+                }
+            }
         }
         producer[s->out] = i;
     }
@@ -467,23 +497,31 @@ plan_dealloc(PlanObject *self)
 
 /* ---- running --------------------------------------------------------- */
 
+/* A template's SlotRefs, in visiting order, and the next one to read. */
+typedef struct refs_cursor {
+    const int32_t *refs;
+    int32_t n, next;
+} refs_cursor;
+
 /* Returns the template with every SlotRef replaced by its slot value
- * (new reference). */
+ * (new reference). The slots come from the step's refs, in the order
+ * walk_slots visited the same (private, never modified) template. */
 static PyObject *
-substitute(PlanObject *self, PyObject *o, PyObject **values)
+substitute(PlanObject *self, PyObject *o, PyObject **values, refs_cursor *c)
 {
     if (Py_TYPE(o) == (PyTypeObject *)self->slotref_type) {
-        PyObject *idx = PyObject_GetAttrString(o, "index");
-        long v = idx ? PyLong_AsLong(idx) : -1;
+        int32_t v;
 
-        Py_XDECREF(idx);
-        if (v == -1 && PyErr_Occurred()) {
+        if (c->next >= c->n) {
+            PyErr_SetString(PyExc_SystemError, "internal error in featx "
+                            "core; please report: template changed");
             return NULL;
         }
+        v = c->refs[c->next++];
         if (values[v] == NULL) {
             PyErr_Format(PyExc_SystemError, "internal error in featx core; "
-                         "please report: slot %ld read before it was "
-                         "written", v);
+                         "please report: slot %d read before it was "
+                         "written", (int)v);
             return NULL;
         }
         return Py_NewRef(values[v]);
@@ -495,7 +533,7 @@ substitute(PlanObject *self, PyObject *o, PyObject **values)
 
         for (i = 0; res != NULL && i < n; i++) {
             PyObject *item =
-                substitute(self, PySequence_Fast_GET_ITEM(o, i), values);
+                substitute(self, PySequence_Fast_GET_ITEM(o, i), values, c);
 
             if (item == NULL) {
                 Py_CLEAR(res);
@@ -515,7 +553,7 @@ substitute(PlanObject *self, PyObject *o, PyObject **values)
         Py_ssize_t pos = 0;
 
         while (res != NULL && PyDict_Next(o, &pos, &k, &v)) {
-            PyObject *item = substitute(self, v, values);
+            PyObject *item = substitute(self, v, values, c);
 
             if (item == NULL || PyDict_SetItem(res, k, item) < 0) {
                 Py_XDECREF(item);
@@ -528,14 +566,14 @@ substitute(PlanObject *self, PyObject *o, PyObject **values)
     }
     if (PySlice_Check(o)) {
         PySliceObject *s = (PySliceObject *)o;
-        PyObject *a = substitute(self, s->start, values);
-        PyObject *b = a ? substitute(self, s->stop, values) : NULL;
-        PyObject *c = b ? substitute(self, s->step, values) : NULL;
-        PyObject *res = c ? PySlice_New(a, b, c) : NULL;
+        PyObject *a = substitute(self, s->start, values, c);
+        PyObject *b = a ? substitute(self, s->stop, values, c) : NULL;
+        PyObject *d = b ? substitute(self, s->step, values, c) : NULL;
+        PyObject *res = d ? PySlice_New(a, b, d) : NULL;
 
         Py_XDECREF(a);
         Py_XDECREF(b);
-        Py_XDECREF(c);
+        Py_XDECREF(d);
         return res;
     }
     return Py_NewRef(o);
@@ -597,8 +635,9 @@ run_step(PlanObject *self, step *s, PyObject **values)
         return res;
     }
     {
-        PyObject *a = substitute(self, s->args, values);
-        PyObject *kw = a ? substitute(self, s->kwargs, values) : NULL;
+        refs_cursor c = {s->refs, s->n_refs, 0};
+        PyObject *a = substitute(self, s->args, values, &c);
+        PyObject *kw = a ? substitute(self, s->kwargs, values, &c) : NULL;
         PyObject *res = kw ? PyObject_Call(s->fn, a, kw) : NULL;
 
         Py_XDECREF(a);
