@@ -228,3 +228,20 @@ def test_python_step_templates_resolve_every_slot_ref():
         assert a[1][0] is x and a[1][1]["a"] is r and a[1][1]["b"] == (n,)
         assert a[2] == slice(None, n, 1)
         assert kw["z"] == [n, 5] and kw["y"] is x
+
+
+def test_reuse_switch_off_gives_the_same_results():
+    ex = create_feature_extractor(models.resnet18().eval(), ["layer2", "fc"])
+    g = ex._graphs["eval"]
+    from featx.fx import graph_module as gm
+    real = _core.Plan
+    gm._core.Plan = lambda **kw: real(**kw, reuse=False)
+    try:
+        plain = gm.compile_plan(g, ex, False, _core.isa_mask())
+    finally:
+        gm._core.Plan = real
+    assert plain._reuse() == [] and ex._plans["eval"]._reuse() != []
+    x = _x(2, 3, 40, 40)
+    got, want = ex(x), plain.run((x,))
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])

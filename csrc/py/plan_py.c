@@ -287,7 +287,7 @@ is_kernel_input(PyObject *inputs, int32_t slot)
  * later Python step could modify (those are snapshot when produced), and
  * the input slots an elementwise step may write into. */
 static int
-plan_liveness(PlanObject *self)
+plan_liveness(PlanObject *self, int reuse)
 {
     int32_t n = self->n_slots, i, j;
     int32_t *last = PyMem_Malloc(sizeof(int32_t) * (size_t)(n + 1));
@@ -349,7 +349,7 @@ plan_liveness(PlanObject *self)
         step *s = &self->steps[i];
         int32_t k;
 
-        if (s->kind != STEP_KERNEL || !fx_op_elementwise(s->op)) {
+        if (!reuse || s->kind != STEP_KERNEL || !fx_op_elementwise(s->op)) {
             continue;
         }
         /* the slots this step frees are exactly those it reads last and
@@ -373,26 +373,29 @@ done:
 }
 
 PyDoc_STRVAR(plan_doc,
-"Plan(n_slots, input_slots, steps, outputs, slotref_type, isa_mask)\n\n"
+"Plan(n_slots, input_slots, steps, outputs, slotref_type, isa_mask, *,\n"
+"     reuse=True)\n\n"
 "An executable pruned graph. steps: tuples (out, 'kernel', op, inputs,\n"
 "attrs) or (out, 'python', fn, args, kwargs); outputs: tuples (key, slot).\n"
+"reuse=False (private, for comparisons) never runs a step in place.\n"
 "Built by featx.fx.graph_module; not meant to be used directly.");
 
 static PyObject *
 plan_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"n_slots", "input_slots", "steps", "outputs",
-                             "slotref_type", "isa_mask", NULL};
-    int n_slots;
+                             "slotref_type", "isa_mask", "reuse", NULL};
+    int n_slots, reuse = 1;
     unsigned int isa_mask;
     PyObject *inputs, *steps, *outputs, *slotref_type;
     PlanObject *self;
     Py_ssize_t i;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO!O!O!OI:Plan", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO!O!O!OI|$p:Plan", kwlist,
                                      &n_slots, &PyTuple_Type, &inputs,
                                      &PyList_Type, &steps, &PyTuple_Type,
-                                     &outputs, &slotref_type, &isa_mask)) {
+                                     &outputs, &slotref_type, &isa_mask,
+                                     &reuse)) {
         return NULL;
     }
     if (n_slots < 0 || !PyType_Check(slotref_type)) {
@@ -443,7 +446,7 @@ plan_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             return NULL;
         }
     }
-    if (plan_liveness(self) < 0) {
+    if (plan_liveness(self, reuse) < 0) {
         Py_DECREF(self);
         return NULL;
     }
