@@ -156,6 +156,14 @@ typedef enum fx_op {
 const fx_op_info *fx_op_get(fx_op op);
 const fx_op_info *fx_op_find(const char *name);
 
+/* Whether op is elementwise: every kernel of it (every ISA) computes each
+ * output element from the input elements at the same index only (plus
+ * per-op constants), reading them before writing it, so the output may
+ * be the buffer of an input that has the output's shape. The plan runs
+ * such ops in place on dead intermediates. A kernel of such an op must
+ * not, e.g., recompute an overlapping tail block from its input. */
+int fx_op_elementwise(const fx_op_info *op);
+
 /* ---- CPU dispatch ---------------------------------------------------- */
 
 typedef enum fx_isa {

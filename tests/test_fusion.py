@@ -1,6 +1,6 @@
-"""conv2d -> batch_norm (-> activation) fusion in the eval plan
-(featx.fx.graph_module._fuse_conv_bn): results unchanged, never across a
-returned node, never in train mode, BN parameters read at run time."""
+"""conv2d -> batch_norm (-> activation) and add -> relu fusion in the plan
+(featx.fx.graph_module._fuse): results unchanged, never across a
+returned node, conv-BN never in train mode, BN parameters read at run time."""
 from __future__ import annotations
 
 import numpy as np
@@ -214,3 +214,67 @@ def test_conv_norm_activation_not_fused_in_training():
     assert block[1].num_batches_tracked == before + 1  # batch statistics
     mean = y.mean(axis=(0, 2, 3))
     assert (y >= 0).all() and mean.shape == (4,)
+
+
+def _python_steps_names(ex, mode="eval"):
+    kernels = {slot for slot, _, _ in ex._plans[mode].kernels()}
+    return [name for i, name, kind, *_ in ex._graphs[mode].nodes
+            if kind != "placeholder" and i not in kernels]
+
+
+def test_residual_add_relu_is_one_kernel_step():
+    model = _model("resnet50")
+    ex = create_feature_extractor(model, ["layer1", "layer4", "fc"]).eval()
+    ops = _fused_ops(ex)
+    assert ops.count("add_relu") == 16  # one per bottleneck block
+    assert "add" not in ops and "relu" not in ops
+    x = _x(2, 3, 64, 64)
+    out, ref = ex(x), _unfused(ex).run((x,))
+    for k in ref:
+        _rel_close(out[k], ref[k])
+    eager = model(x)
+    _rel_close(out["fc"], eager, rtol=1e-4)
+
+
+def test_returned_add_is_not_fused_with_its_relu():
+    model = _model("resnet18")
+    ex = create_feature_extractor(
+        model, ["layer1.0.add", "layer1.0.relu_1", "layer1"]).eval()
+    plan = ex._plans["eval"]
+    slots = {k: i for k, i in ex.graph.outputs}
+    by_slot = {slot: op for slot, op, _ in plan.kernels()}
+    assert by_slot[slots["layer1.0.add"]] == "add"
+    assert by_slot[slots["layer1.0.relu_1"]] == "relu"
+    x = _x(1, 3, 40, 40)
+    out = ex(x)
+    ref = _unfused(ex).run((x,))
+    for k in ref:
+        _rel_close(out[k], ref[k])
+    assert (out["layer1.0.add"] < 0).any()
+    np.testing.assert_array_equal(out["layer1.0.relu_1"],
+                                  np.maximum(out["layer1.0.add"], 0))
+
+
+def test_python_operator_on_non_kernel_values_stays_python():
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.relu = nn.ReLU()
+
+        def forward(self, x, y):
+            a = self.conv(x)
+            # input + kernel value, kernel value * kernel value
+            return self.relu(x[:, :1] + a), a * a, y + y
+
+    ex = create_feature_extractor(Net().eval(), ["relu", "mul", "add_1"])
+    ops = _fused_ops(ex)
+    assert ops.count("mul") == 1 and "add" not in ops
+    assert set(_python_steps_names(ex)) >= {"add", "add_1"}
+    x = _x(2, 3, 6, 6)
+    out = ex(x, [1, 2])  # y + y on a list: Python's result
+    assert out["add_1"] == [1, 2, 1, 2]
+    a = ex.conv(x)
+    np.testing.assert_array_equal(out["mul"], a * a)

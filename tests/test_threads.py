@@ -44,6 +44,8 @@ CASES = [
           count_include_pad=True, divisor_override=0)),
     ("adaptive_avg_pool2d", (_rand(2, 3, 9, 7),), dict(output_size=(4, 3))),
     ("add", (_rand(2, 3, 4, 5), _rand(3, 1, 5)), {}),
+    ("add", (_rand(2, 3, 4, 5), _rand(2, 3, 4, 5, seed=1)), {}),
+    ("add_relu", (_rand(2, 3, 4, 5), _rand(2, 3, 4, 5, seed=1)), {}),
     ("cat", (_rand(2, 3, 4), _rand(2, 5, 4)), dict(dim=1)),
     ("flatten", (_rand(2, 3, 4, 5),), dict(start_dim=1, end_dim=-1)),
     ("dropout", (_rand(4, 100),), dict(p=0.3, seed=7)),

@@ -58,6 +58,30 @@ fx_op_find(const char *name)
     return NULL;
 }
 
+int
+fx_op_elementwise(const fx_op_info *op)
+{
+    switch ((fx_op)(op - op_table)) {
+    case FX_OP_RELU:
+    case FX_OP_BATCH_NORM:
+    case FX_OP_ADD:
+    case FX_OP_SUB:
+    case FX_OP_MUL:
+    case FX_OP_DIV:
+    case FX_OP_ADD_RELU:
+    case FX_OP_DROPOUT:
+    case FX_OP_HARDSWISH:
+    case FX_OP_HARDSIGMOID:
+    case FX_OP_RELU6:
+    case FX_OP_SILU:
+    case FX_OP_SIGMOID:
+    case FX_OP_GELU:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* ---- kernel dispatch ------------------------------------------------ */
 
 typedef struct kernel_entry {

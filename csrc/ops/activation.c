@@ -60,8 +60,8 @@ sigmoid1(float x)
                                                                            \
     void PREFIX##_ref(const fx_kargs *a, int ith, int nth)                 \
     {                                                                      \
-        const float *FX_RESTRICT x = a->in[0].data;                        \
-        float *FX_RESTRICT y = a->out->data;                               \
+        const float *x = a->in[0].data;                                    \
+        float *y = a->out->data;                                           \
         int64_t i, begin, end;                                             \
                                                                            \
         fx__split(fx_tensor_numel(a->out), ith, nth, &begin, &end);        \
@@ -117,8 +117,8 @@ void
 fx_gelu_ref(const fx_kargs *a, int ith, int nth)
 {
     const fx_gelu_params *p = a->params;
-    const float *FX_RESTRICT x = a->in[0].data;
-    float *FX_RESTRICT y = a->out->data;
+    const float *x = a->in[0].data;
+    float *y = a->out->data;
     const double inv_sqrt2 = 0.70710678118654752440;
     const double sqrt_2_over_pi = 0.79788456080286535588;
     int64_t i, begin, end;

@@ -87,8 +87,8 @@ fx_batch_norm_ref(const fx_kargs *a, int ith, int nth)
         const float alpha = (float)al;
         const float beta = (float)((b != NULL ? (double)b[c] : 0.0)
                                    - (double)mean[c] * al);
-        const float *FX_RESTRICT xs = x->data + item * inner;
-        float *FX_RESTRICT y = a->out->data + item * inner;
+        const float *xs = x->data + item * inner;
+        float *y = a->out->data + item * inner;
 
         for (i = 0; i < inner; i++) {
             y[i] = xs[i] * alpha + beta;

@@ -7,8 +7,15 @@
  *   one of them 1 (a missing dim counts as 1).
  *   y[idx] = a[idx mod A] op b[idx mod B], float32 IEEE arithmetic.
  *
+ * add_relu: y = relu(a + b) (relu as ops/relu.c: NaN stays NaN), the
+ * plan's fusion of a residual add and the ReLU reading it.
+ *
  * torch equivalent: torch.add / sub / mul / div (true division) on
- * float32 tensors.
+ * float32 tensors; add_relu: torch.relu(a + b).
+ *
+ * Every output element is computed from the input elements at the same
+ * index only, so the output may be an input's buffer when that input has
+ * the output's shape (the plan runs these ops in place).
  */
 #include <stddef.h>
 
@@ -22,10 +29,19 @@ const fx_attr_def fx_mul_attrs[FX__NATTRS_MUL + 1] = {
     {NULL, FX_ATTR_INT, 0, 0}};
 const fx_attr_def fx_div_attrs[FX__NATTRS_DIV + 1] = {
     {NULL, FX_ATTR_INT, 0, 0}};
+const fx_attr_def fx_add_relu_attrs[FX__NATTRS_ADD_RELU + 1] = {
+    {NULL, FX_ATTR_INT, 0, 0}};
 
-typedef enum binop { BINOP_ADD, BINOP_SUB, BINOP_MUL, BINOP_DIV } binop;
+typedef enum binop {
+    BINOP_ADD,
+    BINOP_SUB,
+    BINOP_MUL,
+    BINOP_DIV,
+    BINOP_ADD_RELU
+} binop;
 
-static const char *const binop_names[4] = {"add", "sub", "mul", "div"};
+static const char *const binop_names[5] = {"add", "sub", "mul", "div",
+                                           "add_relu"};
 
 static fx_status
 binary_infer(binop op, const fx_tensor *in, fx_tensor *out, fx_error *err)
@@ -83,16 +99,21 @@ apply(binop op, float x, float y)
         return x - y;
     case BINOP_MUL:
         return x * y;
+    case BINOP_ADD_RELU: {
+        const float s = x + y;
+
+        return s < 0.0f ? 0.0f : s;
+    }
     default:
         return x / y;
     }
 }
 
-/* Inner loop over n elements with strides (0 or 1) sa, sb. */
+/* Inner loop over n elements with strides (0 or 1) sa, sb. y may be a
+ * or b (same index), so no restrict. */
 FX_INLINE void
-run_row(binop op, const float *FX_RESTRICT a, int64_t sa,
-        const float *FX_RESTRICT b, int64_t sb, float *FX_RESTRICT y,
-        int64_t n)
+run_row(binop op, const float *a, int64_t sa, const float *b, int64_t sb,
+        float *y, int64_t n)
 {
     int64_t i;
 
@@ -121,7 +142,25 @@ run_row(binop op, const float *FX_RESTRICT a, int64_t sa,
     }
 }
 
-/* Work split: rows of the output's last dim. */
+/* Whether t has the output's shape (no broadcasting). */
+static int
+same_shape(const fx_tensor *t, const fx_tensor *out)
+{
+    int32_t i;
+
+    if (t->ndim != out->ndim) {
+        return 0;
+    }
+    for (i = 0; i < t->ndim; i++) {
+        if (t->shape[i] != out->shape[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Work split: blocks of 16 elements when no input is broadcast, else
+ * rows of the output's last dim. */
 FX_INLINE void
 binary_run(binop op, const fx_kargs *a, int ith, int nth)
 {
@@ -134,6 +173,18 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
     if (nd == 0) {
         if (ith == 0) {
             out->data[0] = apply(op, a->in[0].data[0], a->in[1].data[0]);
+        }
+        return;
+    }
+    if (same_shape(&a->in[0], out) && same_shape(&a->in[1], out)) {
+        const int64_t n = fx_tensor_numel(out);
+
+        fx__split((n + 15) / 16, ith, nth, &begin, &end);
+        begin *= 16;
+        end = end * 16 < n ? end * 16 : n;
+        if (begin < end) {
+            run_row(op, a->in[0].data + begin, 1, a->in[1].data + begin, 1,
+                    out->data + begin, end - begin);
         }
         return;
     }
@@ -186,3 +237,4 @@ DEFINE_BINARY(add, BINOP_ADD)
 DEFINE_BINARY(sub, BINOP_SUB)
 DEFINE_BINARY(mul, BINOP_MUL)
 DEFINE_BINARY(div, BINOP_DIV)
+DEFINE_BINARY(add_relu, BINOP_ADD_RELU)

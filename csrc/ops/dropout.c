@@ -51,8 +51,8 @@ void
 fx_dropout_ref(const fx_kargs *a, int ith, int nth)
 {
     const fx_dropout_params *p = a->params;
-    const float *FX_RESTRICT x = a->in[0].data;
-    float *FX_RESTRICT y = a->out->data;
+    const float *x = a->in[0].data;
+    float *y = a->out->data;
     const uint64_t key = mix64((uint64_t)p->seed);
     const float scale = p->p < 1.0 ? (float)(1.0 / (1.0 - p->p)) : 0.0f;
     int64_t i, begin, end;

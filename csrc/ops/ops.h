@@ -70,6 +70,7 @@ typedef fx_binary_params fx_add_params;
 typedef fx_binary_params fx_sub_params;
 typedef fx_binary_params fx_mul_params;
 typedef fx_binary_params fx_div_params;
+typedef fx_binary_params fx_add_relu_params;
 
 typedef struct fx_flatten_params {
     int64_t start_dim, end_dim;
@@ -156,6 +157,7 @@ typedef struct fx_conv2d_bn_params {
 #define FX__NATTRS_LAYER_NORM 2
 #define FX__NATTRS_PERMUTE 1
 #define FX__NATTRS_CONV2D_BN 6
+#define FX__NATTRS_ADD_RELU 0
 
 #define FX_OP(ID, NAME, NMIN, NMAX, PREFIX)                                \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
@@ -239,6 +241,19 @@ fx__act1(int64_t act, float v)
  * rule); returns <= 0 if the window does not fit. */
 int64_t fx__window_out(int64_t in, int64_t kernel, int64_t stride,
                        int64_t pad, int64_t dilation, int ceil_mode);
+
+/* Pooling (ops/pool2d.c): the number of (H, W) planes of a pooling
+ * kernel's input and the plane sizes; and the reference computation of
+ * outputs [j0, j1) of output row i of one plane (x: the input plane, y:
+ * the output row), which the ISA kernels use for the border columns. */
+void fx__pool_planes(const fx_kargs *a, int64_t *planes, int64_t *h,
+                     int64_t *w, int64_t *oh, int64_t *ow);
+void fx__max_pool2d_row(const fx_max_pool2d_params *p, const float *x,
+                        int64_t h, int64_t w, float *y, int64_t i,
+                        int64_t j0, int64_t j1);
+void fx__avg_pool2d_row(const fx_avg_pool2d_params *p, const float *x,
+                        int64_t h, int64_t w, float *y, int64_t i,
+                        int64_t j0, int64_t j1);
 
 /* Blocking of the packed GEMM used by conv2d and linear (see
  * kernels/gemm_avx2.c): the right-hand side B (K x N) is packed per thread

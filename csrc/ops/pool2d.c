@@ -131,10 +131,10 @@ pool_infer(const char *op, const fx_tensor *x, const fx_ints *ks,
     return FX_OK;
 }
 
-/* Number of (H, W) planes and their sizes. */
-static void
-planes_of(const fx_kargs *a, int64_t *planes, int64_t *h, int64_t *w,
-          int64_t *oh, int64_t *ow)
+/* Number of (H, W) planes and their sizes (see ops.h). */
+void
+fx__pool_planes(const fx_kargs *a, int64_t *planes, int64_t *h, int64_t *w,
+                int64_t *oh, int64_t *ow)
 {
     const fx_tensor *x = &a->in[0];
     const int32_t nd = x->ndim;
@@ -160,47 +160,54 @@ fx_max_pool2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
                       &p->padding, p->dilation.v, p->ceil_mode, out, err);
 }
 
+/* One output row i, columns [j0, j1), of one plane (see ops.h). */
 void
-fx_max_pool2d_ref(const fx_kargs *a, int ith, int nth)
+fx__max_pool2d_row(const fx_max_pool2d_params *p, const float *x, int64_t h,
+                   int64_t w, float *y, int64_t i, int64_t j0, int64_t j1)
 {
-    const fx_max_pool2d_params *p = a->params;
     const int64_t kh = p->kernel_size.v[0], kw = p->kernel_size.v[1];
     const int64_t sh = p->stride.v[0], sw = p->stride.v[1];
     const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
     const int64_t dh = p->dilation.v[0], dw = p->dilation.v[1];
-    int64_t planes, h, w, oh, ow, pl, i, j, u, v, begin, end;
+    int64_t j, u, v;
 
-    planes_of(a, &planes, &h, &w, &oh, &ow);
+    for (j = j0; j < j1; j++) {
+        float m = -INFINITY;
+
+        for (u = 0; u < kh; u++) {
+            const int64_t yi = i * sh - ph + u * dh;
+
+            if (yi < 0 || yi >= h) {
+                continue;
+            }
+            for (v = 0; v < kw; v++) {
+                const int64_t xj = j * sw - pw + v * dw;
+                float val;
+
+                if (xj < 0 || xj >= w) {
+                    continue;
+                }
+                val = x[yi * w + xj];
+                if (val > m || isnan(val)) {
+                    m = val;
+                }
+            }
+        }
+        y[j] = m;
+    }
+}
+
+void
+fx_max_pool2d_ref(const fx_kargs *a, int ith, int nth)
+{
+    int64_t planes, h, w, oh, ow, pl, i, begin, end;
+
+    fx__pool_planes(a, &planes, &h, &w, &oh, &ow);
     fx__split(planes, ith, nth, &begin, &end);
     for (pl = begin; pl < end; pl++) {
-        const float *x = a->in[0].data + pl * h * w;
-        float *y = a->out->data + pl * oh * ow;
-
         for (i = 0; i < oh; i++) {
-            for (j = 0; j < ow; j++) {
-                float m = -INFINITY;
-
-                for (u = 0; u < kh; u++) {
-                    const int64_t yi = i * sh - ph + u * dh;
-
-                    if (yi < 0 || yi >= h) {
-                        continue;
-                    }
-                    for (v = 0; v < kw; v++) {
-                        const int64_t xj = j * sw - pw + v * dw;
-                        float val;
-
-                        if (xj < 0 || xj >= w) {
-                            continue;
-                        }
-                        val = x[yi * w + xj];
-                        if (val > m || isnan(val)) {
-                            m = val;
-                        }
-                    }
-                }
-                y[i * ow + j] = m;
-            }
+            fx__max_pool2d_row(a->params, a->in[0].data + pl * h * w, h, w,
+                               a->out->data + (pl * oh + i) * ow, i, 0, ow);
         }
     }
 }
@@ -225,51 +232,57 @@ fx_avg_pool2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
                       &p->padding, dil, p->ceil_mode, out, err);
 }
 
+/* One output row i, columns [j0, j1), of one plane (see ops.h). */
 void
-fx_avg_pool2d_ref(const fx_kargs *a, int ith, int nth)
+fx__avg_pool2d_row(const fx_avg_pool2d_params *p, const float *x, int64_t h,
+                   int64_t w, float *y, int64_t i, int64_t j0, int64_t j1)
 {
-    const fx_avg_pool2d_params *p = a->params;
     const int64_t kh = p->kernel_size.v[0], kw = p->kernel_size.v[1];
     const int64_t sh = p->stride.v[0], sw = p->stride.v[1];
     const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
-    int64_t planes, h, w, oh, ow, pl, i, j, u, v, begin, end;
+    int64_t h0 = i * sh - ph;
+    int64_t h1 = h0 + kh < h + ph ? h0 + kh : h + ph;
+    const int64_t pad_h = h1 - h0;
+    int64_t j, u, v;
 
-    planes_of(a, &planes, &h, &w, &oh, &ow);
+    h0 = h0 > 0 ? h0 : 0;
+    h1 = h1 < h ? h1 : h;
+    for (j = j0; j < j1; j++) {
+        int64_t w0 = j * sw - pw;
+        int64_t w1 = w0 + kw < w + pw ? w0 + kw : w + pw;
+        const int64_t pool = pad_h * (w1 - w0);
+        int64_t div;
+        float sum = 0.0f;
+
+        w0 = w0 > 0 ? w0 : 0;
+        w1 = w1 < w ? w1 : w;
+        for (u = h0; u < h1; u++) {
+            for (v = w0; v < w1; v++) {
+                sum += x[u * w + v];
+            }
+        }
+        if (p->divisor_override != 0) {
+            div = p->divisor_override;
+        } else if (p->count_include_pad) {
+            div = pool;
+        } else {
+            div = (h1 - h0) * (w1 - w0);
+        }
+        y[j] = div > 0 ? sum / (float)div : 0.0f;
+    }
+}
+
+void
+fx_avg_pool2d_ref(const fx_kargs *a, int ith, int nth)
+{
+    int64_t planes, h, w, oh, ow, pl, i, begin, end;
+
+    fx__pool_planes(a, &planes, &h, &w, &oh, &ow);
     fx__split(planes, ith, nth, &begin, &end);
     for (pl = begin; pl < end; pl++) {
-        const float *x = a->in[0].data + pl * h * w;
-        float *y = a->out->data + pl * oh * ow;
-
         for (i = 0; i < oh; i++) {
-            int64_t h0 = i * sh - ph;
-            int64_t h1 = h0 + kh < h + ph ? h0 + kh : h + ph;
-            const int64_t pad_h = h1 - h0;
-
-            h0 = h0 > 0 ? h0 : 0;
-            h1 = h1 < h ? h1 : h;
-            for (j = 0; j < ow; j++) {
-                int64_t w0 = j * sw - pw;
-                int64_t w1 = w0 + kw < w + pw ? w0 + kw : w + pw;
-                const int64_t pool = pad_h * (w1 - w0);
-                int64_t div;
-                float sum = 0.0f;
-
-                w0 = w0 > 0 ? w0 : 0;
-                w1 = w1 < w ? w1 : w;
-                for (u = h0; u < h1; u++) {
-                    for (v = w0; v < w1; v++) {
-                        sum += x[u * w + v];
-                    }
-                }
-                if (p->divisor_override != 0) {
-                    div = p->divisor_override;
-                } else if (p->count_include_pad) {
-                    div = pool;
-                } else {
-                    div = (h1 - h0) * (w1 - w0);
-                }
-                y[i * ow + j] = div > 0 ? sum / (float)div : 0.0f;
-            }
+            fx__avg_pool2d_row(a->params, a->in[0].data + pl * h * w, h, w,
+                               a->out->data + (pl * oh + i) * ow, i, 0, ow);
         }
     }
 }
@@ -317,7 +330,7 @@ fx_adaptive_avg_pool2d_ref(const fx_kargs *a, int ith, int nth)
 {
     int64_t planes, h, w, oh, ow, pl, i, j, u, v, begin, end;
 
-    planes_of(a, &planes, &h, &w, &oh, &ow);
+    fx__pool_planes(a, &planes, &h, &w, &oh, &ow);
     fx__split(planes, ith, nth, &begin, &end);
     for (pl = begin; pl < end; pl++) {
         const float *x = a->in[0].data + pl * h * w;

@@ -4,6 +4,8 @@
  *   y = max(x, 0); NaN stays NaN.
  *
  * torch equivalent: torch.nn.functional.relu(x).
+ *
+ * y[i] depends on x[i] only, so y may be x's buffer (in-place runs).
  */
 #include <stddef.h>
 
@@ -26,8 +28,8 @@ fx_relu_infer(const void *params, int32_t n_in, const fx_tensor *in,
 void
 fx_relu_ref(const fx_kargs *a, int ith, int nth)
 {
-    const float *FX_RESTRICT x = a->in[0].data;
-    float *FX_RESTRICT y = a->out->data;
+    const float *x = a->in[0].data;
+    float *y = a->out->data;
     int64_t i, begin, end;
 
     fx__split(fx_tensor_numel(a->out), ith, nth, &begin, &end);

@@ -44,6 +44,15 @@ PyObject *fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask,
                           fx_pool *pool, const void *params,
                           PyObject *inputs);
 
+/* As fxpy_run_parsed, but if `reuse` is not NULL and has the output's
+ * shape, the kernel writes into it and it is returned (new reference)
+ * instead of a new array. reuse must be a float32 C-contiguous aligned
+ * writeable array that nothing else can observe, and only an op for
+ * which fx_op_elementwise() holds may be given one of its inputs. */
+PyObject *fxpy_run_into(const fx_op_info *op, unsigned isa_mask,
+                        fx_pool *pool, const void *params, PyObject *inputs,
+                        PyArrayObject *reuse);
+
 /* Each file's part of module exec: add its functions/types to m. */
 int fxpy_ops_exec(PyObject *m);
 int fxpy_graph_exec(PyObject *m);

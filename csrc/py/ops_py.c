@@ -292,11 +292,35 @@ fxpy_tensor_from(PyObject *obj, const char *opname, int index,
 
 /* ---- eager run ------------------------------------------------------ */
 
-/* Copies params into an aligned buffer (callers may keep them in a
- * byte array), so kernels read typed fields safely. */
+/* Whether array r has exactly the shape of t. */
+static int
+has_shape(PyArrayObject *r, const fx_tensor *t)
+{
+    int i;
+
+    if (PyArray_NDIM(r) != t->ndim) {
+        return 0;
+    }
+    for (i = 0; i < t->ndim; i++) {
+        if ((int64_t)PyArray_DIM(r, i) != t->shape[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 PyObject *
 fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
                 const void *params, PyObject *inputs)
+{
+    return fxpy_run_into(op, isa_mask, pool, params, inputs, NULL);
+}
+
+/* Copies params into an aligned buffer (callers may keep them in a
+ * byte array), so kernels read typed fields safely. */
+PyObject *
+fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
+              const void *params, PyObject *inputs, PyArrayObject *reuse)
 {
     PyArrayObject *arrays[FX_MAX_INPUTS] = {NULL};
     fx_tensor in[FX_MAX_INPUTS];
@@ -358,7 +382,12 @@ fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     for (i = 0; i < out.ndim; i++) {
         dims[i] = (npy_intp)out.shape[i];
     }
-    out_arr = (PyArrayObject *)PyArray_SimpleNew(out.ndim, dims, NPY_FLOAT32);
+    if (reuse != NULL && has_shape(reuse, &out)) {
+        out_arr = (PyArrayObject *)Py_NewRef((PyObject *)reuse);
+    } else {
+        out_arr = (PyArrayObject *)PyArray_SimpleNew(out.ndim, dims,
+                                                     NPY_FLOAT32);
+    }
     if (out_arr == NULL) {
         goto fail;
     }

@@ -8,14 +8,24 @@
  * featx._op.SlotRef objects stand for slot values (user leaf modules,
  * Python operators, mode-dependent layers). Each slot is released right
  * after its last reader. A Plan is immutable after construction, so one
- * plan can run in several threads at once; kernels run with the GIL
- * released.
+ * plan can run in several threads at once (all per-run state lives in
+ * plan_run's frame); kernels run with the GIL released.
+ *
+ * Memory: an elementwise kernel step (fx_op_elementwise) writes into the
+ * buffer of an input slot when, decided at construction, this step is
+ * the slot's last reader, the slot is not returned and a kernel step made
+ * it (so it is a plan-made array, never a user's input, a weight or a
+ * Python step's result), and, checked at run time, the value is a
+ * float32 C-contiguous writeable array owning its data with the output's
+ * shape, referenced by the slot alone (a Python step may have kept it).
  */
 #include "binding.h"
 
 #include <string.h>
 
 enum { STEP_KERNEL = 0, STEP_PYTHON = 1 };
+
+#define MAX_REUSE 4 /* input slots a step may write into, tried in order */
 
 typedef struct step {
     int kind;
@@ -24,9 +34,15 @@ typedef struct step {
     unsigned char params[FX_MAX_PARAMS];
     PyObject *inputs; /* kernel: tuple of int slot | array | None */
     PyObject *fn, *args, *kwargs; /* python */
+    /* python: the slot of each SlotRef in args then kwargs, in the order
+     * walk_slots (and substitute) visit them, read once at construction */
+    int32_t *refs;
+    int32_t n_refs;
     int32_t *frees; /* slots whose last reader is this step */
     int32_t n_frees;
     int snapshot; /* out is returned and a later Python step reads it */
+    int32_t reuse[MAX_REUSE]; /* input slots the output may take over */
+    int n_reuse;
     PyObject *name; /* the node's name, for error messages */
 } step;
 
@@ -90,6 +106,23 @@ walk_slots(PyObject *o, PyObject *slotref_type,
     return 0;
 }
 
+/* Appends a template's slot to its step's refs. */
+static int
+collect_ref(int32_t slot, void *p)
+{
+    step *s = p;
+    int32_t *refs = PyMem_Realloc(s->refs,
+                                  sizeof(int32_t) * (size_t)(s->n_refs + 1));
+
+    if (refs == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->refs = refs;
+    s->refs[s->n_refs++] = slot;
+    return 0;
+}
+
 typedef struct reader_ctx {
     int32_t *last_reader; /* per slot: index of the last step reading it */
     int32_t *py_reader;   /* per slot: 1 if a Python step reads it */
@@ -147,6 +180,8 @@ step_clear(step *s)
     Py_CLEAR(s->name);
     PyMem_Free(s->frees);
     s->frees = NULL;
+    PyMem_Free(s->refs);
+    s->refs = NULL;
 }
 
 /* Parses one step tuple:
@@ -206,6 +241,10 @@ parse_step(PlanObject *self, PyObject *spec, step *s)
         s->fn = Py_NewRef(a);
         s->args = Py_NewRef(b);
         s->kwargs = Py_NewRef(c);
+        if (walk_slots(b, self->slotref_type, collect_ref, s) < 0
+            || walk_slots(c, self->slotref_type, collect_ref, s) < 0) {
+            return -1;
+        }
         return 0;
     }
     PyErr_Format(PyExc_ValueError, "Plan: step kind must be 'kernel' or "
@@ -228,10 +267,27 @@ is_output_slot(PlanObject *self, int32_t slot)
     return 0;
 }
 
-/* Computes, per step, the slots to release after it, and which outputs a
- * later Python step could modify (those are snapshot when produced). */
+/* Whether slot is one of a kernel step's inputs. */
 static int
-plan_liveness(PlanObject *self)
+is_kernel_input(PyObject *inputs, int32_t slot)
+{
+    Py_ssize_t i;
+
+    for (i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
+        PyObject *o = PyTuple_GET_ITEM(inputs, i);
+
+        if (PyLong_Check(o) && PyLong_AsLong(o) == slot) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Computes, per step, the slots to release after it, which outputs a
+ * later Python step could modify (those are snapshot when produced), and
+ * the input slots an elementwise step may write into. */
+static int
+plan_liveness(PlanObject *self, int reuse)
 {
     int32_t n = self->n_slots, i, j;
     int32_t *last = PyMem_Malloc(sizeof(int32_t) * (size_t)(n + 1));
@@ -258,11 +314,14 @@ plan_liveness(PlanObject *self)
                 goto done;
             }
         }
-        else if (walk_slots(s->args, self->slotref_type, note_reader, &ctx)
-                     < 0
-                 || walk_slots(s->kwargs, self->slotref_type, note_reader,
-                               &ctx) < 0) {
-            goto done;
+        else {
+            int32_t k;
+
+            for (k = 0; k < s->n_refs; k++) {
+                if (note_reader(s->refs[k], &ctx) < 0) {
+                    goto done;
+                }
+            }
         }
         producer[s->out] = i;
     }
@@ -286,6 +345,25 @@ plan_liveness(PlanObject *self)
             self->steps[producer[j]].snapshot = 1;
         }
     }
+    for (i = 0; i < self->n_steps; i++) {
+        step *s = &self->steps[i];
+        int32_t k;
+
+        if (!reuse || s->kind != STEP_KERNEL || !fx_op_elementwise(s->op)) {
+            continue;
+        }
+        /* the slots this step frees are exactly those it reads last and
+         * that are not returned */
+        for (k = 0; k < s->n_frees && s->n_reuse < MAX_REUSE; k++) {
+            const int32_t slot = s->frees[k];
+
+            if (producer[slot] >= 0
+                && self->steps[producer[slot]].kind == STEP_KERNEL
+                && is_kernel_input(s->inputs, slot)) {
+                s->reuse[s->n_reuse++] = slot;
+            }
+        }
+    }
     rc = 0;
 done:
     PyMem_Free(last);
@@ -295,26 +373,29 @@ done:
 }
 
 PyDoc_STRVAR(plan_doc,
-"Plan(n_slots, input_slots, steps, outputs, slotref_type, isa_mask)\n\n"
+"Plan(n_slots, input_slots, steps, outputs, slotref_type, isa_mask, *,\n"
+"     reuse=True)\n\n"
 "An executable pruned graph. steps: tuples (out, 'kernel', op, inputs,\n"
 "attrs) or (out, 'python', fn, args, kwargs); outputs: tuples (key, slot).\n"
+"reuse=False (private, for comparisons) never runs a step in place.\n"
 "Built by featx.fx.graph_module; not meant to be used directly.");
 
 static PyObject *
 plan_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"n_slots", "input_slots", "steps", "outputs",
-                             "slotref_type", "isa_mask", NULL};
-    int n_slots;
+                             "slotref_type", "isa_mask", "reuse", NULL};
+    int n_slots, reuse = 1;
     unsigned int isa_mask;
     PyObject *inputs, *steps, *outputs, *slotref_type;
     PlanObject *self;
     Py_ssize_t i;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO!O!O!OI:Plan", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO!O!O!OI|$p:Plan", kwlist,
                                      &n_slots, &PyTuple_Type, &inputs,
                                      &PyList_Type, &steps, &PyTuple_Type,
-                                     &outputs, &slotref_type, &isa_mask)) {
+                                     &outputs, &slotref_type, &isa_mask,
+                                     &reuse)) {
         return NULL;
     }
     if (n_slots < 0 || !PyType_Check(slotref_type)) {
@@ -365,7 +446,7 @@ plan_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             return NULL;
         }
     }
-    if (plan_liveness(self) < 0) {
+    if (plan_liveness(self, reuse) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -419,23 +500,31 @@ plan_dealloc(PlanObject *self)
 
 /* ---- running --------------------------------------------------------- */
 
+/* A template's SlotRefs, in visiting order, and the next one to read. */
+typedef struct refs_cursor {
+    const int32_t *refs;
+    int32_t n, next;
+} refs_cursor;
+
 /* Returns the template with every SlotRef replaced by its slot value
- * (new reference). */
+ * (new reference). The slots come from the step's refs, in the order
+ * walk_slots visited the same (private, never modified) template. */
 static PyObject *
-substitute(PlanObject *self, PyObject *o, PyObject **values)
+substitute(PlanObject *self, PyObject *o, PyObject **values, refs_cursor *c)
 {
     if (Py_TYPE(o) == (PyTypeObject *)self->slotref_type) {
-        PyObject *idx = PyObject_GetAttrString(o, "index");
-        long v = idx ? PyLong_AsLong(idx) : -1;
+        int32_t v;
 
-        Py_XDECREF(idx);
-        if (v == -1 && PyErr_Occurred()) {
+        if (c->next >= c->n) {
+            PyErr_SetString(PyExc_SystemError, "internal error in featx "
+                            "core; please report: template changed");
             return NULL;
         }
+        v = c->refs[c->next++];
         if (values[v] == NULL) {
             PyErr_Format(PyExc_SystemError, "internal error in featx core; "
-                         "please report: slot %ld read before it was "
-                         "written", v);
+                         "please report: slot %d read before it was "
+                         "written", (int)v);
             return NULL;
         }
         return Py_NewRef(values[v]);
@@ -447,7 +536,7 @@ substitute(PlanObject *self, PyObject *o, PyObject **values)
 
         for (i = 0; res != NULL && i < n; i++) {
             PyObject *item =
-                substitute(self, PySequence_Fast_GET_ITEM(o, i), values);
+                substitute(self, PySequence_Fast_GET_ITEM(o, i), values, c);
 
             if (item == NULL) {
                 Py_CLEAR(res);
@@ -467,7 +556,7 @@ substitute(PlanObject *self, PyObject *o, PyObject **values)
         Py_ssize_t pos = 0;
 
         while (res != NULL && PyDict_Next(o, &pos, &k, &v)) {
-            PyObject *item = substitute(self, v, values);
+            PyObject *item = substitute(self, v, values, c);
 
             if (item == NULL || PyDict_SetItem(res, k, item) < 0) {
                 Py_XDECREF(item);
@@ -480,17 +569,40 @@ substitute(PlanObject *self, PyObject *o, PyObject **values)
     }
     if (PySlice_Check(o)) {
         PySliceObject *s = (PySliceObject *)o;
-        PyObject *a = substitute(self, s->start, values);
-        PyObject *b = a ? substitute(self, s->stop, values) : NULL;
-        PyObject *c = b ? substitute(self, s->step, values) : NULL;
-        PyObject *res = c ? PySlice_New(a, b, c) : NULL;
+        PyObject *a = substitute(self, s->start, values, c);
+        PyObject *b = a ? substitute(self, s->stop, values, c) : NULL;
+        PyObject *d = b ? substitute(self, s->step, values, c) : NULL;
+        PyObject *res = d ? PySlice_New(a, b, d) : NULL;
 
         Py_XDECREF(a);
         Py_XDECREF(b);
-        Py_XDECREF(c);
+        Py_XDECREF(d);
         return res;
     }
     return Py_NewRef(o);
+}
+
+/* The value of one of s's reusable input slots that the kernel may write
+ * into (borrowed), or NULL. Called before the step takes its own
+ * references to its inputs. */
+static PyArrayObject *
+reusable_input(const step *s, PyObject **values)
+{
+    int k;
+
+    for (k = 0; k < s->n_reuse; k++) {
+        PyObject *o = values[s->reuse[k]];
+        PyArrayObject *arr = (PyArrayObject *)o;
+
+        if (o != NULL && PyArray_CheckExact(o) && Py_REFCNT(o) == 1
+            && PyArray_TYPE(arr) == NPY_FLOAT32 && PyArray_ISCARRAY(arr)
+            && PyArray_ISNOTSWAPPED(arr)
+            && PyArray_CHKFLAGS(arr, NPY_ARRAY_OWNDATA)
+            && PyArray_BASE(arr) == NULL) {
+            return arr;
+        }
+    }
+    return NULL;
 }
 
 static PyObject *
@@ -498,6 +610,7 @@ run_step(PlanObject *self, step *s, PyObject **values)
 {
     if (s->kind == STEP_KERNEL) {
         Py_ssize_t i, n = PyTuple_GET_SIZE(s->inputs);
+        PyArrayObject *reuse = reusable_input(s, values);
         PyObject *ins = PyTuple_New(n), *res;
 
         for (i = 0; ins != NULL && i < n; i++) {
@@ -518,15 +631,16 @@ run_step(PlanObject *self, step *s, PyObject **values)
         if (ins == NULL) {
             return NULL;
         }
-        res = fxpy_run_parsed(s->op, self->isa_mask,
-                              fxpy_state_of_type(Py_TYPE(self))->pool,
-                              s->params, ins);
+        res = fxpy_run_into(s->op, self->isa_mask,
+                            fxpy_state_of_type(Py_TYPE(self))->pool,
+                            s->params, ins, reuse);
         Py_DECREF(ins);
         return res;
     }
     {
-        PyObject *a = substitute(self, s->args, values);
-        PyObject *kw = a ? substitute(self, s->kwargs, values) : NULL;
+        refs_cursor c = {s->refs, s->n_refs, 0};
+        PyObject *a = substitute(self, s->args, values, &c);
+        PyObject *kw = a ? substitute(self, s->kwargs, values, &c) : NULL;
         PyObject *res = kw ? PyObject_Call(s->fn, a, kw) : NULL;
 
         Py_XDECREF(a);
@@ -668,8 +782,48 @@ plan_kernels(PlanObject *self, PyObject *noargs)
     return list;
 }
 
+PyDoc_STRVAR(reuse_doc,
+"_reuse() -> list of (output slot, tuple of input slots), one per kernel\n"
+"step that may write into the buffer of one of those (dead) inputs.");
+
+static PyObject *
+plan_reuse(PlanObject *self, PyObject *noargs)
+{
+    PyObject *list = PyList_New(0);
+    int32_t i;
+    int k;
+
+    for (i = 0; list != NULL && i < self->n_steps; i++) {
+        step *s = &self->steps[i];
+        PyObject *slots, *item;
+
+        if (s->n_reuse == 0) {
+            continue;
+        }
+        slots = PyTuple_New(s->n_reuse);
+        for (k = 0; slots != NULL && k < s->n_reuse; k++) {
+            PyObject *v = PyLong_FromLong(s->reuse[k]);
+
+            if (v == NULL) {
+                Py_CLEAR(slots);
+                break;
+            }
+            PyTuple_SET_ITEM(slots, k, v);
+        }
+        item = slots ? Py_BuildValue("(iN)", (int)s->out, slots) : NULL;
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
 static PyMethodDef plan_methods[] = {
     {"run", (PyCFunction)plan_run, METH_O, run_doc},
+    {"_reuse", (PyCFunction)plan_reuse, METH_NOARGS, reuse_doc},
     {"kernels", (PyCFunction)plan_kernels, METH_NOARGS, kernels_doc},
     {NULL, NULL, 0, NULL},
 };

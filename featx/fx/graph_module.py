@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import html
 import operator
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _core, _rng
-from .._op import CONV_BN_ACTS, MacCounter, OpSpec, SlotRef, as_meta, conv2d_bn_spec
+from .._op import (CONV_BN_ACTS, MacCounter, OpSpec, SlotRef, as_meta,
+                   conv2d_bn_spec)
 from .._tensor_methods import METHODS
 from ..nn import Module
 
@@ -180,70 +182,110 @@ def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
         return None
 
 
-def _fuse_conv_bn(steps: list[tuple], wanted: set[int]) -> list[tuple]:
-    """Replaces each kernel-step chain conv2d -> batch_norm (-> relu, relu6,
-    hardswish or silu) by one conv2d_bn step (BN affine and activation in
-    the GEMM epilogue; the BN arrays are passed by reference, so in-place
-    updates stay visible).
+# Python operators lowered to a C kernel when both operands are outputs of
+# kernel steps (so always fresh float32 arrays: NumPy's float32 result,
+# bit for bit, with the same broadcasting).
+_OPERATOR_KERNELS = ((operator.add, "add"), (operator.sub, "sub"),
+                     (operator.mul, "mul"), (operator.truediv, "div"))
 
-    A link is fused only if the producer is not a returned output and its
-    slot has exactly one use among all steps (Python steps' templates
-    included), the next step of the chain; so no fused step hides a value
-    the user asked for or another step reads. The fused step takes the
-    last node's slot and place, and the conv node's name (for errors).
-    """
-    uses: dict[int, int] = {}
 
-    def count(v: Any) -> None:
+def _operator_step(index: int, target: Any, args: tuple, kwargs: dict,
+                   kernel_slots: set[int]) -> tuple | None:
+    """The kernel step of ``a + b`` (``-``, ``*``, ``/``) on two values
+    made by kernel steps, or None."""
+    op = next((name for fn, name in _OPERATOR_KERNELS if fn is target), None)
+    if (op is None or kwargs or len(args) != 2
+            or not all(isinstance(a, SlotRef) and a.index in kernel_slots
+                       for a in args)):
+        return None
+    return (index, "kernel", op, (args[0].index, args[1].index), {})
+
+
+class _Readers:
+    """Who reads each slot among the plan steps: the number of uses
+    (Python steps' templates included) and, for kernel steps, the step
+    reading it as input 0."""
+
+    def __init__(self, steps: list[tuple], wanted: set[int]) -> None:
+        self.steps, self.wanted = steps, wanted
+        self.uses: dict[int, int] = {}
+        self.first_input: dict[int, int] = {}
+        for pos, st in enumerate(steps):
+            if st[1] == "kernel":
+                for v in st[3]:
+                    if isinstance(v, int):
+                        self.uses[v] = self.uses.get(v, 0) + 1
+                if st[3] and isinstance(st[3][0], int):
+                    self.first_input[st[3][0]] = pos
+            else:
+                self._count((st[3], st[4]))
+
+    def _count(self, v: Any) -> None:
         if isinstance(v, SlotRef):
-            uses[v.index] = uses.get(v.index, 0) + 1
+            self.uses[v.index] = self.uses.get(v.index, 0) + 1
         elif isinstance(v, (tuple, list)):
             for x in v:
-                count(x)
+                self._count(x)
         elif isinstance(v, dict):
             for x in v.values():
-                count(x)
+                self._count(x)
         elif isinstance(v, slice):
-            count((v.start, v.stop, v.step))
+            self._count((v.start, v.stop, v.step))
 
-    for st in steps:
-        if st[1] == "kernel":
-            for v in st[3]:
-                if isinstance(v, int):
-                    uses[v] = uses.get(v, 0) + 1
-        else:
-            count((st[3], st[4]))
-    by_input: dict[int, int] = {}  # slot -> position of its only reader
-    for pos, st in enumerate(steps):
-        if st[1] == "kernel" and st[3] and isinstance(st[3][0], int):
-            by_input[st[3][0]] = pos
-
-    def sole_reader(pos: int, ops: Any) -> int | None:
-        slot = steps[pos][0]
-        nxt = by_input.get(slot)
-        if (slot in wanted or uses.get(slot) != 1 or nxt is None
-                or steps[nxt][2] not in ops):
+    def sole_reader(self, pos: int, ops: Collection[str]) -> int | None:
+        """The position of the only reader of step ``pos``'s value if that
+        is a kernel step of one of ``ops`` reading it as input 0 and the
+        value is not returned; else None. Fusing the two never hides a
+        value the user asked for or another step reads."""
+        slot = self.steps[pos][0]
+        nxt = self.first_input.get(slot)
+        if (slot in self.wanted or self.uses.get(slot) != 1 or nxt is None
+                or self.steps[nxt][2] not in ops):
             return None
         return nxt
 
-    def spec(pos: int | None) -> OpSpec | None:
-        return None if pos is None else OpSpec(*steps[pos][2:5])
 
+def _fuse(steps: list[tuple], wanted: set[int],
+          training: bool) -> list[tuple]:
+    """Fuses kernel-step chains:
+
+    * in eval mode, conv2d -> batch_norm (-> relu, relu6, hardswish or
+      silu) becomes one conv2d_bn step (BN affine and activation in the
+      GEMM epilogue; the BN arrays are passed by reference, so in-place
+      updates stay visible);
+    * add -> relu (a residual connection) becomes one add_relu step.
+
+    A link is fused only if the producer is not a returned output and its
+    slot has exactly one use among all steps (Python steps' templates
+    included), the next step of the chain (:meth:`_Readers.sole_reader`).
+    The fused step takes the last node's slot and place, and the first
+    node's name (for errors).
+    """
+    readers = _Readers(steps, wanted)
     out, drop = list(steps), set()
     for pos, st in enumerate(steps):
-        if st[1] != "kernel" or st[2] != "conv2d":
+        if st[1] != "kernel":
             continue
-        bn = sole_reader(pos, ("batch_norm",))
-        if bn is None:
-            continue
-        act = sole_reader(bn, CONV_BN_ACTS)
-        fused = conv2d_bn_spec(spec(pos), spec(bn), spec(act))
-        if fused is None:
-            continue
-        last = act if act is not None else bn
-        out[last] = (steps[last][0], "kernel", fused.name, fused.inputs,
-                     fused.attrs, st[5])
-        drop.update({pos, bn} - {last})
+        if st[2] == "conv2d" and not training:
+            bn = readers.sole_reader(pos, ("batch_norm",))
+            if bn is None:
+                continue
+            act = readers.sole_reader(bn, CONV_BN_ACTS)
+            fused = conv2d_bn_spec(OpSpec(*st[2:5]), OpSpec(*steps[bn][2:5]),
+                                   None if act is None
+                                   else OpSpec(*steps[act][2:5]))
+            if fused is None:
+                continue
+            last = act if act is not None else bn
+            out[last] = (steps[last][0], "kernel", fused.name, fused.inputs,
+                         fused.attrs, st[5])
+            drop.update({pos, bn} - {last})
+        elif st[2] == "add":
+            relu = readers.sole_reader(pos, ("relu",))
+            if relu is not None:
+                out[relu] = (steps[relu][0], "kernel", "add_relu", st[3], {},
+                             st[5])
+                drop.add(pos)
     return [st for pos, st in enumerate(out) if pos not in drop]
 
 
@@ -255,12 +297,14 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     become kernel steps (weights passed by reference); everything else
     (user leaf modules, Python operators, mode-dependent layers in train
     mode) becomes a Python step. Leaf modules run as views fixed to the
-    graph's mode. In eval mode (and unless ``fuse`` is False, a private
-    switch for tests), conv2d -> batch_norm (-> activation) chains become one
-    conv2d_bn step (:func:`_fuse_conv_bn`).
+    graph's mode. ``a + b`` (``-``, ``*``, ``/``) on two kernel results
+    becomes a kernel step too. Unless ``fuse`` is False (a private switch
+    for tests), add -> relu and, in eval mode, conv2d -> batch_norm
+    (-> activation) chains become one step (:func:`_fuse`).
     """
     consts: dict[int, Any] = {}
     steps: list[tuple] = []
+    kernel_slots: set[int] = set()
     wanted = {i for _, i in graph.outputs}
     for index, name, kind, target, args, kwargs, _ in graph.nodes:
         if kind == "placeholder":
@@ -285,11 +329,16 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
             spec_fn = getattr(target, "__featx_spec__", None)
             if kind == "call_function" and spec_fn is not None:
                 step = _kernel_step(index, _lower(spec_fn, args, kwargs))
+            elif kind == "call_function":
+                step = _operator_step(index, target, args, kwargs,
+                                      kernel_slots)
         if step is None:
             step = (index, "python", fn, tuple(args), dict(kwargs))
+        elif step[1] == "kernel":
+            kernel_slots.add(index)
         steps.append(step + (name,))
-    if fuse and not training:
-        steps = _fuse_conv_bn(steps, wanted)
+    if fuse:
+        steps = _fuse(steps, wanted, training)
     return _core.Plan(
         n_slots=graph.n_nodes, input_slots=tuple(graph.placeholders),
         steps=steps, outputs=tuple(graph.outputs), slotref_type=SlotRef,

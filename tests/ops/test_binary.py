@@ -88,3 +88,45 @@ def test_binary_error_broadcast(isa):
                        r"cannot be broadcast.*3 vs 4"):
         call("mul", [np.zeros((2, 3), np.float32), np.zeros(4, np.float32)],
              {}, isa)
+
+
+# ---- add_relu (the plan's fused residual add + ReLU) ----------------------
+
+@pytest.mark.parametrize("sa,sb", SHAPES, ids=lambda s: "x".join(map(str, s)) or "0d")
+def test_add_relu_is_relu_of_add_bit_for_bit(isa, sa, sb):
+    rng = np.random.default_rng(len(sa) * 7 + len(sb))
+    a, b = rand(rng, *sa), rand(rng, *sb)
+    want = np.maximum(np.add(a, b), np.float32(0))
+    np.testing.assert_array_equal(call("add_relu", [a, b], {}, isa), want)
+
+
+def test_add_relu_nan_inf_and_signed_zero(isa):
+    a = np.array([np.nan, 1.0, -np.inf, np.inf, -0.0, 0.0, -1.0, 2.0, np.nan],
+                 np.float32)
+    b = np.array([1.0, np.nan, 1.0, -np.inf, -0.0, -0.0, 0.5, -2.0, np.nan],
+                 np.float32)
+    with np.errstate(all="ignore"):
+        want = a + b
+    want = np.where(want < 0, np.float32(0), want)  # NaN stays, as relu
+    got = call("add_relu", [a, b], {}, isa)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("op", OPS + ["add_relu"])
+def test_same_shape_fast_path_every_remainder(isa, op):
+    import featx
+    rng = np.random.default_rng(3)
+    n = featx.get_num_threads()
+    try:
+        for size in (1, 15, 16, 17, 31, 33, 100, 1023):
+            a, b = _operands(rng, (size,), (size,), "div")
+            a = a.reshape(1, size)
+            b = b.reshape(1, size)
+            want = call(op, [a, b], {}, "scalar")
+            for threads in (1, 2, 3):
+                featx.set_num_threads(threads)
+                np.testing.assert_array_equal(
+                    call(op, [a, b], {}, isa), want,
+                    err_msg=f"{op} size {size}, {threads} threads")
+    finally:
+        featx.set_num_threads(n)

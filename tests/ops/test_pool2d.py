@@ -136,6 +136,98 @@ def test_pool_input_unchanged(isa):
     np.testing.assert_array_equal(x, before)
 
 
+# ---- ISA kernels equal the reference kernel bit for bit --------------------
+
+# (kernel, stride, padding, dilation): strides 1 and 2 (vector loads), 3
+# (gather), resnet's 3/2/1, dilation, asymmetric windows
+ISA_WINDOWS = [(3, 2, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1), (1, 1, 0, 1),
+               (5, 3, 2, 1), ((3, 2), (1, 2), (1, 1), 1), (3, 2, 2, 2),
+               ((2, 3), (2, 1), (0, 1), (1, 3)), (4, 4, 2, 1)]
+
+
+def _special(rng, *shape):
+    """Random values with NaN, +-inf and signed zeros sprinkled in."""
+    x = rand(rng, *shape)
+    flat = x.reshape(-1)
+    for value in (np.nan, np.inf, -np.inf, 0.0, -0.0):
+        idx = rng.choice(flat.size, size=max(1, flat.size // 40),
+                         replace=False)
+        flat[idx] = value
+    return x
+
+
+def _bits_equal(got, want, msg):
+    assert got.shape == want.shape, msg
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32),
+                                  err_msg=msg)
+
+
+@pytest.mark.parametrize("win", ISA_WINDOWS, ids=lambda w: str(w))
+@pytest.mark.parametrize("ceil", [False, True])
+def test_max_pool2d_isa_equals_reference_bits(isa, win, ceil):
+    k, s, p, d = win
+    rng = np.random.default_rng(7)
+    for width in range(1, 42):  # every remainder of an 8-wide block
+        h = 3 + width % 5
+        x = _special(rng, 2, 2, h, width + 4)
+        attrs = _mp_attrs(k, s, p, d, ceil)
+        try:
+            want = call("max_pool2d", [x], attrs, "scalar")
+        except ValueError:  # window larger than this input
+            continue
+        _bits_equal(call("max_pool2d", [x], attrs, isa), want,
+                    f"width {width + 4}")
+
+
+@pytest.mark.parametrize("win", [w for w in ISA_WINDOWS if w[3] == 1],
+                         ids=lambda w: str(w))
+@pytest.mark.parametrize("ceil,cip,div", [(False, True, 0), (True, False, 0),
+                                          (True, True, 0), (False, False, 5)])
+def test_avg_pool2d_isa_equals_reference_bits(isa, win, ceil, cip, div):
+    k, s, p, _ = win
+    rng = np.random.default_rng(8)
+    for width in range(1, 42):
+        h = 3 + width % 5
+        x = rand(rng, 2, 2, h, width + 4)
+        attrs = _ap_attrs(k, s, p, ceil, cip, div)
+        try:
+            want = call("avg_pool2d", [x], attrs, "scalar")
+        except ValueError:
+            continue
+        _bits_equal(call("avg_pool2d", [x], attrs, isa), want,
+                    f"width {width + 4}")
+
+
+def test_max_pool2d_nan_and_inf_semantics(isa):
+    # NaN anywhere in a window wins; -inf alone stays -inf; +inf wins
+    x = np.full((1, 1, 4, 20), -np.inf, np.float32)
+    x[0, 0, 1, 5] = np.nan
+    x[0, 0, 2, 12] = np.inf
+    y = call("max_pool2d", [x], _mp_attrs(2, 2, 0, 1, False), isa)
+    want = np.full((1, 1, 2, 10), -np.inf, np.float32)
+    want[0, 0, 0, 2] = np.nan
+    want[0, 0, 1, 6] = np.inf
+    np.testing.assert_array_equal(y, want)
+    x[0, 0, 0, 4] = np.inf  # NaN after +inf in the same window: NaN
+    y = call("max_pool2d", [x], _mp_attrs(2, 2, 0, 1, False), isa)
+    assert np.isnan(y[0, 0, 0, 2])
+
+
+def test_pool2d_resnet_shape_multithreaded(isa):
+    import featx
+    x = _special(np.random.default_rng(9), 2, 5, 112, 112)
+    attrs = _mp_attrs(3, 2, 1, 1, False)
+    want = call("max_pool2d", [x], attrs, "scalar")
+    n = featx.get_num_threads()
+    try:
+        for threads in (1, 3):
+            featx.set_num_threads(threads)
+            _bits_equal(call("max_pool2d", [x], attrs, isa), want,
+                        f"{threads} threads")
+    finally:
+        featx.set_num_threads(n)
+
+
 # ---- errors ---------------------------------------------------------------
 
 def test_max_pool2d_error_output_too_small(isa):

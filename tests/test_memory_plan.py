@@ -1,0 +1,247 @@
+"""The plan's memory reuse: elementwise kernel steps write into the buffer
+of a dead intermediate (csrc/py/plan_py.c), never into a returned value,
+a user's input, a weight, or an array something else still references;
+returned arrays never alias each other (SPEC section 6)."""
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import featx
+from featx import _core, models
+from featx._op import SlotRef
+from featx.models.feature_extraction import create_feature_extractor
+
+ISA_MASKS = {"scalar": 1, "avx2": 3, "avx512": 7}
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(
+        np.float32)
+
+
+def _plan(steps, outputs, n_slots=8, isa="default"):
+    mask = _core.isa_mask() if isa == "default" else ISA_MASKS[isa]
+    return _core.Plan(n_slots=n_slots, input_slots=(0,), steps=steps,
+                      outputs=tuple(outputs), slotref_type=SlotRef,
+                      isa_mask=mask)
+
+
+TWO = np.array(2.0, np.float32)
+
+
+def test_elementwise_step_writes_into_a_dead_intermediate():
+    seen = []
+
+    def watch(v):
+        seen.append(weakref.ref(v))  # no strong reference kept
+        return None
+
+    plan = _plan([(1, "kernel", "mul", (0, TWO), {}, "mul"),
+                  (2, "python", watch, (SlotRef(1),), {}, "watch"),
+                  (3, "kernel", "relu", (1,), {}, "relu")],
+                 [("relu", 3)])
+    assert plan._reuse() == [(3, (1,))]
+    x = _x(3, 40)
+    before = x.copy()
+    out = plan.run((x,))
+    assert seen[0]() is out["relu"]  # the mul's array, now the relu's
+    np.testing.assert_array_equal(out["relu"], np.maximum(x * 2, 0))
+    np.testing.assert_array_equal(x, before)  # the input is never reused
+
+
+def test_value_kept_by_a_python_step_is_not_overwritten():
+    kept = []
+
+    plan = _plan([(1, "kernel", "mul", (0, TWO), {}, "mul"),
+                  (2, "python", kept.append, (SlotRef(1),), {}, "keep"),
+                  (3, "kernel", "relu", (1,), {}, "relu")],
+                 [("relu", 3)])
+    assert plan._reuse() == [(3, (1,))]  # allowed by liveness ...
+    x = _x(3, 40)
+    out = plan.run((x,))
+    # ... but refused at run time: the list holds a reference
+    assert kept[0] is not out["relu"]
+    np.testing.assert_array_equal(kept[0], x * 2)
+    assert (kept[0] < 0).any()
+
+
+def test_never_reused_input_weight_returned_or_python_values():
+    w = _x(3, 40, seed=1)
+    w_before = w.copy()
+    plan = _plan([(1, "kernel", "relu", (0,), {}, "relu0"),       # input
+                  (2, "kernel", "add", (1, w), {}, "addw"),        # weight
+                  (3, "python", np.negative, (SlotRef(2),), {}, "neg"),
+                  (4, "kernel", "relu", (3,), {}, "relu1"),       # python
+                  (5, "kernel", "mul", (1, TWO), {}, "mul")],     # returned
+                 [("relu0", 1), ("relu1", 4), ("mul", 5)])
+    assert plan._reuse() == []
+    x = _x(3, 40)
+    x_before = x.copy()
+    out = plan.run((x,))
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(w, w_before)
+    np.testing.assert_array_equal(out["relu0"], np.maximum(x, 0))
+    np.testing.assert_array_equal(out["mul"], np.maximum(x, 0) * 2)
+
+
+def test_broadcast_input_is_not_the_output():
+    # add(small, big): the dead small operand has the wrong shape
+    plan = _plan([(1, "kernel", "mul", (0, TWO), {}, "small"),
+                  (2, "kernel", "mul", (TWO, _x(4, 3, 5, seed=2)), {}, "big"),
+                  (3, "kernel", "add", (1, 2), {}, "add")],
+                 [("add", 3)])
+    assert plan._reuse() == [(3, (1, 2))]
+    x = _x(3, 5)
+    out = plan.run((x,))
+    assert out["add"].shape == (4, 3, 5)
+    np.testing.assert_array_equal(out["add"],
+                                  x * 2 + _x(4, 3, 5, seed=2) * 2)
+
+
+# (op, extra constant inputs, attrs) for every op run in place
+ELEMENTWISE = [
+    ("relu", (), {}),
+    ("add", (_x(2, 5, 37, seed=3),), {}),
+    ("sub", (_x(2, 5, 37, seed=3),), {}),
+    ("mul", (_x(2, 5, 37, seed=3),), {}),
+    ("div", (_x(2, 5, 37, seed=3) + 4.0,), {}),
+    ("add_relu", (_x(2, 5, 37, seed=3),), {}),
+    ("batch_norm", (_x(5, seed=4), np.abs(_x(5, seed=5)) + 0.5,
+                    _x(5, seed=6), _x(5, seed=7)), {"eps": 1e-5}),
+    ("dropout", (), {"p": 0.3, "seed": 11}),
+    ("hardswish", (), {}),
+    ("hardsigmoid", (), {}),
+    ("relu6", (), {}),
+    ("silu", (), {}),
+    ("sigmoid", (), {}),
+    ("gelu", (), {"approximate": 0}),
+    ("gelu", (), {"approximate": 1}),
+]
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=lambda c: c[0])
+def test_in_place_equals_out_of_place(case, isa):
+    if isa != "scalar" and not _core.cpu_features().get(isa):
+        pytest.skip(f"CPU lacks {isa}")
+    name, extra, attrs = case
+    n = featx.get_num_threads()
+    try:
+        for threads in (1, 3):
+            featx.set_num_threads(threads)
+            for cols in (1, 7, 8, 9, 37):  # every vector remainder
+                x = _x(2, 5, cols) * 4
+                ext = tuple(e[..., :cols] if e.ndim == 3 else e
+                            for e in extra)
+                plan = _plan([(1, "kernel", "mul", (0, TWO), {}, "mul"),
+                              (2, "kernel", name, (1,) + ext, attrs, name)],
+                             [(name, 2)], isa=isa)
+                assert plan._reuse() == [(2, (1,))]
+                want = _core.call(name, [x * 2, *ext], attrs, isa=isa)
+                got = plan.run((x,))[name]
+                np.testing.assert_array_equal(
+                    got.view(np.uint32), want.view(np.uint32),
+                    err_msg=f"{name} {cols} cols {threads} threads")
+    finally:
+        featx.set_num_threads(n)
+
+
+def test_resnet_residual_runs_in_place():
+    ex = create_feature_extractor(models.resnet50().eval(), ["fc"])
+    reuse = dict(ex._plans["eval"]._reuse())
+    ops = {slot: op for slot, op, _ in ex._plans["eval"].kernels()}
+    assert sorted({ops[s] for s in reuse}) == ["add_relu"]
+    assert len(reuse) == 16
+
+
+# resnet18: relu_1 is the ReLU after a block's residual add
+NODES = ["layer1.0.relu", "layer1.0.add", "layer1.1.add", "layer1.1.relu_1",
+         "layer1", "layer2.0.bn2", "layer2", "fc"]
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_returned_arrays_never_alias_nor_change(mode):
+    model = models.resnet18()
+    ex = create_feature_extractor(model, NODES)
+    ex.train(mode == "train")
+    x = _x(2, 3, 48, 48)
+    first = ex(x)
+    copies = {k: v.copy() for k, v in first.items()}
+    arrays = list(first.values())
+    for i, a in enumerate(arrays):
+        assert a.flags.owndata and a.flags.writeable
+        for b in arrays[i + 1:]:
+            assert not np.shares_memory(a, b)
+    second = ex(x)  # a second run reuses nothing the first returned
+    for k in first:
+        np.testing.assert_array_equal(first[k], copies[k])
+        np.testing.assert_array_equal(second[k], copies[k])
+        assert not np.shares_memory(first[k], second[k])
+    # modifying one returned array changes no other
+    first["layer1.0.add"][...] = 123.0
+    for k in first:
+        if k != "layer1.0.add":
+            np.testing.assert_array_equal(first[k], copies[k])
+
+
+def test_resnet50_add_and_relu_both_returned():
+    ex = create_feature_extractor(models.resnet50().eval(),
+                                  ["layer1.0.add", "layer1.0.relu_2",
+                                   "layer1.1.relu", "layer1.1.add", "layer1"])
+    x = _x(1, 3, 40, 40)
+    out = ex(x)
+    snap = {k: v.copy() for k, v in out.items()}
+    assert (out["layer1.0.add"] < 0).any()
+    np.testing.assert_array_equal(out["layer1.0.relu_2"],
+                                  np.maximum(out["layer1.0.add"], 0))
+    out["layer1.0.relu_2"] += 1.0
+    np.testing.assert_array_equal(out["layer1.0.add"], snap["layer1.0.add"])
+    again = ex(x)
+    for k in snap:
+        np.testing.assert_array_equal(again[k], snap[k])
+    gc.collect()
+
+
+def test_python_step_templates_resolve_every_slot_ref():
+    # nested tuple/list/dict/slice templates, kwargs, a slot used twice;
+    # slot indices are read once when the plan is built
+    def fn(*args, **kwargs):
+        return (args, kwargs)
+
+    args = (SlotRef(1), [SlotRef(0), {"a": SlotRef(1), "b": (SlotRef(3),)}],
+            slice(None, SlotRef(3), 1))
+    kwargs = {"z": [SlotRef(3), 5], "y": SlotRef(0)}
+    plan = _core.Plan(n_slots=5, input_slots=(0, 3),
+                      steps=[(1, "kernel", "relu", (0,), {}, "relu"),
+                             (2, "python", fn, args, kwargs, "fn")],
+                      outputs=(("fn", 2),), slotref_type=SlotRef,
+                      isa_mask=_core.isa_mask())
+    x = _x(2, 3)
+    for n in (4, 7):  # twice: the templates are not consumed
+        (a, kw) = plan.run((x, n))["fn"]
+        r = a[0]
+        np.testing.assert_array_equal(r, np.maximum(x, 0))
+        assert a[1][0] is x and a[1][1]["a"] is r and a[1][1]["b"] == (n,)
+        assert a[2] == slice(None, n, 1)
+        assert kw["z"] == [n, 5] and kw["y"] is x
+
+
+def test_reuse_switch_off_gives_the_same_results():
+    ex = create_feature_extractor(models.resnet18().eval(), ["layer2", "fc"])
+    g = ex._graphs["eval"]
+    from featx.fx import graph_module as gm
+    real = _core.Plan
+    gm._core.Plan = lambda **kw: real(**kw, reuse=False)
+    try:
+        plain = gm.compile_plan(g, ex, False, _core.isa_mask())
+    finally:
+        gm._core.Plan = real
+    assert plain._reuse() == [] and ex._plans["eval"]._reuse() != []
+    x = _x(2, 3, 40, 40)
+    got, want = ex(x), plain.run((x,))
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
