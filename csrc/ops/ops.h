@@ -255,8 +255,9 @@ int64_t fx__window_out(int64_t in, int64_t kernel, int64_t stride,
 size_t fx__gemm_workspace(int64_t k, int64_t n);
 
 /* Direct depthwise conv2d (groups == C == OC) with AVX2+FMA, called by
- * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c). No workspace. */
-void fx__f32_dwconv2d__avx2(const fx_kargs *a, int ith, int nth);
+ * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c) for each (n, c)
+ * output plane (plane = n*C + c) of its share. No workspace. */
+void fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t plane);
 
 /* conv2d_bn (ops/conv2d_bn.c): the per-channel affine of the fused
  * eval-mode batch norm, read from the kernel's live inputs: for every
