@@ -1,9 +1,9 @@
 /*
  * kernels/activation_avx2.h - 8-wide AVX2+FMA forms of the pointwise
  * activations (ops/activation.c gives the formulas), shared by the
- * activation kernels (kernels/activation_avx2.c) and the conv2d_bn
- * epilogue (kernels/gemm_avx2.c), so a fused activation rounds exactly as
- * the standalone op. Include only from *_avx2.c files.
+ * activation kernels (kernels/activation_avx2.c), the conv2d_bn epilogue
+ * (kernels/gemm_avx2.c) and batch_norm (kernels/batch_norm_avx2.c), so a
+ * fused activation rounds exactly as the standalone op. Include only from *_avx2.c files.
  *
  * relu, relu6, hardsigmoid and hardswish round exactly as the reference
  * kernels (same operations; max/min operands ordered so that NaN and -0
@@ -183,6 +183,25 @@ fx__v_gelu_tanh(__m256 x)
 
     return fx__v_flush_below(x, -7.1888056f,
                              _mm256_mul_ps(x, fx__v_sigmoid(u2)));
+}
+
+/* Activation act (fx_act) of v, as the fused ops (batch_norm,
+ * conv2d_bn) apply it after their affine. */
+FX_INLINE __m256
+fx__v_act(int64_t act, __m256 v)
+{
+    switch (act) {
+    case FX_ACT_RELU:
+        return fx__v_relu(v);
+    case FX_ACT_RELU6:
+        return fx__v_relu6(v);
+    case FX_ACT_HARDSWISH:
+        return fx__v_hardswish(v);
+    case FX_ACT_SILU:
+        return fx__v_silu(v);
+    default:
+        return v;
+    }
 }
 
 #endif /* FX_ACTIVATION_AVX2_H */

@@ -199,19 +199,7 @@ typedef struct gemm_epilogue {
 FX_INLINE __m256
 epilogue_vec(int64_t act, __m256 v, __m256 al, __m256 be)
 {
-    v = _mm256_add_ps(_mm256_mul_ps(v, al), be);
-    switch (act) {
-    case FX_ACT_RELU:
-        return fx__v_relu(v);
-    case FX_ACT_RELU6:
-        return fx__v_relu6(v);
-    case FX_ACT_HARDSWISH:
-        return fx__v_hardswish(v);
-    case FX_ACT_SILU:
-        return fx__v_silu(v);
-    default:
-        return v;
-    }
+    return fx__v_act(act, _mm256_add_ps(_mm256_mul_ps(v, al), be));
 }
 
 static void

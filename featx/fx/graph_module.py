@@ -186,6 +186,9 @@ def _fuse_conv_bn(steps: list[tuple], wanted: set[int]) -> list[tuple]:
     included), the next step of the chain; so no fused step hides a value
     the user asked for or another step reads. The fused step takes the
     last node's slot and place, and the conv node's name (for errors).
+    A remaining chain batch_norm -> activation (pre-activation blocks, as
+    DenseNet's) becomes one batch_norm step with that "act", by the same
+    rule.
     """
     uses: dict[int, int] = {}
 
@@ -239,6 +242,16 @@ def _fuse_conv_bn(steps: list[tuple], wanted: set[int]) -> list[tuple]:
         out[last] = (steps[last][0], "kernel", fused.name, fused.inputs,
                      fused.attrs, st[5])
         drop.update({pos, bn} - {last})
+    for pos, st in enumerate(out):
+        if (pos in drop or st[1] != "kernel" or st[2] != "batch_norm"
+                or st[4]["act"]):
+            continue
+        act = sole_reader(pos, CONV_BN_ACTS)
+        if act is None or steps[act][4]:
+            continue
+        out[act] = (steps[act][0], "kernel", "batch_norm", st[3],
+                    dict(st[4], act=CONV_BN_ACTS[steps[act][2]]), st[5])
+        drop.add(pos)
     return [st for pos, st in enumerate(out) if pos not in drop]
 
 
