@@ -407,7 +407,7 @@ def test_spec_builders_return_opspecs_for_placeholders():
                           "dilation": (1, 1), "groups": 1}
     bn = nn.BatchNorm2d(3).eval()
     spec = bn.forward(s)
-    assert spec.name == "batch_norm" and spec.attrs == {"eps": 1e-5}
+    assert spec.name == "batch_norm" and spec.attrs == {"eps": 1e-5, "act": 0}
     assert spec.inputs[1] is bn.running_mean
     assert featx.flatten(s, 1) == OpSpec("flatten", (s,), {
         "start_dim": 1, "end_dim": -1})

@@ -1,6 +1,7 @@
-"""conv2d -> batch_norm (-> activation) and add -> relu fusion in the plan
-(featx.fx.graph_module._fuse): results unchanged, never across a
-returned node, conv-BN never in train mode, BN parameters read at run time."""
+"""conv2d -> batch_norm (-> activation), batch_norm -> activation and
+add -> relu fusion in the plan (featx.fx.graph_module._fuse): results
+unchanged, never across a returned node, BN fusions never in train mode,
+BN parameters read at run time."""
 from __future__ import annotations
 
 import numpy as np
@@ -65,6 +66,27 @@ def test_resnet_outputs_unchanged_by_fusion(name):
     # bn1 stays; downsample convs fuse with their bn without relu)
     assert ops.count("batch_norm") == 1
 
+
+def test_densenet_pre_activation_bn_relu_is_one_step():
+    # norm1 -> relu1 -> conv1 -> norm2 -> relu2 -> conv2 per dense layer:
+    # norm1 takes relu1 (pre-activation), conv1 takes norm2 and relu2;
+    # transitions likewise (a returned relu is the fused step's value);
+    # the returned features.norm5 ends the graph
+    nodes = ["features.denseblock1", "features.transition1.relu",
+             "features.norm5"]
+    ex = create_feature_extractor(_model("densenet121"), nodes).eval()
+    x = _x(1, 3, 64, 64)
+    fused = ex(x)
+    ref = _unfused(ex).run((x,))
+    for k in ref:
+        np.testing.assert_array_equal(fused[k], ref[k])
+    steps = [(op, k) for _, op, k in ex._plans["eval"].kernels()]
+    ops = [op for op, _ in steps]
+    assert "relu" not in ops
+    assert ops.count("batch_norm") == 58 + 3 + 1
+    assert ops.count("conv2d_bn") == 58 + 1
+    assert all(k.endswith("__avx2") or k.endswith("_ref")
+               for op, k in steps if op == "batch_norm")
 
 def test_kernels_show_conv2d_bn_steps():
     ex = create_feature_extractor(_model("resnet18"), ["fc"]).eval()

@@ -35,7 +35,7 @@ CASES = [
      dict(stride=1, padding=1, dilation=1, groups=6)),
     ("linear", (_rand(3, 37), _rand(45, 37), _rand(45)), {}),
     ("batch_norm", (_rand(2, 4, 5, 5), _rand(4), np.abs(_rand(4)), None,
-                    None), dict(eps=1e-5)),
+                    None), dict(eps=1e-5, act=1)),
     ("relu", (_rand(3, 4, 5, 6),), {}),
     ("max_pool2d", (_rand(2, 3, 9, 9),),
      dict(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True)),

@@ -1,9 +1,9 @@
 /*
  * kernels/activation_avx2.h - 8-wide AVX2+FMA forms of the pointwise
  * activations (ops/activation.c gives the formulas), shared by the
- * activation kernels (kernels/activation_avx2.c) and the conv2d_bn
- * epilogue (kernels/gemm_avx2.c), so a fused activation rounds exactly as
- * the standalone op. Include only from *_avx2.c files.
+ * activation kernels (kernels/activation_avx2.c), the conv2d_bn epilogue
+ * (kernels/gemm_avx2.c) and batch_norm (kernels/batch_norm_avx2.c), so a
+ * fused activation rounds exactly as the standalone op. Include only from *_avx2.c files.
  *
  * relu, relu6, hardsigmoid and hardswish round exactly as the reference
  * kernels (same operations; max/min operands ordered so that NaN and -0
@@ -185,13 +185,11 @@ fx__v_gelu_tanh(__m256 x)
                              _mm256_mul_ps(x, fx__v_sigmoid(u2)));
 }
 
-/* The conv2d_bn epilogue: v * al + be (separate multiply and add, no FMA:
- * the batch_norm op's rounding), then the fx_act activation as its AVX2
- * kernel computes it, so fusion does not change results. */
+/* Activation act (fx_act) of v, as the fused ops (batch_norm,
+ * conv2d_bn) apply it after their affine. */
 FX_INLINE __m256
-fx__v_bn_act(int64_t act, __m256 v, __m256 al, __m256 be)
+fx__v_act(int64_t act, __m256 v)
 {
-    v = _mm256_add_ps(_mm256_mul_ps(v, al), be);
     switch (act) {
     case FX_ACT_RELU:
         return fx__v_relu(v);
@@ -204,6 +202,15 @@ fx__v_bn_act(int64_t act, __m256 v, __m256 al, __m256 be)
     default:
         return v;
     }
+}
+
+/* The fused BN epilogue: v * al + be (separate multiply and add, no FMA:
+ * the batch_norm op's rounding), then activation act, so fusion does not
+ * change results. */
+FX_INLINE __m256
+fx__v_bn_act(int64_t act, __m256 v, __m256 al, __m256 be)
+{
+    return fx__v_act(act, _mm256_add_ps(_mm256_mul_ps(v, al), be));
 }
 
 #endif /* FX_ACTIVATION_AVX2_H */

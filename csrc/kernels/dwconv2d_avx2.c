@@ -9,94 +9,250 @@
  *   y[n, c, i, j] = b[c] + sum_{p, q} w[c, 0, p, q]
  *                   * x[n, c, i*SH - PH + p*DH, j*SW - PW + q*DW]
  *
- * Per output row, each kernel tap adds w * (a row of x) to the row over
- * the output columns where the tap lands inside the input (so padding
- * costs nothing); taps in (p, q) order like the reference, bias last.
- * Stride-1 rows are 8-wide FMAs; other strides are scalar.
+ * One call computes one (n, c) plane. Input rows are copied, as they are
+ * first needed, into a ring of zero-padded rows on the stack (PW zeros on
+ * the left, at least PW + 16 on the right), so every output row is
+ * computed in blocks of 8 columns whose sum over all taps stays in a
+ * register, with plain loads (stride 2: the even lanes of 16 floats).
+ * Tap rows outside x are skipped. A padding zero adds an exact +0 to a
+ * sum (fma(w, 0, s) == s for finite w), so the results are those of
+ * skipping padded taps, as the reference does; a plane whose weights are
+ * not all finite (inf * 0 is NaN) takes the scalar formula instead, as do
+ * strides above 2 and rows or kernels too large for the ring.
  *
- * Work split (ith, nth): by (n, c) planes.
+ * Every column sums its taps in (p, q) order, one FMA each, then adds the
+ * bias; so a row's last block may overlap the previous one and store the
+ * same values.
  */
 #include <immintrin.h>
 #include <string.h>
 
 #include "ops/ops.h"
 
-/* Adds wv * x[j*sw + off] to y[j] for j in [j0, j1). */
-static void
-tap_row(float *FX_RESTRICT y, const float *FX_RESTRICT xr, int64_t off,
-        int64_t sw, float wv, int64_t j0, int64_t j1)
+#define RING_FLOATS 16384 /* the padded-row ring (64 KiB of stack) */
+#define MAX_KH 16          /* taps per column on the vector path */
+
+typedef struct dw_plane {
+    const float *x; /* (H, W) */
+    const float *w; /* (KH, KW) */
+    float *y;       /* (OH, OW) */
+    float bias;
+    int64_t h, wd, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+} dw_plane;
+
+/* 8 columns p[k*sw], k = 0..7, for sw 1 or 2 (reads p[0..8*sw)). */
+FX_INLINE __m256
+load_cols(const float *p, int64_t sw)
 {
-    int64_t j = j0;
+    __m256 lo, hi, e;
 
     if (sw == 1) {
-        const __m256 vw = _mm256_set1_ps(wv);
-
-        for (; j + 8 <= j1; j += 8) {
-            __m256 acc = _mm256_loadu_ps(y + j);
-
-            acc = _mm256_fmadd_ps(vw, _mm256_loadu_ps(xr + (j + off)), acc);
-            _mm256_storeu_ps(y + j, acc);
-        }
-        for (; j < j1; j++) {
-            y[j] += wv * xr[j + off];
-        }
-        return;
+        return _mm256_loadu_ps(p);
     }
-    for (; j < j1; j++) {
-        y[j] += wv * xr[j * sw + off];
+    lo = _mm256_loadu_ps(p);
+    hi = _mm256_loadu_ps(p + 8);
+    /* (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6) -> (lo0 lo2 lo4 lo6 hi0 .. hi6) */
+    e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e),
+                                                  _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* Output columns [j, j+8) of a row whose padded tap rows are rp[u],
+ * u in [u0, u1): the sums over the taps, plus the bias. */
+FX_INLINE __m256
+block(const dw_plane *g, const float *const *rp, int64_t u0, int64_t u1,
+      int64_t j, const int64_t kw, const int64_t sw)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int64_t u, v;
+
+    for (u = u0; u < u1; u++) {
+        const float *p = rp[u] + j * sw;
+        const float *wu = g->w + u * kw;
+
+        for (v = 0; v < kw; v++) {
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(wu + v),
+                                  load_cols(p + v * g->dw, sw), acc);
+        }
+    }
+    return _mm256_add_ps(acc, _mm256_set1_ps(g->bias));
+}
+
+/* block() for columns [j, j+16), as two independent sums. */
+FX_INLINE void
+block2(const dw_plane *g, const float *const *rp, int64_t u0, int64_t u1,
+       int64_t j, const int64_t kw, const int64_t sw, float *FX_RESTRICT yr)
+{
+    const __m256 vb = _mm256_set1_ps(g->bias);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t u, v;
+
+    for (u = u0; u < u1; u++) {
+        const float *p = rp[u] + j * sw;
+        const float *wu = g->w + u * kw;
+
+        for (v = 0; v < kw; v++) {
+            const __m256 wv = _mm256_broadcast_ss(wu + v);
+
+            acc0 = _mm256_fmadd_ps(wv, load_cols(p + v * g->dw, sw), acc0);
+            acc1 = _mm256_fmadd_ps(wv, load_cols(p + 8 * sw + v * g->dw, sw),
+                                   acc1);
+        }
+    }
+    _mm256_storeu_ps(yr + j, _mm256_add_ps(acc0, vb));
+    _mm256_storeu_ps(yr + j + 8, _mm256_add_ps(acc1, vb));
+}
+
+/* The input rows of output row i: tap rows u in [*u0, *u1) are inside x,
+ * the first being row i*SH - PH + u0*DH. */
+static void
+row_taps(const dw_plane *g, int64_t i, int64_t *u0, int64_t *u1)
+{
+    const int64_t yi0 = i * g->sh - g->ph;
+
+    *u0 = yi0 >= 0 ? 0 : (-yi0 + g->dh - 1) / g->dh;
+    *u1 = g->h - yi0 <= 0 ? 0 : (g->h - yi0 + g->dh - 1) / g->dh;
+    if (*u1 > g->kh) {
+        *u1 = g->kh;
+    }
+}
+
+/* Every output row from a ring of kr padded rows of pwid floats (kw, sw:
+ * constants at the call sites, SW 1 or 2). */
+FX_INLINE void
+rows(const dw_plane *g, float *ring, int64_t kr, int64_t pwid,
+     const int64_t kw, const int64_t sw)
+{
+    const float *rp[MAX_KH];
+    int64_t i, j, u, u0, u1, r, next = 0;
+
+    memset(ring, 0, (size_t)(kr * pwid) * sizeof(float));
+    for (i = 0; i < g->oh; i++) {
+        const int64_t yi0 = i * g->sh - g->ph;
+        float *yr = g->y + i * g->ow;
+
+        row_taps(g, i, &u0, &u1);
+        if (u0 < u1) {
+            /* rows are needed in increasing order, within kr of each
+             * other: copy the new ones over the oldest */
+            r = yi0 + u0 * g->dh;
+            if (next < r) {
+                next = r;
+            }
+            for (; next <= yi0 + (u1 - 1) * g->dh; next++) {
+                memcpy(ring + (next % kr) * pwid + g->pw,
+                       g->x + next * g->wd, (size_t)g->wd * sizeof(float));
+            }
+        }
+        for (u = u0; u < u1; u++) {
+            rp[u] = ring + ((yi0 + u * g->dh) % kr) * pwid;
+        }
+        for (j = 0; j + 16 <= g->ow; j += 16) {
+            block2(g, rp, u0, u1, j, kw, sw, yr);
+        }
+        for (; j + 8 <= g->ow; j += 8) {
+            _mm256_storeu_ps(yr + j, block(g, rp, u0, u1, j, kw, sw));
+        }
+        if (j < g->ow && g->ow >= 8) {
+            _mm256_storeu_ps(yr + g->ow - 8,
+                             block(g, rp, u0, u1, g->ow - 8, kw, sw));
+        } else if (j < g->ow) {
+            const __m256i mask = _mm256_cmpgt_epi32(
+                _mm256_set1_epi32((int)g->ow),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+            _mm256_maskstore_ps(yr, mask, block(g, rp, u0, u1, 0, kw, sw));
+        }
+    }
+}
+
+/* The formula for the whole plane. */
+static void
+scalar_plane(const dw_plane *g)
+{
+    int64_t i, j, u, v, u0, u1;
+
+    for (i = 0; i < g->oh; i++) {
+        const int64_t yi0 = i * g->sh - g->ph;
+
+        row_taps(g, i, &u0, &u1);
+        for (j = 0; j < g->ow; j++) {
+            float acc = 0.0f;
+
+            for (u = u0; u < u1; u++) {
+                const float *xr = g->x + (yi0 + u * g->dh) * g->wd;
+
+                for (v = 0; v < g->kw; v++) {
+                    const int64_t c = j * g->sw - g->pw + v * g->dw;
+
+                    if (c >= 0 && c < g->wd) {
+                        acc += g->w[u * g->kw + v] * xr[c];
+                    }
+                }
+            }
+            g->y[i * g->ow + j] = acc + g->bias;
+        }
     }
 }
 
 void
-fx__f32_dwconv2d__avx2(const fx_kargs *a, int ith, int nth)
+fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t plane)
 {
     const fx_conv2d_params *p = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
-    const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
-    const int64_t c_n = x->shape[1], h = x->shape[2], wd = x->shape[3];
-    const int64_t kh = w->shape[2], kw = w->shape[3];
-    const int64_t oh = a->out->shape[2], ow = a->out->shape[3];
-    const int64_t sh = p->stride.v[0], sw = p->stride.v[1];
-    const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
-    const int64_t dh = p->dilation.v[0], dw = p->dilation.v[1];
-    int64_t item, begin, end, i, j, u, v;
+    const int64_t c = plane % x->shape[1];
+    float ring[RING_FLOATS];
+    dw_plane g;
+    int64_t kr, pwid, t;
+    int finite = 1;
 
-    fx__split(x->shape[0] * c_n, ith, nth, &begin, &end);
-    for (item = begin; item < end; item++) {
-        const int64_t c = item % c_n;
-        const float *xs = x->data + item * h * wd;
-        const float *wc = w->data + c * kh * kw;
-        const float b = bias != NULL ? bias[c] : 0.0f;
-        float *y = a->out->data + item * oh * ow;
-
-        for (i = 0; i < oh; i++) {
-            float *yr = y + i * ow;
-
-            memset(yr, 0, (size_t)ow * sizeof(float));
-            for (u = 0; u < kh; u++) {
-                const int64_t yi = i * sh - ph + u * dh;
-
-                if (yi < 0 || yi >= h) {
-                    continue;
-                }
-                for (v = 0; v < kw; v++) {
-                    /* input column of output column j: j*sw + off */
-                    const int64_t off = v * dw - pw;
-                    const int64_t j0 = off >= 0 ? 0 : (-off + sw - 1) / sw;
-                    int64_t j1 = wd - off <= 0 ? 0 : (wd - off + sw - 1) / sw;
-
-                    if (j1 > ow) {
-                        j1 = ow;
-                    }
-                    if (j0 < j1) {
-                        tap_row(yr, xs + yi * wd, off, sw, wc[u * kw + v],
-                                j0, j1);
-                    }
-                }
-            }
-            for (j = 0; j < ow; j++) {
-                yr[j] += b;
-            }
-        }
+    g.h = x->shape[2];
+    g.wd = x->shape[3];
+    g.kh = w->shape[2];
+    g.kw = w->shape[3];
+    g.oh = a->out->shape[2];
+    g.ow = a->out->shape[3];
+    g.sh = p->stride.v[0];
+    g.sw = p->stride.v[1];
+    g.ph = p->padding.v[0];
+    g.pw = p->padding.v[1];
+    g.dh = p->dilation.v[0];
+    g.dw = p->dilation.v[1];
+    g.x = x->data + plane * g.h * g.wd;
+    g.w = w->data + c * g.kh * g.kw;
+    g.y = a->out->data + plane * g.oh * g.ow;
+    g.bias = a->n_in > 2 && a->in[2].data != NULL ? a->in[2].data[c] : 0.0f;
+    for (t = 0; t < g.kh * g.kw; t++) {
+        finite &= isfinite(g.w[t]) != 0;
+    }
+    /* ring rows: the rows a column's taps span; each with PW zeros, the
+     * row, and room for the widest block's loads past it (see the file
+     * comment) */
+    kr = g.dh * (g.kh - 1) + 1;
+    pwid = g.wd + 2 * g.pw + 16;
+    if (!finite || g.sw > 2 || g.kh > MAX_KH || kr * pwid > RING_FLOATS
+        || 8 * g.sw + (g.kw - 1) * g.dw > pwid) {
+        scalar_plane(&g);
+        return;
+    }
+    switch (g.kw * 4 + g.sw) {
+    case 3 * 4 + 1:
+        rows(&g, ring, kr, pwid, 3, 1);
+        break;
+    case 3 * 4 + 2:
+        rows(&g, ring, kr, pwid, 3, 2);
+        break;
+    case 5 * 4 + 1:
+        rows(&g, ring, kr, pwid, 5, 1);
+        break;
+    case 5 * 4 + 2:
+        rows(&g, ring, kr, pwid, 5, 2);
+        break;
+    case 7 * 4 + 1:
+        rows(&g, ring, kr, pwid, 7, 1);
+        break;
+    default:
+        rows(&g, ring, kr, pwid, g.kw, g.sw);
+        break;
     }
 }

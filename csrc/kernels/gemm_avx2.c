@@ -523,14 +523,14 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         return;
     }
     if (cg == 1 && ocg == 1) {
-        /* depthwise: a GEMM would have one row; the direct kernel splits
-         * the work by (n, c) planes instead (kernels/dwconv2d_avx2.c) */
-        fx__f32_dwconv2d__avx2(a, ith, nth);
-        if (alpha != NULL) {
-            /* the same planes as the direct kernel's split */
-            fx__split(n_batch * oc, ith, nth, &p0, &p1);
-            epi.act = act;
-            for (b = p0; b < p1; b++) {
+        /* depthwise: a GEMM would have one row; the direct kernel
+         * (kernels/dwconv2d_avx2.c) computes (n, c) planes instead, each
+         * followed by the epilogue while it is in cache */
+        fx__split(n_batch * oc, ith, nth, &p0, &p1);
+        epi.act = act;
+        for (b = p0; b < p1; b++) {
+            fx__f32_dwconv2d__avx2(a, b);
+            if (alpha != NULL) {
                 epi.alpha = alpha + b % oc;
                 epi.beta = beta + b % oc;
                 apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);

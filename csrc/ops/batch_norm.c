@@ -3,13 +3,16 @@
  * eval mode; training statistics are computed by the Python caller).
  *
  *   x: (N, C, ...)   mean, var: (C)   w, b: (C) optional   y: like x
- *   y = (x - mean[c]) / sqrt(var[c] + eps) * w[c] + b[c]
+ *   y = act((x - mean[c]) / sqrt(var[c] + eps) * w[c] + b[c])
+ *   act (fx_act): 0 none, 1 relu, 2 relu6, 3 hardswish, 4 silu, as the
+ *   activation op's kernel of the same ISA (the fused form of bn -> act,
+ *   equal to it bit for bit)
  *
  * Computed as y = x * alpha[c] + beta[c] with alpha = w / sqrt(var + eps)
  * and beta = b - mean * alpha (per-channel constants in double, the
  * per-element multiply-add in float32), as torch's CPU kernel does.
- * torch equivalent: torch.nn.functional.batch_norm(x, mean, var, w, b,
- * training=False, eps=eps).
+ * torch equivalent: act(torch.nn.functional.batch_norm(x, mean, var, w, b,
+ * training=False, eps=eps)).
  */
 #include <math.h>
 #include <stddef.h>
@@ -18,6 +21,7 @@
 
 const fx_attr_def fx_batch_norm_attrs[FX__NATTRS_BATCH_NORM + 1] = {
     {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_batch_norm_params, eps)},
+    {"act", FX_ATTR_INT, 0, offsetof(fx_batch_norm_params, act)},
     {NULL, FX_ATTR_INT, 0, 0},
 };
 
@@ -44,6 +48,12 @@ fx_batch_norm_infer(const void *params, int32_t n_in, const fx_tensor *in,
                             "batch_norm: eps must be non-negative, got %g",
                             p->eps);
     }
+    if (p->act < 0 || p->act >= FX_ACT_COUNT) {
+        return fx_error_set(err, FX_ERR_ARG,
+                            "batch_norm: act must be 0 (none), 1 (relu), 2 "
+                            "(relu6), 3 (hardswish) or 4 (silu), got %lld",
+                            (long long)p->act);
+    }
     for (i = 1; i < n_in; i++) {
         if (in[i].ndim == -1 && i >= 3) {
             continue; /* absent weight / bias */
@@ -65,15 +75,26 @@ fx_batch_norm_infer(const void *params, int32_t n_in, const fx_tensor *in,
     return FX_OK;
 }
 
+void
+fx__bn_affine(const fx_tensor *st, int32_t n_st, double eps, int64_t c,
+              float *alpha, float *beta)
+{
+    const float *mean = st[0].data, *var = st[1].data;
+    const float *w = n_st > 2 ? st[2].data : NULL;
+    const float *b = n_st > 3 ? st[3].data : NULL;
+    const double inv = 1.0 / sqrt((double)var[c] + eps);
+    const double al = (w != NULL ? (double)w[c] : 1.0) * inv;
+
+    *alpha = (float)al;
+    *beta = (float)((b != NULL ? (double)b[c] : 0.0) - (double)mean[c] * al);
+}
+
 /* Work items: (n, c) planes. */
 void
 fx_batch_norm_ref(const fx_kargs *a, int ith, int nth)
 {
     const fx_batch_norm_params *p = a->params;
     const fx_tensor *x = &a->in[0];
-    const float *mean = a->in[1].data, *var = a->in[2].data;
-    const float *w = a->n_in > 3 ? a->in[3].data : NULL;
-    const float *b = a->n_in > 4 ? a->in[4].data : NULL;
     const int64_t c_n = x->shape[1];
     const int64_t planes = x->shape[0] * c_n;
     const int64_t inner = planes > 0 ? fx_tensor_numel(x) / planes : 0;
@@ -81,17 +102,20 @@ fx_batch_norm_ref(const fx_kargs *a, int ith, int nth)
 
     fx__split(planes, ith, nth, &begin, &end);
     for (item = begin; item < end; item++) {
-        const int64_t c = item % c_n;
-        const double inv = 1.0 / sqrt((double)var[c] + p->eps);
-        const double al = (w != NULL ? (double)w[c] : 1.0) * inv;
-        const float alpha = (float)al;
-        const float beta = (float)((b != NULL ? (double)b[c] : 0.0)
-                                   - (double)mean[c] * al);
         const float *xs = x->data + item * inner;
         float *y = a->out->data + item * inner;
+        float alpha, beta;
 
-        for (i = 0; i < inner; i++) {
-            y[i] = xs[i] * alpha + beta;
+        fx__bn_affine(&a->in[1], a->n_in - 1, p->eps, item % c_n, &alpha,
+                      &beta);
+        if (p->act == FX_ACT_NONE) {
+            for (i = 0; i < inner; i++) {
+                y[i] = xs[i] * alpha + beta;
+            }
+        } else {
+            for (i = 0; i < inner; i++) {
+                y[i] = fx__act1(p->act, xs[i] * alpha + beta);
+            }
         }
     }
 }

@@ -23,7 +23,6 @@
  * equals conv2d -> batch_norm -> act bit for bit.
  * Workspace per thread: alpha and beta, then conv2d's GEMM block.
  */
-#include <math.h>
 #include <stddef.h>
 
 #include "ops/ops.h"
@@ -49,29 +48,15 @@ fx__conv2d_bn_affine_bytes(int64_t oc)
     return ((size_t)(2 * oc) * sizeof(float) + 63) / 64 * 64;
 }
 
-/* alpha, beta of channel o (the batch_norm op's formula). */
-FX_INLINE void
-channel_affine(const fx_kargs *a, int64_t o, float *alpha, float *beta)
-{
-    const fx_conv2d_bn_params *p = a->params;
-    const float *mean = a->in[3].data, *var = a->in[4].data;
-    const float *w = a->n_in > 5 ? a->in[5].data : NULL;
-    const float *b = a->n_in > 6 ? a->in[6].data : NULL;
-    const double inv = 1.0 / sqrt((double)var[o] + p->eps);
-    const double al = (w != NULL ? (double)w[o] : 1.0) * inv;
-
-    *alpha = (float)al;
-    *beta = (float)((b != NULL ? (double)b[o] : 0.0) - (double)mean[o] * al);
-}
-
 void
 fx__conv2d_bn_affine(const fx_kargs *a, float *alpha, float *beta)
 {
+    const fx_conv2d_bn_params *p = a->params;
     const int64_t oc = a->in[1].shape[0];
     int64_t o;
 
     for (o = 0; o < oc; o++) {
-        channel_affine(a, o, &alpha[o], &beta[o]);
+        fx__bn_affine(&a->in[3], a->n_in - 3, p->eps, o, &alpha[o], &beta[o]);
     }
 }
 
@@ -145,7 +130,8 @@ fx_conv2d_bn_ref(const fx_kargs *a, int ith, int nth)
         float *FX_RESTRICT y = a->out->data + item * plane;
         float alpha, beta;
 
-        channel_affine(a, item % oc, &alpha, &beta);
+        fx__bn_affine(&a->in[3], a->n_in - 3, p->eps, item % oc, &alpha,
+                      &beta);
         for (i = 0; i < plane; i++) {
             float v = y[i] * alpha;
 

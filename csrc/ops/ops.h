@@ -42,6 +42,7 @@ typedef struct fx_linear_params {
 
 typedef struct fx_batch_norm_params {
     double eps;
+    int64_t act; /* fx_act, applied after the affine */
 } fx_batch_norm_params;
 
 typedef struct fx_relu_params {
@@ -111,7 +112,8 @@ typedef struct fx_permute_params {
     fx_ints dims;
 } fx_permute_params;
 
-/* The activation conv2d_bn applies after the BN affine (attribute "act"). */
+/* The activation batch_norm and conv2d_bn apply after the BN affine
+ * (attribute "act"). */
 typedef enum fx_act {
     FX_ACT_NONE = 0,
     FX_ACT_RELU = 1,
@@ -135,7 +137,7 @@ typedef struct fx_conv2d_bn_params {
  * file whose schema disagrees. */
 #define FX__NATTRS_CONV2D 4
 #define FX__NATTRS_LINEAR 0
-#define FX__NATTRS_BATCH_NORM 1
+#define FX__NATTRS_BATCH_NORM 2
 #define FX__NATTRS_RELU 0
 #define FX__NATTRS_MAX_POOL2D 5
 #define FX__NATTRS_AVG_POOL2D 6
@@ -270,8 +272,16 @@ void fx__avg_pool2d_row(const fx_avg_pool2d_params *p, const float *x,
 size_t fx__gemm_workspace(int64_t k, int64_t n);
 
 /* Direct depthwise conv2d (groups == C == OC) with AVX2+FMA, called by
- * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c). No workspace. */
-void fx__f32_dwconv2d__avx2(const fx_kargs *a, int ith, int nth);
+ * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c) for each (n, c)
+ * output plane (plane = n*C + c) of its share. No workspace. */
+void fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t plane);
+
+/* Eval-mode batch norm of channel c as the affine y = x*alpha + beta:
+ * alpha = w[c] / sqrt(var[c] + eps), beta = b[c] - mean[c] * alpha, in
+ * double, rounded to float (ops/batch_norm.c). st: mean, var, then the
+ * optional w and b (n_st of them given; absent ones have data NULL). */
+void fx__bn_affine(const fx_tensor *st, int32_t n_st, double eps, int64_t c,
+                   float *alpha, float *beta);
 
 /* Winograd F(4x4, 3x3) convolution (kernels/winograd_avx2.c), used by
  * the AVX2 conv2d and conv2d_bn kernels for 3x3 / stride 1 / dilation 1 /

@@ -5,6 +5,9 @@
  *   count from the end)   y: (d[dims[0]], .., d[dims[n-1]])
  *   y[i0, .., i{n-1}] = x[j] with j[dims[k]] = ik.
  *
+ * A permutation that is a batched 2-D transpose once runs of adjacent
+ * dims are merged (NCHW <-> NHWC among others) is copied in 16 x 16
+ * tiles, so both sides stay in cache; any other, one output row at a time.
  * torch equivalent: torch.permute(x, dims).contiguous().
  */
 #include <stddef.h>
@@ -61,7 +64,84 @@ fx_permute_infer(const void *params, int32_t n_in, const fx_tensor *in,
     return FX_OK;
 }
 
-/* Work items: output rows (all output dims but the last). */
+#define TILE 16 /* transpose tile: TILE x TILE floats */
+
+/*
+ * If the permutation, once size-1 dims are dropped and runs of input dims
+ * kept together and in order are merged, is a batched 2-D transpose
+ * x: (A, R, S) -> y: (A, S, R), sets *a_n, *r_n, *s_n and returns 1.
+ */
+static int
+as_transpose(const fx_permute_params *p, const fx_tensor *x, int64_t *a_n,
+             int64_t *r_n, int64_t *s_n)
+{
+    const int32_t nd = x->ndim;
+    int64_t size[FX_MAX_DIMS], first[FX_MAX_DIMS];
+    int64_t prev = -2;
+    int32_t d, g = 0;
+
+    for (d = 0; d < nd; d++) {
+        const int64_t src = p->dims.v[d] < 0 ? p->dims.v[d] + nd
+                                             : p->dims.v[d];
+
+        if (x->shape[src] == 1) {
+            continue;
+        }
+        if (g > 0 && src == prev + 1) {
+            size[g - 1] *= x->shape[src];
+        } else if (g == 3) {
+            return 0;
+        } else {
+            first[g] = src;
+            size[g++] = x->shape[src];
+        }
+        prev = src;
+    }
+    if (g == 2 && first[0] > first[1]) { /* (R, S) -> (S, R) */
+        *a_n = 1;
+        *s_n = size[0];
+        *r_n = size[1];
+        return 1;
+    }
+    if (g == 3 && first[0] < first[2] && first[2] < first[1]) {
+        *a_n = size[0];
+        *s_n = size[1];
+        *r_n = size[2];
+        return 1;
+    }
+    return 0;
+}
+
+/* y[a, s, r] = x[a, r, s] over TILE x TILE tiles; work items: (a, TILE
+ * output rows). */
+static void
+transpose(const float *FX_RESTRICT x, float *FX_RESTRICT y, int64_t a_n,
+          int64_t r_n, int64_t s_n, int ith, int nth)
+{
+    const int64_t bands = (s_n + TILE - 1) / TILE;
+    int64_t item, begin, end, r0, s, r;
+
+    fx__split(a_n * bands, ith, nth, &begin, &end);
+    for (item = begin; item < end; item++) {
+        const int64_t a = item / bands, s0 = item % bands * TILE;
+        const int64_t s1 = s0 + TILE < s_n ? s0 + TILE : s_n;
+        const float *xa = x + a * r_n * s_n;
+        float *ya = y + a * r_n * s_n;
+
+        for (r0 = 0; r0 < r_n; r0 += TILE) {
+            const int64_t r1 = r0 + TILE < r_n ? r0 + TILE : r_n;
+
+            for (s = s0; s < s1; s++) {
+                for (r = r0; r < r1; r++) {
+                    ya[s * r_n + r] = xa[r * s_n + s];
+                }
+            }
+        }
+    }
+}
+
+/* Work items: output rows (all output dims but the last), or transpose's
+ * bands. */
 void
 fx_permute_ref(const fx_kargs *a, int ith, int nth)
 {
@@ -72,13 +152,17 @@ fx_permute_ref(const fx_kargs *a, int ith, int nth)
     int64_t xstride[FX_MAX_DIMS]; /* in elements, x's dims */
     int64_t step[FX_MAX_DIMS];    /* x stride of each output dim */
     int64_t idx[FX_MAX_DIMS];
-    int64_t rows = 1, row, inner, begin, end, i, rem;
+    int64_t rows = 1, row, inner, begin, end, i, rem, ta, tr, ts;
     int32_t d;
 
     if (nd == 0) {
         if (ith == 0) {
             out->data[0] = x->data[0];
         }
+        return;
+    }
+    if (as_transpose(p, x, &ta, &tr, &ts)) {
+        transpose(x->data, out->data, ta, tr, ts, ith, nth);
         return;
     }
     xstride[nd - 1] = 1;

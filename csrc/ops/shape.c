@@ -246,14 +246,15 @@ fx_cat_infer(const void *params, int32_t n_in, const fx_tensor *in,
     return FX_OK;
 }
 
-/* Work split: outer index (product of the dims before `dim`). */
+/* Work split: the output's floats in equal contiguous ranges (across
+ * inputs and outer rows, so one image still spreads over threads). */
 void
 fx_cat_ref(const fx_kargs *a, int ith, int nth)
 {
     const fx_cat_params *p = a->params;
     const fx_tensor *out = a->out;
     const int64_t dim = wrap_dim(p->dim, out->ndim);
-    int64_t outer = 1, inner = 1, o, begin, end;
+    int64_t outer = 1, inner = 1, row, begin, end, o, at;
     int32_t d, i;
 
     for (d = 0; d < dim; d++) {
@@ -262,18 +263,22 @@ fx_cat_ref(const fx_kargs *a, int ith, int nth)
     for (d = (int32_t)dim + 1; d < out->ndim; d++) {
         inner *= out->shape[d];
     }
-    fx__split(outer, ith, nth, &begin, &end);
-    for (o = begin; o < end; o++) {
-        float *y = out->data + o * out->shape[dim] * inner;
-
-        for (i = 0; i < a->n_in; i++) {
+    /* the thread's share of the output's floats, each output row o (one
+     * chunk per input) copied piecewise */
+    row = out->shape[dim] * inner;
+    fx__split(outer * row, ith, nth, &begin, &end);
+    for (o = row > 0 ? begin / row : outer; o < outer && o * row < end; o++) {
+        at = o * row;
+        for (i = 0; i < a->n_in && at < end; i++) {
             const int64_t chunk = a->in[i].shape[dim] * inner;
+            const int64_t c0 = begin > at ? begin - at : 0;
+            const int64_t c1 = end < at + chunk ? end - at : chunk;
 
-            if (chunk > 0) {
-                memcpy(y, a->in[i].data + o * chunk,
-                       (size_t)chunk * sizeof(float));
+            if (c0 < c1) {
+                memcpy(out->data + at + c0, a->in[i].data + o * chunk + c0,
+                       (size_t)(c1 - c0) * sizeof(float));
             }
-            y += chunk;
+            at += chunk;
         }
     }
 }

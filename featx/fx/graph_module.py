@@ -253,6 +253,8 @@ def _fuse(steps: list[tuple], wanted: set[int],
       silu) becomes one conv2d_bn step (BN affine and activation in the
       GEMM epilogue; the BN arrays are passed by reference, so in-place
       updates stay visible);
+    * in eval mode, a remaining batch_norm -> activation (pre-activation
+      blocks, as DenseNet's) becomes one batch_norm step with that "act";
     * add -> relu (a residual connection) becomes one add_relu step.
 
     A link is fused only if the producer is not a returned output and its
@@ -286,6 +288,17 @@ def _fuse(steps: list[tuple], wanted: set[int],
                 out[relu] = (steps[relu][0], "kernel", "add_relu", st[3], {},
                              st[5])
                 drop.add(pos)
+    if not training:
+        for pos, st in enumerate(out):
+            if (pos in drop or st[1] != "kernel" or st[2] != "batch_norm"
+                    or st[4]["act"]):
+                continue
+            act = readers.sole_reader(pos, CONV_BN_ACTS)
+            if act is None or steps[act][4]:
+                continue
+            out[act] = (steps[act][0], "kernel", "batch_norm", st[3],
+                        dict(st[4], act=CONV_BN_ACTS[steps[act][2]]), st[5])
+            drop.add(pos)
     return [st for pos, st in enumerate(out) if pos not in drop]
 
 

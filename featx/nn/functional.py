@@ -179,7 +179,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any,
             _float_input("batch_norm", "running_var", running_var),
             _float_input("batch_norm", "weight", weight),
             _float_input("batch_norm", "bias", bias)),
-                      {"eps": float(eps)})
+                      {"eps": float(eps), "act": 0})
     if _is_symbolic(input, running_mean, running_var, weight, bias):
         return NotImplemented
     return _batch_norm_train(input, running_mean, running_var, weight, bias,
@@ -222,7 +222,8 @@ def _batch_norm_train(input: Any, running_mean: Any, running_var: Any,
         var = var64.astype(np.float32)
     weight = _float_input("batch_norm", "weight", weight)
     bias = _float_input("batch_norm", "bias", bias)
-    return OpSpec("batch_norm", (x, mean, var, weight, bias), {"eps": eps})
+    return OpSpec("batch_norm", (x, mean, var, weight, bias),
+                  {"eps": eps, "act": 0})
 
 
 @op

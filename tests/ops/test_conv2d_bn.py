@@ -93,7 +93,8 @@ def test_conv2d_bn_equals_unfused_ops(isa, case, act):
     y = call("conv2d_bn", inputs, _attrs(s, p, d, g, 1e-5, act), isa)
     z = call("conv2d", [x, wt, b], dict(stride=s, padding=p, dilation=d,
                                         groups=g), isa)
-    z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5), isa)
+    z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5, act=0),
+             isa)
     if ACTS[act] is not None:
         z = call(ACTS[act], [z], {}, isa)
     np.testing.assert_array_equal(y, z)

@@ -171,7 +171,7 @@ def test_winograd_conv2d_bn(isa, case, act):
                  act=0 if act is None else CONV_BN_ACTS[act])
     y = call("conv2d_bn", inputs, attrs, isa)
     z = call("conv2d", [x, wt, b], _attrs(pad), isa)
-    z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5), isa)
+    z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5, act=0), isa)
     if act is not None:
         z = call(act, [z], {}, isa)
     np.testing.assert_array_equal(y, z)

@@ -21,6 +21,18 @@ CASES = [
     (1, 2, 8, 9, 3, 1, 0, 3, True),          # dilation with no padding
     (2, 4, 1, 1, 3, 1, 1, 1, True),          # 1x1 image, all taps but one pad
     (0, 3, 5, 5, 3, 1, 1, 1, True),          # empty batch
+    (1, 3, 9, 61, 3, 2, 1, 1, True),         # stride 2: vector interior
+    (1, 2, 10, 70, 5, 2, 2, 1, False),       # 5x5 stride 2 interior
+    (1, 2, 11, 72, 3, 2, 1, 1, True),        # stride 2, even width
+    (1, 3, 14, 56, 7, 1, 3, 1, True),        # 7x7 (convnext)
+    (2, 2, 7, 7, 5, 1, 2, 1, True),          # rows narrower than a block
+    (1, 2, 6, 40, 3, 1, 0, 1, True),         # interior from column 0
+    (1, 2, 6, 44, 3, 2, 0, 1, True),         # ... with stride 2
+    (1, 2, 5, 30, 3, 1, 2, 2, True),         # dilation 2, vector interior
+    (1, 1, 4, 80, 3, 1, 30, 30, True),       # dilation 30: a tall row ring
+    (1, 2, 20, 21, 17, 1, 8, 1, True),       # 17 tap rows: scalar path
+    (1, 1, 3, 9000, 3, 1, 1, 1, True),       # rows too wide for the ring
+    (1, 2, 3, 25, 3, 1, 1, 1, True),         # 16 + 8 + overlapping block
 ]
 
 
@@ -74,7 +86,7 @@ def test_depthwise_thread_count_does_not_change_results(isa):
     from featx import _core
 
     rng = np.random.default_rng(9)
-    x = rand(rng, 3, 5, 13, 21)
+    x = rand(rng, 3, 5, 13, 45)
     wt = rand(rng, 5, 1, 3, 3)
     attrs = {"stride": 2, "padding": 1, "dilation": 1, "groups": 5}
     before = _core.get_num_threads()
@@ -87,3 +99,23 @@ def test_depthwise_thread_count_does_not_change_results(isa):
         _core.set_num_threads(before)
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_nonfinite_like_reference(isa, stride):
+    # padded taps are skipped, as the reference does: an inf weight
+    # meets only real inputs, and NaN inputs spread only where read
+    rng = np.random.default_rng(10)
+    x = rand(rng, 1, 2, 9, 35)
+    x[0, 0, 4, 17] = np.nan
+    x[0, 1, 0, 0] = np.inf
+    wt = rand(rng, 2, 1, 3, 3)
+    wt[0, 0, 0, 0] = np.inf
+    wt[1, 0, 2, 2] = -np.inf
+    attrs = {"stride": stride, "padding": 1, "dilation": 1, "groups": 2}
+    got = call("conv2d", [x, wt], attrs, isa)
+    want = call("conv2d", [x, wt], attrs, "scalar")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5, atol=1e-5)

@@ -21,6 +21,11 @@ def test_permute_4d_every_order(isa, dims):
     ((2, 0, 3), (2, 1, 0)), ((0, 3), (1, 0)), ((2, 3, 1), (0, 2, 1)),
     ((1, 2, 1, 2, 1, 2, 1, 2), (7, 6, 5, 4, 3, 2, 1, 0)),
     ((2, 3, 4, 5, 6), (0, 3, 1, 4, 2)),
+    # batched 2-D transposes (tiled), sizes off the 16-float tile
+    ((2, 19, 7, 5), (0, 2, 3, 1)), ((2, 7, 5, 19), (0, 3, 1, 2)),
+    ((37, 20), (1, 0)), ((1, 33, 1, 17), (0, 3, 2, 1)),
+    ((3, 1, 16, 32), (1, 0, 3, 2)), ((4, 5, 6), (2, 0, 1)),
+    ((2, 3, 4, 5), (2, 3, 0, 1)), ((2, 0, 3, 3), (0, 2, 3, 1)),
 ])
 def test_permute_matches_reference(isa, shape, dims):
     x = rand(np.random.default_rng(len(shape)), *shape)
@@ -56,3 +61,21 @@ def test_permute_error_repeated(isa):
     with pytest.raises(ValueError, match="dim 0 is repeated"):
         call("permute", [np.zeros((1, 2, 3), np.float32)],
              {"dims": (0, -3, 1)}, isa)
+
+
+@pytest.mark.skipif(not hasattr(__import__("featx")._core, "set_num_threads"),
+                    reason="no thread pool")
+@pytest.mark.parametrize("shape,dims", [((2, 40, 9, 7), (0, 2, 3, 1)),
+                                        ((1, 9, 7, 40), (0, 3, 1, 2))])
+def test_permute_thread_count_does_not_change_results(isa, shape, dims):
+    from featx import _core
+
+    x = rand(np.random.default_rng(4), *shape)
+    before = _core.get_num_threads()
+    try:
+        for n in (1, 2, 3, 16):
+            _core.set_num_threads(n)
+            np.testing.assert_array_equal(
+                call("permute", [x], {"dims": dims}, isa), ref.permute(x, dims))
+    finally:
+        _core.set_num_threads(before)

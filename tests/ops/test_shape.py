@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from featx import _core
 from oputil import call, layouts, rand
 
 
@@ -106,6 +107,25 @@ def test_cat_matches_reference(isa, shapes, dim):
     y = call("cat", xs, {"dim": dim}, isa)
     np.testing.assert_array_equal(y, ref.cat(xs, dim))
 
+
+
+@pytest.mark.parametrize("shapes,dim", [
+    ([(1, 64, 5, 5), (1, 32, 5, 5), (1, 3, 5, 5)], 1),  # one image
+    ([(3, 7, 2), (3, 1, 2), (3, 0, 2), (3, 4, 2)], 1),
+    ([(2, 3)], 0),
+])
+def test_cat_thread_count_does_not_change_results(isa, shapes, dim):
+    # the work is split by output floats, across inputs and rows
+    rng = np.random.default_rng(11)
+    xs = [rand(rng, *s) for s in shapes]
+    before = _core.get_num_threads()
+    try:
+        for n in (1, 2, 3, 16):
+            _core.set_num_threads(n)
+            np.testing.assert_array_equal(call("cat", xs, {"dim": dim}, isa),
+                                          np.concatenate(xs, dim))
+    finally:
+        _core.set_num_threads(before)
 
 def test_cat_input_layouts(isa):
     rng = np.random.default_rng(5)
