@@ -479,6 +479,27 @@ thread_slot(const fx_kargs *a, int ith)
     return (float *)((char *)a->workspace + (size_t)ith * a->workspace_size);
 }
 
+/* 1 if the n floats at p are all finite (no inf, no NaN): v * 0 is 0
+ * for a finite v and NaN otherwise, and NaN survives the sum. One read of
+ * the array, negligible next to the convolution that follows. */
+static int
+all_finite(const float *p, int64_t n)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 acc = zero;
+    float tail = 0.0f;
+    int64_t i;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(p + i), zero));
+    }
+    for (; i < n; i++) {
+        tail += p[i] * 0.0f;
+    }
+    return _mm256_movemask_ps(_mm256_cmp_ps(acc, zero, _CMP_EQ_OQ)) == 0xff
+           && tail == 0.0f;
+}
+
 /*
  * conv2d on a->params read as fx_conv2d_params (conv2d_bn's params start
  * with one), with epilogue alpha/beta (OC each, or NULL) applied to the
@@ -517,8 +538,14 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     g.dw = p->dilation.v[1];
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
-    if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)) {
-        /* 3x3 stride 1: Winograd F(4x4, 3x3), kernels/winograd_avx2.c */
+    if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)
+        && all_finite(x->data, fx_tensor_numel(x))
+        && all_finite(w->data, fx_tensor_numel(w))) {
+        /* 3x3 stride 1: Winograd F(4x4, 3x3), kernels/winograd_avx2.c.
+         * Its transforms mix the values of a whole tile, so an inf or NaN
+         * would reach outputs whose window never sees it (and inf - inf
+         * turns inf into NaN): such inputs take the direct path, which
+         * gives the reference's non-finite pattern exactly. */
         fx__f32_conv2d_winograd__avx2(a, ith, nth, bp, alpha, beta, act);
         return;
     }
