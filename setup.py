@@ -71,10 +71,12 @@ setup(
         sources=BASE_SOURCES,
         include_dirs=[os.path.join(HERE, "csrc"), np.get_include()],
         define_macros=isa_macros,
+        # the ISA kernel files too: they are linked in as extra objects,
+        # and a change to one alone must still relink the module
         depends=sorted(glob.glob(os.path.join("csrc", "**", "*.h"),
                                  recursive=True)
                        + glob.glob(os.path.join("csrc", "**", "*.def"),
-                                   recursive=True)),
+                                   recursive=True)) + ISA_SOURCES,
         extra_compile_args=BASE_FLAGS,
         extra_link_args=["-pthread"],
     )],
