@@ -600,6 +600,29 @@ im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
         _mm256_storeu_ps(d + 8, _mm256_loadu_ps(x + 8));
         return;
     }
+    if (g->sw == 2 && lo == 0 && hi == NR) {
+        /* a whole panel row at stride 2 (resnet's stem and downsampling
+         * convs): the even elements of x[0..30], deinterleaved in
+         * registers; x[31] may lie past the input, so the last vector is
+         * loaded without it */
+        const __m256i last7 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1,
+                                                0);
+        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        const __m256 v2 = _mm256_loadu_ps(x + 16);
+        const __m256 v3 = _mm256_maskload_ps(x + 24, last7);
+
+        /* shuffle_ps picks lanes 0, 2 of each 128-bit half of both
+         * operands; permute4x64 then puts the four pairs in order */
+        _mm256_storeu_ps(d, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                _mm256_castps_pd(_mm256_shuffle_ps(
+                                    v0, v1, _MM_SHUFFLE(2, 0, 2, 0))),
+                                _MM_SHUFFLE(3, 1, 2, 0))));
+        _mm256_storeu_ps(d + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                    _mm256_castps_pd(_mm256_shuffle_ps(
+                                        v2, v3, _MM_SHUFFLE(2, 0, 2, 0))),
+                                    _MM_SHUFFLE(3, 1, 2, 0))));
+        return;
+    }
     if (g->sw == 1) {
         memcpy(d + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
     } else {

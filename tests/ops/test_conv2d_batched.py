@@ -9,7 +9,7 @@ count; and the fused epilogue (applied in the last K block's store) must
 equal conv2d -> batch_norm -> activation. Shapes cover N*OH*OW not a
 multiple of 16 and images smaller than a panel, OC not a multiple of 6 and
 above the 72-row block, K above the 256 K block, bias or none, the
-pointwise and the im2col packers.
+pointwise and the im2col packers (with the vector stride-2 row copy).
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ CASES = [
     (2, 8, 9, 9, 19, 3, 2, 1),      # im2col, 25 pixels
     (3, 40, 5, 6, 7, 3, 2, 1),      # im2col, K = 360, 9 pixels
     (2, 6, 13, 13, 5, 1, 2, 0),     # 1x1 strided (im2col), 49 pixels
+    (2, 3, 31, 31, 5, 1, 2, 0),     # stride 2, 16-wide rows ending at x[30]
 ]
 
 ACTS = {0: None, 1: "relu", 2: "relu6", 3: "hardswish", 4: "silu"}
