@@ -258,8 +258,9 @@ tile_store_epi(const float *acc, int mr, const tile_dst *t)
  * epilogue in this block) is done here from the registers; the others
  * go through tile_store. */
 FX_INLINE void
-ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
-           int64_t lda, const float *FX_RESTRICT b, const tile_dst *t)
+ukernel_mr(const int mr, const int half, int64_t kc,
+           const float *FX_RESTRICT a, int64_t lda,
+           const float *FX_RESTRICT b, const tile_dst *t)
 {
     const gemm_out *o = t->o;
     const float *a0 = a;
@@ -280,37 +281,49 @@ ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
 
     for (k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(b);
-        const __m256 b1 = _mm256_load_ps(b + 8);
+        const __m256 b1 = half ? b0 : _mm256_load_ps(b + 8);
         __m256 av;
 
         b += NR;
         av = _mm256_broadcast_ss(a0 + k);
         c00 = _mm256_fmadd_ps(av, b0, c00);
-        c01 = _mm256_fmadd_ps(av, b1, c01);
+        if (!half) {
+            c01 = _mm256_fmadd_ps(av, b1, c01);
+        }
         if (mr > 1) {
             av = _mm256_broadcast_ss(a1 + k);
             c10 = _mm256_fmadd_ps(av, b0, c10);
+            if (!half) {
             c11 = _mm256_fmadd_ps(av, b1, c11);
+        }
         }
         if (mr > 2) {
             av = _mm256_broadcast_ss(a2 + k);
             c20 = _mm256_fmadd_ps(av, b0, c20);
+            if (!half) {
             c21 = _mm256_fmadd_ps(av, b1, c21);
+        }
         }
         if (mr > 3) {
             av = _mm256_broadcast_ss(a3 + k);
             c30 = _mm256_fmadd_ps(av, b0, c30);
+            if (!half) {
             c31 = _mm256_fmadd_ps(av, b1, c31);
+        }
         }
         if (mr > 4) {
             av = _mm256_broadcast_ss(a4 + k);
             c40 = _mm256_fmadd_ps(av, b0, c40);
+            if (!half) {
             c41 = _mm256_fmadd_ps(av, b1, c41);
+        }
         }
         if (mr > 5) {
             av = _mm256_broadcast_ss(a5 + k);
             c50 = _mm256_fmadd_ps(av, b0, c50);
+            if (!half) {
             c51 = _mm256_fmadd_ps(av, b1, c51);
+        }
         }
     }
     acc[0][0] = c00;
@@ -359,30 +372,31 @@ ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
     }
 }
 
+/* ukernel_mr with constant mr and half = (the panel has at most 8 real
+ * columns: e.g. the last panel of a 7x7 plane, 49 = 3*16 + 1), so that
+ * such a panel costs half the FMAs. */
 static void
-ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
+ukernel(int mr, int nr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
         const float *FX_RESTRICT b, const tile_dst *t)
 {
+#define FX_UKERNEL_CASE(m)                                                \
+    case m:                                                               \
+        if (nr <= 8) {                                                    \
+            ukernel_mr(m, 1, kc, a, lda, b, t);                           \
+        } else {                                                          \
+            ukernel_mr(m, 0, kc, a, lda, b, t);                           \
+        }                                                                 \
+        break;
     switch (mr) {
-    case 1:
-        ukernel_mr(1, kc, a, lda, b, t);
-        break;
-    case 2:
-        ukernel_mr(2, kc, a, lda, b, t);
-        break;
-    case 3:
-        ukernel_mr(3, kc, a, lda, b, t);
-        break;
-    case 4:
-        ukernel_mr(4, kc, a, lda, b, t);
-        break;
-    case 5:
-        ukernel_mr(5, kc, a, lda, b, t);
-        break;
+    FX_UKERNEL_CASE(1)
+    FX_UKERNEL_CASE(2)
+    FX_UKERNEL_CASE(3)
+    FX_UKERNEL_CASE(4)
+    FX_UKERNEL_CASE(5)
     default:
-        ukernel_mr(6, kc, a, lda, b, t);
-        break;
+        FX_UKERNEL_CASE(6)
     }
+#undef FX_UKERNEL_CASE
 }
 
 /* Where B comes from: one of the three packers. Column j of B belongs to
@@ -473,7 +487,7 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                         const int mr = (int)(ie - i < MR ? ie - i : MR);
 
                         t.i = i;
-                        ukernel(mr, kc, a + i * lda + k0, lda,
+                        ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,
                                 bp + (p - pb) * kc * NR, &t);
                     }
                 }
