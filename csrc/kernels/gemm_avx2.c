@@ -70,7 +70,7 @@
  * q's output row and column when the image is ow wide. */
 typedef struct col_runs {
     int n;                /* runs */
-    int nr;               /* columns that exist (< NR only in the last panel) */
+    int nr;               /* columns that exist (< NR: the last panel) */
     int off[NR], len[NR]; /* the run's first column in the panel, count */
     int64_t img[NR], q[NR], row[NR], col[NR];
 } col_runs;
@@ -134,23 +134,21 @@ run_c(const gemm_out *o, const col_runs *r, int s, int64_t i)
     return o->c + r->img[s] * o->img + i * o->ldc + r->q[s];
 }
 
-/* The stores the micro-kernel does not do inline: a panel cut into runs
- * or by the right edge, a first block with a column bias, a last block
- * with the epilogue. Each row's 16 previous values (or biases) are
+/* The stores of a panel cut into runs or by the right edge (in any K
+ * block, the last one with its epilogue), and of a first block with a
+ * column bias (linear). Each row's 16 previous values (or biases) are
  * gathered into v, combined with the row's sums acc[row*16 ..] by the
- * same vector operations as the inline store (lanes past the panel's
+ * same vector operations as the other stores (lanes past the panel's
  * columns are zero and are not written back), then scattered. */
 static void
 tile_store(const float *acc, int mr, const tile_dst *t)
 {
     const gemm_out *o = t->o;
     const col_runs *r = t->r;
-    const int whole = r->n == 1 && r->nr == NR;
     int row, s;
 
     for (row = 0; row < mr; row++) {
         const int64_t i = t->i + row;
-        float *c0 = run_c(o, r, 0, i);
         float v[NR];
         __m256 v0, v1;
 
@@ -164,15 +162,14 @@ tile_store(const float *acc, int mr, const tile_dst *t)
                     v[s] = o->row_bias[i];
                 }
             }
-        } else if (whole) {
-            memcpy(v, c0, sizeof(v));
         } else {
             for (s = 0; s < r->n; s++) {
                 memcpy(v + r->off[s], run_c(o, r, s, i),
                        (size_t)r->len[s] * sizeof(float));
             }
         }
-        v0 = _mm256_add_ps(_mm256_loadu_ps(v), _mm256_loadu_ps(acc + row * NR));
+        v0 = _mm256_add_ps(_mm256_loadu_ps(v),
+                           _mm256_loadu_ps(acc + row * NR));
         v1 = _mm256_add_ps(_mm256_loadu_ps(v + 8),
                            _mm256_loadu_ps(acc + row * NR + 8));
         if (t->last && o->epi != NULL) {
@@ -181,11 +178,6 @@ tile_store(const float *acc, int mr, const tile_dst *t)
 
             v0 = fx__v_bn_act(o->epi->act, v0, al, be);
             v1 = fx__v_bn_act(o->epi->act, v1, al, be);
-        }
-        if (whole) {
-            _mm256_storeu_ps(c0, v0);
-            _mm256_storeu_ps(c0 + 8, v1);
-            continue;
         }
         _mm256_storeu_ps(v, v0);
         _mm256_storeu_ps(v + 8, v1);
