@@ -4,7 +4,8 @@
  * Compiled with -mavx2 -mfma only; every helper is static, only the
  * kernels listed in kernels.def are exported.
  *
- * GEMM:  C (M x N, row stride ldc) += A (M x K, row stride lda) * B (K x N)
+ * GEMM:  C (M x N) = bias + A (M x K, row stride lda) * B (K x N), then
+ *        an optional per-row epilogue act(C * alpha + beta)
  *
  *   B is packed one block at a time into the calling thread's own
  *   workspace slot ((char *)workspace + ith * workspace_size): the block
@@ -16,6 +17,10 @@
  *   (its rows are broadcast one element at a time, so it needs no
  *   packing).
  *
+ *   Columns may come from several images: column j is pixel j % hw of
+ *   image j / hw, each image's B source and C at its own offset (a panel
+ *   that straddles images is cut into runs, see col_runs).
+ *
  *   Loops, outermost first: blocks of NB 16-column panels, K blocks of KC
  *   (that KC x NB*16 block of B is packed right here, so it is in L2 for
  *   its use), M blocks of MC (A block in L2), panels (B micro-panel in
@@ -23,19 +28,28 @@
  *   GEMM with few rows, e.g. a conv with 2 output channels, does only its
  *   own FMAs).
  *
- *   Summation order: every C element gets, per K block in increasing k0,
- *   the FMA chain over that block's kc terms (in k order, from zero)
- *   added to it; so results depend on KC only, not on the N/M blocking
- *   or the thread count.
+ *   Stores: C is never pre-filled nor post-processed in a pass of its
+ *   own. The first K block's micro-kernel stores bias + its sums, later
+ *   blocks add theirs to C, and the last block applies the epilogue to
+ *   the tile while it is still in registers (see gemm_out).
  *
- * conv2d: per image and group, B = im2col(x) (or the x plane itself for a
- * 1x1 / stride 1 / no padding conv) packed directly into panels, A = the
- * group's weights (OC/G x C/G*KH*KW), C = the output plane (OC/G x OH*OW),
- * pre-filled with the bias. linear: A = x (rows x IN), B = w^T, C = y,
- * pre-filled with the bias.
+ *   Summation order: every C element is bias (0 if none) plus, per K
+ *   block in increasing k0, the FMA chain over that block's kc terms (in
+ *   k order, from zero), added in that order; the epilogue is the
+ *   batch_norm op's multiply then add, and the activation kernel's
+ *   arithmetic (fx__v_bn_act). So results depend on KC only, not on the
+ *   N/M blocking, the batch or the thread count, and the fused conv2d_bn
+ *   equals conv2d -> batch_norm -> activation bit for bit.
  *
- * Work split (ith, nth): by 16-column panels of the output; each thread
- * packs and computes only its own panels, in its own workspace slot, so
+ * conv2d: per group, B = im2col(x) (or the x planes themselves for a
+ * 1x1 / stride 1 / no padding conv) of every image, packed directly into
+ * panels, A = the group's weights (OC/G x C/G*KH*KW), C = the output
+ * planes (OC/G x N*OH*OW), bias per row. linear: A = x (rows x IN),
+ * B = w^T, C = y, bias per column.
+ *
+ * Work split (ith, nth): by 16-column panels of the output (all images
+ * together, so a batch of small planes splits evenly); each thread packs
+ * and computes only its own panels, in its own workspace slot, so
  * threads share nothing.
  */
 #include <immintrin.h>
@@ -50,14 +64,197 @@
 #define MC 72
 #define NB FX__GEMM_NB
 
-/* C[0:mr, 0:nr] += A[0:mr, 0:kc] * Bpanel[0:kc, 0:16], 1 <= mr <= 6.
- * Twelve named accumulators (an array made gcc spill them). Inlined with
- * a constant mr (see ukernel), so rows past mr cost nothing. */
-FX_INLINE void
-ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
-           int64_t lda, const float *FX_RESTRICT b, float *FX_RESTRICT c,
-           int64_t ldc, int nr)
+/* Runs of columns of one 16-column panel that stay within one image:
+ * GEMM column j is pixel q = j % hw of image j / hw (hw = N for a plain
+ * matrix), so a panel splits into at most NR runs, usually one. row/col:
+ * q's output row and column when the image is ow wide. */
+typedef struct col_runs {
+    int n;                /* runs */
+    int nr;               /* columns that exist (< NR: the last panel) */
+    int off[NR], len[NR]; /* the run's first column in the panel, count */
+    int64_t img[NR], q[NR], row[NR], col[NR];
+} col_runs;
+
+static void
+panel_runs(int64_t p, int64_t n, int64_t hw, int64_t ow, col_runs *r)
 {
+    const int64_t j0 = p * NR, end = j0 + NR < n ? j0 + NR : n;
+    int64_t j = j0;
+
+    r->n = 0;
+    r->nr = (int)(end - j0);
+    while (j < end) {
+        const int64_t q = j % hw;
+        const int64_t len = hw - q < end - j ? hw - q : end - j;
+
+        r->off[r->n] = (int)(j - j0);
+        r->len[r->n] = (int)len;
+        r->img[r->n] = j / hw;
+        r->q[r->n] = q;
+        r->row[r->n] = q / ow;
+        r->col[r->n] = q % ow;
+        r->n++;
+        j += len;
+    }
+}
+
+/* Optional per-row epilogue: C[i, j] = act(C[i, j] * alpha[i] + beta[i]),
+ * act an fx_act. */
+typedef struct gemm_epilogue {
+    const float *alpha, *beta;
+    int64_t act;
+} gemm_epilogue;
+
+/* Where C lives and what its stores do. C(i, j) is at
+ * c + (j / hw) * img + i * ldc + j % hw. The first K block stores
+ * bias + (its sum), bias = row_bias[i] or col_bias[j] (at most one is
+ * non-NULL) or 0; each later block adds its sum to C; the last block then
+ * applies the epilogue (if epi is non-NULL) to the tile before storing
+ * it, so C is written once per K block and never re-read afterwards. */
+typedef struct gemm_out {
+    float *c;
+    int64_t ldc, hw, img;
+    const float *row_bias, *col_bias;
+    const gemm_epilogue *epi;
+} gemm_out;
+
+/* One micro-tile's destination: rows [i, i + mr) of a panel (runs r)
+ * whose first column is j0, in K block first/last or neither. */
+typedef struct tile_dst {
+    const gemm_out *o;
+    const col_runs *r;
+    int64_t i, j0;
+    int first, last;
+} tile_dst;
+
+/* Address of C(i, first column of run s). */
+FX_INLINE float *
+run_c(const gemm_out *o, const col_runs *r, int s, int64_t i)
+{
+    return o->c + r->img[s] * o->img + i * o->ldc + r->q[s];
+}
+
+/* The stores of a panel cut into runs or by the right edge (in any K
+ * block, the last one with its epilogue), and of a first block with a
+ * column bias (linear). Each row's 16 previous values (or biases) are
+ * gathered into v, combined with the row's sums acc[row*16 ..] by the
+ * same vector operations as the other stores (lanes past the panel's
+ * columns are zero and are not written back), then scattered. */
+static void
+tile_store(const float *acc, int mr, const tile_dst *t)
+{
+    const gemm_out *o = t->o;
+    const col_runs *r = t->r;
+    int row, s;
+
+    for (row = 0; row < mr; row++) {
+        const int64_t i = t->i + row;
+        float v[NR];
+        __m256 v0, v1;
+
+        memset(v, 0, sizeof(v));
+        if (t->first) {
+            if (o->col_bias != NULL) {
+                memcpy(v, o->col_bias + t->j0,
+                       (size_t)r->nr * sizeof(float));
+            } else if (o->row_bias != NULL) {
+                for (s = 0; s < NR; s++) {
+                    v[s] = o->row_bias[i];
+                }
+            }
+        } else {
+            for (s = 0; s < r->n; s++) {
+                memcpy(v + r->off[s], run_c(o, r, s, i),
+                       (size_t)r->len[s] * sizeof(float));
+            }
+        }
+        v0 = _mm256_add_ps(_mm256_loadu_ps(v),
+                           _mm256_loadu_ps(acc + row * NR));
+        v1 = _mm256_add_ps(_mm256_loadu_ps(v + 8),
+                           _mm256_loadu_ps(acc + row * NR + 8));
+        if (t->last && o->epi != NULL) {
+            const __m256 al = _mm256_set1_ps(o->epi->alpha[i]);
+            const __m256 be = _mm256_set1_ps(o->epi->beta[i]);
+
+            v0 = fx__v_bn_act(o->epi->act, v0, al, be);
+            v1 = fx__v_bn_act(o->epi->act, v1, al, be);
+        }
+        _mm256_storeu_ps(v, v0);
+        _mm256_storeu_ps(v + 8, v1);
+        for (s = 0; s < r->n; s++) {
+            memcpy(run_c(o, r, s, i), v + r->off[s],
+                   (size_t)r->len[s] * sizeof(float));
+        }
+    }
+}
+
+/* Rows of a whole panel in the last K block, with the epilogue:
+ * C = act((prev + acc) * alpha + beta), prev = C or (first block) the row
+ * bias; act a constant where this is inlined (see tile_store_epi). */
+FX_INLINE void
+tile_rows_epi(const int64_t act, const float *acc, int mr, float *c,
+              int64_t ldc, int first, const float *bias, const float *alpha,
+              const float *beta)
+{
+    int row;
+
+    for (row = 0; row < mr; row++) {
+        float *ci = c + row * ldc;
+        const __m256 al = _mm256_set1_ps(alpha[row]);
+        const __m256 be = _mm256_set1_ps(beta[row]);
+        __m256 p0, p1;
+
+        if (first) {
+            p0 = _mm256_set1_ps(bias != NULL ? bias[row] : 0.0f);
+            p1 = p0;
+        } else {
+            p0 = _mm256_loadu_ps(ci);
+            p1 = _mm256_loadu_ps(ci + 8);
+        }
+        p0 = _mm256_add_ps(p0, _mm256_loadu_ps(acc + row * NR));
+        p1 = _mm256_add_ps(p1, _mm256_loadu_ps(acc + row * NR + 8));
+        _mm256_storeu_ps(ci, fx__v_bn_act(act, p0, al, be));
+        _mm256_storeu_ps(ci + 8, fx__v_bn_act(act, p1, al, be));
+    }
+}
+
+/* tile_rows_epi with the activation switched once per tile. */
+static void
+tile_store_epi(const float *acc, int mr, const tile_dst *t)
+{
+    const gemm_out *o = t->o;
+    const gemm_epilogue *e = o->epi;
+    float *c = run_c(o, t->r, 0, t->i);
+    const float *bias = o->row_bias != NULL ? o->row_bias + t->i : NULL;
+    const float *al = e->alpha + t->i, *be = e->beta + t->i;
+
+    switch (e->act) {
+    case FX_ACT_RELU:
+        tile_rows_epi(FX_ACT_RELU, acc, mr, c, o->ldc, t->first, bias, al,
+                      be);
+        break;
+    case FX_ACT_RELU6:
+        tile_rows_epi(FX_ACT_RELU6, acc, mr, c, o->ldc, t->first, bias, al,
+                      be);
+        break;
+    default: /* the others cost more than a switch per vector */
+        tile_rows_epi(e->act, acc, mr, c, o->ldc, t->first, bias, al, be);
+        break;
+    }
+}
+
+/* C[i:i+mr, panel] (see tile_dst) gets A[0:mr, 0:kc] * Bpanel[0:kc, 0:16],
+ * 1 <= mr <= 6. Twelve named accumulators (an array made gcc spill them).
+ * Inlined with a constant mr (see ukernel), so rows past mr cost nothing.
+ * The common store (a whole panel in one image, no column bias, no
+ * epilogue in this block) is done here from the registers; the others
+ * go through tile_store. */
+FX_INLINE void
+ukernel_mr(const int mr, const int half, int64_t kc,
+           const float *FX_RESTRICT a, int64_t lda,
+           const float *FX_RESTRICT b, const tile_dst *t)
+{
+    const gemm_out *o = t->o;
     const float *a0 = a;
     const float *a1 = a + (mr > 1 ? 1 : 0) * lda;
     const float *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
@@ -72,41 +269,53 @@ ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     __m256 acc[MR][2];
     int64_t k;
-    int i, j;
+    int i;
 
     for (k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(b);
-        const __m256 b1 = _mm256_load_ps(b + 8);
+        const __m256 b1 = half ? b0 : _mm256_load_ps(b + 8);
         __m256 av;
 
         b += NR;
         av = _mm256_broadcast_ss(a0 + k);
         c00 = _mm256_fmadd_ps(av, b0, c00);
-        c01 = _mm256_fmadd_ps(av, b1, c01);
+        if (!half) {
+            c01 = _mm256_fmadd_ps(av, b1, c01);
+        }
         if (mr > 1) {
             av = _mm256_broadcast_ss(a1 + k);
             c10 = _mm256_fmadd_ps(av, b0, c10);
+            if (!half) {
             c11 = _mm256_fmadd_ps(av, b1, c11);
+        }
         }
         if (mr > 2) {
             av = _mm256_broadcast_ss(a2 + k);
             c20 = _mm256_fmadd_ps(av, b0, c20);
+            if (!half) {
             c21 = _mm256_fmadd_ps(av, b1, c21);
+        }
         }
         if (mr > 3) {
             av = _mm256_broadcast_ss(a3 + k);
             c30 = _mm256_fmadd_ps(av, b0, c30);
+            if (!half) {
             c31 = _mm256_fmadd_ps(av, b1, c31);
+        }
         }
         if (mr > 4) {
             av = _mm256_broadcast_ss(a4 + k);
             c40 = _mm256_fmadd_ps(av, b0, c40);
+            if (!half) {
             c41 = _mm256_fmadd_ps(av, b1, c41);
+        }
         }
         if (mr > 5) {
             av = _mm256_broadcast_ss(a5 + k);
             c50 = _mm256_fmadd_ps(av, b0, c50);
+            if (!half) {
             c51 = _mm256_fmadd_ps(av, b1, c51);
+        }
         }
     }
     acc[0][0] = c00;
@@ -121,78 +330,89 @@ ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
     acc[4][1] = c41;
     acc[5][0] = c50;
     acc[5][1] = c51;
-    if (nr == NR) {
-        for (i = 0; i < mr; i++) {
-            float *ci = c + i * ldc;
+    if (t->r->n == 1 && t->r->nr == NR && !(t->last && o->epi != NULL)
+        && !(t->first && o->col_bias != NULL)) {
+        float *c = run_c(o, t->r, 0, t->i);
 
-            _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci),
-                                               acc[i][0]));
-            _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8),
-                                                   acc[i][1]));
+        for (i = 0; i < mr; i++) {
+            float *ci = c + i * o->ldc;
+            __m256 p0, p1;
+
+            if (t->first) {
+                p0 = _mm256_set1_ps(o->row_bias != NULL
+                                        ? o->row_bias[t->i + i] : 0.0f);
+                p1 = p0;
+            } else {
+                p0 = _mm256_loadu_ps(ci);
+                p1 = _mm256_loadu_ps(ci + 8);
+            }
+            _mm256_storeu_ps(ci, _mm256_add_ps(p0, acc[i][0]));
+            _mm256_storeu_ps(ci + 8, _mm256_add_ps(p1, acc[i][1]));
         }
     } else {
-        float tmp[NR];
+        float spill[MR * NR];
 
         for (i = 0; i < mr; i++) {
-            float *ci = c + i * ldc;
-
-            _mm256_storeu_ps(tmp, acc[i][0]);
-            _mm256_storeu_ps(tmp + 8, acc[i][1]);
-            for (j = 0; j < nr; j++) {
-                ci[j] += tmp[j];
-            }
+            _mm256_storeu_ps(spill + i * NR, acc[i][0]);
+            _mm256_storeu_ps(spill + i * NR + 8, acc[i][1]);
+        }
+        if (t->r->n == 1 && t->r->nr == NR && o->col_bias == NULL) {
+            tile_store_epi(spill, mr, t);
+        } else {
+            tile_store(spill, mr, t);
         }
     }
 }
 
+/* ukernel_mr with constant mr and half = (the panel has at most 8 real
+ * columns: e.g. the last panel of a 7x7 plane, 49 = 3*16 + 1), so that
+ * such a panel costs half the FMAs. */
 static void
-ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
-        const float *FX_RESTRICT b, float *FX_RESTRICT c, int64_t ldc,
-        int nr)
+ukernel(int mr, int nr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
+        const float *FX_RESTRICT b, const tile_dst *t)
 {
+#define FX_UKERNEL_CASE(m)                                                \
+    case m:                                                               \
+        if (nr <= 8) {                                                    \
+            ukernel_mr(m, 1, kc, a, lda, b, t);                           \
+        } else {                                                          \
+            ukernel_mr(m, 0, kc, a, lda, b, t);                           \
+        }                                                                 \
+        break;
     switch (mr) {
-    case 1:
-        ukernel_mr(1, kc, a, lda, b, c, ldc, nr);
-        break;
-    case 2:
-        ukernel_mr(2, kc, a, lda, b, c, ldc, nr);
-        break;
-    case 3:
-        ukernel_mr(3, kc, a, lda, b, c, ldc, nr);
-        break;
-    case 4:
-        ukernel_mr(4, kc, a, lda, b, c, ldc, nr);
-        break;
-    case 5:
-        ukernel_mr(5, kc, a, lda, b, c, ldc, nr);
-        break;
+    FX_UKERNEL_CASE(1)
+    FX_UKERNEL_CASE(2)
+    FX_UKERNEL_CASE(3)
+    FX_UKERNEL_CASE(4)
+    FX_UKERNEL_CASE(5)
     default:
-        ukernel_mr(6, kc, a, lda, b, c, ldc, nr);
-        break;
+        FX_UKERNEL_CASE(6)
     }
+#undef FX_UKERNEL_CASE
 }
 
-/* Where B comes from: one of the three packers. */
-typedef struct conv_geom conv_geom;
+/* Where B comes from: one of the three packers. Column j of B belongs to
+ * image j / hw, whose source starts img floats after the previous one's
+ * (see col_runs). */
+typedef struct conv_geom {
+    int64_t h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+} conv_geom;
+
 typedef struct bsource {
     int kind; /* BSRC_ROWS, BSRC_COLS, BSRC_IM2COL */
     const float *src;
-    int64_t ld;
+    int64_t ld, img;
     const conv_geom *geom;
 } bsource;
 
 enum { BSRC_ROWS, BSRC_COLS, BSRC_IM2COL };
 
-static void pack_block(const bsource *bs, int64_t n, int64_t k0, int64_t kc,
-                       float *blk, int64_t p0, int64_t p1);
+static void pack_block(const bsource *bs, const col_runs *runs, int64_t n,
+                       int64_t k0, int64_t kc, float *blk, int64_t p0,
+                       int64_t p1);
 
-/* Optional per-row epilogue applied once C is complete:
- * C[i, j] = act(C[i, j] * alpha[i] + beta[i]), act an fx_act. */
-typedef struct gemm_epilogue {
-    const float *alpha, *beta;
-    int64_t act;
-} gemm_epilogue;
-
+/* The depthwise path's epilogue over columns [j0, j1) of an m-row C,
+ * C[i, j] = act(C[i, j] * alpha[i] + beta[i]), once C is complete. */
 static void
 apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
                int64_t j0, int64_t j1)
@@ -219,66 +439,53 @@ apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
     }
 }
 
-/* C += A * B over the panels [p0, p1) (see the file comment), then the
- * epilogue (if any) on those columns. Each (panel block, K block) of B is
- * packed into bp, the calling thread's slot, just before it is used, so
- * it is still in L2 for the micro-kernels. */
+/* C = bias + A * B over the panels [p0, p1) of the n columns, then the
+ * epilogue (see gemm_out). Each (panel block, K block) of B is packed into
+ * bp, the calling thread's slot, just before it is used, so it is still
+ * in L2 for the micro-kernels. K = 0 is one empty block (bias and
+ * epilogue only). */
 static void
 gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-            const bsource *bs, float *bp, float *c, int64_t ldc, int64_t p0,
-            int64_t p1, const gemm_epilogue *epi)
+            const bsource *bs, float *bp, const gemm_out *out, int64_t p0,
+            int64_t p1)
 {
+    const int64_t ow = bs->geom != NULL ? bs->geom->ow : out->hw;
+    col_runs runs[NB];
+    tile_dst t;
     int64_t pb, k0, i0, p, i;
 
+    t.o = out;
     for (pb = p0; pb < p1; pb += NB) {
         const int64_t pe = pb + NB < p1 ? pb + NB : p1;
 
-        for (k0 = 0; k0 < k; k0 += KC) {
+        for (p = pb; p < pe; p++) {
+            panel_runs(p, n, out->hw, ow, &runs[p - pb]);
+        }
+        for (k0 = 0;; k0 += KC) {
             const int64_t kc = k - k0 < KC ? k - k0 : KC;
 
-            pack_block(bs, n, k0, kc, bp, pb, pe);
+            if (kc > 0) {
+                pack_block(bs, runs, n, k0, kc, bp, pb, pe);
+            }
+            t.first = k0 == 0;
+            t.last = k0 + kc >= k;
             for (i0 = 0; i0 < m; i0 += MC) {
                 const int64_t ie = i0 + MC < m ? i0 + MC : m;
 
                 for (p = pb; p < pe; p++) {
-                    const float *panel = bp + (p - pb) * kc * NR;
-                    const int nr = (int)(n - p * NR < NR ? n - p * NR : NR);
-                    float *cp = c + p * NR;
-
+                    t.r = &runs[p - pb];
+                    t.j0 = p * NR;
                     for (i = i0; i < ie; i += MR) {
                         const int mr = (int)(ie - i < MR ? ie - i : MR);
 
-                        ukernel(mr, kc, a + i * lda + k0, lda, panel,
-                                cp + i * ldc, ldc, nr);
+                        t.i = i;
+                        ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,
+                                bp + (p - pb) * kc * NR, &t);
                     }
                 }
             }
-        }
-        if (epi != NULL) {
-            apply_epilogue(epi, c, m, ldc, pb * NR,
-                           pe * NR < n ? pe * NR : n);
-        }
-    }
-}
-
-/* Fills columns [j0, j1) of the m x ldc matrix c with row_bias[i] (if
- * non-NULL), else col_bias[j] (if non-NULL), else 0. */
-static void
-fill_bias(float *c, int64_t m, int64_t ldc, int64_t j0, int64_t j1,
-          const float *row_bias, const float *col_bias)
-{
-    int64_t i, j;
-
-    for (i = 0; i < m; i++) {
-        float *ci = c + i * ldc;
-
-        if (col_bias != NULL) {
-            memcpy(ci + j0, col_bias + j0, (size_t)(j1 - j0) * sizeof(float));
-        } else {
-            const float v = row_bias != NULL ? row_bias[i] : 0.0f;
-
-            for (j = j0; j < j1; j++) {
-                ci[j] = v;
+            if (t.last) {
+                break;
             }
         }
     }
@@ -287,29 +494,48 @@ fill_bias(float *c, int64_t m, int64_t ldc, int64_t j0, int64_t j1,
 /* ---- B packing ------------------------------------------------------ */
 
 /* Each packer fills K block [k0, k0 + kc) of panels [p0, p1) into blk,
- * panel p at blk + (p - p0)*kc*NR. */
+ * panel p at blk + (p - p0)*kc*NR (runs[p - p0]: its columns). */
 
-/* B(k, j) = src[k * ld + j]. */
+/* B(k, j) = src[(j / hw) * img + k * ld + j % hw]. The loop over the
+ * panels of a row of B is kept tight (this copy is bound by memory, and
+ * the fewer instructions per cache line, the more misses the core keeps
+ * in flight): whole panels inside one image are one vector pair each at
+ * a precomputed offset; the others copy their runs. */
 static void
-pack_b_rows(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
-            float *blk, int64_t p0, int64_t p1)
+pack_b_rows(const bsource *bs, const col_runs *runs, int64_t k0,
+            int64_t kc, float *blk, int64_t p0, int64_t p1)
 {
+    int64_t off[NB];
     int64_t kk, p;
+    int s, whole = 1;
 
+    for (p = p0; p < p1; p++) {
+        const col_runs *r = &runs[p - p0];
+
+        off[p - p0] = r->img[0] * bs->img + r->q[0];
+        whole = whole && r->n == 1 && r->nr == NR;
+    }
     for (kk = 0; kk < kc; kk++) {
-        const float *row = src + (k0 + kk) * ld;
+        const float *row = bs->src + (k0 + kk) * bs->ld;
+        float *d = blk + kk * NR;
 
-        for (p = p0; p < p1; p++) {
-            float *d = blk + (p - p0) * kc * NR + kk * NR;
-            const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
-
-            if (cols == NR) {
-                _mm256_store_ps(d, _mm256_loadu_ps(row + p * NR));
-                _mm256_store_ps(d + 8, _mm256_loadu_ps(row + p * NR + 8));
-            } else {
-                memcpy(d, row + p * NR, (size_t)cols * sizeof(float));
-                memset(d + cols, 0, (size_t)(NR - cols) * sizeof(float));
+        if (whole) {
+            for (p = 0; p < p1 - p0; p++) {
+                _mm256_store_ps(d, _mm256_loadu_ps(row + off[p]));
+                _mm256_store_ps(d + 8, _mm256_loadu_ps(row + off[p] + 8));
+                d += kc * NR;
             }
+            continue;
+        }
+        for (p = p0; p < p1; p++) {
+            const col_runs *r = &runs[p - p0];
+
+            for (s = 0; s < r->n; s++) {
+                memcpy(d + r->off[s], row + r->img[s] * bs->img + r->q[s],
+                       (size_t)r->len[s] * sizeof(float));
+            }
+            memset(d + r->nr, 0, (size_t)(NR - r->nr) * sizeof(float));
+            d += kc * NR;
         }
     }
 }
@@ -339,10 +565,6 @@ pack_b_cols(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
         }
     }
 }
-
-struct conv_geom {
-    int64_t h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
-};
 
 /* One row of the implicit im2col matrix of input channel plane x at tap
  * (u, v): columns [j, j + cnt) of it (all in output row i, starting at
@@ -384,6 +606,29 @@ im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
         _mm256_storeu_ps(d + 8, _mm256_loadu_ps(x + 8));
         return;
     }
+    if (g->sw == 2 && lo == 0 && hi == NR) {
+        /* a whole panel row at stride 2 (resnet's stem and downsampling
+         * convs): the even elements of x[0..30], deinterleaved in
+         * registers; x[31] may lie past the input, so the last vector is
+         * loaded without it */
+        const __m256i last7 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1,
+                                                0);
+        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        const __m256 v2 = _mm256_loadu_ps(x + 16);
+        const __m256 v3 = _mm256_maskload_ps(x + 24, last7);
+
+        /* shuffle_ps picks lanes 0, 2 of each 128-bit half of both
+         * operands; permute4x64 then puts the four pairs in order */
+        _mm256_storeu_ps(d, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                _mm256_castps_pd(_mm256_shuffle_ps(
+                                    v0, v1, _MM_SHUFFLE(2, 0, 2, 0))),
+                                _MM_SHUFFLE(3, 1, 2, 0))));
+        _mm256_storeu_ps(d + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                    _mm256_castps_pd(_mm256_shuffle_ps(
+                                        v2, v3, _MM_SHUFFLE(2, 0, 2, 0))),
+                                    _MM_SHUFFLE(3, 1, 2, 0))));
+        return;
+    }
     if (g->sw == 1) {
         memcpy(d + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
     } else {
@@ -396,48 +641,42 @@ im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
     }
 }
 
-/* B = im2col(x) for C/G channels: B((c*KH + u)*KW + v, i*OW + j).
- * p1 - p0 <= NB. The divisions are hoisted: (c, u, v) advance with kk,
- * and each panel's first (output row, column) is computed once. */
+/* B = im2col(x) for C/G channels of every image:
+ * B((c*KH + u)*KW + v, j), column j as in col_runs. The divisions are
+ * hoisted: (c, u, v) advance with kk, and each run's first (output row,
+ * column) is in runs. */
 static void
-pack_b_im2col(const float *x, const conv_geom *g, int64_t k0, int64_t kc,
-              float *blk, int64_t p0, int64_t p1)
+pack_b_im2col(const bsource *bs, const col_runs *runs, int64_t k0,
+              int64_t kc, float *blk, int64_t p0, int64_t p1)
 {
-    const int64_t n = g->oh * g->ow;
-    int64_t row0[NB], col0[NB];
+    const conv_geom *g = bs->geom;
     int64_t kk, p, v = k0 % g->kw, u = (k0 / g->kw) % g->kh;
     int64_t c = k0 / (g->kw * g->kh);
+    int s;
 
-    for (p = p0; p < p1; p++) {
-        row0[p - p0] = p * NR / g->ow;
-        col0[p - p0] = p * NR % g->ow;
-    }
     for (kk = 0; kk < kc; kk++) {
-        const float *xc = x + c * g->h * g->w;
+        const float *xc = bs->src + c * g->h * g->w;
 
         for (p = p0; p < p1; p++) {
+            const col_runs *r = &runs[p - p0];
             float *d = blk + (p - p0) * kc * NR + kk * NR;
-            int64_t j = p * NR, jj = 0;
-            int64_t i = row0[p - p0], jx = col0[p - p0];
 
-            while (jj < NR && j < n) {
-                int64_t cnt = g->ow - jx;
+            for (s = 0; s < r->n; s++) {
+                const float *xi = xc + r->img[s] * bs->img;
+                int64_t i = r->row[s], jx = r->col[s];
+                int64_t jj = r->off[s], left = r->len[s];
 
-                if (cnt > NR - jj) {
-                    cnt = NR - jj;
+                while (left > 0) {
+                    const int64_t cnt = g->ow - jx < left ? g->ow - jx : left;
+
+                    im2col_run(xi, g, u, v, i, jx, cnt, d + jj);
+                    jj += cnt;
+                    left -= cnt;
+                    jx = 0;
+                    i++;
                 }
-                if (cnt > n - j) {
-                    cnt = n - j;
-                }
-                im2col_run(xc, g, u, v, i, jx, cnt, d + jj);
-                jj += cnt;
-                j += cnt;
-                jx = 0;
-                i++;
             }
-            for (; jj < NR; jj++) {
-                d[jj] = 0.0f;
-            }
+            memset(d + r->nr, 0, (size_t)(NR - r->nr) * sizeof(float));
         }
         if (++v == g->kw) {
             v = 0;
@@ -450,18 +689,18 @@ pack_b_im2col(const float *x, const conv_geom *g, int64_t k0, int64_t kc,
 }
 
 static void
-pack_block(const bsource *bs, int64_t n, int64_t k0, int64_t kc, float *blk,
-           int64_t p0, int64_t p1)
+pack_block(const bsource *bs, const col_runs *runs, int64_t n, int64_t k0,
+           int64_t kc, float *blk, int64_t p0, int64_t p1)
 {
     switch (bs->kind) {
     case BSRC_ROWS:
-        pack_b_rows(bs->src, bs->ld, n, k0, kc, blk, p0, p1);
+        pack_b_rows(bs, runs, k0, kc, blk, p0, p1);
         break;
     case BSRC_COLS:
         pack_b_cols(bs->src, bs->ld, n, k0, kc, blk, p0, p1);
         break;
     default:
-        pack_b_im2col(bs->src, bs->geom, k0, kc, blk, p0, p1);
+        pack_b_im2col(bs, runs, k0, kc, blk, p0, p1);
         break;
     }
 }
@@ -520,9 +759,9 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     const int64_t groups = p->groups, ocg = oc / groups;
     conv_geom g;
     bsource bs;
+    gemm_out out;
     gemm_epilogue epi;
     int64_t k, n, npanels, p0, p1, b, gi;
-    int pointwise;
 
     g.h = x->shape[2];
     g.w = x->shape[3];
@@ -565,37 +804,35 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         }
         return;
     }
-    npanels = (n + NR - 1) / NR;
+    /* the GEMM's columns are every image's output pixels, image after
+     * image (see col_runs), so small planes still fill whole panels and
+     * the threads' shares of a batch are even */
+    npanels = (n_batch * n + NR - 1) / NR;
     fx__split(npanels, ith, nth, &p0, &p1);
     if (p0 >= p1) {
         return;
     }
-    pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1
-                && g.ph == 0 && g.pw == 0;
-    for (b = 0; b < n_batch; b++) {
-        for (gi = 0; gi < groups; gi++) {
-            const float *xg = x->data + (b * c_in + gi * cg) * g.h * g.w;
-            float *y = a->out->data + (b * oc + gi * ocg) * n;
-            const int64_t j1 = p1 * NR < n ? p1 * NR : n;
-
-            epi.alpha = alpha != NULL ? alpha + gi * ocg : NULL;
-            epi.beta = beta != NULL ? beta + gi * ocg : NULL;
-            epi.act = act;
-            fill_bias(y, ocg, n, p0 * NR, j1,
-                      bias != NULL ? bias + gi * ocg : NULL, NULL);
-            if (k == 0) {
-                if (alpha != NULL) {
-                    apply_epilogue(&epi, y, ocg, n, p0 * NR, j1);
-                }
-                continue;
-            }
-            bs.kind = pointwise ? BSRC_ROWS : BSRC_IM2COL;
-            bs.src = xg;
-            bs.ld = n;
-            bs.geom = &g;
-            gemm_panels(ocg, n, k, w->data + gi * ocg * k, k, &bs, bp, y, n,
-                        p0, p1, alpha != NULL ? &epi : NULL);
-        }
+    bs.kind = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0
+                      && g.pw == 0
+                  ? BSRC_ROWS
+                  : BSRC_IM2COL;
+    bs.ld = n;
+    bs.img = c_in * g.h * g.w;
+    bs.geom = &g;
+    out.ldc = n;
+    out.hw = n;
+    out.img = oc * n;
+    out.col_bias = NULL;
+    out.epi = alpha != NULL ? &epi : NULL;
+    epi.act = act;
+    for (gi = 0; gi < groups; gi++) {
+        bs.src = x->data + gi * cg * g.h * g.w;
+        out.c = a->out->data + gi * ocg * n;
+        out.row_bias = bias != NULL ? bias + gi * ocg : NULL;
+        epi.alpha = alpha != NULL ? alpha + gi * ocg : NULL;
+        epi.beta = beta != NULL ? beta + gi * ocg : NULL;
+        gemm_panels(ocg, n_batch * n, k, w->data + gi * ocg * k, k, &bs, bp,
+                    &out, p0, p1);
     }
 }
 
@@ -636,6 +873,7 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t m = n > 0 ? fx_tensor_numel(a->out) / n : 0;
     const int64_t npanels = (n + NR - 1) / NR;
     bsource bs;
+    gemm_out out;
     int64_t p0, p1;
     float *bp = thread_slot(a, ith);
 
@@ -643,15 +881,17 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     if (p0 >= p1 || m == 0) {
         return;
     }
-    fill_bias(a->out->data, m, n, p0 * NR, p1 * NR < n ? p1 * NR : n, NULL,
-              bias);
-    if (k == 0) {
-        return;
-    }
     bs.kind = BSRC_COLS;
     bs.src = w->data;
     bs.ld = k;
+    bs.img = 0;
     bs.geom = NULL;
-    gemm_panels(m, n, k, x->data, k, &bs, bp, a->out->data, n, p0, p1,
-                NULL);
+    out.c = a->out->data;
+    out.ldc = n;
+    out.hw = n;
+    out.img = 0;
+    out.row_bias = NULL;
+    out.col_bias = bias;
+    out.epi = NULL;
+    gemm_panels(m, n, k, x->data, k, &bs, bp, &out, p0, p1);
 }

@@ -204,8 +204,9 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     out->shape[1] = w->shape[0];
     out->shape[2] = oh;
     out->shape[3] = ow;
+    /* the GEMM's columns: every image's output pixels */
     *workspace = fx__gemm_workspace(w->shape[1] * w->shape[2] * w->shape[3],
-                                    oh * ow);
+                                    x->shape[0] * oh * ow);
     if (fx__conv2d_winograd_ok(p, x, w, oh, ow)) {
         const size_t wino = fx__winograd_workspace(x->shape[1], w->shape[0]);
 
