@@ -88,7 +88,7 @@ def test_conv2d_bn_batch_equals_unfused(isa, case, act):
     for y in ys[1:]:
         np.testing.assert_array_equal(ys[0], y)
     z = call("conv2d", [x, wt, b], _conv_attrs(case), isa)
-    z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5), isa)
+    z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5, act=0), isa)
     if ACTS[act] is not None:
         z = call(ACTS[act], [z], {}, isa)
     np.testing.assert_array_equal(ys[0], z)
