@@ -3,6 +3,9 @@
 A torch-like module system on float32 NumPy arrays (``featx.nn``), the
 torchvision model zoo (``featx.models``) and FX-style feature extraction
 (``featx.feature_extraction``), backed by a C core (``featx._core``).
+``import featx`` loads only the C core: submodules (``featx.nn``,
+``featx.models``, ...) and functions (``featx.relu``, ``featx.manual_seed``,
+...) are imported on first use.
 
 Environment:
     FEATX_ISA: ``scalar``, ``avx2`` or ``avx512`` caps the instruction sets
@@ -44,33 +47,36 @@ def _read_isa_env() -> Any:
 _DEFAULT_ISA = _read_isa_env()
 
 # After the ISA cap: nothing below may run a kernel before it is applied.
-from . import models, nn  # noqa: E402
-from ._functions import (add, cat, concat, div, flatten, mul,  # noqa: E402
-                         relu, reshape, sub)
-from ._rng import initial_seed, manual_seed, seed  # noqa: E402
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
-_LAZY = ("feature_extraction", "transforms", "fx", "cli", "hub")
+#: Submodules imported on first use as ``featx.<name>``, so that ``import
+#: featx`` loads only the C core (and NumPy).
+_SUBMODULES = ("models", "nn", "ops", "feature_extraction", "transforms", "fx",
+               "extract", "utils", "cli", "hub")
+
+#: Public functions -> the submodule defining them, imported on first use.
+_FUNCTIONS = {
+    **dict.fromkeys(("add", "cat", "chunk", "concat", "contiguous", "div",
+                     "flatten", "mean", "mul", "permute", "relu", "reshape",
+                     "sigmoid", "size", "sub", "transpose", "unsqueeze",
+                     "view"), "_functions"),
+    **dict.fromkeys(("initial_seed", "manual_seed", "seed"), "_rng"),
+}
+
+__all__ = ["__version__", "get_num_threads", "models", "nn",
+           "set_num_threads", *_FUNCTIONS]
 
 
 def __getattr__(name: str) -> Any:
-    # Submodules owned elsewhere are imported on first use, so importing
-    # featx stays cheap and free of cycles.
-    if name in _LAZY:
+    # PEP 562: submodules and functions on first use.
+    if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'featx' has no attribute '{name}'")
+    if name in _FUNCTIONS:
+        module = importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}")
+        value = globals()[name] = getattr(module, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["__version__", "add", "cat", "concat", "div", "flatten",
-           "get_num_threads", "initial_seed", "manual_seed", "models", "mul",
-           "nn", "relu", "reshape", "seed", "set_num_threads", "sub"]
-
-from ._functions import unsqueeze  # noqa: E402
-
-__all__ += ["unsqueeze"]
-
-from ._functions import (chunk, contiguous, mean, permute,  # noqa: E402
-                         sigmoid, size, transpose, view)
-
-__all__ += ["chunk", "contiguous", "mean", "permute", "sigmoid", "size",
-            "transpose", "view"]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBMODULES, *_FUNCTIONS})

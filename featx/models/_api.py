@@ -2,20 +2,22 @@
 
 Mirrors ``torchvision.models`` (``list_models``, ``get_model``); builders
 register themselves with ``@register_model()`` when their family module is
-imported by ``featx.models``.
+imported. ``featx.models`` imports families on first use, so the functions
+here import the families they look at first.
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
 from collections.abc import Callable, Iterable
-from typing import Any, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
-from ..nn import Module
+if TYPE_CHECKING:  # featx.nn is imported with the first family, not here
+    from ..nn import Module
 
 __all__ = ["register_model", "list_models", "get_model", "get_model_builder"]
 
-M = TypeVar("M", bound=Module)
+M = TypeVar("M", bound="Module")
 
 BUILTIN_MODELS: dict[str, Callable[..., Module]] = {}
 
@@ -31,10 +33,12 @@ def register_model(name: Optional[str] = None
         The decorator; it returns the builder unchanged.
 
     Raises:
-        ValueError: the name is already registered.
+        ValueError: the name is already registered (built-in names included).
     """
     def wrapper(fn: Callable[..., M]) -> Callable[..., M]:
         key = name if name is not None else fn.__name__
+        if not fn.__module__.startswith(f"{__package__}."):
+            _import_families()  # a user's builder: find a clash with ours now
         if key in BUILTIN_MODELS:
             raise ValueError(
                 f"An entry is already registered under the name '{key}'.")
@@ -59,6 +63,7 @@ def list_models(module: Any = None,
     Returns:
         Sorted list of names.
     """
+    _import_families()
     names = {k for k, v in BUILTIN_MODELS.items()
              if module is None or v.__module__.rsplit(".", 1)[-1]
              == module.__name__.rsplit(".", 1)[-1]}
@@ -80,9 +85,12 @@ def get_model_builder(name: str) -> Callable[..., Module]:
         ValueError: unknown name; the message lists close names.
     """
     key = name.lower()
+    if key not in BUILTIN_MODELS:
+        _import_families(key)
     try:
         return BUILTIN_MODELS[key]
     except KeyError:
+        _import_families()  # every name, for the message
         close = difflib.get_close_matches(key, BUILTIN_MODELS, n=5,
                                           cutoff=0.5)
         hint = (f"; did you mean {', '.join(repr(c) for c in close)}?"
@@ -106,3 +114,11 @@ def get_model(name: str, **config: Any) -> Module:
         ValueError: unknown name; the message lists close names.
     """
     return get_model_builder(name)(**config)
+
+
+def _import_families(name: str | None = None) -> None:
+    """``featx.models._import_families``: registers the built-in builders of
+    the family that defines ``name``, or of every family."""
+    from . import _import_families as import_families
+
+    import_families(name)

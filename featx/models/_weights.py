@@ -3,8 +3,8 @@
 Every classification weights enum of torchvision 0.29 exists here under the same class and
 member names (``ResNet50_Weights.IMAGENET1K_V1``, ``IMAGENET1K_V2``, ``DEFAULT``), with the same
 URLs, file names, hash prefixes and ``meta`` (categories, ``num_params``, ``_metrics``, ...).
-They are built at import time from ``weights.json``, which ``tools/make_weights_meta.py`` writes
-from torchvision itself; no torch is needed to use them.
+Each is built on first use (by its family module or a lookup) from ``weights.json``, which
+``tools/make_weights_meta.py`` writes from torchvision itself; no torch is needed to use them.
 
 Files come from the cache torch uses (``$TORCH_HOME/hub/checkpoints``, default
 ``~/.cache/torch/hub/checkpoints``), so files downloaded by torchvision are found; otherwise they
@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import json
 import os
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -222,59 +224,72 @@ class WeightsEnum(enum.Enum):
 # --------------------------------------------------------------------------- built from JSON
 
 
-def _load_facts() -> dict[str, Any]:
+@functools.cache
+def _facts() -> dict[str, Any]:
+    """``weights.json``, parsed on first use: ``category_lists``, ``models`` (model name ->
+    enum class name, for every torchvision classification model) and ``enums`` (class name ->
+    members, ``DEFAULT``, ``legacy_pretrained`` (the member ``pretrained=True`` means, or
+    None) and ``models``)."""
     with open(_JSON_PATH, encoding="utf-8") as f:
         return json.load(f)
-
-
-_FACTS = _load_facts()
-_CATEGORY_LISTS: list[list[str]] = _FACTS["category_lists"]
-#: model name -> weights enum class name, for every torchvision classification model.
-_MODEL_TO_ENUM: dict[str, str] = _FACTS["models"]
-#: weights enum class name -> the member name ``pretrained=True`` means (None: no weights).
-_LEGACY_DEFAULT: dict[str, str | None] = {}
-_ENUMS: dict[str, type[WeightsEnum]] = {}
 
 
 def _make_meta(raw: Mapping[str, Any]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "categories":
-            value = None if value is None else _CATEGORY_LISTS[value]
+            value = None if value is None else _facts()["category_lists"][value]
         elif key == "min_size":
             value = tuple(value)
         meta[key] = value
     return meta
 
 
-def _build_enums() -> None:
-    for cls_name, spec in _FACTS["enums"].items():
-        members: list[tuple[str, Weights]] = []
-        for name, m in spec["members"].items():
-            members.append(
-                (
-                    name,
-                    Weights(m["url"], _Preset(m["transforms"]), _make_meta(m["meta"])),
-                )
-            )
-        if spec["DEFAULT"] is not None:
-            members.append(("DEFAULT", dict(members)[spec["DEFAULT"]]))
-        # Enum's functional API; mypy does not model it on a subclass.
-        cls: type[WeightsEnum] = WeightsEnum(  # type: ignore[call-overload,call-arg,assignment]
-            cls_name, members, module=__name__, qualname=cls_name
-        )
-        cls.__doc__ = (
-            f"Pretrained weights of {', '.join(spec['models'])} "
-            f"(``torchvision.models.{cls_name}``): "
-            f"{', '.join(n for n, _ in members)}."
-        )
-        _ENUMS[cls_name] = cls
-        _LEGACY_DEFAULT[cls_name] = spec["legacy_pretrained"]
-        globals()[cls_name] = cls  # so that members pickle and get_weight finds them
-        __all__.append(cls_name)
+_BUILD_LOCK = threading.Lock()
 
 
-_build_enums()
+def _enum(cls_name: str) -> type[WeightsEnum]:
+    """The weights enum class ``cls_name``, built from ``weights.json`` on first use.
+
+    Each class is built once (under a lock: threads may look weights up concurrently) and kept
+    as a global of this module, so that its members pickle (by
+    ``featx.models._weights.<cls_name>``) and every lookup returns the same class.
+
+    Raises:
+        KeyError: no such enum class.
+    """
+    with _BUILD_LOCK:
+        cls: type[WeightsEnum] | None = globals().get(cls_name)
+        if cls is None:
+            cls = globals()[cls_name] = _build_enum(cls_name)
+    return cls
+
+
+def _build_enum(cls_name: str) -> type[WeightsEnum]:
+    spec = _facts()["enums"][cls_name]
+    members = [
+        (name, Weights(m["url"], _Preset(m["transforms"]), _make_meta(m["meta"])))
+        for name, m in spec["members"].items()
+    ]
+    if spec["DEFAULT"] is not None:
+        members.append(("DEFAULT", dict(members)[spec["DEFAULT"]]))
+    # Enum's functional API; mypy does not model it on a subclass.
+    cls: type[WeightsEnum] = WeightsEnum(  # type: ignore[call-overload,call-arg,assignment]
+        cls_name, members, module=__name__, qualname=cls_name
+    )
+    cls.__doc__ = (
+        f"Pretrained weights of {', '.join(spec['models'])} "
+        f"(``torchvision.models.{cls_name}``): "
+        f"{', '.join(n for n, _ in members)}."
+    )
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    # The enum classes are module attributes (``_weights.ResNet50_Weights``), built on demand.
+    if not name.startswith("_") and name in _facts()["enums"]:
+        return _enum(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def list_weights_enums() -> list[str]:
@@ -283,7 +298,7 @@ def list_weights_enums() -> list[str]:
     Returns:
         e.g. ``["AlexNet_Weights", ..., "ResNet50_Weights", ...]``.
     """
-    return sorted(_ENUMS)
+    return sorted(_facts()["enums"])
 
 
 def get_model_weights(name: Callable[..., Any] | str) -> type[WeightsEnum]:
@@ -305,13 +320,14 @@ def get_model_weights(name: Callable[..., Any] | str) -> type[WeightsEnum]:
     """
     key = name if isinstance(name, str) else getattr(name, "__name__", repr(name))
     key = key.lower()
-    if key not in _MODEL_TO_ENUM:
-        close = difflib.get_close_matches(key, _MODEL_TO_ENUM, n=5, cutoff=0.5)
+    model_to_enum = _facts()["models"]
+    if key not in model_to_enum:
+        close = difflib.get_close_matches(key, model_to_enum, n=5, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(
             f"Unknown model {name!r}: no pretrained weights are known{hint}"
         )
-    return _ENUMS[_MODEL_TO_ENUM[key]]
+    return _enum(model_to_enum[key])
 
 
 def get_weight(name: str) -> WeightsEnum:
@@ -334,11 +350,11 @@ def get_weight(name: str) -> WeightsEnum:
         enum_name, value_name = name.split(".")
     except ValueError:
         raise ValueError(f"Invalid weight name provided: '{name}'.") from None
-    if enum_name not in _ENUMS:
+    if enum_name not in _facts()["enums"]:
         raise ValueError(
             f"The weight enum '{enum_name}' for the specific method couldn't be retrieved."
         )
-    return _ENUMS[enum_name].verify(value_name)
+    return _enum(enum_name).verify(value_name)
 
 
 # --------------------------------------------------------------------------- builder helper
@@ -420,7 +436,7 @@ def _legacy_pretrained(
     """Turn the deprecated ``pretrained`` in ``kwargs`` into weights, warning as torchvision."""
     pretrained = kwargs.pop("pretrained")
     if pretrained:
-        default_name = _LEGACY_DEFAULT.get(weights_enum.__name__)
+        default_name = _facts()["enums"][weights_enum.__name__]["legacy_pretrained"]
         if default_name is None:
             raise ValueError(f"No weights available for model {model_name}")
         default: WeightsEnum | None = weights_enum[default_name]
@@ -485,7 +501,7 @@ def resolve_weights(
     """
     if model_name is None:
         model_name = next(
-            (m for m, e in _MODEL_TO_ENUM.items() if e == weights_enum.__name__),
+            (m for m, e in _facts()["models"].items() if e == weights_enum.__name__),
             weights_enum.__name__,
         )
     if "pretrained" in kwargs:

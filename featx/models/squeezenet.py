@@ -12,7 +12,7 @@ from .. import _functions, nn
 from ._api import register_model
 from ._weights import WeightsEnum, get_model_weights, resolve_weights
 
-__all__ = ["Fire", "SqueezeNet", "SqueezeNet1_0_Weights",
+__all__ = ["SqueezeNet", "SqueezeNet1_0_Weights",
            "SqueezeNet1_1_Weights", "squeezenet1_0", "squeezenet1_1"]
 
 # torchvision's weights enums (``torchvision.models.SqueezeNet1_0_Weights``,
