@@ -119,7 +119,8 @@ def _input_shape(sizes: list[int]) -> tuple[int, int, int, int]:
 
 def _human(n: int) -> str:
     """1234 -> '1.2K', 4089184256 -> '4.1G'; below 1000 the number itself."""
-    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+    for unit, scale in (("E", 10**18), ("P", 10**15), ("T", 10**12),
+                        ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if n >= scale:
             return f"{n / scale:.1f}{unit}"
     return str(n)
@@ -145,8 +146,16 @@ def _print_node_tables(args: argparse.Namespace, model: Any, same: bool) -> int:
     else:
         modes = ["train", "eval"]
         print(f"# {args.model}: train and eval mode differ; one table per mode")
+    failed = []
     for mode in modes:
-        rows = get_graph_node_info(model, shape, mode=mode)
+        try:
+            rows = get_graph_node_info(model, shape, mode=mode)
+        except ValueError as exc:
+            if len(modes) == 1:
+                raise
+            # the other mode's table is still worth printing
+            failed.append(f"{mode} mode: {exc}")
+            continue
         note = ", the same in train and eval mode" if args.mode == "both" and same else ""
         print(f"# {args.model}, input {shape}, {mode} mode: {len(rows)} nodes{note}")
         table = [("node", "op", "output shape", "params", "FLOPs")]
@@ -165,6 +174,8 @@ def _print_node_tables(args: argparse.Namespace, model: Any, same: bool) -> int:
             f"# total: {params:,} parameters, {flops:,} FLOPs (multiply-adds of "
             "convolutions, linear layers and matmul, each counted as one)"
         )
+    if failed:
+        raise CLIError("; ".join(failed))
     return 0
 
 

@@ -165,6 +165,11 @@ class GraphNodeInfo(NamedTuple):
     flops: int
 
 
+# NumPy's limit for an array's element count is 2**63 - 1; far below it,
+# intermediate shapes of a model would overflow first.
+_MAX_META_ELEMENTS = 2 ** 48
+
+
 def _check_input_shape(input_shape: Any) -> tuple[int, ...]:
     if isinstance(input_shape, (str, bytes)) or not isinstance(
             input_shape, (tuple, list)):
@@ -172,12 +177,22 @@ def _check_input_shape(input_shape: Any) -> tuple[int, ...]:
             "input_shape must be a tuple of ints such as (1, 3, 224, 224) "
             f"(N, C, H, W), got {type(input_shape).__name__}: "
             f"{input_shape!r}")
-    bad = [d for d in input_shape if isinstance(d, bool)
-           or not isinstance(d, (int, np.integer)) or d < 1]
-    if not input_shape or bad:
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
+           for d in input_shape):
+        raise TypeError(
+            "input_shape must hold ints such as (1, 3, 224, 224) "
+            f"(N, C, H, W), got {tuple(input_shape)!r}")
+    if not input_shape or any(d < 1 for d in input_shape):
         raise ValueError(
             "input_shape must be a non-empty tuple of positive ints such "
             f"as (1, 3, 224, 224) (N, C, H, W), got {tuple(input_shape)!r}")
+    numel = 1
+    for d in input_shape:
+        numel *= int(d)
+    if numel > _MAX_META_ELEMENTS:
+        raise ValueError(
+            f"input_shape {tuple(input_shape)!r} has {numel} elements, more "
+            f"than the {_MAX_META_ELEMENTS} (2**48) featx can describe")
     return tuple(int(d) for d in input_shape)
 
 
@@ -219,7 +234,7 @@ def get_graph_node_info(
         TypeError: ``input_shape`` is not a tuple/list of ints, a required
             ``forward`` argument has no value, or an unknown
             ``tracer_kwargs`` key.
-        ValueError: a non-positive size, an unknown ``mode``, or an input
+        ValueError: a non-positive size, over 2**48 elements, an unknown ``mode``, or an input
             shape the model cannot take; the message names the node that
             rejected it (``node 'maxpool': ...``).
         featx.fx.TraceError: the model needs concrete values while tracing.

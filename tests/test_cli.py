@@ -290,11 +290,24 @@ def test_nodes_table_errors():
     )
 
 
+def test_nodes_both_modes_prints_the_mode_that_fits():
+    """inception_v3 at 75x75: the eval graph fits, the train graph's
+    auxiliary head does not; the eval table is printed, then the error."""
+    proc = run("nodes", "inception_v3", "--input-size", "75")
+    assert proc.returncode == 2
+    assert "# inception_v3, input (1, 3, 75, 75), eval mode:" in proc.stdout
+    assert "train mode:" not in proc.stdout
+    err = [line for line in proc.stderr.splitlines() if line.startswith("featx:")]
+    assert err == [err[0]] and err[0].startswith("featx: error: train mode: ")
+    assert "node 'AuxLogits.avg_pool2d'" in err[0]
+
+
 def test_human_units():
     from featx.cli import _human
 
-    assert [_human(n) for n in (0, 999, 1000, 9408, 25557032, 4089184256, 2 * 10**12)] == [
-        "0", "999", "1.0K", "9.4K", "25.6M", "4.1G", "2.0T"
+    assert [_human(n) for n in (0, 999, 1000, 9408, 25557032, 4089184256, 2 * 10**12,
+                                3 * 10**15, 8 * 10**19)] == [
+        "0", "999", "1.0K", "9.4K", "25.6M", "4.1G", "2.0T", "3.0P", "80.0E"
     ]
 
 

@@ -255,8 +255,11 @@ def test_mode_flags_unchanged():
     ((1, 3, 0, 5), ValueError, r"positive ints .* got \(1, 3, 0, 5\)"),
     ((1, 3, -2, 5), ValueError, r"positive ints"),
     ((), ValueError, r"non-empty"),
-    ((1, 3, 2.5, 5), ValueError, r"got \(1, 3, 2.5, 5\)"),
-    ((1, True, 8, 8), ValueError, r"positive ints"),
+    ((1, 3, 2.5, 5), TypeError, r"must hold ints .* got \(1, 3, 2.5, 5\)"),
+    ((1.0, 3, 8, 8), TypeError, r"must hold ints"),
+    ((1, True, 8, 8), TypeError, r"must hold ints"),
+    ((2**62, 3, 224, 224), ValueError, r"elements, more than the "
+                                       r"281474976710656 \(2\*\*48\)"),
     ("1, 3, 8, 8", TypeError, r"tuple of ints .* got str"),
     (224, TypeError, r"got int"),
 ])

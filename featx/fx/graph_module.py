@@ -621,7 +621,8 @@ class FeatureExtractor(Module):
                 else "shapes appear after the first call")
         return (
             "<table><caption>FeatureExtractor, "
-            f"{html.escape(self._mode)} mode, {len(rows)} returned nodes "
+            f"{html.escape(self._mode)} mode, {len(rows)} returned "
+            f"node{'' if len(rows) == 1 else 's'} "
             f"({when})</caption><thead><tr><th>key</th><th>node</th>"
             "<th>op</th><th>shape</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
