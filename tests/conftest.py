@@ -4,7 +4,7 @@ Puts ``tests/`` on ``sys.path`` so test modules can ``import synthetic`` (the de
 weight generator shared with ``tools/make_golden.py``), and provides fixtures for the golden
 data that ``tools/make_golden.py`` wrote from torchvision. Every test runs with an empty
 temporary torch cache (``TORCH_HOME``), so no test can find a user's downloaded weights or
-start a real download.
+start a real download, and kernels split even small arrays across threads.
 """
 from __future__ import annotations
 
@@ -43,3 +43,14 @@ def golden_scenarios(golden_dir: Path) -> dict:
 def _private_torch_cache(tmp_path_factory, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_thread_split() -> None:
+    """Kernel calls on small arrays normally run on the calling thread alone
+    (``FX_POOL_SERIAL_BELOW``, a speed rule); the tests' arrays are small, so
+    it is switched off here and every thread-count test really splits the work.
+    Subprocesses the tests start keep the default."""
+    from featx import _core
+
+    _core._set_serial_below(0)

@@ -129,3 +129,25 @@ def test_kernels_run_in_a_forked_child():
     y = _core.call("conv2d", (x, w, None),
                    dict(stride=1, padding=1, dilation=1, groups=1))
     assert queue.get(timeout=5) == pytest.approx(float(np.abs(y).sum()))
+
+
+def test_serial_below_rejects_negative_counts():
+    with pytest.raises(ValueError, match="expected a number of floats >= 0, got -1"):
+        _core._set_serial_below(-1)
+
+
+def test_small_calls_on_the_calling_thread_give_the_same_values():
+    """The speed rule (small calls run on one thread) changes no value."""
+    x = np.random.default_rng(0).standard_normal((1, 8, 9, 9)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3)).astype(np.float32)
+    attrs = dict(stride=1, padding=1, dilation=1, groups=1)
+    before = featx.get_num_threads()
+    try:
+        featx.set_num_threads(2)
+        split = _core.call("conv2d", [x, w, None], attrs)
+        _core._set_serial_below(1 << 17)
+        serial = _core.call("conv2d", [x, w, None], attrs)
+    finally:
+        _core._set_serial_below(0)
+        featx.set_num_threads(before)
+    np.testing.assert_array_equal(split, serial)

@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ struct fx_pool {
     fx_kernel_fn fn;
     const fx_kargs *args;
     pid_t owner;
+    atomic_llong serial_below; /* see fx_pool_serial_below */
 };
 
 typedef struct worker_arg {
@@ -126,6 +128,7 @@ fx_pool_new(void)
     }
     p->n = 1;
     p->owner = getpid();
+    atomic_init(&p->serial_below, FX_POOL_SERIAL_BELOW);
     pthread_mutex_init(&p->busy, NULL);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->start, NULL);
@@ -159,6 +162,23 @@ int
 fx_pool_size(const fx_pool *p)
 {
     return p == NULL ? 1 : p->n;
+}
+
+int64_t
+fx_pool_serial_below(const fx_pool *p)
+{
+    return p == NULL ? 0
+                     : (int64_t)atomic_load_explicit(&p->serial_below,
+                                                     memory_order_relaxed);
+}
+
+void
+fx_pool_set_serial_below(fx_pool *p, int64_t floats)
+{
+    if (p != NULL) {
+        atomic_store_explicit(&p->serial_below, (long long)floats,
+                              memory_order_relaxed);
+    }
 }
 
 void

@@ -120,12 +120,32 @@ get_num_threads(PyObject *module, PyObject *unused)
     return PyLong_FromLong(fx_pool_size(fxpy_state_of_module(module)->pool));
 }
 
+static PyObject *
+set_serial_below(PyObject *module, PyObject *arg)
+{
+    long long n = PyLong_AsLongLong(arg);
+
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 0) {
+        return PyErr_Format(PyExc_ValueError, "_set_serial_below: expected "
+                            "a number of floats >= 0, got %lld", n);
+    }
+    fx_pool_set_serial_below(fxpy_state_of_module(module)->pool, n);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"set_num_threads", set_num_threads, METH_O,
      "set_num_threads(n)\n\nThreads that run each kernel (the caller "
      "included)."},
     {"get_num_threads", get_num_threads, METH_NOARGS,
      "get_num_threads() -> int"},
+    {"_set_serial_below", set_serial_below, METH_O,
+     "_set_serial_below(floats)\n\nKernel calls touching fewer floats run "
+     "on the calling thread (default FX_POOL_SERIAL_BELOW). Private; tests "
+     "set 0 so every thread split runs."},
     {NULL, NULL, 0, NULL},
 };
 
