@@ -25,9 +25,8 @@ plane(const float *x, float *y, int64_t n,
     int64_t i;
 
     for (i = 0; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(y + i, fx__v_act(act, _mm256_add_ps(_mm256_mul_ps(
-                                               _mm256_loadu_ps(x + i), al),
-                                                             be)));
+        _mm256_storeu_ps(y + i,
+                         fx__v_bn_act(act, _mm256_loadu_ps(x + i), al, be));
     }
     if (i < n) {
         const __m256i m = _mm256_cmpgt_epi32(
@@ -36,9 +35,7 @@ plane(const float *x, float *y, int64_t n,
 
         _mm256_maskstore_ps(
             y + i, m,
-            fx__v_act(act, _mm256_add_ps(
-                               _mm256_mul_ps(_mm256_maskload_ps(x + i, m), al),
-                               be)));
+            fx__v_bn_act(act, _mm256_maskload_ps(x + i, m), al, be));
     }
 }
 
