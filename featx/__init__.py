@@ -13,12 +13,11 @@ Environment:
     FEATX_NUM_THREADS: threads per kernel (see ``featx.set_num_threads``);
         read once, at import.
 """
-from __future__ import annotations
 
-import importlib
-import os
-import warnings
-from typing import Any
+import importlib as _importlib
+import os as _os
+import warnings as _warnings
+from typing import Any as _Any
 
 from . import _core  # noqa: F401  (the C core; loads the kernels)
 
@@ -29,12 +28,12 @@ __version__ = "0.1.0"
 _ISA_MASKS = {"scalar": 0b001, "avx2": 0b011, "avx512": 0b111}
 
 
-def _read_isa_env() -> Any:
-    name = os.environ.get("FEATX_ISA", "").strip().lower()
+def _read_isa_env() -> str | None:
+    name = _os.environ.get("FEATX_ISA", "").strip().lower()
     if not name:
         return None
     if name not in _ISA_MASKS:
-        warnings.warn(
+        _warnings.warn(
             f"FEATX_ISA={name!r} is not one of {sorted(_ISA_MASKS)}; "
             f"ignored", RuntimeWarning, stacklevel=2)
         return None
@@ -67,12 +66,12 @@ __all__ = ["__version__", "get_num_threads", "models", "nn",
            "set_num_threads", *_FUNCTIONS]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # PEP 562: submodules and functions on first use.
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     if name in _FUNCTIONS:
-        module = importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}")
+        module = _importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}")
         value = globals()[name] = getattr(module, name)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -126,6 +126,10 @@ print(json.dumps({
     assert set(models.__all__) | set(models._FAMILIES) <= set(out["dir"])
     assert out["star"] == sorted(models.__all__)
     assert set(featx.__all__) | set(featx._SUBMODULES) <= set(out["top_dir"])
+    # no import leftovers (os, warnings, ...) among the public names
+    public = {n for n in out["top_dir"] if not n.startswith("_")}
+    assert public == {n for n in featx.__all__ if not n.startswith("_")} | set(
+        featx._SUBMODULES)
     assert out["top_star"] == sorted(featx.__all__)
     assert out["n_models"] == len(models.list_models())
 
