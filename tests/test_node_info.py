@@ -38,7 +38,7 @@ def test_infer_equals_call_shape(name, inputs, attrs):
 
 
 @pytest.mark.parametrize("inputs, attrs, exc, match", [
-    ([(1, 3), (1, 3)], {}, ValueError, "relu: expected 1 to 1 inputs, got 2"),
+    ([(1, 3), (1, 3)], {}, ValueError, "relu: expected 1 input, got 2"),
     ([(1, -1)], {}, ValueError, "negative size -1"),
     ([None], {}, TypeError, "input 0 is required"),
     ([(1, 2.0)], {}, TypeError, "must hold ints, got float"),

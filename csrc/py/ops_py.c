@@ -309,6 +309,25 @@ has_shape(PyArrayObject *r, const fx_tensor *t)
     return 1;
 }
 
+/* 0 if op takes n inputs, else -1 with a ValueError naming the op, the
+ * number it takes and n. */
+static int
+check_arity(const fx_op_info *op, Py_ssize_t n)
+{
+    if (n >= op->n_in_min && n <= op->n_in_max) {
+        return 0;
+    }
+    if (op->n_in_min == op->n_in_max) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %d input%s, got %zd",
+                     op->name, (int)op->n_in_min,
+                     op->n_in_min == 1 ? "" : "s", n);
+    } else {
+        PyErr_Format(PyExc_ValueError, "%s: expected %d to %d inputs, got %zd",
+                     op->name, (int)op->n_in_min, (int)op->n_in_max, n);
+    }
+    return -1;
+}
+
 /* 1 if the call reads and writes fewer floats than the pool's
  * fx_pool_serial_below (so it runs on the calling thread). */
 static int
@@ -365,16 +384,7 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
         return NULL;
     }
     n = PySequence_Fast_GET_SIZE(seq);
-    if (n < op->n_in_min || n > op->n_in_max) {
-        if (op->n_in_min == op->n_in_max) {
-            PyErr_Format(PyExc_ValueError,
-                         "%s: expected %d inputs, got %zd", op->name,
-                         (int)op->n_in_min, n);
-        } else {
-            PyErr_Format(PyExc_ValueError,
-                         "%s: expected %d to %d inputs, got %zd", op->name,
-                         (int)op->n_in_min, (int)op->n_in_max, n);
-        }
+    if (check_arity(op, n) < 0) {
         n = 0;
         goto fail;
     }
@@ -596,9 +606,7 @@ fxpy_workspace_bytes(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     n = PySequence_Fast_GET_SIZE(seq);
-    if (n < op->n_in_min || n > op->n_in_max) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %d to %d inputs, got %zd",
-                     op->name, (int)op->n_in_min, (int)op->n_in_max, n);
+    if (check_arity(op, n) < 0) {
         n = 0;
         goto done;
     }
@@ -725,9 +733,7 @@ fxpy_infer(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     n = PySequence_Fast_GET_SIZE(seq);
-    if (n < op->n_in_min || n > op->n_in_max) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %d to %d inputs, got %zd",
-                     op->name, (int)op->n_in_min, (int)op->n_in_max, n);
+    if (check_arity(op, n) < 0) {
         goto done;
     }
     for (i = 0; i < n; i++) {

@@ -74,7 +74,7 @@ def test_wrong_input_count():
     with pytest.raises(ValueError, match=r"conv2d: expected 2 to 3 inputs, "
                        r"got 1"):
         _core.call("conv2d", [np.zeros((1, 1, 1, 1), np.float32)], CONV_ATTRS)
-    with pytest.raises(ValueError, match=r"relu: expected 1 inputs, got 2"):
+    with pytest.raises(ValueError, match=r"relu: expected 1 input, got 2"):
         _core.call("relu", [np.zeros(1, np.float32)] * 2, {})
 
 
