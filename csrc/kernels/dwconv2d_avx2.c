@@ -134,8 +134,11 @@ rows(const dw_plane *g, float *ring, int64_t kr, int64_t pwid,
         row_taps(g, i, &u0, &u1);
         if (u0 < u1) {
             /* rows are needed in increasing order, within kr of each
-             * other: copy the new ones over the oldest */
-            r = yi0 + u0 * g->dh;
+             * other: copy the new ones over the oldest. Rows from yi0 on
+             * may be needed (by this or a later output row, when the
+             * padding is not a multiple of the dilation); rows before it
+             * never again. */
+            r = yi0 < 0 ? 0 : yi0;
             if (next < r) {
                 next = r;
             }

@@ -33,6 +33,13 @@ CASES = [
     (1, 2, 20, 21, 17, 1, 8, 1, True),       # 17 tap rows: scalar path
     (1, 1, 3, 9000, 3, 1, 1, 1, True),       # rows too wide for the ring
     (1, 2, 3, 25, 3, 1, 1, 1, True),         # 16 + 8 + overlapping block
+    # padding not a multiple of the dilation: output row 0's first tap row
+    # is past input row 0, which a later output row still needs
+    (1, 4, 12, 12, 3, 1, 1, 2, True),
+    (1, 3, 13, 11, 3, 1, 1, 3, False),
+    (1, 2, 14, 20, 4, 1, 3, 2, True),        # even kernel, "same"-like
+    (2, 2, 15, 18, 3, 2, 1, 2, True),        # ... with stride 2
+    (1, 2, 16, 16, 5, 1, 3, 2, True),
 ]
 
 
