@@ -91,16 +91,20 @@ typedef struct fx_ints {
 } fx_ints;
 
 /*
- * One attribute of an op. Every attribute is required; the Python wrapper
- * supplies defaults. For FX_ATTR_INTS, `count` > 0 means exactly that many
- * values, and a single int is broadcast to `count` values (torch's _pair);
- * count == 0 means any number from 0 to FX_MAX_DIMS.
+ * One attribute of an op. An attribute is required unless `optional`:
+ * an optional one left out keeps its field zero (the params struct is
+ * zeroed first), so its zero must be the usual choice; the Python wrappers
+ * supply torch's defaults for the required ones. For FX_ATTR_INTS,
+ * `count` > 0 means exactly that many values, and a single int is
+ * broadcast to `count` values (torch's _pair); count == 0 means any number
+ * from 0 to FX_MAX_DIMS.
  */
 typedef struct fx_attr_def {
     const char *name;
     fx_attr_kind kind;
     int32_t count;
     size_t offset; /* offsetof(<op params struct>, field) */
+    int32_t optional;
 } fx_attr_def;
 
 /* ---- ops ------------------------------------------------------------- */

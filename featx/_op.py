@@ -224,7 +224,8 @@ def conv2d_bn_spec(conv: OpSpec, bn: OpSpec,
     its output, then ``act`` (if given) on that; None if the ops are not
     such a chain (the caller checks that each reads the previous one's
     output, inputs[0], and nothing else does)."""
-    if (conv.name != "conv2d" or bn.name != "batch_norm" or bn.attrs["act"]
+    if (conv.name != "conv2d" or "direct" in conv.attrs
+            or bn.name != "batch_norm" or bn.attrs["act"]
             or any(isinstance(v, (int, SlotRef)) for v in bn.inputs[1:])):
         return None
     if act is not None and (act.name not in CONV_BN_ACTS or act.attrs):

@@ -400,11 +400,12 @@ def test_spec_builders_return_opspecs_for_placeholders():
         "ceil_mode": False}
     spec = F.avg_pool2d(s, 2)
     assert spec.attrs["divisor_override"] == 0
-    conv = nn.Conv2d(3, 4, 3, padding=1)
+    conv = nn.Conv2d(3, 4, 3, padding=1).eval()
     spec = conv.forward(s)
     assert spec.name == "conv2d" and spec.inputs[1] is conv.weight
     assert spec.attrs == {"stride": (1, 1), "padding": (1, 1),
                           "dilation": (1, 1), "groups": 1}
+    assert conv.train().forward(s).attrs == dict(spec.attrs, direct=True)
     bn = nn.BatchNorm2d(3).eval()
     spec = bn.forward(s)
     assert spec.name == "batch_norm" and spec.attrs == {"eps": 1e-5, "act": 0}

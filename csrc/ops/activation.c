@@ -29,7 +29,7 @@
 
 #define FX__NO_ATTRS(PREFIX, ID)                                           \
     const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1] = {              \
-        {NULL, FX_ATTR_INT, 0, 0},                                         \
+        {NULL, FX_ATTR_INT, 0, 0, 0},                                         \
     }
 
 /* Output = input shape; no workspace. */
@@ -94,8 +94,8 @@ FX__POINTWISE(fx_silu, fx__silu1(v))
 /* ---- gelu ------------------------------------------------------------ */
 
 const fx_attr_def fx_gelu_attrs[FX__NATTRS_GELU + 1] = {
-    {"approximate", FX_ATTR_INT, 0, offsetof(fx_gelu_params, approximate)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"approximate", FX_ATTR_INT, 0, offsetof(fx_gelu_params, approximate), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 fx_status

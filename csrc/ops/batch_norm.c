@@ -20,9 +20,9 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_batch_norm_attrs[FX__NATTRS_BATCH_NORM + 1] = {
-    {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_batch_norm_params, eps)},
-    {"act", FX_ATTR_INT, 0, offsetof(fx_batch_norm_params, act)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_batch_norm_params, eps), 0},
+    {"act", FX_ATTR_INT, 0, offsetof(fx_batch_norm_params, act), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 static const char *const bn_names[5] = {"input", "running_mean",

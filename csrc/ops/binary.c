@@ -22,15 +22,15 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_add_attrs[FX__NATTRS_ADD + 1] = {
-    {NULL, FX_ATTR_INT, 0, 0}};
+    {NULL, FX_ATTR_INT, 0, 0, 0}};
 const fx_attr_def fx_sub_attrs[FX__NATTRS_SUB + 1] = {
-    {NULL, FX_ATTR_INT, 0, 0}};
+    {NULL, FX_ATTR_INT, 0, 0, 0}};
 const fx_attr_def fx_mul_attrs[FX__NATTRS_MUL + 1] = {
-    {NULL, FX_ATTR_INT, 0, 0}};
+    {NULL, FX_ATTR_INT, 0, 0, 0}};
 const fx_attr_def fx_div_attrs[FX__NATTRS_DIV + 1] = {
-    {NULL, FX_ATTR_INT, 0, 0}};
+    {NULL, FX_ATTR_INT, 0, 0, 0}};
 const fx_attr_def fx_add_relu_attrs[FX__NATTRS_ADD_RELU + 1] = {
-    {NULL, FX_ATTR_INT, 0, 0}};
+    {NULL, FX_ATTR_INT, 0, 0, 0}};
 
 typedef enum binop {
     BINOP_ADD,

@@ -23,11 +23,12 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_conv2d_attrs[FX__NATTRS_CONV2D + 1] = {
-    {"stride", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, stride)},
-    {"padding", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, padding)},
-    {"dilation", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, dilation)},
-    {"groups", FX_ATTR_INT, 0, offsetof(fx_conv2d_params, groups)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"stride", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, stride), 0},
+    {"padding", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, padding), 0},
+    {"dilation", FX_ATTR_INTS, 2, offsetof(fx_conv2d_params, dilation), 0},
+    {"groups", FX_ATTR_INT, 0, offsetof(fx_conv2d_params, groups), 0},
+    {"direct", FX_ATTR_BOOL, 0, offsetof(fx_conv2d_params, direct), 1},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 size_t
@@ -57,7 +58,7 @@ fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
 {
     const int64_t c = x->shape[1], oc = w->shape[0];
 
-    if (p->groups != 1 || w->shape[2] != 3 || w->shape[3] != 3
+    if (p->direct || p->groups != 1 || w->shape[2] != 3 || w->shape[3] != 3
         || p->stride.v[0] != 1 || p->stride.v[1] != 1
         || p->dilation.v[0] != 1 || p->dilation.v[1] != 1) {
         return 0;

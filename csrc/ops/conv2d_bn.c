@@ -28,15 +28,15 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_conv2d_bn_attrs[FX__NATTRS_CONV2D_BN + 1] = {
-    {"stride", FX_ATTR_INTS, 2, offsetof(fx_conv2d_bn_params, conv.stride)},
+    {"stride", FX_ATTR_INTS, 2, offsetof(fx_conv2d_bn_params, conv.stride), 0},
     {"padding", FX_ATTR_INTS, 2,
-     offsetof(fx_conv2d_bn_params, conv.padding)},
+     offsetof(fx_conv2d_bn_params, conv.padding), 0},
     {"dilation", FX_ATTR_INTS, 2,
-     offsetof(fx_conv2d_bn_params, conv.dilation)},
-    {"groups", FX_ATTR_INT, 0, offsetof(fx_conv2d_bn_params, conv.groups)},
-    {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_conv2d_bn_params, eps)},
-    {"act", FX_ATTR_INT, 0, offsetof(fx_conv2d_bn_params, act)},
-    {NULL, FX_ATTR_INT, 0, 0},
+     offsetof(fx_conv2d_bn_params, conv.dilation), 0},
+    {"groups", FX_ATTR_INT, 0, offsetof(fx_conv2d_bn_params, conv.groups), 0},
+    {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_conv2d_bn_params, eps), 0},
+    {"act", FX_ATTR_INT, 0, offsetof(fx_conv2d_bn_params, act), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 static const char *const bn_names[4] = {"running_mean", "running_var",

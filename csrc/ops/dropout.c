@@ -15,9 +15,9 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_dropout_attrs[FX__NATTRS_DROPOUT + 1] = {
-    {"p", FX_ATTR_FLOAT, 0, offsetof(fx_dropout_params, p)},
-    {"seed", FX_ATTR_INT, 0, offsetof(fx_dropout_params, seed)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"p", FX_ATTR_FLOAT, 0, offsetof(fx_dropout_params, p), 0},
+    {"seed", FX_ATTR_INT, 0, offsetof(fx_dropout_params, seed), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 FX_INLINE uint64_t

@@ -18,9 +18,9 @@
 
 const fx_attr_def fx_layer_norm_attrs[FX__NATTRS_LAYER_NORM + 1] = {
     {"normalized_ndim", FX_ATTR_INT, 0,
-     offsetof(fx_layer_norm_params, normalized_ndim)},
-    {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_layer_norm_params, eps)},
-    {NULL, FX_ATTR_INT, 0, 0},
+     offsetof(fx_layer_norm_params, normalized_ndim), 0},
+    {"eps", FX_ATTR_FLOAT, 0, offsetof(fx_layer_norm_params, eps), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 static const char *const ln_names[3] = {"input", "weight", "bias"};

@@ -14,7 +14,7 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_linear_attrs[FX__NATTRS_LINEAR + 1] = {
-    {NULL, FX_ATTR_INT, 0, 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 fx_status

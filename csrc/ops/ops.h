@@ -34,6 +34,10 @@
 typedef struct fx_conv2d_params {
     fx_ints stride, padding, dilation; /* (H, W), pixels */
     int64_t groups;
+    /* Optional, 0 if omitted; 1: the direct formula only, never Winograd
+     * (whose larger rounding error batch-statistics BatchNorm can
+     * magnify: nn.Conv2d asks for it in train mode). */
+    int direct;
 } fx_conv2d_params;
 
 typedef struct fx_linear_params {
@@ -135,7 +139,7 @@ typedef struct fx_conv2d_bn_params {
 /* Number of attributes of each op. The attrs arrays are declared with
  * this size (+1 for the {NULL} terminator), so the compiler rejects an op
  * file whose schema disagrees. */
-#define FX__NATTRS_CONV2D 4
+#define FX__NATTRS_CONV2D 5
 #define FX__NATTRS_LINEAR 0
 #define FX__NATTRS_BATCH_NORM 2
 #define FX__NATTRS_RELU 0

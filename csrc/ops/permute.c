@@ -16,8 +16,8 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_permute_attrs[FX__NATTRS_PERMUTE + 1] = {
-    {"dims", FX_ATTR_INTS, 0, offsetof(fx_permute_params, dims)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"dims", FX_ATTR_INTS, 0, offsetof(fx_permute_params, dims), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 fx_status

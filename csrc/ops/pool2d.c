@@ -29,32 +29,32 @@
 
 const fx_attr_def fx_max_pool2d_attrs[FX__NATTRS_MAX_POOL2D + 1] = {
     {"kernel_size", FX_ATTR_INTS, 2,
-     offsetof(fx_max_pool2d_params, kernel_size)},
-    {"stride", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, stride)},
-    {"padding", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, padding)},
-    {"dilation", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, dilation)},
-    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_max_pool2d_params, ceil_mode)},
-    {NULL, FX_ATTR_INT, 0, 0},
+     offsetof(fx_max_pool2d_params, kernel_size), 0},
+    {"stride", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, stride), 0},
+    {"padding", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, padding), 0},
+    {"dilation", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, dilation), 0},
+    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_max_pool2d_params, ceil_mode), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 const fx_attr_def fx_avg_pool2d_attrs[FX__NATTRS_AVG_POOL2D + 1] = {
     {"kernel_size", FX_ATTR_INTS, 2,
-     offsetof(fx_avg_pool2d_params, kernel_size)},
-    {"stride", FX_ATTR_INTS, 2, offsetof(fx_avg_pool2d_params, stride)},
-    {"padding", FX_ATTR_INTS, 2, offsetof(fx_avg_pool2d_params, padding)},
-    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_avg_pool2d_params, ceil_mode)},
+     offsetof(fx_avg_pool2d_params, kernel_size), 0},
+    {"stride", FX_ATTR_INTS, 2, offsetof(fx_avg_pool2d_params, stride), 0},
+    {"padding", FX_ATTR_INTS, 2, offsetof(fx_avg_pool2d_params, padding), 0},
+    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_avg_pool2d_params, ceil_mode), 0},
     {"count_include_pad", FX_ATTR_BOOL, 0,
-     offsetof(fx_avg_pool2d_params, count_include_pad)},
+     offsetof(fx_avg_pool2d_params, count_include_pad), 0},
     {"divisor_override", FX_ATTR_INT, 0,
-     offsetof(fx_avg_pool2d_params, divisor_override)},
-    {NULL, FX_ATTR_INT, 0, 0},
+     offsetof(fx_avg_pool2d_params, divisor_override), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 const fx_attr_def
     fx_adaptive_avg_pool2d_attrs[FX__NATTRS_ADAPTIVE_AVG_POOL2D + 1] = {
         {"output_size", FX_ATTR_INTS, 2,
-         offsetof(fx_adaptive_avg_pool2d_params, output_size)},
-        {NULL, FX_ATTR_INT, 0, 0},
+         offsetof(fx_adaptive_avg_pool2d_params, output_size), 0},
+        {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 /* Shared checks of a pooling op; sets out (N, C, OH, OW) or (C, OH, OW). */

@@ -12,7 +12,7 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_relu_attrs[FX__NATTRS_RELU + 1] = {
-    {NULL, FX_ATTR_INT, 0, 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 fx_status

@@ -17,19 +17,19 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_flatten_attrs[FX__NATTRS_FLATTEN + 1] = {
-    {"start_dim", FX_ATTR_INT, 0, offsetof(fx_flatten_params, start_dim)},
-    {"end_dim", FX_ATTR_INT, 0, offsetof(fx_flatten_params, end_dim)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"start_dim", FX_ATTR_INT, 0, offsetof(fx_flatten_params, start_dim), 0},
+    {"end_dim", FX_ATTR_INT, 0, offsetof(fx_flatten_params, end_dim), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 const fx_attr_def fx_reshape_attrs[FX__NATTRS_RESHAPE + 1] = {
-    {"shape", FX_ATTR_INTS, 0, offsetof(fx_reshape_params, shape)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"shape", FX_ATTR_INTS, 0, offsetof(fx_reshape_params, shape), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 const fx_attr_def fx_cat_attrs[FX__NATTRS_CAT + 1] = {
-    {"dim", FX_ATTR_INT, 0, offsetof(fx_cat_params, dim)},
-    {NULL, FX_ATTR_INT, 0, 0},
+    {"dim", FX_ATTR_INT, 0, offsetof(fx_cat_params, dim), 0},
+    {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
 /* Copies the input (any shape) into the output (same numel). */

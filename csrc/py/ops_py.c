@@ -169,11 +169,13 @@ fxpy_parse_attrs(const fx_op_info *op, PyObject *attrs, void *params)
 
     memset(params, 0, FX_MAX_PARAMS);
     if (attrs == NULL || attrs == Py_None) {
-        if (op->n_attrs > 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s: missing attribute '%s'", op->name,
-                         op->attrs[0].name);
-            return -1;
+        for (i = 0; i < op->n_attrs; i++) {
+            if (!op->attrs[i].optional) {
+                PyErr_Format(PyExc_TypeError,
+                             "%s: missing attribute '%s'", op->name,
+                             op->attrs[i].name);
+                return -1;
+            }
         }
         return 0;
     }
@@ -207,6 +209,9 @@ fxpy_parse_attrs(const fx_op_info *op, PyObject *attrs, void *params)
         const fx_attr_def *def = &op->attrs[i];
         PyObject *v = PyDict_GetItemString(attrs, def->name); /* borrowed */
 
+        if (v == NULL && def->optional) {
+            continue;
+        }
         if (v == NULL) {
             PyErr_Format(PyExc_TypeError, "%s: missing attribute '%s'",
                          op->name, def->name);

@@ -51,6 +51,9 @@ class Conv2d(Module):
         (N, C, H, W) -> (N, OC, OH, OW),
         OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1; OW likewise.
 
+    Numerics: in eval mode 3x3 stride-1 layers may use Winograd's
+    algorithm (see the README); in train mode always the direct formula.
+
     Raises:
         ValueError: non-positive groups, channels not divisible by groups,
             bad padding string, ``"same"`` with stride > 1, unknown
@@ -133,8 +136,10 @@ class Conv2d(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Any) -> Any:
-        return F.conv2d(input, self.weight, self.bias, self.stride,
-                        self.padding, self.dilation, self.groups)
+        # train mode: no Winograd (see F._conv2d_direct)
+        conv = F._conv2d_direct if self.training else F.conv2d
+        return conv(input, self.weight, self.bias, self.stride,
+                    self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, "

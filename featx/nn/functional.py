@@ -91,6 +91,25 @@ def conv2d(input: Any, weight: Any, bias: Any = None,
         >>> conv2d(x, np.ones((2, 1, 3, 3), np.float32), padding=1).shape
         (1, 2, 4, 4)
     """
+    return _conv2d_spec(input, weight, bias, stride, padding, dilation,
+                        groups, direct=False)
+
+
+@op
+def _conv2d_direct(input: Any, weight: Any, bias: Any, stride: _IntOrPair,
+                   padding: Union[_IntOrPair, str], dilation: _IntOrPair,
+                   groups: int) -> Any:
+    """:func:`conv2d` by the direct formula only, never Winograd's F(4x4,
+    3x3): ``nn.Conv2d`` in train mode, where batch-statistics BatchNorm
+    divides by the batch's standard deviation and so can magnify
+    Winograd's larger rounding error past torch's tolerance."""
+    return _conv2d_spec(input, weight, bias, stride, padding, dilation,
+                        groups, direct=True)
+
+
+def _conv2d_spec(input: Any, weight: Any, bias: Any, stride: _IntOrPair,
+                 padding: Union[_IntOrPair, str], dilation: _IntOrPair,
+                 groups: int, direct: bool) -> OpSpec:
     input = _float_input("conv2d", "input", input)
     weight = _float_input("conv2d", "weight", weight)
     bias = _float_input("conv2d", "bias", bias)
@@ -101,9 +120,11 @@ def conv2d(input: Any, weight: Any, bias: Any = None,
                                   dilation)
     else:
         padding = _ints("conv2d", "padding", padding)
-    return OpSpec("conv2d", (input, weight, bias),
-                  {"stride": stride, "padding": padding,
-                   "dilation": dilation, "groups": int(groups)})
+    attrs = {"stride": stride, "padding": padding, "dilation": dilation,
+             "groups": int(groups)}
+    if direct:
+        attrs["direct"] = True
+    return OpSpec("conv2d", (input, weight, bias), attrs)
 
 
 def _string_padding(fn: str, padding: str, weight: Any, stride: Any,

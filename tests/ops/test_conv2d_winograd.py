@@ -247,3 +247,51 @@ def test_winograd_workspace_is_bounded():
         ws = _core._workspace_bytes("conv2d", [x, wt, None], _attrs(1))
         assert 0 < ws <= limit, (n, c, hw, oc, ws)
         assert ws % 64 == 0
+
+
+def _spike_error(isa, direct):
+    """max |y - y_exact| / max |y_exact| over the outputs whose 3x3 windows
+    miss one input value 1e5 times the others (but whose 6x6 Winograd
+    tiles may hold it)."""
+    rng = np.random.default_rng(9)
+    x, wt, b = _data(rng, 1, 32, 24, 24, 32)
+    x[0, :, 5, 5] = 1e5
+    attrs = dict(_attrs(1), direct=True) if direct else _attrs(1)
+    y = call("conv2d", [x, wt, b], attrs, isa)
+    expect = ref.conv2d(x, wt, b, 1, 1)
+    far = np.ones((24, 24), bool)
+    far[4:7, 4:7] = False  # the outputs whose windows hold it
+    return (np.abs(y - expect)[..., far].max()
+            / np.abs(expect[..., far]).max())
+
+
+def test_direct_attr_never_takes_winograd(isa):
+    """conv2d's optional ``direct`` attribute (nn.Conv2d sets it in train
+    mode) computes by the direct formula: outputs away from a huge input
+    value keep a direct convolution's accuracy, while Winograd's tile
+    transforms spread that value's rounding error over its 6x6 tile."""
+    assert _spike_error(isa, direct=True) < 1e-6
+    if isa != "scalar":  # the input does show Winograd's error
+        assert _spike_error(isa, direct=False) > 1e-4
+
+
+def test_conv2d_module_is_direct_in_train_mode():
+    """nn.Conv2d in train mode (eagerly and in an extractor) gives conv2d's
+    direct result bit for bit; in eval mode the default (Winograd) one."""
+    from featx.feature_extraction import create_feature_extractor
+    from featx.nn import Conv2d, Sequential
+
+    rng = np.random.default_rng(3)
+    x, wt, b = _data(rng, 2, 32, 12, 12, 32)
+    model = Sequential(Conv2d(32, 32, 3, padding=1))
+    model[0].weight[...] = wt
+    model[0].bias[...] = b
+    direct = _core.call("conv2d", [x, wt, b], dict(_attrs(1), direct=True))
+    default = _core.call("conv2d", [x, wt, b], _attrs(1))
+    for training, expect in ((True, direct), (False, default)):
+        model.train(training)
+        np.testing.assert_array_equal(model(x), expect)
+        extractor = create_feature_extractor(model, ["0"])
+        np.testing.assert_array_equal(extractor(x)["0"], expect)
+    if _core.cpu_features().get("avx2"):
+        assert not np.array_equal(direct, default)
