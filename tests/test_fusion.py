@@ -300,3 +300,49 @@ def test_python_operator_on_non_kernel_values_stays_python():
     assert out["add_1"] == [1, 2, 1, 2]
     a = ex.conv(x)
     np.testing.assert_array_equal(out["mul"], a * a)
+
+
+MOBILE_BLOCKS = {
+    # model: returned nodes (a squeeze-excitation block, a
+    # Conv2dNormActivation block, an eval-mode stochastic depth)
+    "mobilenet_v3_large": ["features.4.block.1", "features.4.block.2",
+                           "features.5.block.0", "classifier.3"],
+    "efficientnet_b0": ["features.2.1.block.1", "features.2.1.block.2",
+                        "features.2.1.block.3",
+                        "features.2.1.stochastic_depth", "classifier.1"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MOBILE_BLOCKS))
+def test_mobile_leaf_blocks_are_kernel_steps(name):
+    """Eval-mode Conv2dNormActivation, SqueezeExcitation and
+    StochasticDepth leaves run as kernel steps (one conv2d_bn; pool, two
+    1x1 convs, activations, multiply; none), not Python steps, with the
+    eager blocks' results bit for bit, returned or not."""
+    model = _model(name)
+    nodes = MOBILE_BLOCKS[name]
+    ex = create_feature_extractor(model, nodes).eval()
+    whole = create_feature_extractor(model, nodes[-1:]).eval()
+    # the only Python steps left: a returned identity (stochastic depth);
+    # unreturned identities (dropout, stochastic depth) are no step
+    assert {n.rsplit(".", 1)[-1] for n in _python_steps_names(ex)} <= {
+        "stochastic_depth", "0", "2"}  # classifier.0 / .2: dropouts
+    ops = _fused_ops(ex)
+    assert ops.count("mul") == sum(
+        type(m).__name__ == "SqueezeExcitation" for m in model.modules())
+    assert "batch_norm" not in ops
+    x = _x(2, 3, 64, 64)
+    out = ex(x)
+    np.testing.assert_array_equal(out[nodes[-1]], model(x))
+    np.testing.assert_array_equal(whole(x)[nodes[-1]], model(x))
+    se = model.get_submodule(nodes[1])
+    np.testing.assert_array_equal(out[nodes[1]], se(out[nodes[0]]))
+    if "stochastic_depth" in nodes[3]:
+        np.testing.assert_array_equal(out[nodes[3]], out[nodes[2]])
+
+
+def test_stochastic_depth_in_training_stays_a_python_step():
+    model = models.efficientnet_b0(stochastic_depth_prob=0.5)
+    ex = create_feature_extractor(model, ["features.2.1.add"]).train()
+    assert "features.2.1.stochastic_depth" in _python_steps_names(ex,
+                                                                  "train")

@@ -16,6 +16,10 @@
  * greater or NaN (the last NaN wins, as in the reference), and avg adds
  * from 0 in tap order and divides by the same divisor.
  *
+ * adaptive_avg_pool2d to one value per plane (global pooling) sums each
+ * plane in fx__plane_sum's order with four accumulators (see plane_sum);
+ * other output sizes run the reference kernel.
+ *
  * Work split (ith, nth): by (n, c) planes, as the reference.
  */
 #include <immintrin.h>
@@ -77,6 +81,7 @@ vector_ok(int64_t sw)
 
 void fx_f32_max_pool2d__avx2(const fx_kargs *a, int ith, int nth);
 void fx_f32_avg_pool2d__avx2(const fx_kargs *a, int ith, int nth);
+void fx_f32_adaptive_avg_pool2d__avx2(const fx_kargs *a, int ith, int nth);
 
 void
 fx_f32_max_pool2d__avx2(const fx_kargs *a, int ith, int nth)
@@ -185,5 +190,59 @@ fx_f32_avg_pool2d__avx2(const fx_kargs *a, int ith, int nth)
             }
             fx__avg_pool2d_row(p, x, h, w, y, i, jhi, ow);
         }
+    }
+}
+
+/* fx__plane_sum with four 8-lane accumulators: lane l of accumulator q
+ * is partial sum 8q + l. The last partial block is loaded masked: its
+ * missing lanes add +0, which changes no partial sum (one starting at +0
+ * and adding floats in round-to-nearest is never -0). */
+static float
+plane_sum(const float *x, int64_t n)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 acc[4];
+    __m128 v;
+    int64_t k;
+    int q;
+
+    for (q = 0; q < 4; q++) {
+        acc[q] = _mm256_setzero_ps();
+    }
+    for (k = 0; k + FX__SUM_LANES <= n; k += FX__SUM_LANES) {
+        for (q = 0; q < 4; q++) {
+            acc[q] = _mm256_add_ps(acc[q], _mm256_loadu_ps(x + k + 8 * q));
+        }
+    }
+    for (q = 0; q < 4 && k + 8 * q < n; q++) {
+        const __m256i m = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32((int)(n - k - 8 * q)), lane);
+
+        acc[q] = _mm256_add_ps(acc[q], _mm256_maskload_ps(x + k + 8 * q, m));
+    }
+    acc[0] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
+                           _mm256_add_ps(acc[2], acc[3]));
+    v = _mm_add_ps(_mm256_castps256_ps128(acc[0]),
+                   _mm256_extractf128_ps(acc[0], 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps(v, v, 1)));
+}
+
+/* Global pooling (OH = OW = 1) with plane_sum, bit for bit the
+ * reference; other output sizes are the reference kernel itself. */
+void
+fx_f32_adaptive_avg_pool2d__avx2(const fx_kargs *a, int ith, int nth)
+{
+    int64_t planes, h, w, oh, ow, pl, begin, end;
+
+    fx__pool_planes(a, &planes, &h, &w, &oh, &ow);
+    if (oh != 1 || ow != 1) {
+        fx_adaptive_avg_pool2d_ref(a, ith, nth);
+        return;
+    }
+    fx__split(planes, ith, nth, &begin, &end);
+    for (pl = begin; pl < end; pl++) {
+        a->out->data[pl] = plane_sum(a->in[0].data + pl * h * w, h * w)
+                           / (float)(h * w);
     }
 }

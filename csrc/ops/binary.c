@@ -142,6 +142,38 @@ run_row(binop op, const float *a, int64_t sa, const float *b, int64_t sb,
     }
 }
 
+/* The output's dims with neighbours merged where neither input switches
+ * between broadcast (stride 0) and not, and size-1 dims dropped: a
+ * merged dim is one run in memory for each input, whose element stride
+ * is its innermost dim's (so 0 or 1 for the last one). E.g. SE's
+ * (N, C, 1, 1) * (N, C, H, W) becomes (N*C, H*W). Sets shape, sa, sb
+ * (from bcast_strides) and returns the number of dims, at least 1. */
+static int32_t
+coalesce(const fx_tensor *out, int64_t *shape, int64_t *sa, int64_t *sb)
+{
+    int32_t i, nd = 0;
+
+    for (i = 0; i < out->ndim; i++) {
+        if (out->shape[i] == 1) {
+            continue;
+        }
+        if (nd > 0 && (sa[nd - 1] == 0) == (sa[i] == 0)
+            && (sb[nd - 1] == 0) == (sb[i] == 0)) {
+            shape[nd - 1] *= out->shape[i];
+        } else {
+            shape[nd++] = out->shape[i];
+        }
+        sa[nd - 1] = sa[i];
+        sb[nd - 1] = sb[i];
+    }
+    if (nd == 0) {
+        shape[0] = 1;
+        sa[0] = sb[0] = 0;
+        nd = 1;
+    }
+    return nd;
+}
+
 /* Whether t has the output's shape (no broadcasting). */
 static int
 same_shape(const fx_tensor *t, const fx_tensor *out)
@@ -160,15 +192,15 @@ same_shape(const fx_tensor *t, const fx_tensor *out)
 }
 
 /* Work split: blocks of 16 elements when no input is broadcast, else
- * rows of the output's last dim. */
+ * rows of the last merged dim (see coalesce). */
 FX_INLINE void
 binary_run(binop op, const fx_kargs *a, int ith, int nth)
 {
     const fx_tensor *out = a->out;
-    const int32_t nd = out->ndim;
     int64_t sa[FX_MAX_DIMS], sb[FX_MAX_DIMS], idx[FX_MAX_DIMS];
+    int64_t shape[FX_MAX_DIMS];
     int64_t inner, rows, r, begin, end, rem;
-    int32_t i;
+    int32_t i, nd = out->ndim;
 
     if (nd == 0) {
         if (ith == 0) {
@@ -190,8 +222,12 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
     }
     bcast_strides(&a->in[0], out, sa);
     bcast_strides(&a->in[1], out, sb);
-    inner = out->shape[nd - 1];
-    rows = inner > 0 ? fx_tensor_numel(out) / inner : 0;
+    if (fx_tensor_numel(out) == 0) {
+        return;
+    }
+    nd = coalesce(out, shape, sa, sb);
+    inner = shape[nd - 1];
+    rows = fx_tensor_numel(out) / inner;
     fx__split(rows, ith, nth, &begin, &end);
     if (begin >= end) {
         return;
@@ -199,8 +235,8 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
     /* multi-index of row `begin` over dims [0, nd - 1) */
     rem = begin;
     for (i = nd - 2; i >= 0; i--) {
-        idx[i] = rem % out->shape[i];
-        rem /= out->shape[i];
+        idx[i] = rem % shape[i];
+        rem /= shape[i];
     }
     for (r = begin; r < end; r++) {
         int64_t oa = 0, ob = 0;
@@ -212,7 +248,7 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
         run_row(op, a->in[0].data + oa, sa[nd - 1], a->in[1].data + ob,
                 sb[nd - 1], out->data + r * inner, inner);
         for (i = nd - 2; i >= 0; i--) {
-            if (++idx[i] < out->shape[i]) {
+            if (++idx[i] < shape[i]) {
                 break;
             }
             idx[i] = 0;

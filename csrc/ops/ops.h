@@ -261,6 +261,15 @@ void fx__avg_pool2d_row(const fx_avg_pool2d_params *p, const float *x,
                         int64_t h, int64_t w, float *y, int64_t i,
                         int64_t j0, int64_t j1);
 
+/* The sum of x[0..n) in a fixed order (ops/pool2d.c, global average
+ * pooling): x[k] is added to partial sum k % FX__SUM_LANES (each from
+ * +0, in k order); then, for l < 8, s8[l] = (p[l] + p[l+8]) + (p[l+16] +
+ * p[l+24]); s4[l] = s8[l] + s8[l+4]; s2[l] = s4[l] + s4[l+2]; the sum is
+ * s2[0] + s2[1]. Vector kernels (four 8-lane accumulators) give the
+ * same bits. */
+#define FX__SUM_LANES 32
+float fx__plane_sum(const float *x, int64_t n);
+
 /* Blocking of the packed GEMM used by conv2d and linear (see
  * kernels/gemm_avx2.c): the right-hand side B (K x N) is packed per thread
  * in blocks of at most FX__GEMM_KC rows by FX__GEMM_NB panels of

@@ -19,7 +19,11 @@
  *   count_include_pad, divisor_override or None).
  *
  * adaptive_avg_pool2d: bin i covers rows [floor(i*H/OH),
- *   ceil((i+1)*H/OH)), cols likewise; y = mean over the bin.
+ *   ceil((i+1)*H/OH)), cols likewise; y = mean over the bin: the sum in
+ *   row-major order, divided by the bin's size. A whole-plane bin
+ *   (OH = OW = 1, global pooling) is summed in the order of
+ *   fx__plane_sum (32 interleaved partial sums), which a vector kernel
+ *   follows exactly and which rounds less than one running sum.
  *   torch: F.adaptive_avg_pool2d(x, (OH, OW)).
  */
 #include <math.h>
@@ -325,6 +329,31 @@ fx_adaptive_avg_pool2d_infer(const void *params, int32_t n_in,
     return FX_OK;
 }
 
+float
+fx__plane_sum(const float *x, int64_t n)
+{
+    float part[FX__SUM_LANES], s8[8], s4[4], s2[2];
+    int64_t k;
+    int l;
+
+    for (l = 0; l < FX__SUM_LANES; l++) {
+        part[l] = 0.0f;
+    }
+    for (k = 0; k < n; k++) {
+        part[k % FX__SUM_LANES] += x[k];
+    }
+    for (l = 0; l < 8; l++) {
+        s8[l] = (part[l] + part[l + 8]) + (part[l + 16] + part[l + 24]);
+    }
+    for (l = 0; l < 4; l++) {
+        s4[l] = s8[l] + s8[l + 4];
+    }
+    for (l = 0; l < 2; l++) {
+        s2[l] = s4[l] + s4[l + 2];
+    }
+    return s2[0] + s2[1];
+}
+
 void
 fx_adaptive_avg_pool2d_ref(const fx_kargs *a, int ith, int nth)
 {
@@ -336,6 +365,10 @@ fx_adaptive_avg_pool2d_ref(const fx_kargs *a, int ith, int nth)
         const float *x = a->in[0].data + pl * h * w;
         float *y = a->out->data + pl * oh * ow;
 
+        if (oh == 1 && ow == 1) {
+            y[0] = fx__plane_sum(x, h * w) / (float)(h * w);
+            continue;
+        }
         for (i = 0; i < oh; i++) {
             const int64_t h0 = i * h / oh;
             const int64_t h1 = ((i + 1) * h + oh - 1) / oh;

@@ -175,6 +175,32 @@ def _kernel_step(index: int, spec: Any) -> tuple | None:
     return (index, "kernel", spec.name, tuple(inputs), dict(spec.attrs))
 
 
+def _leaf_steps(index: int, fn: Any, args: tuple, kwargs: dict,
+                new_slot: Any) -> list[tuple] | None:
+    """The kernel steps of a featx.ops leaf block (``_plan_steps``: e.g.
+    Conv2dNormActivation, SqueezeExcitation) called on one graph value:
+    the kernel calls its eager forward makes on a kernel's result (a fresh
+    float32 array), the last writing slot ``index`` and the others fresh
+    slots after the graph's (``new_slot``); [] if the block returns its
+    input unchanged (StochasticDepth in eval mode); None if it runs as a
+    Python step."""
+    plan_steps = getattr(fn, "_plan_steps", None)
+    if (plan_steps is None or kwargs or len(args) != 1
+            or not isinstance(args[0], SlotRef)):
+        return None
+    lowered = plan_steps(args[0], new_slot)
+    if not lowered:
+        return lowered
+    steps = []
+    for k, (slot, spec) in enumerate(lowered):
+        step = _kernel_step(index if k == len(lowered) - 1 else slot.index,
+                            spec)
+        if step is None:
+            return None
+        steps.append(step)
+    return steps
+
+
 def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
     try:
         return fn(*args, **kwargs)
@@ -319,6 +345,13 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     steps: list[tuple] = []
     kernel_slots: set[int] = set()
     wanted = {i for _, i in graph.outputs}
+    n_slots = graph.n_nodes
+
+    def new_slot() -> SlotRef:
+        nonlocal n_slots
+        n_slots += 1
+        return SlotRef(n_slots - 1)
+
     for index, name, kind, target, args, kwargs, _ in graph.nodes:
         if kind == "placeholder":
             continue
@@ -332,12 +365,30 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
         step = None
         fn = node_callable(root, kind, target, training)
         if kind == "call_module":
-            if type(fn).__module__.startswith("featx.nn"):
+            lowered = _leaf_steps(index, fn, args, kwargs, new_slot)
+            spec = None
+            if lowered == []:
+                spec = args[0]
+            elif lowered is not None and args[0].index in kernel_slots:
+                kernel_slots.update(st[0] for st in lowered)
+                steps.extend(st + (name,) for st in lowered)
+                continue
+            elif lowered is not None:
+                # on a user's input, which may be anything, the block stays
+                # a Python step (with its own errors); its value is still a
+                # fresh array from the same kernels
+                kernel_slots.add(index)
+            elif type(fn).__module__.startswith("featx.nn"):
                 spec = _lower(fn.forward, args, kwargs)
-                if isinstance(spec, SlotRef):
-                    fn, args, kwargs = _identity, (spec,), {}
-                else:
-                    step = _kernel_step(index, spec)
+            if isinstance(spec, SlotRef):
+                # an identity: its readers read its input; a step only if
+                # it is returned
+                consts[index] = spec
+                if index not in wanted:
+                    continue
+                fn, args, kwargs = _identity, (spec,), {}
+            elif spec is not None:
+                step = _kernel_step(index, spec)
         else:
             spec_fn = getattr(target, "__featx_spec__", None)
             if kind == "call_function" and spec_fn is not None:
@@ -353,7 +404,7 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     if fuse:
         steps = _fuse(steps, wanted, training)
     return _core.Plan(
-        n_slots=graph.n_nodes, input_slots=tuple(graph.placeholders),
+        n_slots=n_slots, input_slots=tuple(graph.placeholders),
         steps=steps, outputs=tuple(graph.outputs), slotref_type=SlotRef,
         isa_mask=isa_mask)
 

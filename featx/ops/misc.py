@@ -36,6 +36,31 @@ def _same_padding(kernel_size: Union[int, Sequence[int]],
     return tuple((k - 1) // 2 * d for k, d in zip(ks, ds, strict=True))
 
 
+def _chain_steps(layers: Sequence[nn.Module], input: SlotRef,
+                 new_slot: Callable[[], SlotRef]) -> list | None:
+    """The plan steps of ``layers`` applied one after the other to
+    ``input`` (a plan slot): a list of (output slot, OpSpec), each spec
+    reading the previous output as its input 0, or None if a layer is not
+    a featx.nn layer whose forward is one kernel call on a slot (e.g. a
+    training-mode batch norm). Identity layers add no step."""
+    steps: list = []
+    v = input
+    for m in layers:
+        if not type(m).__module__.startswith("featx.nn"):
+            return None
+        try:
+            spec = m.forward(v)
+        except Exception:
+            return None
+        if spec is v:
+            continue
+        if not isinstance(spec, OpSpec) or spec.inputs[:1] != (v,):
+            return None
+        v = new_slot()
+        steps.append((v, spec))
+    return steps
+
+
 class Conv2dNormActivation(nn.Sequential):
     """Conv2d, then an optional norm layer, then an optional activation
     (``torchvision.ops.Conv2dNormActivation``).
@@ -123,6 +148,17 @@ class Conv2dNormActivation(nn.Sequential):
             return None
         return fused._replace(inputs=(input,) + fused.inputs[1:])
 
+    def _plan_steps(self, input: SlotRef,
+                    new_slot: Callable[[], SlotRef]) -> list | None:
+        """For the plan compiler: this block on a slot as kernel steps,
+        [(slot, OpSpec), ...] (the last slot is the block's value), when
+        it is the single conv2d_bn call forward makes (the compiler's
+        fusion joins the chain again); else None (a Python step)."""
+        if (type(self).forward is not Conv2dNormActivation.forward
+                or self._fused(np.empty((1, 1, 1, 1), np.float32)) is None):
+            return None
+        return _chain_steps(list(self), input, new_slot)
+
 
 class SqueezeExcitation(nn.Module):
     """Squeeze-and-excitation channel gating
@@ -162,6 +198,25 @@ class SqueezeExcitation(nn.Module):
     def forward(self, input: Any) -> Any:
         scale = self._scale(input)
         return _functions.mul(scale, input)
+
+    def _plan_steps(self, input: SlotRef,
+                    new_slot: Callable[[], SlotRef]) -> list | None:
+        """For the plan compiler: forward on a slot as kernel steps,
+        [(slot, OpSpec), ...] (the last slot is the block's value), or
+        None if a part is not one kernel call (a Python step)."""
+        cls = SqueezeExcitation
+        if (type(self).forward is not cls.forward
+                or type(self)._scale is not cls._scale):
+            return None
+        steps = _chain_steps([self.avgpool, self.fc1, self.activation,
+                              self.fc2, self.scale_activation], input,
+                             new_slot)
+        if not steps:
+            return None
+        spec = _functions.mul(steps[-1][0], input)
+        if not isinstance(spec, OpSpec):
+            return None
+        return steps + [(new_slot(), spec)]
 
 
 class MLP(nn.Sequential):

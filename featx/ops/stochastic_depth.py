@@ -90,5 +90,16 @@ class StochasticDepth(nn.Module):
     def forward(self, input: Any) -> Any:
         return stochastic_depth(input, self.p, self.mode, self.training)
 
+    def _plan_steps(self, input: SlotRef, new_slot: Any) -> list | None:
+        """For the plan compiler: [] (no step, the value is the input)
+        when forward returns its input (eval mode, or p == 0), else None
+        (a Python step, drawing a new mask every run)."""
+        if type(self).forward is not StochasticDepth.forward:
+            return None
+        try:
+            return [] if self.forward(input) is input else None
+        except ValueError:
+            return None
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(p={self.p}, mode={self.mode})"

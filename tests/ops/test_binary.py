@@ -25,6 +25,14 @@ SHAPES = [
     ((0, 3), (1, 3)),
     ((2, 0), (2, 1)),
     ((1, 1, 1, 1, 1, 1, 2, 3), (3,)),
+    # dims merged where neither operand switches broadcasting: squeeze-
+    # excitation's scale, alternating patterns, size-1 dims in between
+    ((2, 5, 1, 1), (2, 5, 7, 7)),
+    ((2, 5, 7, 7), (1, 5, 1, 1)),
+    ((2, 1, 4, 1), (1, 3, 1, 5)),
+    ((3, 1, 4, 5), (3, 2, 1, 1)),
+    ((1, 3, 1), (2, 3, 4)),
+    ((2, 1, 3, 1, 4), (2, 1, 3, 5, 4)),
 ]
 
 
@@ -130,3 +138,13 @@ def test_same_shape_fast_path_every_remainder(isa, op):
                     err_msg=f"{op} size {size}, {threads} threads")
     finally:
         featx.set_num_threads(n)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("sa,sb", SHAPES, ids=lambda s: "x".join(map(str, s)) or "0d")
+def test_binary_broadcast_equals_numpy_bits(isa, op, sa, sb):
+    rng = np.random.default_rng(len(sa) * 7 + len(sb))
+    a, b = _operands(rng, sa, sb, op)
+    want = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
+            "div": np.divide}[op](a, b)
+    np.testing.assert_array_equal(call(op, [a, b], {}, isa), want)

@@ -309,3 +309,28 @@ def test_adaptive_avg_pool2d_error_empty(isa):
     with pytest.raises(ValueError, match=r"empty spatial size"):
         call("adaptive_avg_pool2d", [np.zeros((1, 1, 0, 4), np.float32)],
              {"output_size": 1}, isa)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 31, 32, 33, 40, 63, 64, 65, 100,
+                               196, 784, 3136])
+def test_global_adaptive_avg_pool2d_isa_equals_reference_bits(isa, n):
+    """Global pooling (a whole-plane bin) sums in fx__plane_sum's order on
+    every ISA: every remainder of the 32 partial sums and of an 8-wide
+    block, NaN / inf / signed zeros included; and within float32 rounding
+    of the float64 mean."""
+    rng = np.random.default_rng(n)
+    for h, w in {(1, n), (n, 1)} | ({(n // 7, 7)} if n % 7 == 0 else set()):
+        x = rand(rng, 2, 3, h, w)
+        got = call("adaptive_avg_pool2d", [x], {"output_size": 1}, isa)
+        assert_close(got, ref.adaptive_avg_pool2d(x, 1), k=n)
+        _bits_equal(got, call("adaptive_avg_pool2d", [x],
+                              {"output_size": 1}, "scalar"), f"{h}x{w}")
+        # NaN where the reference has NaN (which NaN, when two meet, is
+        # the compiler's choice of operand order), else the same bits
+        xs = _special(rng, 2, 3, h, w)
+        got = call("adaptive_avg_pool2d", [xs], {"output_size": 1}, isa)
+        want = call("adaptive_avg_pool2d", [xs], {"output_size": 1},
+                    "scalar")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        _bits_equal(np.where(np.isnan(want), 0, got),
+                    np.where(np.isnan(want), 0, want), f"{h}x{w} special")
