@@ -1,5 +1,5 @@
-"""conv2d -> batch_norm (-> activation), batch_norm -> activation and
-add -> relu fusion in the plan (featx.fx.graph_module._fuse): results
+"""conv2d -> batch_norm (-> activation), batch_norm -> activation,
+add -> relu and linear -> activation fusion in the plan (featx.fx.graph_module._fuse): results
 unchanged, never across a returned node, BN fusions never in train mode,
 BN parameters read at run time."""
 from __future__ import annotations
@@ -300,3 +300,61 @@ def test_python_operator_on_non_kernel_values_stays_python():
     assert out["add_1"] == [1, 2, 1, 2]
     a = ex.conv(x)
     np.testing.assert_array_equal(out["mul"], a * a)
+
+
+@pytest.mark.parametrize("act", ACTS + ["GELU"])
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_linear_activation_is_one_exact_step(act, mode):
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(24, 96)
+            self.act = getattr(nn, act)()
+            self.fc2 = nn.Linear(96, 24)
+
+        def forward(self, x):
+            return self.fc2(self.act(self.fc1(x)))
+
+    ex = create_feature_extractor(Net(), ["fc2"])
+    ex.train(mode == "train")
+    assert _fused_ops(ex, mode) == ["linear", "linear"]
+    x = _x(2, 7, 7, 24) * 3
+    out = ex(x)["fc2"]
+    np.testing.assert_array_equal(
+        out, _unfused(ex, mode).run((x,))["fc2"])
+
+
+def test_linear_gelu_tanh_and_returned_linear_are_not_fused():
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(8, 16)
+            self.tanh = nn.GELU(approximate="tanh")
+            self.fc2 = nn.Linear(16, 16)
+            self.gelu = nn.GELU()
+
+        def forward(self, x):
+            return self.gelu(self.fc2(self.tanh(self.fc1(x))))
+
+    ex = create_feature_extractor(Net(), ["fc2", "gelu"]).eval()
+    assert _fused_ops(ex) == ["linear", "gelu", "linear", "gelu"]
+    x = _x(3, 8)
+    out = ex(x)
+    assert (out["fc2"] < 0).any()
+    np.testing.assert_array_equal(out["gelu"],
+                                  _unfused(ex).run((x,))["gelu"])
+
+
+def test_convnext_mlp_fused_and_unchanged():
+    ex = create_feature_extractor(models.convnext_tiny().eval(),
+                                  ["features.1", "features.3"]).eval()
+    ops = _fused_ops(ex)
+    assert "gelu" not in ops and ops.count("linear") == 12
+    x = _x(1, 3, 64, 64)
+    out, ref = ex(x), _unfused(ex).run((x,))
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k])

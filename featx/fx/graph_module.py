@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core, _rng
-from .._op import (CONV_BN_ACTS, MacCounter, OpSpec, SlotRef, as_meta,
-                   conv2d_bn_spec)
+from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
+                   as_meta, conv2d_bn_spec, linear_act_spec)
 from .._tensor_methods import METHODS
 from ..nn import Module
 
@@ -255,7 +255,10 @@ def _fuse(steps: list[tuple], wanted: set[int],
       updates stay visible);
     * in eval mode, a remaining batch_norm -> activation (pre-activation
       blocks, as DenseNet's) becomes one batch_norm step with that "act";
-    * add -> relu (a residual connection) becomes one add_relu step.
+    * add -> relu (a residual connection) becomes one add_relu step;
+    * linear -> relu, relu6, hardswish, silu or exact gelu (an MLP, as
+      ConvNeXt's) becomes one linear step with that "act" (applied in the
+      GEMM's epilogue).
 
     A link is fused only if the producer is not a returned output and its
     slot has exactly one use among all steps (Python steps' templates
@@ -288,6 +291,14 @@ def _fuse(steps: list[tuple], wanted: set[int],
                 out[relu] = (steps[relu][0], "kernel", "add_relu", st[3], {},
                              st[5])
                 drop.add(pos)
+        elif st[2] == "linear":
+            act = readers.sole_reader(pos, LINEAR_ACTS)
+            fused = None if act is None else linear_act_spec(
+                OpSpec(*st[2:5]), OpSpec(*steps[act][2:5]))
+            if fused is not None:
+                out[act] = (steps[act][0], "kernel", "linear", fused.inputs,
+                            fused.attrs, st[5])
+                drop.add(pos)
     if not training:
         for pos, st in enumerate(out):
             if (pos in drop or st[1] != "kernel" or st[2] != "batch_norm"
@@ -312,8 +323,9 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     mode) becomes a Python step. Leaf modules run as views fixed to the
     graph's mode. ``a + b`` (``-``, ``*``, ``/``) on two kernel results
     becomes a kernel step too. Unless ``fuse`` is False (a private switch
-    for tests), add -> relu and, in eval mode, conv2d -> batch_norm
-    (-> activation) chains become one step (:func:`_fuse`).
+    for tests), add -> relu, linear -> activation and, in eval mode,
+    conv2d -> batch_norm (-> activation) chains become one step
+    (:func:`_fuse`).
     """
     consts: dict[int, Any] = {}
     steps: list[tuple] = []
