@@ -1,6 +1,7 @@
 """linear against the float64 reference: every GEMM tile remainder (rows
-M vs the 6-row tile and 72-row block, outputs N vs the 16-column panel and
-8-panel block, K vs the 256 block), leading dims, 1-D input, batch 0."""
+M vs the 6-row tile and 72-row block, outputs N vs the 16-column panel,
+its 8-column transposed halves and the 8-panel block, K vs the 8-row
+transposed blocks and the 256 block), leading dims, 1-D input, batch 0."""
 from __future__ import annotations
 
 import numpy as np
