@@ -358,3 +358,63 @@ def test_convnext_mlp_fused_and_unchanged():
     out, ref = ex(x), _unfused(ex).run((x,))
     for k in ref:
         np.testing.assert_array_equal(out[k], ref[k])
+
+
+def _convnext_block_extractor(nodes):
+    model = models.convnext_tiny().eval()
+    rng = np.random.default_rng(5)
+    for k, v in model.state_dict().items():
+        if k.endswith("layer_scale"):
+            v[...] = rng.uniform(0.1, 1.0, v.shape)
+    return model, create_feature_extractor(model, nodes).eval()
+
+
+def test_convnext_block_runs_as_kernel_steps():
+    """Permute (a featx.ops leaf) lowers to the permute kernel, eval-mode
+    stochastic depth to no step at all, and layer_scale * x (a float32
+    parameter times a kernel value) to the mul kernel."""
+    model, ex = _convnext_block_extractor(["features.3"])
+    names = set(_python_steps_names(ex))
+    # (stage 1's adds stay Python steps: they read the stem, a leaf)
+    for node in ("block.1", "block.6", "mul", "add"):
+        assert f"features.3.1.{node}" not in names
+    x = _x(1, 3, 64, 64)
+    np.testing.assert_array_equal(ex(x)["features.3"],
+                                  model.features[:4](x))
+
+
+def test_returned_stochastic_depth_is_its_input():
+    _, ex = _convnext_block_extractor(
+        ["features.1.1.mul", "features.1.1.stochastic_depth",
+         "features.1.1.add"])
+    x = _x(1, 3, 32, 32)
+    out = ex(x)
+    np.testing.assert_array_equal(out["features.1.1.stochastic_depth"],
+                                  out["features.1.1.mul"])
+    assert out["features.1.1.stochastic_depth"] is not \
+        out["features.1.1.mul"]
+
+
+def test_operator_on_a_parameter_is_a_kernel_step():
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.scale = nn.Parameter(np.linspace(-1, 1, 4, dtype=np.float32)
+                                      .reshape(4, 1, 1))
+
+        def forward(self, x):
+            a = self.conv(x)
+            return self.scale * a, a / self.scale
+
+    net = Net().eval()
+    ex = create_feature_extractor(net, ["mul", "truediv"])
+    assert _fused_ops(ex) == ["conv2d", "mul", "div"]
+    x = _x(2, 3, 5, 5)
+    out, want = ex(x), net(x)
+    np.testing.assert_array_equal(out["mul"], want[0])
+    np.testing.assert_array_equal(out["truediv"], want[1])
+    net.scale[...] = 2.0  # read by reference at run time
+    np.testing.assert_array_equal(ex(x)["mul"], net(x)[0])

@@ -20,7 +20,7 @@ from .. import _core, _rng
 from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
                    as_meta, conv2d_bn_spec, linear_act_spec)
 from .._tensor_methods import METHODS
-from ..nn import Module
+from ..nn import Module, Parameter
 
 
 class NodeInfo(NamedTuple):
@@ -175,6 +175,17 @@ def _kernel_step(index: int, spec: Any) -> tuple | None:
     return (index, "kernel", spec.name, tuple(inputs), dict(spec.attrs))
 
 
+def _lowerable(module: Module) -> bool:
+    """Whether a leaf module may be lowered from its ``forward``: a featx
+    layer, or a featx.ops module without submodules (Permute,
+    StochasticDepth). Composite ops (Conv2dNormActivation) are not tried:
+    their forward would run submodules (a train-mode BatchNorm updates its
+    statistics) before finding that it is not one kernel call."""
+    name = type(module).__module__
+    return name.startswith("featx.nn") or (name.startswith("featx.ops")
+                                           and not module._modules)
+
+
 def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
     try:
         return fn(*args, **kwargs)
@@ -184,7 +195,9 @@ def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
 
 # Python operators lowered to a C kernel when both operands are outputs of
 # kernel steps (so always fresh float32 arrays: NumPy's float32 result,
-# bit for bit, with the same broadcasting).
+# bit for bit, with the same broadcasting), or one of them is and the other
+# a float32 parameter or buffer (e.g. ConvNeXt's layer scale), passed by
+# reference as the weights are.
 _OPERATOR_KERNELS = ((operator.add, "add"), (operator.sub, "sub"),
                      (operator.mul, "mul"), (operator.truediv, "div"))
 
@@ -192,13 +205,18 @@ _OPERATOR_KERNELS = ((operator.add, "add"), (operator.sub, "sub"),
 def _operator_step(index: int, target: Any, args: tuple, kwargs: dict,
                    kernel_slots: set[int]) -> tuple | None:
     """The kernel step of ``a + b`` (``-``, ``*``, ``/``) on two values
-    made by kernel steps, or None."""
+    made by kernel steps, or on one and a float32 array constant; or
+    None."""
     op = next((name for fn, name in _OPERATOR_KERNELS if fn is target), None)
-    if (op is None or kwargs or len(args) != 2
-            or not all(isinstance(a, SlotRef) and a.index in kernel_slots
-                       for a in args)):
+    if op is None or kwargs or len(args) != 2:
         return None
-    return (index, "kernel", op, (args[0].index, args[1].index), {})
+    made = [isinstance(a, SlotRef) and a.index in kernel_slots for a in args]
+    const = [type(a) in (np.ndarray, Parameter) and a.dtype == np.float32
+             and a.ndim > 0 for a in args]
+    if not (all(made) or (made[0] and const[1]) or (const[0] and made[1])):
+        return None
+    return (index, "kernel", op,
+            tuple(a.index if m else a for a, m in zip(args, made)), {})
 
 
 class _Readers:
@@ -344,8 +362,13 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
         step = None
         fn = node_callable(root, kind, target, training)
         if kind == "call_module":
-            if type(fn).__module__.startswith("featx.nn"):
+            if _lowerable(fn):
                 spec = _lower(fn.forward, args, kwargs)
+                if isinstance(spec, SlotRef) and index not in wanted:
+                    # an identity (eval-mode dropout, stochastic depth):
+                    # readers take its input instead, no step
+                    consts[index] = spec
+                    continue
                 if isinstance(spec, SlotRef):
                     fn, args, kwargs = _identity, (spec,), {}
                 else:
