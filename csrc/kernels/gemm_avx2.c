@@ -58,6 +58,7 @@
 #include <string.h>
 
 #include "kernels/activation_avx2.h"
+#include "kernels/transpose_avx2.h"
 #include "ops/ops.h"
 
 #define MR 6
@@ -553,38 +554,6 @@ pack_b_rows(const bsource *bs, const col_runs *runs, int64_t k0,
     }
 }
 
-/* d[t * NR + r] = s[r * ld + t] for r, t < 8: an 8 x 8 block of a
- * transposed source into 8 rows of a panel. The rows are interleaved in
- * pairs, then in fours, then the 128-bit halves swapped into place. */
-FX_INLINE void
-transpose8(const float *s, int64_t ld, float *d)
-{
-    __m256 r[8], u[8], v[8];
-    int t;
-
-    for (t = 0; t < 8; t++) {
-        r[t] = _mm256_loadu_ps(s + t * ld);
-    }
-    for (t = 0; t < 8; t += 2) {
-        u[t] = _mm256_unpacklo_ps(r[t], r[t + 1]);
-        u[t + 1] = _mm256_unpackhi_ps(r[t], r[t + 1]);
-    }
-    for (t = 0; t < 8; t += 4) {
-        v[t] = _mm256_shuffle_ps(u[t], u[t + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        v[t + 1] = _mm256_shuffle_ps(u[t], u[t + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        v[t + 2] = _mm256_shuffle_ps(u[t + 1], u[t + 3],
-                                     _MM_SHUFFLE(1, 0, 1, 0));
-        v[t + 3] = _mm256_shuffle_ps(u[t + 1], u[t + 3],
-                                     _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (t = 0; t < 4; t++) {
-        _mm256_storeu_ps(d + t * NR,
-                         _mm256_permute2f128_ps(v[t], v[t + 4], 0x20));
-        _mm256_storeu_ps(d + (t + 4) * NR,
-                         _mm256_permute2f128_ps(v[t], v[t + 4], 0x31));
-    }
-}
-
 /* B(k, j) = src[j * ld + k] (a transposed source, e.g. linear weights):
  * 8 x 8 blocks transposed in registers, the edges element by element. */
 static void
@@ -602,7 +571,7 @@ pack_b_cols(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
             const float *s = src + (p * NR + jj) * ld + k0;
 
             for (kk = 0; kk < kc8; kk += 8) {
-                transpose8(s + kk, ld, d + kk * NR + jj);
+                fx__transpose8(s + kk, ld, d + kk * NR + jj, NR);
             }
         }
         for (jj = 0; jj < cols; jj++) {

@@ -251,6 +251,12 @@ fx__act1(int64_t act, float v)
     }
 }
 
+/* Permute (ops/permute.c): 1 if the permutation of x is a batched 2-D
+ * transpose x: (A, R, S) -> y: (A, S, R) once size-1 dims are dropped and
+ * runs of dims kept in order merged, with *a_n, *r_n, *s_n set. */
+int fx__permute_as_transpose(const fx_permute_params *p, const fx_tensor *x,
+                             int64_t *a_n, int64_t *r_n, int64_t *s_n);
+
 /* FX_OK if act is an fx_act, else FX_ERR_ARG with a message naming op. */
 fx_status fx__act_check(const char *op, int64_t act, fx_error *err);
 
