@@ -254,6 +254,9 @@ tile_store_epi(const float *acc, int mr, const tile_dst *t)
     case FX_ACT_RELU6:
         tile_rows_epi(FX_ACT_RELU6, acc, mr, t);
         break;
+    case FX_ACT_GELU: /* ConvNeXt's MLP: every tile of its first linear */
+        tile_rows_epi(FX_ACT_GELU, acc, mr, t);
+        break;
     default: /* the others cost more than a switch per vector */
         tile_rows_epi(t->o->epi->act, acc, mr, t);
         break;
