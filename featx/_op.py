@@ -218,6 +218,26 @@ def op(spec_fn: Callable[..., Any]) -> Callable[..., Any]:
 CONV_BN_ACTS = {"relu": 1, "relu6": 2, "hardswish": 3, "silu": 4}
 
 
+# The activations the linear op can apply after its bias: CONV_BN_ACTS,
+# and gelu's exact form.
+LINEAR_ACTS = ("relu", "relu6", "hardswish", "silu", "gelu")
+
+
+def linear_act_spec(linear: OpSpec, act: OpSpec) -> OpSpec | None:
+    """The one linear call equal to ``linear``, then ``act`` on its output;
+    None if ``act`` is no activation linear can apply (the caller checks
+    that act reads linear's output, inputs[0], and nothing else does)."""
+    if linear.name != "linear" or linear.attrs["act"]:
+        return None
+    if act.name == "gelu" and act.attrs == {"approximate": 0}:
+        code = 5
+    elif act.name in CONV_BN_ACTS and not act.attrs:
+        code = CONV_BN_ACTS[act.name]
+    else:
+        return None
+    return OpSpec("linear", linear.inputs, {"act": code})
+
+
 def conv2d_bn_spec(conv: OpSpec, bn: OpSpec,
                    act: OpSpec | None = None) -> OpSpec | None:
     """The one conv2d_bn call equal to ``conv``, then eval-mode ``bn`` on

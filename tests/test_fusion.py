@@ -1,5 +1,5 @@
-"""conv2d -> batch_norm (-> activation), batch_norm -> activation and
-add -> relu fusion in the plan (featx.fx.graph_module._fuse): results
+"""conv2d -> batch_norm (-> activation), batch_norm -> activation,
+add -> relu and linear -> activation fusion in the plan (featx.fx.graph_module._fuse): results
 unchanged, never across a returned node, BN fusions never in train mode,
 BN parameters read at run time."""
 from __future__ import annotations
@@ -346,3 +346,121 @@ def test_stochastic_depth_in_training_stays_a_python_step():
     ex = create_feature_extractor(model, ["features.2.1.add"]).train()
     assert "features.2.1.stochastic_depth" in _python_steps_names(ex,
                                                                   "train")
+
+
+@pytest.mark.parametrize("act", ACTS + ["GELU"])
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_linear_activation_is_one_exact_step(act, mode):
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(24, 96)
+            self.act = getattr(nn, act)()
+            self.fc2 = nn.Linear(96, 24)
+
+        def forward(self, x):
+            return self.fc2(self.act(self.fc1(x)))
+
+    ex = create_feature_extractor(Net(), ["fc2"])
+    ex.train(mode == "train")
+    assert _fused_ops(ex, mode) == ["linear", "linear"]
+    x = _x(2, 7, 7, 24) * 3
+    out = ex(x)["fc2"]
+    np.testing.assert_array_equal(
+        out, _unfused(ex, mode).run((x,))["fc2"])
+
+
+def test_linear_gelu_tanh_and_returned_linear_are_not_fused():
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(8, 16)
+            self.tanh = nn.GELU(approximate="tanh")
+            self.fc2 = nn.Linear(16, 16)
+            self.gelu = nn.GELU()
+
+        def forward(self, x):
+            return self.gelu(self.fc2(self.tanh(self.fc1(x))))
+
+    ex = create_feature_extractor(Net(), ["fc2", "gelu"]).eval()
+    assert _fused_ops(ex) == ["linear", "gelu", "linear", "gelu"]
+    x = _x(3, 8)
+    out = ex(x)
+    assert (out["fc2"] < 0).any()
+    np.testing.assert_array_equal(out["gelu"],
+                                  _unfused(ex).run((x,))["gelu"])
+
+
+def test_convnext_mlp_fused_and_unchanged():
+    ex = create_feature_extractor(models.convnext_tiny().eval(),
+                                  ["features.1", "features.3"]).eval()
+    ops = _fused_ops(ex)
+    assert "gelu" not in ops and ops.count("linear") == 12
+    x = _x(1, 3, 64, 64)
+    out, ref = ex(x), _unfused(ex).run((x,))
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k])
+
+
+def _convnext_block_extractor(nodes):
+    model = models.convnext_tiny().eval()
+    rng = np.random.default_rng(5)
+    for k, v in model.state_dict().items():
+        if k.endswith("layer_scale"):
+            v[...] = rng.uniform(0.1, 1.0, v.shape)
+    return model, create_feature_extractor(model, nodes).eval()
+
+
+def test_convnext_block_runs_as_kernel_steps():
+    """Permute (a featx.ops leaf) lowers to the permute kernel, eval-mode
+    stochastic depth to no step at all, and layer_scale * x (a float32
+    parameter times a kernel value) to the mul kernel."""
+    model, ex = _convnext_block_extractor(["features.3"])
+    names = set(_python_steps_names(ex))
+    # (stage 1's adds stay Python steps: they read the stem, a leaf)
+    for node in ("block.1", "block.6", "mul", "add"):
+        assert f"features.3.1.{node}" not in names
+    x = _x(1, 3, 64, 64)
+    np.testing.assert_array_equal(ex(x)["features.3"],
+                                  model.features[:4](x))
+
+
+def test_returned_stochastic_depth_is_its_input():
+    _, ex = _convnext_block_extractor(
+        ["features.1.1.mul", "features.1.1.stochastic_depth",
+         "features.1.1.add"])
+    x = _x(1, 3, 32, 32)
+    out = ex(x)
+    np.testing.assert_array_equal(out["features.1.1.stochastic_depth"],
+                                  out["features.1.1.mul"])
+    assert out["features.1.1.stochastic_depth"] is not \
+        out["features.1.1.mul"]
+
+
+def test_operator_on_a_parameter_is_a_kernel_step():
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.scale = nn.Parameter(np.linspace(-1, 1, 4, dtype=np.float32)
+                                      .reshape(4, 1, 1))
+
+        def forward(self, x):
+            a = self.conv(x)
+            return self.scale * a, a / self.scale
+
+    net = Net().eval()
+    ex = create_feature_extractor(net, ["mul", "truediv"])
+    assert _fused_ops(ex) == ["conv2d", "mul", "div"]
+    x = _x(2, 3, 5, 5)
+    out, want = ex(x), net(x)
+    np.testing.assert_array_equal(out["mul"], want[0])
+    np.testing.assert_array_equal(out["truediv"], want[1])
+    net.scale[...] = 2.0  # read by reference at run time
+    np.testing.assert_array_equal(ex(x)["mul"], net(x)[0])

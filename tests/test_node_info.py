@@ -22,7 +22,7 @@ CONV = {"stride": 2, "padding": 3, "dilation": 1, "groups": 1}
 @pytest.mark.parametrize("name, inputs, attrs", [
     ("conv2d", [(2, 3, 17, 13), (8, 3, 7, 7), (8,)], CONV),
     ("conv2d", [(2, 3, 17, 13), (8, 3, 7, 7), None], CONV),
-    ("linear", [(4, 5, 6), (7, 6)], {}),
+    ("linear", [(4, 5, 6), (7, 6)], {"act": 0}),
     ("max_pool2d", [(1, 2, 9, 9)], {"kernel_size": 3, "stride": 2,
                                     "padding": 1, "dilation": 1,
                                     "ceil_mode": True}),

@@ -33,7 +33,7 @@ CASES = [
      dict(stride=1, padding=0, dilation=1, groups=1)),
     ("conv2d", (_rand(1, 6, 8, 8), _rand(6, 1, 3, 3), None),
      dict(stride=1, padding=1, dilation=1, groups=6)),
-    ("linear", (_rand(3, 37), _rand(45, 37), _rand(45)), {}),
+    ("linear", (_rand(3, 37), _rand(45, 37), _rand(45)), {"act": 5}),
     ("batch_norm", (_rand(2, 4, 5, 5), _rand(4), np.abs(_rand(4)), None,
                     None), dict(eps=1e-5, act=1)),
     ("relu", (_rand(3, 4, 5, 6),), {}),

@@ -186,7 +186,7 @@ fx__v_gelu_tanh(__m256 x)
 }
 
 /* Activation act (fx_act) of v, as the fused ops (batch_norm,
- * conv2d_bn) apply it after their affine. */
+ * conv2d_bn, linear) apply it after their affine or bias. */
 FX_INLINE __m256
 fx__v_act(int64_t act, __m256 v)
 {
@@ -199,6 +199,8 @@ fx__v_act(int64_t act, __m256 v)
         return fx__v_hardswish(v);
     case FX_ACT_SILU:
         return fx__v_silu(v);
+    case FX_ACT_GELU:
+        return fx__v_gelu_erf(v);
     default:
         return v;
     }

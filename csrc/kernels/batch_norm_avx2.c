@@ -70,6 +70,9 @@ fx_f32_batch_norm__avx2(const fx_kargs *a, int ith, int nth)
         case FX_ACT_SILU:
             plane(xs, y, inner, alpha, beta, FX_ACT_SILU);
             break;
+        case FX_ACT_GELU:
+            plane(xs, y, inner, alpha, beta, FX_ACT_GELU);
+            break;
         default:
             plane(xs, y, inner, alpha, beta, FX_ACT_NONE);
             break;

@@ -20,9 +20,10 @@
  * not all finite (inf * 0 is NaN) takes the scalar formula instead, as do
  * strides above 2 and rows or kernels too large for the ring.
  *
- * Every column sums its taps in (p, q) order, one FMA each, then adds the
- * bias; so a row's last block may overlap the previous one and store the
- * same values.
+ * Every column sums the taps of the even tap rows p (from the first one
+ * inside x) and those of the odd ones in two chains, each in (p, q) order,
+ * one FMA per tap, then adds the two and the bias; so a row's last block
+ * may overlap the previous one and store the same values.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -57,50 +58,67 @@ load_cols(const float *p, int64_t sw)
                                                   _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+/* The taps of tap row u for 8 columns at p added to acc. */
+FX_INLINE __m256
+tap_row(const float *p, const float *wu, int64_t dw, const int64_t kw,
+        const int64_t sw, __m256 acc)
+{
+    int64_t v;
+
+    for (v = 0; v < kw; v++) {
+        acc = _mm256_fmadd_ps(_mm256_broadcast_ss(wu + v),
+                              load_cols(p + v * dw, sw), acc);
+    }
+    return acc;
+}
+
 /* Output columns [j, j+8) of a row whose padded tap rows are rp[u],
- * u in [u0, u1): the sums over the taps, plus the bias. */
+ * u in [u0, u1): the sums over the tap rows u0, u0 + 2, .. and over
+ * u0 + 1, u0 + 3, .. (two chains of FMAs, so that one's latency hides
+ * behind the other's), added, plus the bias. */
 FX_INLINE __m256
 block(const dw_plane *g, const float *const *rp, int64_t u0, int64_t u1,
       int64_t j, const int64_t kw, const int64_t sw)
 {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t u, v;
+    __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+    int64_t u;
 
-    for (u = u0; u < u1; u++) {
-        const float *p = rp[u] + j * sw;
-        const float *wu = g->w + u * kw;
-
-        for (v = 0; v < kw; v++) {
-            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(wu + v),
-                                  load_cols(p + v * g->dw, sw), acc);
-        }
+    for (u = u0; u + 1 < u1; u += 2) {
+        even = tap_row(rp[u] + j * sw, g->w + u * kw, g->dw, kw, sw, even);
+        odd = tap_row(rp[u + 1] + j * sw, g->w + (u + 1) * kw, g->dw, kw, sw,
+                      odd);
     }
-    return _mm256_add_ps(acc, _mm256_set1_ps(g->bias));
+    if (u < u1) {
+        even = tap_row(rp[u] + j * sw, g->w + u * kw, g->dw, kw, sw, even);
+    }
+    return _mm256_add_ps(_mm256_add_ps(even, odd), _mm256_set1_ps(g->bias));
 }
 
-/* block() for columns [j, j+16), as two independent sums. */
+/* block() for columns [j, j+16): four chains. */
 FX_INLINE void
 block2(const dw_plane *g, const float *const *rp, int64_t u0, int64_t u1,
        int64_t j, const int64_t kw, const int64_t sw, float *FX_RESTRICT yr)
 {
     const __m256 vb = _mm256_set1_ps(g->bias);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t u, v;
+    const int64_t j8 = j + 8;
+    __m256 e0 = _mm256_setzero_ps(), o0 = _mm256_setzero_ps();
+    __m256 e1 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
+    int64_t u;
 
-    for (u = u0; u < u1; u++) {
-        const float *p = rp[u] + j * sw;
-        const float *wu = g->w + u * kw;
+    for (u = u0; u + 1 < u1; u += 2) {
+        const float *w0 = g->w + u * kw, *w1 = w0 + kw;
 
-        for (v = 0; v < kw; v++) {
-            const __m256 wv = _mm256_broadcast_ss(wu + v);
-
-            acc0 = _mm256_fmadd_ps(wv, load_cols(p + v * g->dw, sw), acc0);
-            acc1 = _mm256_fmadd_ps(wv, load_cols(p + 8 * sw + v * g->dw, sw),
-                                   acc1);
-        }
+        e0 = tap_row(rp[u] + j * sw, w0, g->dw, kw, sw, e0);
+        e1 = tap_row(rp[u] + j8 * sw, w0, g->dw, kw, sw, e1);
+        o0 = tap_row(rp[u + 1] + j * sw, w1, g->dw, kw, sw, o0);
+        o1 = tap_row(rp[u + 1] + j8 * sw, w1, g->dw, kw, sw, o1);
     }
-    _mm256_storeu_ps(yr + j, _mm256_add_ps(acc0, vb));
-    _mm256_storeu_ps(yr + j + 8, _mm256_add_ps(acc1, vb));
+    if (u < u1) {
+        e0 = tap_row(rp[u] + j * sw, g->w + u * kw, g->dw, kw, sw, e0);
+        e1 = tap_row(rp[u] + j8 * sw, g->w + u * kw, g->dw, kw, sw, e1);
+    }
+    _mm256_storeu_ps(yr + j, _mm256_add_ps(_mm256_add_ps(e0, o0), vb));
+    _mm256_storeu_ps(yr + j8, _mm256_add_ps(_mm256_add_ps(e1, o1), vb));
 }
 
 /* The input rows of output row i: tap rows u in [*u0, *u1) are inside x,

@@ -5,7 +5,8 @@
  * kernels listed in kernels.def are exported.
  *
  * GEMM:  C (M x N) = bias + A (M x K, row stride lda) * B (K x N), then
- *        an optional per-row epilogue act(C * alpha + beta)
+ *        an optional epilogue act(C * alpha + beta) (alpha, beta per
+ *        row) or act(C)
  *
  *   B is packed one block at a time into the calling thread's own
  *   workspace slot ((char *)workspace + ith * workspace_size): the block
@@ -36,10 +37,11 @@
  *   Summation order: every C element is bias (0 if none) plus, per K
  *   block in increasing k0, the FMA chain over that block's kc terms (in
  *   k order, from zero), added in that order; the epilogue is the
- *   batch_norm op's multiply then add, and the activation kernel's
- *   arithmetic (fx__v_bn_act). So results depend on KC only, not on the
- *   N/M blocking, the batch or the thread count, and the fused conv2d_bn
- *   equals conv2d -> batch_norm -> activation bit for bit.
+ *   batch_norm op's multiply then add (if any), and the activation
+ *   kernel's arithmetic (fx__v_bn_act, fx__v_act). So results depend on
+ *   KC only, not on the N/M blocking, the batch or the thread count; the
+ *   fused conv2d_bn equals conv2d -> batch_norm -> activation, and linear
+ *   with an act linear -> activation, bit for bit.
  *
  * conv2d: per group, B = im2col(x) (or the x planes themselves for a
  * 1x1 / stride 1 / no padding conv) of every image, packed directly into
@@ -56,6 +58,7 @@
 #include <string.h>
 
 #include "kernels/activation_avx2.h"
+#include "kernels/transpose_avx2.h"
 #include "ops/ops.h"
 
 #define MR 6
@@ -98,8 +101,8 @@ panel_runs(int64_t p, int64_t n, int64_t hw, int64_t ow, col_runs *r)
     }
 }
 
-/* Optional per-row epilogue: C[i, j] = act(C[i, j] * alpha[i] + beta[i]),
- * act an fx_act. */
+/* Optional epilogue: C[i, j] = act(C[i, j] * alpha[i] + beta[i]), or
+ * act(C[i, j]) if alpha is NULL; act an fx_act. */
 typedef struct gemm_epilogue {
     const float *alpha, *beta;
     int64_t act;
@@ -134,12 +137,40 @@ run_c(const gemm_out *o, const col_runs *r, int s, int64_t i)
     return o->c + r->img[s] * o->img + i * o->ldc + r->q[s];
 }
 
+/* The first K block's start for row t->i + row of a whole panel: the
+ * column biases of its 16 columns, or the row's bias, or 0. */
+FX_INLINE void
+first_prev(const tile_dst *t, int row, __m256 *p0, __m256 *p1)
+{
+    const gemm_out *o = t->o;
+
+    if (o->col_bias != NULL) {
+        *p0 = _mm256_loadu_ps(o->col_bias + t->j0);
+        *p1 = _mm256_loadu_ps(o->col_bias + t->j0 + 8);
+    } else {
+        *p0 = _mm256_set1_ps(o->row_bias != NULL ? o->row_bias[t->i + row]
+                                                 : 0.0f);
+        *p1 = *p0;
+    }
+}
+
+/* The epilogue of one row's vector v (row i of C). */
+FX_INLINE __m256
+epi_vec(const int64_t act, const gemm_epilogue *e, int64_t i, __m256 v)
+{
+    if (e->alpha == NULL) {
+        return fx__v_act(act, v);
+    }
+    return fx__v_bn_act(act, v, _mm256_set1_ps(e->alpha[i]),
+                        _mm256_set1_ps(e->beta[i]));
+}
+
 /* The stores of a panel cut into runs or by the right edge (in any K
- * block, the last one with its epilogue), and of a first block with a
- * column bias (linear). Each row's 16 previous values (or biases) are
- * gathered into v, combined with the row's sums acc[row*16 ..] by the
- * same vector operations as the other stores (lanes past the panel's
- * columns are zero and are not written back), then scattered. */
+ * block, the last one with its epilogue). Each row's 16 previous values
+ * (or biases) are gathered into v, combined with the row's sums
+ * acc[row*16 ..] by the same vector operations as the other stores
+ * (lanes past the panel's columns are zero and are not written back),
+ * then scattered. */
 static void
 tile_store(const float *acc, int mr, const tile_dst *t)
 {
@@ -173,11 +204,8 @@ tile_store(const float *acc, int mr, const tile_dst *t)
         v1 = _mm256_add_ps(_mm256_loadu_ps(v + 8),
                            _mm256_loadu_ps(acc + row * NR + 8));
         if (t->last && o->epi != NULL) {
-            const __m256 al = _mm256_set1_ps(o->epi->alpha[i]);
-            const __m256 be = _mm256_set1_ps(o->epi->beta[i]);
-
-            v0 = fx__v_bn_act(o->epi->act, v0, al, be);
-            v1 = fx__v_bn_act(o->epi->act, v1, al, be);
+            v0 = epi_vec(o->epi->act, o->epi, i, v0);
+            v1 = epi_vec(o->epi->act, o->epi, i, v1);
         }
         _mm256_storeu_ps(v, v0);
         _mm256_storeu_ps(v + 8, v1);
@@ -189,32 +217,29 @@ tile_store(const float *acc, int mr, const tile_dst *t)
 }
 
 /* Rows of a whole panel in the last K block, with the epilogue:
- * C = act((prev + acc) * alpha + beta), prev = C or (first block) the row
- * bias; act a constant where this is inlined (see tile_store_epi). */
+ * C = epilogue(prev + acc), prev = C or (first block) first_prev; act a
+ * constant where this is inlined (see tile_store_epi). */
 FX_INLINE void
-tile_rows_epi(const int64_t act, const float *acc, int mr, float *c,
-              int64_t ldc, int first, const float *bias, const float *alpha,
-              const float *beta)
+tile_rows_epi(const int64_t act, const float *acc, int mr, const tile_dst *t)
 {
+    const gemm_out *o = t->o;
+    float *c = run_c(o, t->r, 0, t->i);
     int row;
 
     for (row = 0; row < mr; row++) {
-        float *ci = c + row * ldc;
-        const __m256 al = _mm256_set1_ps(alpha[row]);
-        const __m256 be = _mm256_set1_ps(beta[row]);
+        float *ci = c + row * o->ldc;
         __m256 p0, p1;
 
-        if (first) {
-            p0 = _mm256_set1_ps(bias != NULL ? bias[row] : 0.0f);
-            p1 = p0;
+        if (t->first) {
+            first_prev(t, row, &p0, &p1);
         } else {
             p0 = _mm256_loadu_ps(ci);
             p1 = _mm256_loadu_ps(ci + 8);
         }
         p0 = _mm256_add_ps(p0, _mm256_loadu_ps(acc + row * NR));
         p1 = _mm256_add_ps(p1, _mm256_loadu_ps(acc + row * NR + 8));
-        _mm256_storeu_ps(ci, fx__v_bn_act(act, p0, al, be));
-        _mm256_storeu_ps(ci + 8, fx__v_bn_act(act, p1, al, be));
+        _mm256_storeu_ps(ci, epi_vec(act, o->epi, t->i + row, p0));
+        _mm256_storeu_ps(ci + 8, epi_vec(act, o->epi, t->i + row, p1));
     }
 }
 
@@ -222,23 +247,18 @@ tile_rows_epi(const int64_t act, const float *acc, int mr, float *c,
 static void
 tile_store_epi(const float *acc, int mr, const tile_dst *t)
 {
-    const gemm_out *o = t->o;
-    const gemm_epilogue *e = o->epi;
-    float *c = run_c(o, t->r, 0, t->i);
-    const float *bias = o->row_bias != NULL ? o->row_bias + t->i : NULL;
-    const float *al = e->alpha + t->i, *be = e->beta + t->i;
-
-    switch (e->act) {
+    switch (t->o->epi->act) {
     case FX_ACT_RELU:
-        tile_rows_epi(FX_ACT_RELU, acc, mr, c, o->ldc, t->first, bias, al,
-                      be);
+        tile_rows_epi(FX_ACT_RELU, acc, mr, t);
         break;
     case FX_ACT_RELU6:
-        tile_rows_epi(FX_ACT_RELU6, acc, mr, c, o->ldc, t->first, bias, al,
-                      be);
+        tile_rows_epi(FX_ACT_RELU6, acc, mr, t);
+        break;
+    case FX_ACT_GELU: /* ConvNeXt's MLP: every tile of its first linear */
+        tile_rows_epi(FX_ACT_GELU, acc, mr, t);
         break;
     default: /* the others cost more than a switch per vector */
-        tile_rows_epi(e->act, acc, mr, c, o->ldc, t->first, bias, al, be);
+        tile_rows_epi(t->o->epi->act, acc, mr, t);
         break;
     }
 }
@@ -246,9 +266,9 @@ tile_store_epi(const float *acc, int mr, const tile_dst *t)
 /* C[i:i+mr, panel] (see tile_dst) gets A[0:mr, 0:kc] * Bpanel[0:kc, 0:16],
  * 1 <= mr <= 6. Twelve named accumulators (an array made gcc spill them).
  * Inlined with a constant mr (see ukernel), so rows past mr cost nothing.
- * The common store (a whole panel in one image, no column bias, no
- * epilogue in this block) is done here from the registers; the others
- * go through tile_store. */
+ * The common store (a whole panel in one image, no epilogue in this
+ * block) is done here from the registers, a whole panel's with the
+ * epilogue by tile_store_epi, the others by tile_store. */
 FX_INLINE void
 ukernel_mr(const int mr, const int half, int64_t kc,
            const float *FX_RESTRICT a, int64_t lda,
@@ -330,8 +350,7 @@ ukernel_mr(const int mr, const int half, int64_t kc,
     acc[4][1] = c41;
     acc[5][0] = c50;
     acc[5][1] = c51;
-    if (t->r->n == 1 && t->r->nr == NR && !(t->last && o->epi != NULL)
-        && !(t->first && o->col_bias != NULL)) {
+    if (t->r->n == 1 && t->r->nr == NR && !(t->last && o->epi != NULL)) {
         float *c = run_c(o, t->r, 0, t->i);
 
         for (i = 0; i < mr; i++) {
@@ -339,9 +358,7 @@ ukernel_mr(const int mr, const int half, int64_t kc,
             __m256 p0, p1;
 
             if (t->first) {
-                p0 = _mm256_set1_ps(o->row_bias != NULL
-                                        ? o->row_bias[t->i + i] : 0.0f);
-                p1 = p0;
+                first_prev(t, i, &p0, &p1);
             } else {
                 p0 = _mm256_loadu_ps(ci);
                 p1 = _mm256_loadu_ps(ci + 8);
@@ -356,7 +373,7 @@ ukernel_mr(const int mr, const int half, int64_t kc,
             _mm256_storeu_ps(spill + i * NR, acc[i][0]);
             _mm256_storeu_ps(spill + i * NR + 8, acc[i][1]);
         }
-        if (t->r->n == 1 && t->r->nr == NR && o->col_bias == NULL) {
+        if (t->r->n == 1 && t->r->nr == NR) {
             tile_store_epi(spill, mr, t);
         } else {
             tile_store(spill, mr, t);
@@ -540,7 +557,8 @@ pack_b_rows(const bsource *bs, const col_runs *runs, int64_t k0,
     }
 }
 
-/* B(k, j) = src[j * ld + k] (a transposed source, e.g. linear weights). */
+/* B(k, j) = src[j * ld + k] (a transposed source, e.g. linear weights):
+ * 8 x 8 blocks transposed in registers, the edges element by element. */
 static void
 pack_b_cols(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
             float *blk, int64_t p0, int64_t p1)
@@ -550,11 +568,19 @@ pack_b_cols(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
     for (p = p0; p < p1; p++) {
         float *d = blk + (p - p0) * kc * NR;
         const int64_t cols = n - p * NR < NR ? n - p * NR : NR;
+        const int64_t kc8 = kc & ~(int64_t)7;
 
+        for (jj = 0; jj + 8 <= cols; jj += 8) {
+            const float *s = src + (p * NR + jj) * ld + k0;
+
+            for (kk = 0; kk < kc8; kk += 8) {
+                fx__transpose8(s + kk, ld, d + kk * NR + jj, NR);
+            }
+        }
         for (jj = 0; jj < cols; jj++) {
             const float *col = src + (p * NR + jj) * ld + k0;
 
-            for (kk = 0; kk < kc; kk++) {
+            for (kk = jj < (cols & ~(int64_t)7) ? kc8 : 0; kk < kc; kk++) {
                 d[kk * NR + jj] = col[kk];
             }
         }
@@ -863,10 +889,12 @@ fx_f32_conv2d_bn_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     conv2d_gemm(a, ith, nth, bp, alpha, alpha + oc, p->act);
 }
 
-/* x: (..., IN)  w: (OUT, IN)  b: (OUT)  y: (..., OUT) */
+/* x: (..., IN)  w: (OUT, IN)  b: (OUT)  y: (..., OUT), act in the
+ * epilogue. */
 void
 fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
 {
+    const fx_linear_params *p = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
     const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
     const int64_t k = w->shape[1], n = w->shape[0];
@@ -874,6 +902,7 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t npanels = (n + NR - 1) / NR;
     bsource bs;
     gemm_out out;
+    gemm_epilogue epi;
     int64_t p0, p1;
     float *bp = thread_slot(a, ith);
 
@@ -892,6 +921,9 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     out.img = 0;
     out.row_bias = NULL;
     out.col_bias = bias;
-    out.epi = NULL;
+    epi.alpha = NULL;
+    epi.beta = NULL;
+    epi.act = p->act;
+    out.epi = p->act != FX_ACT_NONE ? &epi : NULL;
     gemm_panels(m, n, k, x->data, k, &bs, bp, &out, p0, p1);
 }

@@ -119,16 +119,13 @@ fx_gelu_ref(const fx_kargs *a, int ith, int nth)
     const fx_gelu_params *p = a->params;
     const float *x = a->in[0].data;
     float *y = a->out->data;
-    const double inv_sqrt2 = 0.70710678118654752440;
     const double sqrt_2_over_pi = 0.79788456080286535588;
     int64_t i, begin, end;
 
     fx__split(fx_tensor_numel(a->out), ith, nth, &begin, &end);
     if (p->approximate == 0) {
         for (i = begin; i < end; i++) {
-            const double v = x[i];
-
-            y[i] = (float)(0.5 * v * (1.0 + erf(v * inv_sqrt2)));
+            y[i] = fx__gelu1(x[i]);
         }
     } else {
         for (i = begin; i < end; i++) {
@@ -138,4 +135,18 @@ fx_gelu_ref(const fx_kargs *a, int ith, int nth)
             y[i] = (float)(0.5 * v * (1.0 + tanh(u)));
         }
     }
+}
+
+/* ---- the fused ops' "act" attribute --------------------------------- */
+
+fx_status
+fx__act_check(const char *op, int64_t act, fx_error *err)
+{
+    if (act < 0 || act >= FX_ACT_COUNT) {
+        return fx_error_set(err, FX_ERR_ARG,
+                            "%s: act must be 0 (none), 1 (relu), 2 (relu6), "
+                            "3 (hardswish), 4 (silu) or 5 (gelu), got %lld",
+                            op, (long long)act);
+    }
+    return FX_OK;
 }

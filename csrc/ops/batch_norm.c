@@ -4,9 +4,9 @@
  *
  *   x: (N, C, ...)   mean, var: (C)   w, b: (C) optional   y: like x
  *   y = act((x - mean[c]) / sqrt(var[c] + eps) * w[c] + b[c])
- *   act (fx_act): 0 none, 1 relu, 2 relu6, 3 hardswish, 4 silu, as the
- *   activation op's kernel of the same ISA (the fused form of bn -> act,
- *   equal to it bit for bit)
+ *   act (fx_act): 0 none, 1 relu, 2 relu6, 3 hardswish, 4 silu, 5 gelu,
+ *   as the activation op's kernel of the same ISA (the fused form of
+ *   bn -> act, equal to it bit for bit)
  *
  * Computed as y = x * alpha[c] + beta[c] with alpha = w / sqrt(var + eps)
  * and beta = b - mean * alpha (per-channel constants in double, the
@@ -48,11 +48,8 @@ fx_batch_norm_infer(const void *params, int32_t n_in, const fx_tensor *in,
                             "batch_norm: eps must be non-negative, got %g",
                             p->eps);
     }
-    if (p->act < 0 || p->act >= FX_ACT_COUNT) {
-        return fx_error_set(err, FX_ERR_ARG,
-                            "batch_norm: act must be 0 (none), 1 (relu), 2 "
-                            "(relu6), 3 (hardswish) or 4 (silu), got %lld",
-                            (long long)p->act);
+    if (fx__act_check("batch_norm", p->act, err) != FX_OK) {
+        return FX_ERR_ARG;
     }
     for (i = 1; i < n_in; i++) {
         if (in[i].ndim == -1 && i >= 3) {

@@ -10,7 +10,7 @@
  *   z = conv2d(x, w, b, stride, padding, dilation, groups)
  *   y[n, o] = act(z[n, o] * alpha[o] + beta[o])
  *   alpha = w_bn / sqrt(var + eps),  beta = b_bn - mean * alpha
- *   act (fx_act): 0 none, 1 relu, 2 relu6, 3 hardswish, 4 silu
+ *   act (fx_act): 0 none, 1 relu, 2 relu6, 3 hardswish, 4 silu, 5 gelu
  *
  * torch equivalent: act(batch_norm(conv2d(x, w, b, ...), mean, var,
  * w_bn, b_bn, training=False, eps=eps)).
@@ -80,11 +80,8 @@ fx_conv2d_bn_infer(const void *params, int32_t n_in, const fx_tensor *in,
                             "conv2d_bn: eps must be non-negative, got %g",
                             p->eps);
     }
-    if (p->act < 0 || p->act >= FX_ACT_COUNT) {
-        return fx_error_set(err, FX_ERR_ARG,
-                            "conv2d_bn: act must be 0 (none), 1 (relu), 2 "
-                            "(relu6), 3 (hardswish) or 4 (silu), got %lld",
-                            (long long)p->act);
+    if (fx__act_check("conv2d_bn", p->act, err) != FX_OK) {
+        return FX_ERR_ARG;
     }
     oc = in[1].shape[0];
     if (n_in < 5) {

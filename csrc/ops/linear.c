@@ -2,10 +2,13 @@
  * ops/linear.c - fully connected layer.
  *
  *   x: (..., IN)   w: (OUT, IN)   b: (OUT) optional   y: (..., OUT)
- *   y[r, o] = b[o] + sum_i x[r, i] * w[o, i]   (r runs over the leading
- *   dims of x; a 1-D x gives a 1-D y)
+ *   y[r, o] = act(b[o] + sum_i x[r, i] * w[o, i])   (r runs over the
+ *   leading dims of x; a 1-D x gives a 1-D y)
+ *   act (fx_act, default 0 none): the activation after the bias, as the
+ *   activation op's kernel of the same ISA computes it (the fused form of
+ *   linear -> act, equal to it bit for bit)
  *
- * torch equivalent: torch.nn.functional.linear(x, w, b).
+ * torch equivalent: act(torch.nn.functional.linear(x, w, b)).
  * Fast path: the packed GEMM in kernels/gemm_avx2.c (workspace reserved
  * here).
  */
@@ -14,6 +17,7 @@
 #include "ops/ops.h"
 
 const fx_attr_def fx_linear_attrs[FX__NATTRS_LINEAR + 1] = {
+    {"act", FX_ATTR_INT, 0, offsetof(fx_linear_params, act), 0},
     {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
@@ -21,11 +25,15 @@ fx_status
 fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
                 fx_tensor *out, size_t *workspace, fx_error *err)
 {
+    const fx_linear_params *p = params;
     const fx_tensor *x = &in[0], *w = &in[1];
     const fx_tensor *b = n_in > 2 ? &in[2] : NULL;
     char s1[160], s2[160];
     int32_t i;
 
+    if (fx__act_check("linear", p->act, err) != FX_OK) {
+        return FX_ERR_ARG;
+    }
     if (x->ndim < 1) {
         return fx_error_set(err, FX_ERR_SHAPE,
                             "linear: expected an input with at least 1 "
@@ -68,6 +76,7 @@ fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
 void
 fx_linear_ref(const fx_kargs *a, int ith, int nth)
 {
+    const fx_linear_params *p = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
     const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
     const int64_t k = w->shape[1], n_out = w->shape[0];
@@ -87,7 +96,7 @@ fx_linear_ref(const fx_kargs *a, int ith, int nth)
             for (i = 0; i < k; i++) {
                 acc += xr[i] * wo[i];
             }
-            y[o] = acc + (bias != NULL ? bias[o] : 0.0f);
+            y[o] = fx__act1(p->act, acc + (bias != NULL ? bias[o] : 0.0f));
         }
     }
 }

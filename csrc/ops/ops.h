@@ -41,7 +41,7 @@ typedef struct fx_conv2d_params {
 } fx_conv2d_params;
 
 typedef struct fx_linear_params {
-    int64_t unused_; /* no attributes */
+    int64_t act; /* fx_act, applied after the bias */
 } fx_linear_params;
 
 typedef struct fx_batch_norm_params {
@@ -116,14 +116,15 @@ typedef struct fx_permute_params {
     fx_ints dims;
 } fx_permute_params;
 
-/* The activation batch_norm and conv2d_bn apply after the BN affine
- * (attribute "act"). */
+/* The activation batch_norm and conv2d_bn apply after the BN affine, and
+ * linear after its bias (attribute "act"). */
 typedef enum fx_act {
     FX_ACT_NONE = 0,
     FX_ACT_RELU = 1,
     FX_ACT_RELU6 = 2,
     FX_ACT_HARDSWISH = 3,
     FX_ACT_SILU = 4,
+    FX_ACT_GELU = 5, /* gelu's exact (erf) form, approximate 0 */
     FX_ACT_COUNT
 } fx_act;
 
@@ -140,7 +141,7 @@ typedef struct fx_conv2d_bn_params {
  * this size (+1 for the {NULL} terminator), so the compiler rejects an op
  * file whose schema disagrees. */
 #define FX__NATTRS_CONV2D 5
-#define FX__NATTRS_LINEAR 0
+#define FX__NATTRS_LINEAR 1
 #define FX__NATTRS_BATCH_NORM 2
 #define FX__NATTRS_RELU 0
 #define FX__NATTRS_MAX_POOL2D 5
@@ -226,6 +227,15 @@ fx__silu1(float v)
     return (float)((double)v / (1.0 + exp(-(double)v)));
 }
 
+/* x/2 * (1 + erf(x / sqrt 2)) in double, rounded once. */
+FX_INLINE float
+fx__gelu1(float v)
+{
+    const double x = v;
+
+    return (float)(0.5 * x * (1.0 + erf(x * 0.70710678118654752440)));
+}
+
 FX_INLINE float
 fx__act1(int64_t act, float v)
 {
@@ -238,10 +248,21 @@ fx__act1(int64_t act, float v)
         return fx__hardswish1(v);
     case FX_ACT_SILU:
         return fx__silu1(v);
+    case FX_ACT_GELU:
+        return fx__gelu1(v);
     default:
         return v;
     }
 }
+
+/* Permute (ops/permute.c): 1 if the permutation of x is a batched 2-D
+ * transpose x: (A, R, S) -> y: (A, S, R) once size-1 dims are dropped and
+ * runs of dims kept in order merged, with *a_n, *r_n, *s_n set. */
+int fx__permute_as_transpose(const fx_permute_params *p, const fx_tensor *x,
+                             int64_t *a_n, int64_t *r_n, int64_t *s_n);
+
+/* FX_OK if act is an fx_act, else FX_ERR_ARG with a message naming op. */
+fx_status fx__act_check(const char *op, int64_t act, fx_error *err);
 
 /* Output size of a sliding window along one dim (torch's pooling/conv
  * rule); returns <= 0 if the window does not fit. */

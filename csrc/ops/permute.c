@@ -8,6 +8,7 @@
  * A permutation that is a batched 2-D transpose once runs of adjacent
  * dims are merged (NCHW <-> NHWC among others) is copied in 16 x 16
  * tiles, so both sides stay in cache; any other, one output row at a time.
+ * Fast path: kernels/permute_avx2.c (the transposes in registers).
  * torch equivalent: torch.permute(x, dims).contiguous().
  */
 #include <stddef.h>
@@ -71,9 +72,9 @@ fx_permute_infer(const void *params, int32_t n_in, const fx_tensor *in,
  * kept together and in order are merged, is a batched 2-D transpose
  * x: (A, R, S) -> y: (A, S, R), sets *a_n, *r_n, *s_n and returns 1.
  */
-static int
-as_transpose(const fx_permute_params *p, const fx_tensor *x, int64_t *a_n,
-             int64_t *r_n, int64_t *s_n)
+int
+fx__permute_as_transpose(const fx_permute_params *p, const fx_tensor *x,
+                         int64_t *a_n, int64_t *r_n, int64_t *s_n)
 {
     const int32_t nd = x->ndim;
     int64_t size[FX_MAX_DIMS], first[FX_MAX_DIMS];
@@ -161,7 +162,7 @@ fx_permute_ref(const fx_kargs *a, int ith, int nth)
         }
         return;
     }
-    if (as_transpose(p, x, &ta, &tr, &ts)) {
+    if (fx__permute_as_transpose(p, x, &ta, &tr, &ts)) {
         transpose(x->data, out->data, ta, tr, ts, ith, nth);
         return;
     }

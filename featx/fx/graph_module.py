@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core, _rng
-from .._op import (CONV_BN_ACTS, MacCounter, OpSpec, SlotRef, as_meta,
-                   conv2d_bn_spec)
+from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
+                   as_meta, conv2d_bn_spec, linear_act_spec)
 from .._tensor_methods import METHODS
-from ..nn import Module
+from ..nn import Module, Parameter
 
 
 class NodeInfo(NamedTuple):
@@ -201,6 +201,17 @@ def _leaf_steps(index: int, fn: Any, args: tuple, kwargs: dict,
     return steps
 
 
+def _lowerable(module: Module) -> bool:
+    """Whether a leaf module may be lowered from its ``forward``: a featx
+    layer, or a featx.ops module without submodules (Permute,
+    StochasticDepth). Composite ops (Conv2dNormActivation) are not tried:
+    their forward would run submodules (a train-mode BatchNorm updates its
+    statistics) before finding that it is not one kernel call."""
+    name = type(module).__module__
+    return name.startswith("featx.nn") or (name.startswith("featx.ops")
+                                           and not module._modules)
+
+
 def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
     try:
         return fn(*args, **kwargs)
@@ -210,7 +221,9 @@ def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
 
 # Python operators lowered to a C kernel when both operands are outputs of
 # kernel steps (so always fresh float32 arrays: NumPy's float32 result,
-# bit for bit, with the same broadcasting).
+# bit for bit, with the same broadcasting), or one of them is and the other
+# a float32 parameter or buffer (e.g. ConvNeXt's layer scale), passed by
+# reference as the weights are.
 _OPERATOR_KERNELS = ((operator.add, "add"), (operator.sub, "sub"),
                      (operator.mul, "mul"), (operator.truediv, "div"))
 
@@ -218,13 +231,18 @@ _OPERATOR_KERNELS = ((operator.add, "add"), (operator.sub, "sub"),
 def _operator_step(index: int, target: Any, args: tuple, kwargs: dict,
                    kernel_slots: set[int]) -> tuple | None:
     """The kernel step of ``a + b`` (``-``, ``*``, ``/``) on two values
-    made by kernel steps, or None."""
+    made by kernel steps, or on one and a float32 array constant; or
+    None."""
     op = next((name for fn, name in _OPERATOR_KERNELS if fn is target), None)
-    if (op is None or kwargs or len(args) != 2
-            or not all(isinstance(a, SlotRef) and a.index in kernel_slots
-                       for a in args)):
+    if op is None or kwargs or len(args) != 2:
         return None
-    return (index, "kernel", op, (args[0].index, args[1].index), {})
+    made = [isinstance(a, SlotRef) and a.index in kernel_slots for a in args]
+    const = [type(a) in (np.ndarray, Parameter) and a.dtype == np.float32
+             and a.ndim > 0 for a in args]
+    if not (all(made) or (made[0] and const[1]) or (const[0] and made[1])):
+        return None
+    return (index, "kernel", op,
+            tuple(a.index if m else a for a, m in zip(args, made)), {})
 
 
 class _Readers:
@@ -281,7 +299,10 @@ def _fuse(steps: list[tuple], wanted: set[int],
       updates stay visible);
     * in eval mode, a remaining batch_norm -> activation (pre-activation
       blocks, as DenseNet's) becomes one batch_norm step with that "act";
-    * add -> relu (a residual connection) becomes one add_relu step.
+    * add -> relu (a residual connection) becomes one add_relu step;
+    * linear -> relu, relu6, hardswish, silu or exact gelu (an MLP, as
+      ConvNeXt's) becomes one linear step with that "act" (applied in the
+      GEMM's epilogue).
 
     A link is fused only if the producer is not a returned output and its
     slot has exactly one use among all steps (Python steps' templates
@@ -314,6 +335,14 @@ def _fuse(steps: list[tuple], wanted: set[int],
                 out[relu] = (steps[relu][0], "kernel", "add_relu", st[3], {},
                              st[5])
                 drop.add(pos)
+        elif st[2] == "linear":
+            act = readers.sole_reader(pos, LINEAR_ACTS)
+            fused = None if act is None else linear_act_spec(
+                OpSpec(*st[2:5]), OpSpec(*steps[act][2:5]))
+            if fused is not None:
+                out[act] = (steps[act][0], "kernel", "linear", fused.inputs,
+                            fused.attrs, st[5])
+                drop.add(pos)
     if not training:
         for pos, st in enumerate(out):
             if (pos in drop or st[1] != "kernel" or st[2] != "batch_norm"
@@ -338,8 +367,9 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     mode) becomes a Python step. Leaf modules run as views fixed to the
     graph's mode. ``a + b`` (``-``, ``*``, ``/``) on two kernel results
     becomes a kernel step too. Unless ``fuse`` is False (a private switch
-    for tests), add -> relu and, in eval mode, conv2d -> batch_norm
-    (-> activation) chains become one step (:func:`_fuse`).
+    for tests), add -> relu, linear -> activation and, in eval mode,
+    conv2d -> batch_norm (-> activation) chains become one step
+    (:func:`_fuse`).
     """
     consts: dict[int, Any] = {}
     steps: list[tuple] = []
@@ -378,7 +408,7 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
                 # a Python step (with its own errors); its value is still a
                 # fresh array from the same kernels
                 kernel_slots.add(index)
-            elif type(fn).__module__.startswith("featx.nn"):
+            elif _lowerable(fn):
                 spec = _lower(fn.forward, args, kwargs)
             if isinstance(spec, SlotRef):
                 # an identity: its readers read its input; a step only if

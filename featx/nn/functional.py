@@ -447,7 +447,7 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Any:
     input = _float_input("linear", "input", input)
     weight = _float_input("linear", "weight", weight)
     bias = _float_input("linear", "bias", bias)
-    return OpSpec("linear", (input, weight, bias), {})
+    return OpSpec("linear", (input, weight, bias), {"act": 0})
 
 
 @op

@@ -5,8 +5,27 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import reference as ref
 
 from featx import _core
+
+# The fused ops' "act" attribute (fx_act in csrc/ops/ops.h) -> the
+# activation op it stands for, as (name, attributes); 0 is no activation.
+ACTS = {0: None, 1: ("relu", {}), 2: ("relu6", {}), 3: ("hardswish", {}),
+        4: ("silu", {}), 5: ("gelu", {"approximate": 0})}
+
+
+def act_ref(act: int, y: np.ndarray) -> np.ndarray:
+    """The float64 reference of activation ``act`` (see ACTS) of y."""
+    return y if ACTS[act] is None else getattr(ref, ACTS[act][0])(y)
+
+
+def act_call(act: int, y: np.ndarray, isa: str) -> np.ndarray:
+    """Activation op ``act`` (see ACTS) of y on ``isa``; y itself for 0."""
+    if ACTS[act] is None:
+        return y
+    name, attrs = ACTS[act]
+    return call(name, [y], attrs, isa)
 
 
 def call(name: str, inputs, attrs: dict, isa: str) -> np.ndarray:

@@ -81,7 +81,8 @@ def test_wrong_input_count():
 def test_required_input_none():
     with pytest.raises(TypeError, match=r"linear: input 1 is required, got "
                        r"None"):
-        _core.call("linear", [np.zeros((1, 2), np.float32), None], {})
+        _core.call("linear", [np.zeros((1, 2), np.float32), None],
+                   {"act": 0})
 
 
 def test_inputs_not_a_sequence():

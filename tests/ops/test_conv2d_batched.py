@@ -18,7 +18,7 @@ import pytest
 
 import featx
 import reference as ref
-from oputil import assert_close, call, rand
+from oputil import ACTS, act_call, assert_close, call, rand
 
 # (N, C, H, W, OC, K, stride, padding)
 CASES = [
@@ -32,8 +32,6 @@ CASES = [
     (2, 6, 13, 13, 5, 1, 2, 0),     # 1x1 strided (im2col), 49 pixels
     (2, 3, 31, 31, 5, 1, 2, 0),     # stride 2, 16-wide rows ending at x[30]
 ]
-
-ACTS = {0: None, 1: "relu", 2: "relu6", 3: "hardswish", 4: "silu"}
 
 
 def _inputs(case, seed, bias):
@@ -89,8 +87,7 @@ def test_conv2d_bn_batch_equals_unfused(isa, case, act):
         np.testing.assert_array_equal(ys[0], y)
     z = call("conv2d", [x, wt, b], _conv_attrs(case), isa)
     z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5, act=0), isa)
-    if ACTS[act] is not None:
-        z = call(ACTS[act], [z], {}, isa)
+    z = act_call(act, z, isa)
     np.testing.assert_array_equal(ys[0], z)
     for i in range(x.shape[0]):
         yi = call("conv2d_bn", [x[i:i + 1]] + inputs[1:], attrs, isa)
