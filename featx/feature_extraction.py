@@ -18,7 +18,8 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from ._op import MacCounter, meta_array
+from ._op import MacCounter, SlotRef, meta_array
+from ._tensor_methods import METHODS, is_inplace, unsupported_method_message
 from .fx.graph_module import (FeatureExtractor, export_graph, meta_run,
                               op_label, value_shape)
 from .fx.tracer import Tracer
@@ -83,6 +84,53 @@ def _trace_both(model: Module, tracer: Tracer,
     eval_graph = tracer.trace(_mode_view(model, False, {}),
                               dict(concrete_args or {}))
     return train_graph, eval_graph
+
+
+#: Names of methods on the non-array values a traced node can hold
+#: (``x.shape`` is a tuple); they run as Python's own methods.
+_PLAIN_METHODS = frozenset(
+    n for t in (tuple, list, dict, str, int, float) for n in dir(t)
+    if not n.startswith("_") and not hasattr(np.ndarray, n))
+
+
+def _check_methods(graph: Any) -> None:
+    """Refuses, before anything runs, a ``call_method`` node of the kept
+    graph that featx cannot run with torch's meaning: a tensor method
+    missing from ``featx._tensor_methods.METHODS``."""
+    for _, name, kind, target, _, _, _ in graph.nodes:
+        if (kind == "call_method" and isinstance(target, str)
+                and target not in METHODS and target not in _PLAIN_METHODS):
+            raise NotImplementedError(unsupported_method_message(name,
+                                                                 target))
+
+
+def _check_inplace(graph: Any) -> None:
+    """Refuses an in-place method (``add_``) whose argument is read by any
+    other node or returned, in the whole traced graph: featx runs it out of
+    place, so that other use would see the old value (pruning may even
+    drop the call when only its argument is used)."""
+    users: dict[int, list[int]] = {}
+    for index, _, _, _, _, _, inputs in graph.nodes:
+        for i in inputs:
+            users.setdefault(i, []).append(index)
+    returned = {i for _, i in graph.outputs}
+    names = {n[0]: n[1] for n in graph.nodes}
+    for index, name, kind, target, args, _, _ in graph.nodes:
+        if (kind != "call_method" or not isinstance(target, str)
+                or not is_inplace(target) or not args
+                or not isinstance(args[0], SlotRef)):
+            continue
+        j = args[0].index
+        others = [u for u in users.get(j, []) if u != index]
+        if j in returned or others:
+            seen = (f"node {names[others[0]]!r} also reads it" if others
+                    else "it is also returned")
+            raise NotImplementedError(
+                f"node {name!r}: in-place tensor method '{target}' changes "
+                f"{names.get(j, 'its input')!r}, and {seen}; featx runs "
+                f"'{target}' out of place, so that use would see the old "
+                f"value. Use the out-of-place form "
+                f"(y = x.{target[:-1]}(...)) and use y")
 
 
 def _is_subsequence(short: list[str], long: list[str]) -> bool:
@@ -269,6 +317,7 @@ def get_graph_node_info(
     train_graph, eval_graph = _trace_both(model, tracer, concrete_args)
     traced = train_graph if mode == "train" else eval_graph
     graph = export_graph(traced, list(range(len(traced))), [])
+    _check_methods(graph)
     counter = MacCounter()
     concrete = dict(concrete_args or {})
     params = inspect.signature(model.forward).parameters
@@ -482,8 +531,10 @@ def create_feature_extractor(
         order.reverse()
     for mode, graph in order:
         outputs = _resolve(graph, specs[mode], mode)
+        _check_inplace(export_graph(graph, list(range(len(graph))), outputs))
         keep = _prune(graph, [index for _, index in outputs])
         graphs[mode] = export_graph(graph, keep, outputs)
+        _check_methods(graphs[mode])
     graphs = {mode: graphs[mode] for mode in ("train", "eval")}
     return FeatureExtractor(model, graphs, inspect.signature(model.forward),
                             training, dict(concrete_args or {}))
