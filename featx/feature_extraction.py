@@ -37,8 +37,20 @@ def _check_model(model: Any) -> None:
             "model is already a feature extractor; build the new extractor "
             "from the original model (its node names are the same)")
     if not isinstance(model, Module):
+        t = type(model)
+        name = (t.__qualname__ if t.__module__ == "builtins"
+                else f"{t.__module__}.{t.__qualname__}")
+        hint = ""
+        if any(c.__module__.split(".")[0] in ("torch", "torchvision")
+               for c in t.__mro__):
+            hint = ("; featx does not trace torch models. Build the featx "
+                    "model of the same name, e.g. featx.models.get_model("
+                    "'resnet50', weights='DEFAULT') or weights='model.pth' "
+                    "for your own checkpoint, or call model.load_state_dict("
+                    "{k: v.numpy() for k, v in "
+                    "torch_model.state_dict().items()}) on it")
         raise TypeError(
-            f"model must be a featx.nn.Module, got {type(model).__name__}")
+            f"model must be a featx.nn.Module, got {name}{hint}")
 
 
 def _make_tracer(tracer_kwargs: Mapping[str, Any] | None) -> Tracer:
