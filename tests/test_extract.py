@@ -18,6 +18,7 @@ from PIL import Image
 
 import featx
 from featx.extract import (
+    LOCK_FILE,
     SkippedImageWarning,
     extract,
     list_images,
@@ -213,8 +214,30 @@ def test_write_features_resumes_after_an_interruption(collection, weights, tmp_p
         a, b = _load(whole.out, fmt, k), _load(part, fmt, k)
         assert a.shape[0] == 6
         np.testing.assert_array_equal(a, b)
+    if fmt == "npz":  # the chunks are gone; only the record of the run stays
+        assert set(os.listdir(part + ".parts")) <= {"progress.json", LOCK_FILE}
+    again = write_features(model, inputs, part, NODES, **kw)
+    assert again.was_complete and again.rows == 6 and again.resumed_rows == 6
+    for k in NODES:
+        np.testing.assert_array_equal(_load(part, fmt, k), _load(whole.out, fmt, k))
+
+
+@pytest.mark.parametrize("fmt", ["npy-dir", "npz"])
+def test_cli_rerun_of_a_finished_extraction_does_nothing(weights, tmp_path, fmt):
+    # README: the same command continues where it stopped, for both formats
+    wpath, _ = weights
+    out = tmp_path / ("feats.npz" if fmt == "npz" else "feats")
+    cmd = ("extract", "resnet18", sample_image_path(), "--nodes", "layer1",
+           "--weights", wpath, "--format", fmt, "--out", str(out))
+    first = run(*cmd)
+    assert first.returncode == 0, first.stderr
+    again = run(*cmd)
+    assert again.returncode == 0, again.stderr
+    assert "already complete; nothing to do" in again.stdout
     if fmt == "npz":
-        assert not os.path.exists(part + ".parts")
+        os.remove(out)
+        gone = run(*cmd)
+        assert gone.returncode == 2 and "is gone" in gone.stderr
 
 
 def _load(out: str, fmt: str, key: str) -> np.ndarray:
