@@ -472,7 +472,19 @@ def test_feature_grid_shape_dtype_and_normalisation():
     assert (tile(2, 2) == 0).all()  # 9th slot: no channel 8 (max_channels=8)
     assert feature_grid(fmap[0], max_channels=None, padding=0, ncols=5).size == (25, 14)
     assert feature_grid(fmap[0, :1]).size == (7, 9)
-    with pytest.raises(ValueError, match="shape"):
-        feature_grid(np.zeros((2, 3, 4, 4)))
+    batch = np.stack([fmap[0] * 0, fmap[0]])
+    with pytest.raises(ValueError) as e:
+        feature_grid(batch)
+    assert "batch of 2 feature maps, shape (2, 10, 7, 5)" in str(e.value)
+    assert "index=0..1" in str(e.value)
+    np.testing.assert_array_equal(np.asarray(feature_grid(batch, index=1)),
+                                  np.asarray(feature_grid(fmap[0])))
+    assert feature_grid(batch, index=-1).size == feature_grid(fmap).size
+    with pytest.raises(ValueError, match=r"index must be an int in \[-2, 1\].*got 2"):
+        feature_grid(batch, index=2)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) batch.*got index=0"):
+        feature_grid(fmap[0], index=0)
+    with pytest.raises(ValueError, match=r"got shape \(3, 4\)"):
+        feature_grid(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="padding"):
         feature_grid(fmap, padding=-1)
