@@ -3,10 +3,17 @@
 When traced code calls a method on a traced value (``x.flatten(1)``,
 ``x.view(n, -1)``, ``x.size(0)``), the graph records a ``call_method`` node;
 running that node calls ``METHODS[name](array, *args, **kwargs)``. Methods
-with a kernel go through the featx op; the rest are plain NumPy.
+with a kernel go through the featx op; the rest are NumPy written to give
+torch's results (``std`` is unbiased, ``max(dim)`` returns ``(values,
+indices)``, ...). A method not in ``METHODS`` is refused when the extractor
+is created (see :func:`unsupported_method_message`), never run with NumPy's
+meaning. In-place methods (``add_``) run out of place; the extractor refuses
+them where the difference could be seen.
 """
 from __future__ import annotations
 
+import warnings
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any, Optional, Union
 
@@ -14,7 +21,7 @@ import numpy as np
 
 from . import _functions
 
-__all__ = ["METHODS"]
+__all__ = ["METHODS", "unsupported_method_message"]
 
 
 def _shape_args(fn: str, shape: tuple) -> tuple:
@@ -158,6 +165,337 @@ def div(self: Any, other: Any) -> Any:
     return _functions.div(self, other)
 
 
+# -- reductions and elementwise math with torch's meaning ------------------
+
+#: ``x.max(dim)`` / ``x.min(dim)`` / ``x.sort()``: torch's named pairs.
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _out(x: np.ndarray, value: Any) -> np.ndarray:
+    """``value`` as an array of ``x``'s floating dtype (float32 here)."""
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+    return np.asarray(value, dtype=dtype)
+
+
+def _var(fn: str, self: Any, dim: Any, unbiased: Any, keepdim: bool,
+         correction: Any) -> np.ndarray:
+    x = np.asarray(self)
+    if isinstance(dim, bool):       # x.std(False): the (unbiased) overload
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    elif unbiased is not None:
+        raise TypeError(f"{fn}: give unbiased or correction, not both "
+                        f"(got unbiased={unbiased!r}, "
+                        f"correction={correction!r})")
+    axes = _dims(dim)
+    with np.errstate(divide="ignore", invalid="ignore"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        x64 = x.astype(np.float64)
+        n = x64.size if axes is None else int(np.prod(
+            [x64.shape[d] for d in axes]))
+        dev = x64 - x64.mean(axis=axes, keepdims=True)
+        ss = (dev * dev).sum(axis=axes, keepdims=keepdim)
+        # n - correction <= 0 gives inf (or nan for 0/0), as torch does
+        out = ss / np.float64(max(n - correction, 0))
+    return _out(x, np.sqrt(out) if fn == "std" else out)
+
+
+def std(self: Any, dim: Any = None, unbiased: Any = None,
+        keepdim: bool = False, *, correction: Any = None) -> np.ndarray:
+    """Standard deviation; divisor ``n - correction`` (default 1, as torch:
+    ``unbiased=False`` or ``correction=0`` divide by ``n``)."""
+    return _var("std", self, dim, unbiased, keepdim, correction)
+
+
+def var(self: Any, dim: Any = None, unbiased: Any = None,
+        keepdim: bool = False, *, correction: Any = None) -> np.ndarray:
+    """Variance; divisor ``n - correction`` (default 1, as torch)."""
+    return _var("var", self, dim, unbiased, keepdim, correction)
+
+
+def _extreme(fn: str, self: Any, dim: Any, keepdim: bool) -> Any:
+    x = np.asarray(self)
+    if dim is None:
+        return np.asarray(x.max() if fn == "max" else x.min())
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        other = np.asarray(dim)     # x.max(other): elementwise
+        return (np.maximum if fn == "max" else np.minimum)(x, other)
+    d = int(dim)
+    arg = np.argmax if fn == "max" else np.argmin
+    # argmax/argmin return the first NaN when there is one, as torch does
+    idx = np.expand_dims(arg(x, axis=d), d)
+    values = np.take_along_axis(x, idx, axis=d)
+    if not keepdim:
+        values, idx = np.squeeze(values, d), np.squeeze(idx, d)
+    return ValuesIndices(values, idx.astype(np.int64))
+
+
+def max_(self: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """``x.max()`` a 0-d array; ``x.max(dim)`` ``(values, indices)``;
+    ``x.max(other)`` the elementwise maximum."""
+    return _extreme("max", self, dim, keepdim)
+
+
+def min_(self: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """As :func:`max_`, for the minimum."""
+    return _extreme("min", self, dim, keepdim)
+
+
+def argmax(self: Any, dim: Any = None, keepdim: bool = False) -> np.ndarray:
+    x = np.asarray(self)
+    if dim is None:
+        out = np.argmax(x)
+        return np.asarray(out, np.int64).reshape((1,) * x.ndim
+                                                  if keepdim else ())
+    return np.argmax(x, axis=int(dim), keepdims=keepdim).astype(np.int64)
+
+
+def argmin(self: Any, dim: Any = None, keepdim: bool = False) -> np.ndarray:
+    x = np.asarray(self)
+    if dim is None:
+        out = np.argmin(x)
+        return np.asarray(out, np.int64).reshape((1,) * x.ndim
+                                                  if keepdim else ())
+    return np.argmin(x, axis=int(dim), keepdims=keepdim).astype(np.int64)
+
+
+def sort(self: Any, dim: int = -1, descending: bool = False,
+         stable: bool = False) -> Any:
+    """``(values, indices)``; NaN sorts as the largest value, as in torch.
+    Equal values keep their order (torch's ``stable=True``)."""
+    x = np.asarray(self)
+    floating = np.issubdtype(x.dtype, np.floating)
+    if not descending:
+        idx = np.argsort(x, axis=dim, kind="stable")     # NaN last
+    else:
+        neg = -x if floating else -x.astype(np.int64)
+        idx = np.argsort(neg, axis=dim, kind="stable")   # NaN last
+        if floating:                                     # NaN first
+            nan = np.take_along_axis(np.isnan(x), idx, axis=dim)
+            idx = np.take_along_axis(
+                idx, np.argsort(~nan, axis=dim, kind="stable"), axis=dim)
+    return ValuesIndices(np.take_along_axis(x, idx, axis=dim),
+                         idx.astype(np.int64))
+
+
+def softmax(self: Any, dim: int, dtype: Any = None) -> np.ndarray:
+    x = np.asarray(self).astype(np.float64)
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    return _out(np.asarray(self), e / e.sum(axis=dim, keepdims=True))
+
+
+def log_softmax(self: Any, dim: int, dtype: Any = None) -> np.ndarray:
+    x = np.asarray(self).astype(np.float64)
+    m = x.max(axis=dim, keepdims=True)
+    lse = np.log(np.exp(x - m).sum(axis=dim, keepdims=True)) + m
+    return _out(np.asarray(self), x - lse)
+
+
+def clamp(self: Any, min: Any = None, max: Any = None) -> np.ndarray:
+    """torch's order: ``min`` first, then ``max`` (so ``min > max`` gives
+    ``max`` everywhere); NaN stays NaN."""
+    x = np.asarray(self)
+    if min is None and max is None:
+        raise TypeError("clamp: at least one of min and max must be given, "
+                        "got min=None, max=None")
+    out = x
+    if min is not None:
+        out = np.where(np.isnan(out), out, np.maximum(out, min))
+    if max is not None:
+        out = np.where(np.isnan(out), out, np.minimum(out, max))
+    return out.astype(x.dtype, copy=False)
+
+
+def _unary(ufunc: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Any) -> np.ndarray:
+        x = np.asarray(self)
+        with np.errstate(all="ignore"):
+            return _out(x, ufunc(x)) if np.issubdtype(
+                x.dtype, np.floating) else ufunc(x)
+    method.__name__ = ufunc.__name__
+    return method
+
+
+def pow_(self: Any, exponent: Any) -> np.ndarray:
+    x = np.asarray(self)
+    with np.errstate(all="ignore"):
+        return _out(x, np.power(x.astype(np.float64), exponent))
+
+
+def flip(self: Any, *dims: Any) -> np.ndarray:
+    return np.ascontiguousarray(
+        np.flip(np.asarray(self), _shape_args("flip", dims)))
+
+
+def roll(self: Any, shifts: Any, dims: Any = None) -> np.ndarray:
+    return np.roll(np.asarray(self), shifts, axis=dims)
+
+
+def expand(self: Any, *sizes: Any) -> np.ndarray:
+    """New leading dims may be added; ``-1`` keeps a size; only size-1 dims
+    grow (torch's rule)."""
+    x = np.asarray(self)
+    sizes = _shape_args("expand", sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(
+            f"expand: the number of sizes ({len(sizes)}) must be at least "
+            f"the number of dims ({x.ndim}), got sizes {sizes}")
+    lead = len(sizes) - x.ndim
+    shape = []
+    for i, s in enumerate(sizes):
+        old = x.shape[i - lead] if i >= lead else None
+        if s == -1:
+            if old is None:
+                raise ValueError(f"expand: -1 is not allowed for a new "
+                                 f"leading dim (dim {i} of {sizes})")
+            s = old
+        if old is not None and old != 1 and old != s:
+            raise ValueError(
+                f"expand: dim {i} has size {old}, which can only be kept or "
+                f"grown from 1, got size {s}")
+        shape.append(s)
+    return np.ascontiguousarray(np.broadcast_to(x, tuple(shape)))
+
+
+def expand_as(self: Any, other: Any) -> np.ndarray:
+    return expand(self, tuple(np.shape(other)))
+
+
+def repeat(self: Any, *sizes: Any) -> np.ndarray:
+    x = np.asarray(self)
+    sizes = _shape_args("repeat", sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(
+            f"repeat: the number of repeats ({len(sizes)}) must be at least "
+            f"the number of dims ({x.ndim}), got {sizes}")
+    x = x.reshape((1,) * (len(sizes) - x.ndim) + x.shape)
+    return np.tile(x, sizes)
+
+
+def split(self: Any, split_size_or_sections: Any, dim: int = 0) -> tuple:
+    x = np.asarray(self)
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got "
+                             f"{step}")
+        bounds = list(range(step, n, step))
+    else:
+        sections = [int(s) for s in split_size_or_sections]
+        if sum(sections) != n:
+            raise ValueError(
+                f"split: sections {sections} sum to {sum(sections)}, "
+                f"expected the size of dim {dim}, {n}")
+        bounds = list(np.cumsum(sections)[:-1])
+    return tuple(np.split(x, bounds, axis=dim)) if n else (x,)
+
+
+def narrow(self: Any, dim: int, start: int, length: int) -> np.ndarray:
+    x = np.asarray(self)
+    n = x.shape[dim]
+    if start < 0:
+        start += n
+    if not (0 <= start <= n and 0 <= length <= n - start):
+        raise IndexError(
+            f"narrow: start {start} and length {length} do not fit in dim "
+            f"{dim} of size {n}")
+    return np.take(x, range(start, start + length), axis=dim)
+
+
+def select(self: Any, dim: int, index: int) -> np.ndarray:
+    x = np.asarray(self)
+    n = x.shape[dim]
+    if not -n <= index < n:
+        raise IndexError(f"select: index {index} out of range for dim {dim} "
+                         f"of size {n} (expected in [{-n}, {n - 1}])")
+    return np.take(x, index, axis=dim)
+
+
+def unflatten(self: Any, dim: int, sizes: Sequence[int]) -> np.ndarray:
+    x = np.asarray(self)
+    d = dim + x.ndim if dim < 0 else dim
+    sizes = list(_shape_args("unflatten", (tuple(sizes),)))
+    if sizes.count(-1) == 1:
+        known = int(np.prod([s for s in sizes if s != -1]))
+        sizes[sizes.index(-1)] = x.shape[d] // known if known else 0
+    if int(np.prod(sizes)) != x.shape[d]:
+        raise ValueError(
+            f"unflatten: sizes {tuple(sizes)} multiply to "
+            f"{int(np.prod(sizes))}, expected the size of dim {dim}, "
+            f"{x.shape[d]}")
+    return x.reshape(x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+def movedim(self: Any, source: Any, destination: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(np.asarray(self), source,
+                                            destination))
+
+
+def masked_fill(self: Any, mask: Any, value: Any) -> np.ndarray:
+    x = np.asarray(self)
+    return np.where(np.asarray(mask, dtype=bool), np.asarray(value, x.dtype),
+                    x).astype(x.dtype, copy=False)
+
+
+def matmul(self: Any, other: Any) -> np.ndarray:
+    x = np.asarray(self)
+    return _out(x, np.matmul(x.astype(np.float64),
+                             np.asarray(other, np.float64)))
+
+
+def type_as(self: Any, other: Any) -> np.ndarray:
+    return np.asarray(self).astype(np.asarray(other).dtype)
+
+
+def _astype(dtype: Any) -> Callable[..., Any]:
+    def method(self: Any, memory_format: Any = None) -> np.ndarray:
+        return np.asarray(self).astype(dtype)
+    return method
+
+
+def fill_(self: Any, value: Any) -> np.ndarray:
+    x = np.asarray(self)
+    return np.full_like(x, value)
+
+
+def _reduce(fn: str) -> Callable[..., Any]:
+    def method(self: Any, dim: Any = None, keepdim: bool = False, *,
+               dtype: Any = None) -> np.ndarray:
+        x = np.asarray(self)
+        if fn in ("any", "all"):
+            f = np.any if fn == "any" else np.all
+            return np.asarray(f(x, axis=dim, keepdims=keepdim))
+        out = np.prod(x.astype(np.float64), axis=dim, keepdims=keepdim)
+        return _out(x, out)
+    method.__name__ = fn
+    return method
+
+
+def _cumulative(fn: str) -> Callable[..., Any]:
+    def method(self: Any, dim: int, *, dtype: Any = None) -> np.ndarray:
+        x = np.asarray(self)
+        f = np.cumsum if fn == "cumsum" else np.cumprod
+        return _out(x, f(x.astype(np.float64), axis=dim))
+    method.__name__ = fn
+    return method
+
+
+def round_(self: Any, *, decimals: int = 0) -> np.ndarray:
+    """Half to even, as torch (and NumPy) round."""
+    x = np.asarray(self)
+    return np.round(x, decimals)
+
+
+def nonzero(self: Any, *, as_tuple: bool = False) -> Any:
+    x = np.asarray(self)
+    if as_tuple:
+        return tuple(i.astype(np.int64) for i in np.nonzero(x))
+    return np.argwhere(x).astype(np.int64)
+
+
 METHODS: dict[str, Callable[..., Any]] = {
     "flatten": flatten,
     "view": view,
@@ -184,4 +522,88 @@ METHODS: dict[str, Callable[..., Any]] = {
     "sub": sub,
     "mul": mul,
     "div": div,
+    "std": std,
+    "var": var,
+    "max": max_,
+    "min": min_,
+    "argmax": argmax,
+    "argmin": argmin,
+    "sort": sort,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "clamp": clamp,
+    "clip": clamp,
+    "pow": pow_,
+    "sqrt": _unary(np.sqrt),
+    "abs": _unary(np.abs),
+    "exp": _unary(np.exp),
+    "log": _unary(np.log),
+    "tanh": _unary(np.tanh),
+    "neg": _unary(np.negative),
+    "flip": flip,
+    "roll": roll,
+    "expand": expand,
+    "expand_as": expand_as,
+    "repeat": repeat,
+    "split": split,
+    "narrow": narrow,
+    "select": select,
+    "unflatten": unflatten,
+    "movedim": movedim,
+    "masked_fill": masked_fill,
+    "matmul": matmul,
+    "type_as": type_as,
+    "bool": _astype(np.bool_),
+    "int": _astype(np.int32),
+    "long": _astype(np.int64),
+    "half": _astype(np.float16),
+    "double": _astype(np.float64),
+    "prod": _reduce("prod"),
+    "any": _reduce("any"),
+    "all": _reduce("all"),
+    "cumsum": _cumulative("cumsum"),
+    "cumprod": _cumulative("cumprod"),
+    "round": round_,
+    "nonzero": nonzero,
+    "add_": add,
+    "sub_": sub,
+    "mul_": mul,
+    "div_": div,
+    "clamp_": clamp,
+    "fill_": fill_,
 }
+
+#: What to use instead of a tensor method featx does not run.
+_INSTEAD = {
+    "to": "drop the call (featx computes float32 on the CPU) or use "
+          "x.float() / x.double()",
+    "cuda": "drop the call (featx runs on the CPU)",
+    "cpu": "drop the call (featx runs on the CPU)",
+    "numpy": "drop the call (values are already NumPy arrays)",
+    "tolist": "make the module a leaf (tracer_kwargs={'leaf_modules': "
+              "[...]})",
+    "item": "make the module a leaf (tracer_kwargs={'leaf_modules': "
+            "[...]})",
+    "masked_fill_": "x.masked_fill(mask, value) and use its result",
+    "copy_": "use the source value directly",
+}
+
+
+def is_inplace(name: str) -> bool:
+    """``add_``, ``relu_``, ...: torch's in-place naming."""
+    return name.endswith("_") and not name.startswith("_")
+
+
+def unsupported_method_message(node: str, name: str) -> str:
+    """Why a traced ``x.<name>(...)`` call cannot run, and what to use."""
+    hint = _INSTEAD.get(name)
+    if hint is None:
+        hint = ("call a featx function on the array instead (featx.nn."
+                "functional, featx.flatten, featx.cat, ...), or make the "
+                "module a leaf (tracer_kwargs={'leaf_modules': [...]}) or "
+                "wrap the code in a function (@featx.fx.wrap) so it runs "
+                "on NumPy arrays")
+    return (f"node {node!r}: tensor method '{name}' (x.{name}(...)) is not "
+            f"supported inside a feature extractor (it would run with "
+            f"NumPy's meaning, not torch's); {hint}. Supported methods: "
+            f"{', '.join(sorted(METHODS))}")

@@ -17,10 +17,12 @@ line, ``featx: error: ...``, on stderr and exit with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import glob
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 EXIT_USAGE = 2
@@ -54,7 +56,11 @@ def _one_line(exc: BaseException) -> str:
 def _get_model(name: str) -> Any:
     from featx import models
 
-    return models.get_model(name)  # an unknown name is a ValueError naming close names
+    try:
+        return models.get_model(name)
+    except ValueError as e:  # an unknown name: the message names close names
+        text = str(e).replace("See featx.models.list_models()", "Run 'featx models'")
+        raise CLIError(text) from None
 
 
 # --------------------------------------------------------------------------- featx models
@@ -185,6 +191,23 @@ def _print_node_tables(args: argparse.Namespace, model: Any, same: bool) -> int:
 _CHECKPOINT_EXTS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".tar")
 
 
+@contextlib.contextmanager
+def _node_hint(model: str, nodes: list[str]) -> Iterator[None]:
+    """An unknown --nodes name that is an existing file or a glob was most likely meant as
+    an input: --nodes takes every following word, so inputs go before it."""
+    try:
+        yield
+    except ValueError as e:
+        paths = [n for n in nodes if os.path.exists(n) or glob.has_magic(n)]
+        if not paths or "is not present" not in str(e):
+            raise
+        raise CLIError(
+            f"{_one_line(e)} ({paths[0]!r} is a path: --nodes takes every word after it, "
+            f"so give the inputs first, e.g. 'featx extract {model} {paths[0]} --nodes "
+            f"{' '.join(n for n in nodes if n not in paths) or 'NODE'}')"
+        ) from None
+
+
 def _is_weights_path(spec: str) -> bool:
     """Whether --weights names a file (it exists, has a directory part or a checkpoint
     extension) rather than a weights enum member such as ``DEFAULT``."""
@@ -212,6 +235,11 @@ def _resolve_weights(model_name: str, spec: str) -> tuple[Any, str | None]:
     """
     enum_cls = _weights_enum(model_name)
     if _is_weights_path(spec):
+        if os.path.isdir(spec):
+            raise CLIError(
+                f"--weights {spec!r} is a directory; expected a checkpoint file "
+                f"({', '.join(_CHECKPOINT_EXTS)}) or a weights name such as DEFAULT"
+            )
         if not os.path.isfile(spec):
             raise CLIError(f"weights file not found: {spec!r}")
         base = os.path.basename(spec)
@@ -463,9 +491,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     # Only the eval graph runs here, so a train/eval difference needs no warning.
-    extractor = create_feature_extractor(
-        model, return_nodes=return_nodes, suppress_diff_warning=True
-    )
+    with _node_hint(args.model, args.nodes):
+        extractor = create_feature_extractor(
+            model, return_nodes=return_nodes, suppress_diff_warning=True
+        )
     t1 = time.perf_counter()
     features = extractor(x)
     t2 = time.perf_counter()
@@ -586,9 +615,10 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     seed = _seed(seed_arg)
     model = _build_model(args, member, weights_path)
     transform = _build_transform(args, member)
-    extractor = create_feature_extractor(
-        model, return_nodes=list(args.nodes), suppress_diff_warning=True
-    )
+    with _node_hint(args.model, args.nodes):
+        extractor = create_feature_extractor(
+            model, return_nodes=list(args.nodes), suppress_diff_warning=True
+        )
     config = {
         "model": args.model,
         "nodes": list(args.nodes),

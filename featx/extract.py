@@ -657,7 +657,12 @@ def _write_locked(state: dict[str, Any] | None, progress_path: str, work: str,
                   on_batch, on_skip, on_start)
     shapes = {k: (state["rows_done"], *v["row_shape"]) for k, v in state["nodes"].items()}
     if format == "npz":
-        _assemble_npz(state, work, out, files_index)
+        if not state.get("assembled"):
+            _assemble_npz(state, progress_path, work, out, files_index)
+        elif not (os.path.isfile(out) and os.path.isfile(files_index)):
+            raise ValueError(
+                f"{work!r} records a finished extraction, but {out!r} or "
+                f"{files_index!r} is gone; remove {work!r} to extract afresh")
     return WriteResult(
         out=out, format=format, files=len(files), rows=int(state["rows_done"]),
         skipped=[(p, r) for p, r in state["skipped"]], shapes=shapes,
@@ -732,7 +737,11 @@ def _run_into(state: dict[str, Any], progress_path: str, work: str, index_path: 
             w.close()
 
 
-def _assemble_npz(state: dict[str, Any], work: str, out: str, files_index: str) -> None:
+def _assemble_npz(state: dict[str, Any], progress_path: str, work: str, out: str,
+                  files_index: str) -> None:
+    """Writes the .npz and its files index from the chunks in ``work``, then
+    deletes the chunks; ``work`` keeps only progress.json (marked assembled),
+    so re-running the same command finds the extraction complete."""
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
         arrays = {k: np.load(os.path.join(work, v["file"]), mmap_mode="r")
@@ -744,4 +753,12 @@ def _assemble_npz(state: dict[str, Any], work: str, out: str, files_index: str) 
     shutil.copyfile(os.path.join(work, FILES_FILE), files_index + ".tmp")
     os.replace(files_index + ".tmp", files_index)
     os.replace(tmp, out)
-    shutil.rmtree(work)
+    state["assembled"] = True
+    _write_json_atomic(progress_path, state)
+    for name in os.listdir(work):
+        if name not in (PROGRESS_FILE, LOCK_FILE):
+            path = os.path.join(work, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)

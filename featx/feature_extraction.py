@@ -9,6 +9,7 @@ multiply-adds per node, without running the model) is featx's own.
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import operator
@@ -17,7 +18,8 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from ._op import MacCounter, meta_array
+from ._op import MacCounter, SlotRef, meta_array
+from ._tensor_methods import METHODS, is_inplace, unsupported_method_message
 from .fx.graph_module import (FeatureExtractor, export_graph, meta_run,
                               op_label, value_shape)
 from .fx.tracer import Tracer
@@ -35,8 +37,20 @@ def _check_model(model: Any) -> None:
             "model is already a feature extractor; build the new extractor "
             "from the original model (its node names are the same)")
     if not isinstance(model, Module):
+        t = type(model)
+        name = (t.__qualname__ if t.__module__ == "builtins"
+                else f"{t.__module__}.{t.__qualname__}")
+        hint = ""
+        if any(c.__module__.split(".")[0] in ("torch", "torchvision")
+               for c in t.__mro__):
+            hint = ("; featx does not trace torch models. Build the featx "
+                    "model of the same name, e.g. featx.models.get_model("
+                    "'resnet50', weights='DEFAULT') or weights='model.pth' "
+                    "for your own checkpoint, or call model.load_state_dict("
+                    "{k: v.numpy() for k, v in "
+                    "torch_model.state_dict().items()}) on it")
         raise TypeError(
-            f"model must be a featx.nn.Module, got {type(model).__name__}")
+            f"model must be a featx.nn.Module, got {name}{hint}")
 
 
 def _make_tracer(tracer_kwargs: Mapping[str, Any] | None) -> Tracer:
@@ -52,22 +66,83 @@ def _make_tracer(tracer_kwargs: Mapping[str, Any] | None) -> Tracer:
     return Tracer(**kwargs)
 
 
+def _mode_view(module: Module, training: bool,
+               memo: dict[int, Module]) -> Module:
+    """A shallow copy of ``module`` and of every submodule with ``training``
+    fixed; parameters and buffers are shared, the user's modules are never
+    touched. A module reachable by several paths gets one view (``memo``),
+    so ``named_modules`` of the view lists the same paths as the model."""
+    view = memo.get(id(module))
+    if view is not None:
+        return view
+    view = copy.copy(module)
+    memo[id(module)] = view
+    view.__dict__["training"] = training
+    view.__dict__["_modules"] = type(module._modules)(
+        (k, None if c is None else _mode_view(c, training, memo))
+        for k, c in module._modules.items())
+    return view
+
+
 def _trace_both(model: Module, tracer: Tracer,
                 concrete_args: Mapping[str, Any] | None) -> tuple:
-    """Traces in train mode, then eval mode; every module's mode flag is
-    restored afterwards, also when tracing fails."""
+    """Traces in train mode, then eval mode. Each trace runs on a view of
+    the model whose mode is fixed (:func:`_mode_view`): the model's own mode
+    flags are never written, so a direct ``model(x)`` in another thread
+    keeps the mode the user set while the model is being traced."""
     _check_model(model)
-    flags = [(m, m.training) for _, m in model.named_modules(
-        remove_duplicate=False)]
-    try:
-        model.train()
-        train_graph = tracer.trace(model, dict(concrete_args or {}))
-        model.eval()
-        eval_graph = tracer.trace(model, dict(concrete_args or {}))
-    finally:
-        for m, flag in flags:
-            m.__dict__["training"] = flag
+    train_graph = tracer.trace(_mode_view(model, True, {}),
+                               dict(concrete_args or {}))
+    eval_graph = tracer.trace(_mode_view(model, False, {}),
+                              dict(concrete_args or {}))
     return train_graph, eval_graph
+
+
+#: Names of methods on the non-array values a traced node can hold
+#: (``x.shape`` is a tuple); they run as Python's own methods.
+_PLAIN_METHODS = frozenset(
+    n for t in (tuple, list, dict, str, int, float) for n in dir(t)
+    if not n.startswith("_") and not hasattr(np.ndarray, n))
+
+
+def _check_methods(graph: Any) -> None:
+    """Refuses, before anything runs, a ``call_method`` node of the kept
+    graph that featx cannot run with torch's meaning: a tensor method
+    missing from ``featx._tensor_methods.METHODS``."""
+    for _, name, kind, target, _, _, _ in graph.nodes:
+        if (kind == "call_method" and isinstance(target, str)
+                and target not in METHODS and target not in _PLAIN_METHODS):
+            raise NotImplementedError(unsupported_method_message(name,
+                                                                 target))
+
+
+def _check_inplace(graph: Any) -> None:
+    """Refuses an in-place method (``add_``) whose argument is read by any
+    other node or returned, in the whole traced graph: featx runs it out of
+    place, so that other use would see the old value (pruning may even
+    drop the call when only its argument is used)."""
+    users: dict[int, list[int]] = {}
+    for index, _, _, _, _, _, inputs in graph.nodes:
+        for i in inputs:
+            users.setdefault(i, []).append(index)
+    returned = {i for _, i in graph.outputs}
+    names = {n[0]: n[1] for n in graph.nodes}
+    for index, name, kind, target, args, _, _ in graph.nodes:
+        if (kind != "call_method" or not isinstance(target, str)
+                or not is_inplace(target) or not args
+                or not isinstance(args[0], SlotRef)):
+            continue
+        j = args[0].index
+        others = [u for u in users.get(j, []) if u != index]
+        if j in returned or others:
+            seen = (f"node {names[others[0]]!r} also reads it" if others
+                    else "it is also returned")
+            raise NotImplementedError(
+                f"node {name!r}: in-place tensor method '{target}' changes "
+                f"{names.get(j, 'its input')!r}, and {seen}; featx runs "
+                f"'{target}' out of place, so that use would see the old "
+                f"value. Use the out-of-place form "
+                f"(y = x.{target[:-1]}(...)) and use y")
 
 
 def _is_subsequence(short: list[str], long: list[str]) -> bool:
@@ -254,6 +329,7 @@ def get_graph_node_info(
     train_graph, eval_graph = _trace_both(model, tracer, concrete_args)
     traced = train_graph if mode == "train" else eval_graph
     graph = export_graph(traced, list(range(len(traced))), [])
+    _check_methods(graph)
     counter = MacCounter()
     concrete = dict(concrete_args or {})
     params = inspect.signature(model.forward).parameters
@@ -467,8 +543,10 @@ def create_feature_extractor(
         order.reverse()
     for mode, graph in order:
         outputs = _resolve(graph, specs[mode], mode)
+        _check_inplace(export_graph(graph, list(range(len(graph))), outputs))
         keep = _prune(graph, [index for _, index in outputs])
         graphs[mode] = export_graph(graph, keep, outputs)
+        _check_methods(graphs[mode])
     graphs = {mode: graphs[mode] for mode in ("train", "eval")}
     return FeatureExtractor(model, graphs, inspect.signature(model.forward),
                             training, dict(concrete_args or {}))

@@ -25,6 +25,7 @@ def feature_grid(
     padding: int = 1,
     ncols: int | None = None,
     pad_value: int = 0,
+    index: int | None = None,
 ) -> Image.Image:
     """A grayscale picture of the channels of one feature map, tiled in a grid.
 
@@ -32,28 +33,52 @@ def feature_grid(
     then the channels are laid out row by row, left to right.
 
     Args:
-        array: one feature map, shape (C, H, W) or (1, C, H, W); any real dtype. NaN counts
-            as the channel's minimum.
+        array: one feature map, shape (C, H, W), or a batch of shape (N, C, H, W) (an
+            extractor's output) together with ``index``; (1, C, H, W) needs no index. Any
+            real dtype. NaN counts as the channel's minimum.
         max_channels: show at most this many channels (the first ones); None: all.
         padding: gap between tiles and around the grid, in pixels (>= 0).
         ncols: tiles per row; default ``ceil(sqrt(number of channels shown))``.
         pad_value: gray level of the gaps, 0..255.
+        index: for an (N, C, H, W) batch, which map to draw: 0..N-1 (negative counts from
+            the end). Required when N > 1.
 
     Returns:
         A PIL image of mode ``"L"``, width ``ncols * W + (ncols + 1) * padding`` and height
         ``nrows * H + (nrows + 1) * padding`` pixels, ``nrows = ceil(shown / ncols)``.
 
     Raises:
-        ValueError: a shape other than (C, H, W) or (1, C, H, W), an empty map, or
+        ValueError: a shape other than (C, H, W) or (N, C, H, W), N > 1 without ``index``,
+            ``index`` out of range or given for a (C, H, W) map, an empty map, or
             ``max_channels``, ``ncols`` < 1, ``padding`` < 0, ``pad_value`` outside 0..255.
     """
     a = np.asarray(array)
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
+    if a.ndim == 4:
+        n = a.shape[0]
+        if index is None:
+            if n != 1:
+                raise ValueError(
+                    f"feature_grid got a batch of {n} feature maps, shape {a.shape}; give "
+                    f"index=0..{n - 1} to choose the one to draw (or pass array[i])"
+                )
+            index = 0
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
+            -n <= index < n
+        ):
+            raise ValueError(
+                f"index must be an int in [{-n}, {n - 1}] for a batch of {n} feature maps, "
+                f"got {index!r}"
+            )
+        a = a[int(index)]
+    elif index is not None:
+        raise ValueError(
+            f"index selects a map of an (N, C, H, W) batch; the array has shape "
+            f"{a.shape}, got index={index!r}"
+        )
     if a.ndim != 3:
         raise ValueError(
-            f"feature_grid needs one feature map of shape (C, H, W) or (1, C, H, W), "
-            f"got shape {np.shape(array)}"
+            f"feature_grid needs one feature map of shape (C, H, W), or an (N, C, H, W) "
+            f"batch with index=i, got shape {np.shape(array)}"
         )
     if a.size == 0:
         raise ValueError(f"feature_grid got an empty feature map of shape {a.shape}")

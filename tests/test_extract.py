@@ -18,6 +18,7 @@ from PIL import Image
 
 import featx
 from featx.extract import (
+    LOCK_FILE,
     SkippedImageWarning,
     extract,
     list_images,
@@ -213,8 +214,30 @@ def test_write_features_resumes_after_an_interruption(collection, weights, tmp_p
         a, b = _load(whole.out, fmt, k), _load(part, fmt, k)
         assert a.shape[0] == 6
         np.testing.assert_array_equal(a, b)
+    if fmt == "npz":  # the chunks are gone; only the record of the run stays
+        assert set(os.listdir(part + ".parts")) <= {"progress.json", LOCK_FILE}
+    again = write_features(model, inputs, part, NODES, **kw)
+    assert again.was_complete and again.rows == 6 and again.resumed_rows == 6
+    for k in NODES:
+        np.testing.assert_array_equal(_load(part, fmt, k), _load(whole.out, fmt, k))
+
+
+@pytest.mark.parametrize("fmt", ["npy-dir", "npz"])
+def test_cli_rerun_of_a_finished_extraction_does_nothing(weights, tmp_path, fmt):
+    # README: the same command continues where it stopped, for both formats
+    wpath, _ = weights
+    out = tmp_path / ("feats.npz" if fmt == "npz" else "feats")
+    cmd = ("extract", "resnet18", sample_image_path(), "--nodes", "layer1",
+           "--weights", wpath, "--format", fmt, "--out", str(out))
+    first = run(*cmd)
+    assert first.returncode == 0, first.stderr
+    again = run(*cmd)
+    assert again.returncode == 0, again.stderr
+    assert "already complete; nothing to do" in again.stdout
     if fmt == "npz":
-        assert not os.path.exists(part + ".parts")
+        os.remove(out)
+        gone = run(*cmd)
+        assert gone.returncode == 2 and "is gone" in gone.stderr
 
 
 def _load(out: str, fmt: str, key: str) -> np.ndarray:
@@ -449,7 +472,19 @@ def test_feature_grid_shape_dtype_and_normalisation():
     assert (tile(2, 2) == 0).all()  # 9th slot: no channel 8 (max_channels=8)
     assert feature_grid(fmap[0], max_channels=None, padding=0, ncols=5).size == (25, 14)
     assert feature_grid(fmap[0, :1]).size == (7, 9)
-    with pytest.raises(ValueError, match="shape"):
-        feature_grid(np.zeros((2, 3, 4, 4)))
+    batch = np.stack([fmap[0] * 0, fmap[0]])
+    with pytest.raises(ValueError) as e:
+        feature_grid(batch)
+    assert "batch of 2 feature maps, shape (2, 10, 7, 5)" in str(e.value)
+    assert "index=0..1" in str(e.value)
+    np.testing.assert_array_equal(np.asarray(feature_grid(batch, index=1)),
+                                  np.asarray(feature_grid(fmap[0])))
+    assert feature_grid(batch, index=-1).size == feature_grid(fmap).size
+    with pytest.raises(ValueError, match=r"index must be an int in \[-2, 1\].*got 2"):
+        feature_grid(batch, index=2)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) batch.*got index=0"):
+        feature_grid(fmap[0], index=0)
+    with pytest.raises(ValueError, match=r"got shape \(3, 4\)"):
+        feature_grid(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="padding"):
         feature_grid(fmap, padding=-1)

@@ -292,6 +292,37 @@ def test_mixed_mode_flags_are_restored_exactly():
     assert _flags(m) == before
 
 
+class FlagProbe(nn.Module):
+    """Records, while it is being traced, the mode flags of the model the
+    user holds (``owner``), as another thread would see them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.__dict__["seen"] = []
+
+    def forward(self, x):
+        owner = self.__dict__["owner"]
+        self.seen.append((self.training, owner.training, owner.bn.training))
+        return self.bn(self.conv(x))
+
+
+def test_tracing_never_writes_the_models_mode_flags():
+    # A direct model(x) in another thread during tracing must keep running
+    # in the mode the user set: the trace reads a view, not the model.
+    m = FlagProbe().eval()
+    m.__dict__["owner"] = m
+    get_graph_node_names(m)
+    create_feature_extractor(m, ["bn"])
+    assert m.seen and all(s[1:] == (False, False) for s in m.seen)
+    assert {t for t, *_ in m.seen} == {True, False}   # both modes traced
+    m.seen.clear()
+    m.train()
+    create_feature_extractor(m, ["bn"])
+    assert all(s[1:] == (True, True) for s in m.seen)
+
+
 class Untraceable(nn.Module):
     def __init__(self):
         super().__init__()

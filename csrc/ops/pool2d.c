@@ -8,7 +8,9 @@
  *   OH = floor or ceil((H + 2*PH - DH*(KH-1) - 1) / SH) + 1; with
  *   ceil_mode the last window must start inside the input or the left
  *   padding ((OH-1)*SH < H + PH), else OH is reduced by one. PH <=
- *   (DH*(KH-1) + 1) / 2. torch: F.max_pool2d(x, k, s, p, d, ceil_mode).
+ *   KH / 2, the undilated kernel (torch checks both this and the
+ *   dilated PH <= (DH*(KH-1) + 1) / 2, which it implies).
+ *   torch: F.max_pool2d(x, k, s, p, d, ceil_mode).
  *
  * avg_pool2d: window rows [i*SH - PH, min(i*SH - PH + KH, H + PH)), cols
  *   likewise (clipped to the padded input: a ceil_mode overhang is never
@@ -97,18 +99,20 @@ pool_infer(const char *op, const fx_tensor *x, const fx_ints *ks,
                 (long long)dil[1]);
         }
     }
+    /* torch's limit is half the kernel_size itself, dilation not counted
+     * (for max_pool2d it checks the dilated size too, which is larger) */
     for (i = 0; i < 2; i++) {
-        const int64_t eff = dil[i] * (ks->v[i] - 1) + 1;
-
-        if (pad->v[i] < 0 || pad->v[i] > eff / 2) {
+        if (pad->v[i] < 0 || pad->v[i] > ks->v[i] / 2) {
             return fx_error_set(
                 err, FX_ERR_ARG,
                 "%s: padding should be non-negative and at most half of "
-                "the effective kernel size, but got padding (%lld, %lld), "
-                "kernel_size (%lld, %lld) and dilation (%lld, %lld)",
+                "kernel_size (dilation not counted), but got padding "
+                "(%lld, %lld), kernel_size (%lld, %lld) and dilation "
+                "(%lld, %lld); the largest padding allowed is (%lld, %lld)",
                 op, (long long)pad->v[0], (long long)pad->v[1],
                 (long long)ks->v[0], (long long)ks->v[1], (long long)dil[0],
-                (long long)dil[1]);
+                (long long)dil[1], (long long)(ks->v[0] / 2),
+                (long long)(ks->v[1] / 2));
         }
     }
     for (i = 0; i < 2; i++) {

@@ -797,10 +797,12 @@ proxy_call(PyObject *self, PyObject *args, PyObject *kwargs)
 }
 
 /* Attributes of a tensor that are values, not methods: reading one
- * records getattr(x, name). Anything else is taken as a method. */
+ * records getattr(x, name). Anything else is taken as a method. "values"
+ * and "indices" are the fields of x.max(dim) / x.sort() results. */
 static const char *const DATA_ATTRS[] = {
     "shape", "dtype", "ndim", "T", "mT", "data", "device", "real", "imag",
-    "is_cuda", "itemsize", "nbytes", "size_in_bytes", NULL,
+    "is_cuda", "itemsize", "nbytes", "size_in_bytes", "values", "indices",
+    NULL,
 };
 
 static int

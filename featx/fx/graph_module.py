@@ -445,7 +445,9 @@ def node_callable(root: Module, kind: str, target: Any,
     calls: the module (as a view fixed to the mode), the function, or the
     tensor method with torch's meaning."""
     if kind == "call_module":
-        return mode_view(root.get_submodule(target), training)
+        view = mode_view(root.get_submodule(target), training)
+        view.__dict__["_featx_path"] = target  # full paths in errors
+        return view
     if kind == "call_function":
         return target
     return _Method(target) if target is not None else operator.call
@@ -661,6 +663,14 @@ class FeatureExtractor(Module):
                             f"{self._signature}") from None
         bound.apply_defaults()
         given = {**self._concrete, **bound.arguments}
+        params = self._signature.parameters
+        for name, value in bound.arguments.items():
+            if name not in self._concrete and _not_an_input(
+                    value, params[name].default):
+                raise TypeError(
+                    f"feature extractor: input '{name}' must be a float "
+                    "array, e.g. float32 of shape (N, C, H, W), got "
+                    f"{value!r:.60} ({type(value).__name__})")
         values = tuple(_as_input(name, given[name])
                        for name in self._arg_names)
         with np.errstate(all="ignore"):  # inf/nan propagate as in torch
@@ -720,6 +730,15 @@ def _has_path(root: Module, path: str) -> bool:
         else:
             return False
     return True
+
+
+def _not_an_input(value: Any, default: Any) -> bool:
+    """None (unless it is the argument's default) or a string: values no
+    forward argument of an array model takes, refused before any node
+    runs so the error names the input, not a fused op inside."""
+    if value is None:
+        return default is not None
+    return isinstance(value, (str, bytes))
 
 
 def _as_input(name: str, value: Any) -> Any:

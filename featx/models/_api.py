@@ -96,7 +96,7 @@ def get_model_builder(name: str) -> Callable[..., Module]:
         hint = (f"; did you mean {', '.join(repr(c) for c in close)}?"
                 if close else "")
         raise ValueError(
-            f"Unknown model {name!r}{hint}. See featx.models.list_models() "
+            f"Unknown model {name!r}{hint or '.'} See featx.models.list_models() "
             f"for the {len(BUILTIN_MODELS)} available models.") from None
 
 

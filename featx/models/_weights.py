@@ -504,6 +504,14 @@ def resolve_weights(
             (m for m, e in _facts()["models"].items() if e == weights_enum.__name__),
             weights_enum.__name__,
         )
+    if "num_classes" in kwargs:
+        n = kwargs["num_classes"]
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise (ValueError if isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+                   else TypeError)(
+                f"{model_name}(): num_classes must be a positive int (the size of the "
+                f"classifier's output), got {n!r}"
+            )
     if "pretrained" in kwargs:
         if weights is not None:
             raise TypeError(

@@ -284,8 +284,8 @@ def max_pool2d(input: Any, kernel_size: _IntOrPair,
         input: float32 array or traced value, shape (N, C, H, W).
         kernel_size: window (KH, KW) in pixels; an int means (k, k).
         stride: step (SH, SW) in pixels; defaults to kernel_size.
-        padding: implicit -inf border (PH, PW) in pixels, each <= half the
-            window.
+        padding: implicit -inf border (PH, PW) in pixels, each <= half of
+            kernel_size (dilation not counted, as in torch).
         dilation: spacing between window taps, in pixels.
         ceil_mode: use ceil instead of floor for the output size (a window
             must still start inside the input or left padding).
@@ -300,8 +300,8 @@ def max_pool2d(input: Any, kernel_size: _IntOrPair,
 
     Raises:
         TypeError: integer/bool/complex input.
-        ValueError: non-4-D input, non-positive sizes, padding > half the
-            window, or an empty output.
+        ValueError: non-4-D input, non-positive sizes, padding > half of
+            kernel_size, or an empty output.
         NotImplementedError: ``return_indices=True``.
 
     Example:
@@ -334,8 +334,8 @@ def avg_pool2d(input: Any, kernel_size: _IntOrPair,
         input: float32 array or traced value, shape (N, C, H, W).
         kernel_size: window (KH, KW) in pixels; an int means (k, k).
         stride: step (SH, SW) in pixels; defaults to kernel_size.
-        padding: implicit zero border (PH, PW) in pixels, each <= half the
-            window.
+        padding: implicit zero border (PH, PW) in pixels, each <= half of
+            kernel_size.
         ceil_mode: use ceil instead of floor for the output size.
         count_include_pad: count padded zeros in the divisor.
         divisor_override: if given, divide every window sum by this

@@ -72,8 +72,12 @@ def _name_failing_module(caller: "Module", error: BaseException) -> None:
     state = error.__dict__.setdefault(
         "_featx_origin", (caller, str(error.args[0])))
     origin, message = state
+    # a leaf module run by an extractor is a view that knows its own path
+    root = caller.__dict__.get("_featx_path")
     for path, module in caller.named_modules():
         if module is origin:
+            if path and root:
+                path = f"{root}.{path}"
             if path:
                 error.args = (f"in module '{path}' ({type(origin).__name__}): "
                               f"{message}",)
@@ -579,6 +583,11 @@ class Module:
             raise TypeError(
                 f"Expected state_dict to be dict-like, got "
                 f"{type(state_dict)}.")
+        bad = [k for k in state_dict if not isinstance(k, str)]
+        if bad:
+            raise TypeError(
+                f"state_dict keys must be str (dotted names such as "
+                f"'conv1.weight'), got {bad[0]!r} ({type(bad[0]).__name__})")
         if assign:
             raise NotImplementedError(
                 "load_state_dict(assign=True) is not supported; featx always "

@@ -23,8 +23,8 @@ WINDOWS = [
     (4, 4, 4, 3, 2, 1),
     (1, 1, 1, 1, 0, 1),
     (1, 1, 3, 2, 1, 1),
-    (13, 12, 3, 2, 2, 2),              # dilation (max_pool only)
-    (12, 9, (2, 3), (3, 2), (1, 2), (3, 2)),
+    (13, 12, 3, 2, 1, 2),              # dilation (max_pool only)
+    (12, 9, (2, 3), (3, 2), (1, 1), (3, 2)),
     (112, 112, 3, 2, 1, 1),            # resnet
 ]
 
@@ -245,11 +245,24 @@ def test_max_pool2d_error_padding(isa):
              _mp_attrs(3, 1, 2, 1, False), isa)
 
 
-def test_max_pool2d_padding_limit_uses_dilation(isa):
-    # effective kernel 5 (k=3, d=2) allows padding 2
+@pytest.mark.parametrize("k,pad,dil", [(3, 2, 2), (2, 2, 3), ((3, 5), (1, 3), 1)])
+def test_max_pool2d_padding_limit_ignores_dilation(isa, k, pad, dil):
+    # torch: "pad should be smaller than or equal to half of kernel size",
+    # with the undilated kernel, even where the dilated window is larger
+    x = np.zeros((1, 1, 9, 9), np.float32)
+    kk = (k, k) if isinstance(k, int) else k
+    with pytest.raises(ValueError) as e:
+        call("max_pool2d", [x], _mp_attrs(k, 1, pad, dil, False), isa)
+    msg = str(e.value)
+    assert "at most half of kernel_size" in msg
+    assert f"kernel_size ({kk[0]}, {kk[1]})" in msg
+    assert f"largest padding allowed is ({kk[0] // 2}, {kk[1] // 2})" in msg
+
+
+def test_max_pool2d_padding_at_the_limit_with_dilation(isa):
     x = rand(np.random.default_rng(6), 1, 1, 8, 8)
-    y = call("max_pool2d", [x], _mp_attrs(3, 1, 2, 2, False), isa)
-    assert_close(y, ref.max_pool2d(x, 3, 1, 2, 2))
+    y = call("max_pool2d", [x], _mp_attrs(3, 1, 1, 3, False), isa)
+    assert_close(y, ref.max_pool2d(x, 3, 1, 1, 3))
 
 
 def test_max_pool2d_error_rank(isa):
