@@ -186,9 +186,13 @@ const char *fx_op_kernel_name(const fx_op_info *op, unsigned isa_mask);
 
 /* ---- threads --------------------------------------------------------- */
 /*
- * fx_pool runs one kernel at a time on n threads: fn(a, ith, n) for every
- * ith, the calling thread taking ith = 0. Kernels split their work by
- * (ith, nth) into disjoint parts, so results do not depend on n.
+ * fx_pool runs one kernel at a time on n threads: fn(a, ith, n) once for
+ * every ith, each part run by whichever thread claims it first (the
+ * caller included). Kernels split their work by (ith, nth) into disjoint
+ * parts, so results do not depend on n nor on which thread runs a part.
+ * Handing a part to a thread costs about a microsecond while the pool's
+ * threads are spinning (for 50 us after each job), a futex wake-up
+ * (tens of microseconds) after that.
  */
 #define FX_MAX_THREADS 256
 
