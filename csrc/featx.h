@@ -190,9 +190,13 @@ const char *fx_op_kernel_name(const fx_op_info *op, unsigned isa_mask);
 
 /* ---- threads --------------------------------------------------------- */
 /*
- * fx_pool runs one kernel at a time on n threads: fn(a, ith, n) for every
- * ith, the calling thread taking ith = 0. Kernels split their work by
- * (ith, nth) into disjoint parts, so results do not depend on n.
+ * fx_pool runs one kernel at a time on n threads: fn(a, ith, n) once for
+ * every ith, each part run by whichever thread claims it first (the
+ * caller included). Kernels split their work by (ith, nth) into disjoint
+ * parts, so results do not depend on n nor on which thread runs a part.
+ * Handing a part to a thread costs about a microsecond while the pool's
+ * threads are spinning (for 50 us after each job), a futex wake-up
+ * (tens of microseconds) after that.
  */
 #define FX_MAX_THREADS 256
 
@@ -211,13 +215,19 @@ fx_status fx_pool_resize(fx_pool *p, int n, fx_error *err);
 int fx_pool_size(const fx_pool *p);
 
 /* Kernel calls that read and write fewer floats than this run on the
- * calling thread alone: waking the pool's threads (tens of microseconds)
- * costs more than sharing such work saves. Measured, batch 1 on 2
- * threads: MobileNetV3-Large 30 ms without the rule (slower than its
- * 20 ms on 1 thread), 26 / 26 / 24 / 24 ms with 2^15 / 2^16 / 2^17 / 2^18;
- * EfficientNet-B0 42 -> 31 / 30 / 29 / 31 ms; ResNet-50 95 / 85 / 82 /
- * 84 ms. Kernels give the same results on any thread count, so it changes
- * speed only; tests set it to 0 to run every split. */
+ * calling thread alone. It was set when waking the pool's threads cost
+ * tens of microseconds (batch 1 on 2 threads: MobileNetV3-Large 30 ms
+ * without the rule, slower than its 20 ms on 1 thread, 26 / 26 / 24 /
+ * 24 ms with 2^15 / 2^16 / 2^17 / 2^18; EfficientNet-B0 42 -> 31 / 30 /
+ * 29 / 31 ms; ResNet-50 95 / 85 / 82 / 84 ms). With spinning threads
+ * (about a microsecond per hand-over) the best of 25 MobileNetV3-Large
+ * runs is the same for 0 / 2^12 / 2^14 / 2^16 / 2^17 (20.6 / 22.8 / 20.7
+ * / 21.5 / 20.6 ms), but on a machine busy with other processes the
+ * medians were 68 / 38 / 38 / 42 / 36 ms: a thread preempted inside its
+ * part holds its kernel up, and many small split calls make that
+ * likelier. So the rule stays. Kernels give the same results on any
+ * thread count, so it changes speed only; tests set it to 0 to run every
+ * split. */
 #define FX_POOL_SERIAL_BELOW ((int64_t)1 << 17)
 int64_t fx_pool_serial_below(const fx_pool *p);
 void fx_pool_set_serial_below(fx_pool *p, int64_t floats);

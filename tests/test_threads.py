@@ -79,9 +79,12 @@ def test_set_num_threads_checks_its_argument():
     assert featx.get_num_threads() == 3
 
 
-def test_concurrent_extractor_calls_equal_serial_calls():
-    model = featx.models.resnet18().eval()
-    ex = create_feature_extractor(model, ["layer1", "layer3", "fc"])
+@pytest.mark.parametrize("name, nodes", [
+    ("resnet18", ["layer1", "layer3", "fc"]),
+    ("mobilenet_v3_small", ["features.1", "features.6", "classifier.3"])])
+def test_concurrent_extractor_calls_equal_serial_calls(name, nodes):
+    model = getattr(featx.models, name)().eval()
+    ex = create_feature_extractor(model, nodes)
     xs = [_rand(2, 3, 48, 48, seed=i) for i in range(6)]
     featx.set_num_threads(2)
     serial = [ex(x) for x in xs]
@@ -151,3 +154,20 @@ def test_small_calls_on_the_calling_thread_give_the_same_values():
         _core._set_serial_below(0)
         featx.set_num_threads(before)
     np.testing.assert_array_equal(split, serial)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_back_to_back_calls_run_every_part_once(threads):
+    """Many short calls in a row (workers still spinning, or just woken,
+    or asleep after a pause): every part of every call runs exactly once,
+    so each result equals NumPy's."""
+    import time
+
+    featx.set_num_threads(threads)
+    rng = np.random.default_rng(5)
+    for i in range(300):
+        x = rng.standard_normal(int(rng.integers(1, 3000))).astype(np.float32)
+        y = _rand(x.size, seed=i)
+        np.testing.assert_array_equal(_core.call("add", [x, y], {}), x + y)
+        if i % 50 == 49:
+            time.sleep(0.002)  # past the spin: the workers sleep

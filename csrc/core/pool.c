@@ -1,6 +1,16 @@
 /*
  * A small pthread pool that runs one kernel at a time on all its threads:
- * fn(a, ith, nth) for ith in [0, nth), the calling thread taking ith = 0.
+ * fn(a, ith, nth) for every ith in [0, nth), each part exactly once.
+ *
+ * Parts are claimed, not assigned: the caller publishes a job and then
+ * claims parts like the workers do, so a worker the OS has not scheduled
+ * (the machine is busy, or it is still waking up) costs parallelism but
+ * never a wait, and a small job may end on the caller alone. Between jobs
+ * workers spin for up to SPIN_NS before they sleep on a condition
+ * variable, and the caller spins as long for parts still running on
+ * workers, so the back-to-back kernel calls of a plan hand work over in
+ * about a microsecond instead of the tens a futex wake-up takes, while an
+ * idle pool sleeps.
  *
  * A caller that finds the pool busy (another Python thread is running a
  * kernel on it) runs its kernel on its own thread instead of waiting, so
@@ -12,61 +22,186 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h> /* _mm_pause, part of SSE2 */
+#endif
 
 #include "featx.h"
 
+/* How long a thread spins before it sleeps, in nanoseconds: longer than
+ * the gap between two kernel calls of a plan (microseconds of
+ * bookkeeping, tens for a Python step), short enough that an idle pool
+ * soon stops taking CPU time from other processes. */
+#define SPIN_NS 50000
+
+/* job packs the job's generation (bits 16 and up) with the next part to
+ * claim (bits 0-15; FX_MAX_THREADS < 2^16): one compare-and-swap claims a
+ * part of exactly the job its claimer saw. */
+#define JOB_GEN(j) ((j) >> 16)
+#define JOB_NEXT(j) ((int)((j) & 0xffff))
+
+/*
+ * A thread about to sleep announces it (sleepers, waiting) and then
+ * re-checks under the lock; the other side checks the announcement after
+ * its own update. All four accesses are sequentially consistent, so one
+ * of the two sides sees the other and no wake-up is lost.
+ */
 struct fx_pool {
     int n; /* threads, the caller included */
     pthread_t *workers;
     pthread_mutex_t busy; /* held by the caller running a job */
-    pthread_mutex_t lock; /* guards the fields below */
+    pthread_mutex_t lock; /* guards the sleeps on start and done */
     pthread_cond_t start, done;
-    uint64_t generation;
-    int pending, stop;
-    fx_kernel_fn fn;
-    const fx_kargs *args;
+    atomic_uint_least64_t job; /* generation << 16 | next part */
+    atomic_int remaining; /* parts of the current job not yet finished */
+    atomic_int sleepers;  /* workers asleep (or about to be) on start */
+    atomic_int waiting;   /* the caller is asleep (or about to be) on done */
+    atomic_int stop;
+    fx_kernel_fn fn;      /* the current job, written before it is */
+    const fx_kargs *args; /* published in job */
     pid_t owner;
     atomic_llong serial_below; /* see fx_pool_serial_below */
 };
 
+static void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+    _mm_pause();
+#elif defined(__aarch64__) && defined(__GNUC__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t
+now_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Spins while the generation in p->job is gen, for up to SPIN_NS.
+ * Returns 1 if it changed. */
+static int
+spin_on_job(fx_pool *p, uint64_t gen)
+{
+    int64_t t0 = 0;
+    int i;
+
+    for (i = 1;; i++) {
+        if (JOB_GEN(atomic_load_explicit(&p->job, memory_order_acquire))
+            != gen) {
+            return 1;
+        }
+        if (i % 64 == 0) { /* read the clock now and then */
+            if (t0 == 0) {
+                t0 = now_ns();
+            }
+            else if (now_ns() - t0 > SPIN_NS) {
+                return 0;
+            }
+        }
+        cpu_relax();
+    }
+}
+
+/* Spins while parts of the current job run, for up to SPIN_NS. Returns 1
+ * if all are done. */
+static int
+spin_on_remaining(fx_pool *p)
+{
+    int64_t t0 = 0;
+    int i;
+
+    for (i = 1;; i++) {
+        if (atomic_load_explicit(&p->remaining, memory_order_acquire) == 0) {
+            return 1;
+        }
+        if (i % 64 == 0) {
+            if (t0 == 0) {
+                t0 = now_ns();
+            }
+            else if (now_ns() - t0 > SPIN_NS) {
+                return 0;
+            }
+        }
+        cpu_relax();
+    }
+}
+
+/* Claims and runs parts of the job of generation gen until none is left.
+ * After a thread's last part ends the caller may return, so job data is
+ * read only while holding an unfinished part. */
+static void
+run_parts(fx_pool *p, uint64_t gen)
+{
+    uint64_t j = atomic_load(&p->job);
+
+    while (JOB_GEN(j) == gen && JOB_NEXT(j) < p->n) {
+        if (atomic_compare_exchange_weak(&p->job, &j, j + 1)) {
+            p->fn(p->args, JOB_NEXT(j), p->n);
+            if (atomic_fetch_sub(&p->remaining, 1) == 1
+                && atomic_load(&p->waiting)) {
+                pthread_mutex_lock(&p->lock);
+                pthread_cond_signal(&p->done);
+                pthread_mutex_unlock(&p->lock);
+            }
+            j = atomic_load(&p->job);
+        }
+    }
+}
+
 typedef struct worker_arg {
     fx_pool *pool;
-    int ith;
     uint64_t seen; /* the generation when spawned: jobs after it are new */
 } worker_arg;
 
 static void *
-worker_main(void *p)
+worker_main(void *arg)
 {
-    worker_arg w = *(worker_arg *)p;
-    fx_pool *pool = w.pool;
+    worker_arg w = *(worker_arg *)arg;
+    fx_pool *p = w.pool;
     uint64_t seen = w.seen;
 
-    free(p);
-    pthread_mutex_lock(&pool->lock);
+    free(arg);
     for (;;) {
-        fx_kernel_fn fn;
-        const fx_kargs *args;
-
-        while (pool->generation == seen && !pool->stop) {
-            pthread_cond_wait(&pool->start, &pool->lock);
+        if (!spin_on_job(p, seen)) {
+            pthread_mutex_lock(&p->lock);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (JOB_GEN(atomic_load(&p->job)) == seen) {
+                pthread_cond_wait(&p->start, &p->lock);
+            }
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->lock);
         }
-        if (pool->stop) {
+        if (atomic_load(&p->stop)) {
             break;
         }
-        seen = pool->generation;
-        fn = pool->fn;
-        args = pool->args;
-        pthread_mutex_unlock(&pool->lock);
-        fn(args, w.ith, pool->n);
-        pthread_mutex_lock(&pool->lock);
-        if (--pool->pending == 0) {
-            pthread_cond_signal(&pool->done);
-        }
+        seen = JOB_GEN(atomic_load(&p->job));
+        run_parts(p, seen);
     }
-    pthread_mutex_unlock(&pool->lock);
     return NULL;
+}
+
+/* Publishes a new generation: a job (next part 0) or, with stop set, the
+ * end. */
+static uint64_t
+publish(fx_pool *p)
+{
+    uint64_t gen = JOB_GEN(atomic_load(&p->job)) + 1;
+
+    atomic_store(&p->job, gen << 16);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->start);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return gen;
 }
 
 /* Stops and joins the workers (the pool must not be running a job). */
@@ -75,17 +210,15 @@ stop_workers(fx_pool *p)
 {
     int i;
 
-    pthread_mutex_lock(&p->lock);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->stop, 1);
+    (void)publish(p);
     for (i = 0; i < p->n - 1; i++) {
         pthread_join(p->workers[i], NULL);
     }
     free(p->workers);
     p->workers = NULL;
     p->n = 1;
-    p->stop = 0;
+    atomic_store(&p->stop, 0);
 }
 
 /* Starts n - 1 workers. On failure keeps the ones that started. */
@@ -106,8 +239,8 @@ start_workers(fx_pool *p, int n, fx_error *err)
             return fx_error_set(err, FX_ERR_NOMEM, "out of memory");
         }
         w->pool = p;
-        w->ith = i + 1;
-        w->seen = p->generation; /* stable: no job runs while resizing */
+        /* stable: no job runs while resizing */
+        w->seen = JOB_GEN(atomic_load(&p->job));
         if (pthread_create(&p->workers[i], NULL, worker_main, w) != 0) {
             free(w);
             return fx_error_set(err, FX_ERR_STATE,
@@ -128,6 +261,11 @@ fx_pool_new(void)
     }
     p->n = 1;
     p->owner = getpid();
+    atomic_init(&p->job, 0);
+    atomic_init(&p->remaining, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->waiting, 0);
+    atomic_init(&p->stop, 0);
     atomic_init(&p->serial_below, FX_POOL_SERIAL_BELOW);
     pthread_mutex_init(&p->busy, NULL);
     pthread_mutex_init(&p->lock, NULL);
@@ -202,19 +340,19 @@ fx_pool_run_max(fx_pool *p, int max_threads, fx_kernel_fn fn,
         fn(a, 0, 1);
         return;
     }
-    pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->args = a;
-    p->pending = p->n - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->lock);
-    fn(a, 0, p->n);
-    pthread_mutex_lock(&p->lock);
-    while (p->pending > 0) {
-        pthread_cond_wait(&p->done, &p->lock);
+    atomic_store(&p->remaining, p->n);
+    run_parts(p, publish(p));
+    if (!spin_on_remaining(p)) {
+        pthread_mutex_lock(&p->lock);
+        atomic_store(&p->waiting, 1);
+        while (atomic_load(&p->remaining) > 0) {
+            pthread_cond_wait(&p->done, &p->lock);
+        }
+        atomic_store(&p->waiting, 0);
+        pthread_mutex_unlock(&p->lock);
     }
-    pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->busy);
 }
 

@@ -631,6 +631,45 @@ round16(int64_t v)
     return (v + 15) / 16 * 16;
 }
 
+/*
+ * Work split (ith, nth): by tiles, each thread transforming every weight
+ * (once per block of tiles) for its share of the tiles; or by output
+ * channels (in MR-row units), each thread transforming every input tile
+ * and only its own channels' weights. With few tiles per thread (batch 1
+ * at 14x14 and below) the tile split leaves the 16-tile GEMM panels half
+ * empty and repeats the whole weight transform on every thread, so the
+ * channel split is cheaper there; with many tiles the tile split is (the
+ * input transform is not repeated). split_by_channels compares the two
+ * with the per-thread cost below, in units of one GEMM multiply-add, and
+ * takes the channel split when it is 10% cheaper.
+ * WINO_WT, the cost of transforming one 3x3 kernel, was measured at 1
+ * thread (C = OC = 64, 14x14, batch 1 vs 2: 250-275); the input
+ * transform's WINO_IT (per 6x6 patch) is taken to be alike.
+ */
+#define WINO_WT 250
+#define WINO_IT 250
+
+/* Per-thread cost of t tiles in blocks of at most tmax, o channels. */
+static int64_t
+wino_cost(int64_t t, int64_t o, int64_t tmax)
+{
+    const int64_t nb = (t + tmax - 1) / tmax;
+    const int64_t cols = nb * round16((t + nb - 1) / nb);
+
+    return 36 * o * cols + WINO_WT * o * nb + WINO_IT * t;
+}
+
+static int
+split_by_channels(int64_t tiles, int64_t oc, int64_t tmax, int nth)
+{
+    const int64_t units = (oc + MR - 1) / MR;
+
+    /* the model is rough: switch only when it promises 10% */
+    return nth > 1
+           && 10 * wino_cost(tiles, (units + nth - 1) / nth * MR, tmax)
+                  < 9 * wino_cost((tiles + nth - 1) / nth, oc, tmax);
+}
+
 void
 fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
                               float *ws, const float *alpha,
@@ -641,7 +680,7 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     const int64_t n_batch = x->shape[0];
     const int64_t tmax = fx__winograd_tile_block(x->shape[1]);
     wino p;
-    int64_t ntiles, t0, t1, nblocks, blk;
+    int64_t ntiles, t0, t1, oc0, oc1, nblocks, blk;
 
     p.x = x->data;
     p.w = w->data;
@@ -675,8 +714,19 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     p.m = p.u + 36 * p.uxi;
 
     ntiles = n_batch * p.th * p.tw;
-    fx__split(ntiles, ith, nth, &t0, &t1);
-    if (t0 >= t1) {
+    if (split_by_channels(ntiles, p.oc, tmax, nth)) {
+        t0 = 0;
+        t1 = ntiles;
+        fx__split((p.oc + MR - 1) / MR, ith, nth, &oc0, &oc1);
+        oc0 *= MR;
+        oc1 = oc1 * MR < p.oc ? oc1 * MR : p.oc;
+    }
+    else {
+        fx__split(ntiles, ith, nth, &t0, &t1);
+        oc0 = 0;
+        oc1 = p.oc;
+    }
+    if (t0 >= t1 || oc0 >= oc1) {
         return;
     }
     /* Spare columns are read by the lanes of partial groups (results
@@ -700,8 +750,8 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
             }
         }
         input_transform(&p, p.x, b0, nt);
-        for (o0 = 0; o0 < p.oc; o0 += OB) {
-            const int64_t ob = p.oc - o0 < OB ? p.oc - o0 : OB;
+        for (o0 = oc0; o0 < oc1; o0 += OB) {
+            const int64_t ob = oc1 - o0 < OB ? oc1 - o0 : OB;
 
             for (c0 = 0; c0 < p.c; c0 += KC) {
                 const int64_t kc = p.c - c0 < KC ? p.c - c0 : KC;

@@ -44,14 +44,29 @@ PyObject *fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask,
                           fx_pool *pool, const void *params,
                           PyObject *inputs);
 
-/* As fxpy_run_parsed, but if `reuse` is not NULL and has the output's
- * shape, the kernel writes into it and it is returned (new reference)
- * instead of a new array. reuse must be a float32 C-contiguous aligned
- * writeable array that nothing else can observe, and only an op for
- * which fx_op_elementwise() holds may be given one of its inputs. */
+/* Buffers a plan run lends its kernel steps, one per run (all of it is
+ * per-run state, so concurrent runs share nothing). */
+typedef struct fxpy_bufs {
+    /* Candidate outputs, tried in order: the kernel writes into the first
+     * with the output's shape, which is returned (new reference); taken
+     * is set to its index, or -1 when a new array was made. Each must be
+     * a float32 C-contiguous aligned writeable array that nothing else
+     * can observe, and only an op for which fx_op_elementwise() holds may
+     * be given one of its inputs. */
+    PyArrayObject *const *out;
+    int n_out;
+    int taken;
+    /* Kernel scratch kept from step to step (malloc'd; the run frees
+     * ws_raw) and grown when a step needs more, so steps do not allocate
+     * and page in fresh scratch each time. */
+    void *ws_raw;
+    size_t ws_cap; /* bytes */
+} fxpy_bufs;
+
+/* As fxpy_run_parsed, with a plan run's buffers (NULL: none). */
 PyObject *fxpy_run_into(const fx_op_info *op, unsigned isa_mask,
                         fx_pool *pool, const void *params, PyObject *inputs,
-                        PyArrayObject *reuse);
+                        fxpy_bufs *bufs);
 
 /* Each file's part of module exec: add its functions/types to m. */
 int fxpy_ops_exec(PyObject *m);

@@ -362,7 +362,7 @@ fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
  * byte array), so kernels read typed fields safely. */
 PyObject *
 fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
-              const void *params, PyObject *inputs, PyArrayObject *reuse)
+              const void *params, PyObject *inputs, fxpy_bufs *bufs)
 {
     PyArrayObject *arrays[FX_MAX_INPUTS] = {NULL};
     fx_tensor in[FX_MAX_INPUTS];
@@ -374,12 +374,16 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     fx_error err;
     size_t ws = 0;
     void *ws_raw = NULL, *ws_aligned = NULL;
+    size_t ws_need;
     Py_ssize_t n = 0, i;
     fx_kernel_fn kernel;
     fx_kargs k;
     int nth;
 
     memcpy(pbuf, params, op->params_size);
+    if (bufs != NULL) {
+        bufs->taken = -1;
+    }
     seq = PySequence_Fast(inputs, "");
     if (seq == NULL) {
         PyErr_Clear();
@@ -415,9 +419,19 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     for (i = 0; i < out.ndim; i++) {
         dims[i] = (npy_intp)out.shape[i];
     }
-    if (reuse != NULL && has_shape(reuse, &out)) {
-        out_arr = (PyArrayObject *)Py_NewRef((PyObject *)reuse);
-    } else {
+    if (bufs != NULL) {
+        for (bufs->taken = 0; bufs->taken < bufs->n_out; bufs->taken++) {
+            if (has_shape(bufs->out[bufs->taken], &out)) {
+                out_arr = (PyArrayObject *)Py_NewRef(
+                    (PyObject *)bufs->out[bufs->taken]);
+                break;
+            }
+        }
+        if (bufs->taken == bufs->n_out) {
+            bufs->taken = -1;
+        }
+    }
+    if (out_arr == NULL) {
         out_arr = (PyArrayObject *)PyArray_SimpleNew(out.ndim, dims,
                                                      NPY_FLOAT32);
     }
@@ -434,12 +448,24 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
                 goto fail;
             }
             ws = (ws + 63) / 64 * 64;
-            ws_raw = malloc((size_t)nth * ws + 64);
-            if (ws_raw == NULL) {
+            ws_need = (size_t)nth * ws + 64;
+            if (bufs == NULL) {
+                ws_aligned = ws_raw = malloc(ws_need);
+            }
+            else if (bufs->ws_cap >= ws_need) {
+                ws_aligned = bufs->ws_raw;
+            }
+            else {
+                free(bufs->ws_raw);
+                ws_aligned = bufs->ws_raw = malloc(ws_need);
+                bufs->ws_cap = ws_aligned != NULL ? ws_need : 0;
+            }
+            if (ws_aligned == NULL) {
                 PyErr_NoMemory();
                 goto fail;
             }
-            ws_aligned = (void *)(((uintptr_t)ws_raw + 63) & ~(uintptr_t)63);
+            ws_aligned =
+                (void *)(((uintptr_t)ws_aligned + 63) & ~(uintptr_t)63);
         }
         kernel = fx_op_kernel(op, isa_mask);
         k.params = pbuf;

@@ -362,10 +362,13 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     """Lowers a :class:`ModeGraph` to a ``featx._core.Plan``.
 
     featx layers and featx array functions whose work is one C kernel call
-    become kernel steps (weights passed by reference); everything else
-    (user leaf modules, Python operators, mode-dependent layers in train
-    mode) becomes a Python step. Leaf modules run as views fixed to the
-    graph's mode. ``a + b`` (``-``, ``*``, ``/``) on two kernel results
+    become kernel steps (weights passed by reference), and so do featx.ops
+    leaf blocks that list their kernel calls (``_plan_steps``: eval-mode
+    ``Conv2dNormActivation``, ``SqueezeExcitation``, an identity
+    ``StochasticDepth``) when their input is another kernel's result;
+    everything else (user leaf modules, Python operators, mode-dependent
+    layers in train mode) becomes a Python step. Leaf modules run as views
+    fixed to the graph's mode. ``a + b`` (``-``, ``*``, ``/``) on two kernel results
     becomes a kernel step too. Unless ``fuse`` is False (a private switch
     for tests), add -> relu, linear -> activation and, in eval mode,
     conv2d -> batch_norm (-> activation) chains become one step
