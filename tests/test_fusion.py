@@ -203,8 +203,8 @@ def test_graph_fuses_every_conv_bn_activation(act):
 @pytest.mark.parametrize("groups", [1, 8])
 def test_conv_norm_activation_block_is_one_exact_call(monkeypatch, act,
                                                       groups):
-    """An eval-mode Conv2dNormActivation (a leaf) makes one conv2d_bn
-    call, bit for bit its layers one by one."""
+    """An eval-mode Conv2dNormActivation (a leaf: it runs as one Python
+    step) makes one conv2d_bn call, bit for bit its layers one by one."""
     from featx import _op, nn
     from featx.ops import Conv2dNormActivation
 
@@ -300,42 +300,3 @@ def test_python_operator_on_non_kernel_values_stays_python():
     assert out["add_1"] == [1, 2, 1, 2]
     a = ex.conv(x)
     np.testing.assert_array_equal(out["mul"], a * a)
-
-
-def _leaf_ops(ex, mode="eval"):
-    from featx.fx.graph_module import op_label
-
-    kernels = {slot for slot, _, _ in ex._plans[mode].kernels()}
-    return [(name, op_label(ex, kind, target), i in kernels)
-            for i, name, kind, target, *_ in ex._graphs[mode].nodes
-            if kind == "call_module"]
-
-
-def test_conv_norm_activation_leaves_run_as_kernel_steps():
-    """In a plan an eval-mode Conv2dNormActivation leaf is one conv2d_bn
-    kernel step when its input is another kernel's (or a leaf's) fresh
-    float32 array; the one on the extractor's input stays a Python step
-    (its conversions and errors stay its own). Values equal eager ones."""
-    model = _model("mobilenet_v3_small")
-    ex = create_feature_extractor(
-        model, ["features.1", "features.4", "classifier.3"]).eval()
-    blocks = [(n, k) for n, op, k in _leaf_ops(ex)
-              if op == "Conv2dNormActivation"]
-    assert blocks[0] == ("features.0", False)
-    assert all(k for _, k in blocks[1:]) and len(blocks) > 20
-    x = _x(1, 3, 64, 64)
-    out = ex(x)
-    np.testing.assert_array_equal(out["features.1"], model.features[:2](x))
-    np.testing.assert_array_equal(out["features.4"], model.features[:5](x))
-    np.testing.assert_array_equal(out["classifier.3"], model(x))
-
-
-def test_eval_stochastic_depth_is_an_identity_and_adds_lower():
-    """EfficientNet's eval-mode StochasticDepth returns its input, so the
-    residual add after it is a kernel step on kernel results."""
-    model = _model("efficientnet_b0")
-    ex = create_feature_extractor(model, ["features.3", "classifier.1"])
-    ex.eval()
-    assert _fused_ops(ex).count("add") == 9  # every residual block's
-    x = _x(1, 3, 64, 64)
-    np.testing.assert_array_equal(ex(x)["classifier.1"], model(x))

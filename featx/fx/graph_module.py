@@ -175,13 +175,6 @@ def _kernel_step(index: int, spec: Any) -> tuple | None:
     return (index, "kernel", spec.name, tuple(inputs), dict(spec.attrs))
 
 
-def _kernel_values(values: Any, kernel_slots: set[int]) -> bool:
-    """Whether every graph value among ``values`` is a fresh float32 array
-    made by kernels (a slot in ``kernel_slots``)."""
-    return all(v.index in kernel_slots for v in values
-               if isinstance(v, SlotRef))
-
-
 def _lower(fn: Any, args: tuple, kwargs: dict) -> Any:
     try:
         return fn(*args, **kwargs)
@@ -314,12 +307,9 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     """Lowers a :class:`ModeGraph` to a ``featx._core.Plan``.
 
     featx layers and featx array functions whose work is one C kernel call
-    become kernel steps (weights passed by reference), and so do featx leaf
-    modules that say, through ``__featx_spec__(input)``, that they make
-    one kernel call (eval-mode ``Conv2dNormActivation``) when their input
-    is another kernel's result, or return their input (``StochasticDepth``
-    in eval mode); everything else (user leaf modules, Python operators,
-    mode-dependent layers in train mode) becomes a Python step. Leaf modules run as views fixed to the
+    become kernel steps (weights passed by reference); everything else
+    (user leaf modules, Python operators, mode-dependent layers in train
+    mode) becomes a Python step. Leaf modules run as views fixed to the
     graph's mode. ``a + b`` (``-``, ``*``, ``/``) on two kernel results
     becomes a kernel step too. Unless ``fuse`` is False (a private switch
     for tests), add -> relu and, in eval mode, conv2d -> batch_norm
@@ -342,25 +332,12 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
         step = None
         fn = node_callable(root, kind, target, training)
         if kind == "call_module":
-            layer = type(fn).__module__.startswith("featx.nn")
-            lower = fn.forward if layer else getattr(fn, "__featx_spec__",
-                                                     None)
-            spec = None if lower is None else _lower(lower, args, kwargs)
-            if isinstance(spec, SlotRef):
-                fn, args, kwargs = _identity, (spec,), {}
-                if spec.index in kernel_slots:
-                    kernel_slots.add(index)
-            elif layer or (isinstance(spec, OpSpec)
-                           and _kernel_values(spec.inputs, kernel_slots)):
-                step = _kernel_step(index, spec)
-            elif isinstance(spec, OpSpec) or (
-                    getattr(fn, "__featx_fresh_float32__", False)
-                    and not kwargs and _kernel_values(args, kernel_slots)):
-                # a leaf on a value that may not be a float32 array runs
-                # as itself (its errors and conversions stay its own) and
-                # returns a fresh float32 array all the same; so does a
-                # leaf that says so, given only such arrays
-                kernel_slots.add(index)
+            if type(fn).__module__.startswith("featx.nn"):
+                spec = _lower(fn.forward, args, kwargs)
+                if isinstance(spec, SlotRef):
+                    fn, args, kwargs = _identity, (spec,), {}
+                else:
+                    step = _kernel_step(index, spec)
         else:
             spec_fn = getattr(target, "__featx_spec__", None)
             if kind == "call_function" and spec_fn is not None:

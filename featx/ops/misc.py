@@ -91,23 +91,20 @@ class Conv2dNormActivation(nn.Sequential):
         self.out_channels = out_channels
 
     def forward(self, input: Any) -> Any:
-        spec = None
-        if type(input) is np.ndarray and input.dtype == np.float32:
-            spec = self.__featx_spec__(input)
+        spec = self._fused(input)
         if spec is None:
             return super().forward(input)
         return _core.call(spec.name, spec.inputs, spec.attrs)
 
-    def __featx_spec__(self, input: Any) -> OpSpec | None:
-        """The one conv2d_bn call on ``input`` (a float32 array, not a
-        shape-only MetaArray, or a plan's SlotRef) equal to conv ->
+    def _fused(self, input: Any) -> OpSpec | None:
+        """On a float32 array (not a shape-only MetaArray), the one conv2d_bn call equal to conv ->
         eval-mode batch norm (-> relu, relu6, hardswish or silu), bit for
         bit; else None. Each featx.nn child says what it computes as the
         OpSpec its forward returns on a placeholder (as the plan compiler
         lowers layers); anything else, or training, is not fused (and
-        errors are left to the unfused layers). The plan compiler runs the
-        module as this one kernel step (see graph_module.compile_plan)."""
-        if not 2 <= len(self) <= 3:
+        errors are left to the unfused layers)."""
+        if (type(input) is not np.ndarray or input.dtype != np.float32
+                or not 2 <= len(self) <= 3):
             return None
         specs = []
         for i, m in enumerate(self):
@@ -144,10 +141,6 @@ class SqueezeExcitation(nn.Module):
     Shape:
         (N, C, H, W) -> (N, C, H, W).
     """
-
-    # for the plan compiler: on a float32 array, forward returns a fresh
-    # float32 array made by a kernel (the final mul)
-    __featx_fresh_float32__ = True
 
     def __init__(self, input_channels: int, squeeze_channels: int,
                  activation: _ModuleFactory = nn.ReLU,

@@ -90,10 +90,5 @@ class StochasticDepth(nn.Module):
     def forward(self, input: Any) -> Any:
         return stochastic_depth(input, self.p, self.mode, self.training)
 
-    def __featx_spec__(self, input: Any) -> Any:
-        """For the plan compiler: the input itself (a SlotRef) when the
-        module returns it unchanged (eval mode or ``p == 0``)."""
-        return self.forward(input)
-
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(p={self.p}, mode={self.mode})"
