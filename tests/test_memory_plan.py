@@ -53,43 +53,6 @@ def test_elementwise_step_writes_into_a_dead_intermediate():
     np.testing.assert_array_equal(x, before)  # the input is never reused
 
 
-CONV1 = dict(stride=1, padding=0, dilation=1, groups=1)
-
-
-def test_later_step_writes_into_the_last_released_value():
-    """A kernel step (here a non-elementwise conv) writes into the buffer
-    of the value released last when that has the output's shape (what it
-    returns is then a buffer nothing else holds); a value something else
-    holds is never that buffer, and results equal a plan without reuse."""
-    seen, kept = [], []
-    w = _x(5, 5, 1, 1, seed=2)
-
-    def watch(v):
-        seen.append(weakref.ref(v))  # no strong reference kept
-        return None
-
-    steps = [(1, "kernel", "conv2d", (0, w, None), CONV1, "c1"),
-             (2, "python", watch, (SlotRef(1),), {}, "watch"),
-             (3, "kernel", "conv2d", (1, w, None), CONV1, "c2"),
-             (4, "kernel", "conv2d", (3, w, None), CONV1, "c3"),
-             (5, "kernel", "conv2d", (4, w, None), CONV1, "c4"),
-             (6, "python", kept.append, (SlotRef(5),), {}, "keep"),
-             (7, "kernel", "conv2d", (5, w, None), CONV1, "c5"),
-             (8, "kernel", "conv2d", (7, w, None), CONV1, "c6")]
-    outputs = [("c3", 4), ("c6", 8)]
-    plan = _plan(steps, outputs, n_slots=9)
-    x = _x(2, 5, 6, 7)
-    out = plan.run((x,))
-    assert seen[0]() is out["c3"]  # c1's array, released after c2
-    c4 = _core.call("conv2d", (out["c3"], w, None), CONV1)
-    np.testing.assert_array_equal(kept[0], c4)  # held: never written
-    want = _core.Plan(n_slots=9, input_slots=(0,), steps=steps,
-                      outputs=tuple(outputs), slotref_type=SlotRef,
-                      isa_mask=_core.isa_mask(), reuse=False).run((x,))
-    for k in want:
-        np.testing.assert_array_equal(out[k], want[k])
-
-
 def test_value_kept_by_a_python_step_is_not_overwritten():
     kept = []
 

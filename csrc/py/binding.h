@@ -48,14 +48,12 @@ PyObject *fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask,
  * per-run state, so concurrent runs share nothing). */
 typedef struct fxpy_bufs {
     /* Candidate outputs, tried in order: the kernel writes into the first
-     * with the output's shape, which is returned (new reference); taken
-     * is set to its index, or -1 when a new array was made. Each must be
-     * a float32 C-contiguous aligned writeable array that nothing else
-     * can observe, and only an op for which fx_op_elementwise() holds may
-     * be given one of its inputs. */
+     * with the output's shape, which is returned (new reference) instead
+     * of a new array. Each must be a float32 C-contiguous aligned
+     * writeable array that nothing else can observe, and only an op for
+     * which fx_op_elementwise() holds may be given one of its inputs. */
     PyArrayObject *const *out;
     int n_out;
-    int taken;
     /* Kernel scratch kept from step to step (malloc'd; the run frees
      * ws_raw) and grown when a step needs more, so steps do not allocate
      * and page in fresh scratch each time. */

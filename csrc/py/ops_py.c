@@ -381,9 +381,6 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     int nth;
 
     memcpy(pbuf, params, op->params_size);
-    if (bufs != NULL) {
-        bufs->taken = -1;
-    }
     seq = PySequence_Fast(inputs, "");
     if (seq == NULL) {
         PyErr_Clear();
@@ -419,16 +416,9 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     for (i = 0; i < out.ndim; i++) {
         dims[i] = (npy_intp)out.shape[i];
     }
-    if (bufs != NULL) {
-        for (bufs->taken = 0; bufs->taken < bufs->n_out; bufs->taken++) {
-            if (has_shape(bufs->out[bufs->taken], &out)) {
-                out_arr = (PyArrayObject *)Py_NewRef(
-                    (PyObject *)bufs->out[bufs->taken]);
-                break;
-            }
-        }
-        if (bufs->taken == bufs->n_out) {
-            bufs->taken = -1;
+    for (i = 0; bufs != NULL && out_arr == NULL && i < bufs->n_out; i++) {
+        if (has_shape(bufs->out[i], &out)) {
+            out_arr = (PyArrayObject *)Py_NewRef((PyObject *)bufs->out[i]);
         }
     }
     if (out_arr == NULL) {

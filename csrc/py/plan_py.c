@@ -18,14 +18,12 @@
  * Python step's result), and, checked at run time, the value is a
  * float32 C-contiguous writeable array owning its data with the output's
  * shape, referenced by the slot alone (a Python step may have kept it).
- * Any other kernel step may write into the spare: the value of the slot
- * released last, if it passed the same checks then and has the output's
- * shape (a run keeps that one value; keeping more made glibc return and
- * re-fault more memory, not less). Returned values and values anything
- * else references are never the spare. A run also keeps one kernel
- * scratch buffer for all its steps (fxpy_bufs). Measured page faults per
- * batch-1 run on 2 threads: DenseNet-121 5780 -> 1860 (ResNet-50 3070 ->
- * 3450; the rest is glibc trimming its heap between runs).
+ * A run keeps one kernel scratch buffer for all its steps (fxpy_bufs)
+ * instead of a malloc per step, which glibc often served with fresh pages
+ * (page faults per run on 2 threads: ResNet-50 batch 8 2000 -> 950,
+ * DenseNet-121 batch 1 5780 -> 2250). Also writing a kernel's output into
+ * the value released last (of the same shape) made them 5460 and 1860:
+ * not done.
  */
 #include "binding.h"
 
@@ -63,8 +61,6 @@ typedef struct PlanObject {
     PyObject *slotref_type;
     step *steps;
     int32_t n_steps;
-    /* per slot: a kernel step writes it (all 0 with reuse=False) */
-    uint8_t *kernel_made;
 } PlanObject;
 
 /* ---- construction ---------------------------------------------------- */
@@ -306,9 +302,7 @@ plan_liveness(PlanObject *self, int reuse)
     reader_ctx ctx = {last, py, n, 0, 0};
     int rc = -1;
 
-    self->kernel_made = PyMem_Calloc((size_t)n + 1, 1);
-    if (last == NULL || py == NULL || producer == NULL
-        || self->kernel_made == NULL) {
+    if (last == NULL || py == NULL || producer == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -356,9 +350,6 @@ plan_liveness(PlanObject *self, int reuse)
         if (producer[j] >= 0 && py[j] && is_output_slot(self, j)) {
             self->steps[producer[j]].snapshot = 1;
         }
-        self->kernel_made[j] = reuse && producer[j] >= 0
-                               && self->steps[producer[j]].kind
-                                      == STEP_KERNEL;
     }
     for (i = 0; i < self->n_steps; i++) {
         step *s = &self->steps[i];
@@ -392,8 +383,7 @@ PyDoc_STRVAR(plan_doc,
 "     reuse=True)\n\n"
 "An executable pruned graph. steps: tuples (out, 'kernel', op, inputs,\n"
 "attrs) or (out, 'python', fn, args, kwargs); outputs: tuples (key, slot).\n"
-"reuse=False (private, for comparisons) never runs a step in place nor\n"
-"into a dead value's buffer.\n"
+"reuse=False (private, for comparisons) never runs a step in place.\n"
 "Built by featx.fx.graph_module; not meant to be used directly.");
 
 static PyObject *
@@ -510,7 +500,6 @@ plan_dealloc(PlanObject *self)
     PyObject_GC_UnTrack(self);
     plan_clear(self);
     PyMem_Free(self->steps);
-    PyMem_Free(self->kernel_made);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -613,27 +602,11 @@ is_private_array(PyObject *o)
            && PyArray_BASE(arr) == NULL;
 }
 
-/* One run's state: slot values, snapshots, the spare, buffers. */
+/* One run's state: slot values, snapshots, buffers. */
 typedef struct run_state {
     PyObject **values, **snaps;
-    PyArrayObject *spare; /* owned, or NULL */
     fxpy_bufs bufs;
 } run_state;
-
-/* Empties a slot; its value becomes the spare if a kernel step made it
- * and nothing else references it. */
-static void
-release_slot(PlanObject *self, run_state *r, int32_t slot)
-{
-    PyObject *o = r->values[slot];
-
-    r->values[slot] = NULL;
-    if (!self->kernel_made[slot] || !is_private_array(o)) {
-        Py_XDECREF(o);
-        return;
-    }
-    Py_XSETREF(r->spare, (PyArrayObject *)o);
-}
 
 static PyObject *
 run_step(PlanObject *self, step *s, run_state *r)
@@ -642,18 +615,17 @@ run_step(PlanObject *self, step *s, run_state *r)
 
     if (s->kind == STEP_KERNEL) {
         Py_ssize_t i, n = PyTuple_GET_SIZE(s->inputs);
-        PyArrayObject *cands[MAX_REUSE + 1];
+        PyArrayObject *cands[MAX_REUSE];
         PyObject *ins = PyTuple_New(n), *res;
-        int k, n_in_cands = 0;
+        int k, n_cands = 0;
 
         /* candidate outputs: dead inputs of an elementwise step (see
-         * plan_liveness), then the spare */
+         * plan_liveness) */
         for (k = 0; k < s->n_reuse; k++) {
             if (is_private_array(values[s->reuse[k]])) {
-                cands[n_in_cands++] = (PyArrayObject *)values[s->reuse[k]];
+                cands[n_cands++] = (PyArrayObject *)values[s->reuse[k]];
             }
         }
-        cands[n_in_cands] = r->spare;
         for (i = 0; ins != NULL && i < n; i++) {
             PyObject *o = PyTuple_GET_ITEM(s->inputs, i);
 
@@ -673,14 +645,11 @@ run_step(PlanObject *self, step *s, run_state *r)
             return NULL;
         }
         r->bufs.out = cands;
-        r->bufs.n_out = n_in_cands + (r->spare != NULL);
+        r->bufs.n_out = n_cands;
         res = fxpy_run_into(s->op, self->isa_mask,
                             fxpy_state_of_type(Py_TYPE(self))->pool,
                             s->params, ins, &r->bufs);
         Py_DECREF(ins);
-        if (res != NULL && r->bufs.taken == n_in_cands) {
-            Py_CLEAR(r->spare); /* it is the step's value now */
-        }
         return res;
     }
     {
@@ -769,7 +738,7 @@ plan_run(PlanObject *self, PyObject *inputs)
             }
         }
         for (k = 0; k < s->n_frees; k++) {
-            release_slot(self, &r, s->frees[k]);
+            Py_CLEAR(r.values[s->frees[k]]);
         }
     }
     result = PyDict_New();
@@ -796,7 +765,6 @@ done:
             Py_XDECREF(r.snaps[j]);
         }
     }
-    Py_XDECREF(r.spare);
     free(r.bufs.ws_raw);
     PyMem_Free(r.values);
     PyMem_Free(r.snaps);
