@@ -604,6 +604,7 @@ def unsupported_method_message(node: str, name: str) -> str:
                 "wrap the code in a function (@featx.fx.wrap) so it runs "
                 "on NumPy arrays")
     return (f"node {node!r}: tensor method '{name}' (x.{name}(...)) is not "
-            f"supported inside a feature extractor (it would run with "
-            f"NumPy's meaning, not torch's); {hint}. Supported methods: "
+            f"supported inside a feature extractor (featx has no "
+            f"implementation of it with torch's meaning); {hint}. "
+            f"Supported methods: "
             f"{', '.join(sorted(METHODS))}")
