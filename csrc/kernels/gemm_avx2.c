@@ -744,25 +744,35 @@ thread_slot(const fx_kargs *a, int ith)
     return (float *)((char *)a->workspace + (size_t)ith * a->workspace_size);
 }
 
-/* 1 if the n floats at p are all finite (no inf, no NaN): v * 0 is 0
- * for a finite v and NaN otherwise, and NaN survives the sum. One read of
- * the array, negligible next to the convolution that follows. */
+/* Winograd's transforms scale values by up to 100 (input tile) and 361
+ * (output tile) before and after the channel sum, so a value that a
+ * direct convolution multiplies and sums safely can overflow there. Below
+ * 2^48 in magnitude, input and weight products times those factors and
+ * 1024 channels stay under 2^122, far from float's 2^128. */
+#define WINO_ABS_MAX 0x1p48f
+
+/* 1 if each of the n floats at p is below limit in magnitude (so none is
+ * inf or NaN: a NaN compares false). One read of the array, negligible
+ * next to the convolution that follows. */
 static int
-all_finite(const float *p, int64_t n)
+all_below(const float *p, int64_t n, float limit)
 {
-    const __m256 zero = _mm256_setzero_ps();
-    __m256 acc = zero;
-    float tail = 0.0f;
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 lim = _mm256_set1_ps(limit);
+    __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     int64_t i;
 
     for (i = 0; i + 8 <= n; i += 8) {
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(p + i), zero));
+        const __m256 v = _mm256_and_ps(_mm256_loadu_ps(p + i), abs_mask);
+
+        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, lim, _CMP_LT_OQ));
     }
     for (; i < n; i++) {
-        tail += p[i] * 0.0f;
+        if (!(p[i] < limit && p[i] > -limit)) {
+            return 0;
+        }
     }
-    return _mm256_movemask_ps(_mm256_cmp_ps(acc, zero, _CMP_EQ_OQ)) == 0xff
-           && tail == 0.0f;
+    return _mm256_movemask_ps(ok) == 0xff;
 }
 
 /*
@@ -804,13 +814,14 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
     if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)
-        && all_finite(x->data, fx_tensor_numel(x))
-        && all_finite(w->data, fx_tensor_numel(w))) {
+        && all_below(x->data, fx_tensor_numel(x), WINO_ABS_MAX)
+        && all_below(w->data, fx_tensor_numel(w), WINO_ABS_MAX)) {
         /* 3x3 stride 1: Winograd F(4x4, 3x3), kernels/winograd_avx2.c.
          * Its transforms mix the values of a whole tile, so an inf or NaN
          * would reach outputs whose window never sees it (and inf - inf
-         * turns inf into NaN): such inputs take the direct path, which
-         * gives the reference's non-finite pattern exactly. */
+         * turns inf into NaN), and huge values could overflow: such
+         * inputs take the direct path, which gives the reference's
+         * non-finite pattern exactly. */
         fx__f32_conv2d_winograd__avx2(a, ith, nth, bp, alpha, beta, act);
         return;
     }

@@ -241,6 +241,24 @@ def test_non_finite_values_as_the_reference(isa, value, where):
     np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("where", ["input", "weight"])
+def test_huge_values_take_the_direct_path(isa, where):
+    """A finite value too large for Winograd's transforms (which scale a
+    tile by up to 100 and 361: 1e38 would overflow to inf and then NaN)
+    takes the direct path: the result equals the direct one bit for bit,
+    finite as torch's is."""
+    rng = np.random.default_rng(6)
+    x, wt, b = _data(rng, 1, 16, 20, 20, 16)
+    if where == "input":
+        x[0, 3, 9, 10] = 1e38
+    else:
+        wt[2, 3, 1, 1] = 1e37
+    y = call("conv2d", [x, wt, b], _attrs(1), isa)
+    direct = call("conv2d", [x, wt, b], dict(_attrs(1), direct=True), isa)
+    np.testing.assert_array_equal(y, direct)
+    assert np.isfinite(y).all()
+
+
 def test_winograd_workspace_is_bounded():
     """Winograd's slot is bounded whatever N, H, W (tiles are blocked) and
     C (above 1024 channels the GEMM path runs instead). np.empty: the
