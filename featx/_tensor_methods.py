@@ -243,22 +243,22 @@ def min_(self: Any, dim: Any = None, keepdim: bool = False) -> Any:
     return _extreme("min", self, dim, keepdim)
 
 
-def argmax(self: Any, dim: Any = None, keepdim: bool = False) -> np.ndarray:
+def _arg_extreme(fn: Any, self: Any, dim: Any, keepdim: bool) -> np.ndarray:
+    """torch's argmax / argmin (``fn``: np.argmax / np.argmin): int64
+    indices, over the flattened array when ``dim`` is None."""
     x = np.asarray(self)
     if dim is None:
-        out = np.argmax(x)
-        return np.asarray(out, np.int64).reshape((1,) * x.ndim
-                                                  if keepdim else ())
-    return np.argmax(x, axis=int(dim), keepdims=keepdim).astype(np.int64)
+        return np.asarray(fn(x), np.int64).reshape((1,) * x.ndim
+                                                   if keepdim else ())
+    return fn(x, axis=int(dim), keepdims=keepdim).astype(np.int64)
+
+
+def argmax(self: Any, dim: Any = None, keepdim: bool = False) -> np.ndarray:
+    return _arg_extreme(np.argmax, self, dim, keepdim)
 
 
 def argmin(self: Any, dim: Any = None, keepdim: bool = False) -> np.ndarray:
-    x = np.asarray(self)
-    if dim is None:
-        out = np.argmin(x)
-        return np.asarray(out, np.int64).reshape((1,) * x.ndim
-                                                  if keepdim else ())
-    return np.argmin(x, axis=int(dim), keepdims=keepdim).astype(np.int64)
+    return _arg_extreme(np.argmin, self, dim, keepdim)
 
 
 def sort(self: Any, dim: int = -1, descending: bool = False,
