@@ -85,17 +85,15 @@ now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Spins while the generation in p->job is gen, for up to SPIN_NS.
- * Returns 1 if it changed. */
+/* Spins until done(p, arg), for up to SPIN_NS. Returns 1 if it held. */
 static int
-spin_on_job(fx_pool *p, uint64_t gen)
+spin_until(int (*done)(fx_pool *, uint64_t), fx_pool *p, uint64_t arg)
 {
     int64_t t0 = 0;
     int i;
 
     for (i = 1;; i++) {
-        if (JOB_GEN(atomic_load_explicit(&p->job, memory_order_acquire))
-            != gen) {
+        if (done(p, arg)) {
             return 1;
         }
         if (i % 64 == 0) { /* read the clock now and then */
@@ -110,28 +108,20 @@ spin_on_job(fx_pool *p, uint64_t gen)
     }
 }
 
-/* Spins while parts of the current job run, for up to SPIN_NS. Returns 1
- * if all are done. */
+/* spin_until conditions: a job after generation gen was published; every
+ * part of the current job has finished. */
 static int
-spin_on_remaining(fx_pool *p)
+job_after(fx_pool *p, uint64_t gen)
 {
-    int64_t t0 = 0;
-    int i;
+    return JOB_GEN(atomic_load_explicit(&p->job, memory_order_acquire))
+           != gen;
+}
 
-    for (i = 1;; i++) {
-        if (atomic_load_explicit(&p->remaining, memory_order_acquire) == 0) {
-            return 1;
-        }
-        if (i % 64 == 0) {
-            if (t0 == 0) {
-                t0 = now_ns();
-            }
-            else if (now_ns() - t0 > SPIN_NS) {
-                return 0;
-            }
-        }
-        cpu_relax();
-    }
+static int
+parts_done(fx_pool *p, uint64_t unused)
+{
+    (void)unused;
+    return atomic_load_explicit(&p->remaining, memory_order_acquire) == 0;
 }
 
 /* Claims and runs parts of the job of generation gen until none is left.
@@ -170,7 +160,7 @@ worker_main(void *arg)
 
     free(arg);
     for (;;) {
-        if (!spin_on_job(p, seen)) {
+        if (!spin_until(job_after, p, seen)) {
             pthread_mutex_lock(&p->lock);
             atomic_fetch_add(&p->sleepers, 1);
             while (JOB_GEN(atomic_load(&p->job)) == seen) {
@@ -344,7 +334,7 @@ fx_pool_run_max(fx_pool *p, int max_threads, fx_kernel_fn fn,
     p->args = a;
     atomic_store(&p->remaining, p->n);
     run_parts(p, publish(p));
-    if (!spin_on_remaining(p)) {
+    if (!spin_until(parts_done, p, 0)) {
         pthread_mutex_lock(&p->lock);
         atomic_store(&p->waiting, 1);
         while (atomic_load(&p->remaining) > 0) {
