@@ -2,8 +2,9 @@
  * A small pthread pool that runs one kernel at a time on all its threads:
  * fn(a, ith, nth) for every ith in [0, nth), each part exactly once.
  *
- * Parts are claimed, not assigned: the caller publishes a job and then
- * claims parts like the workers do, so a worker the OS has not scheduled
+ * Parts are claimed, not assigned: the caller publishes a job, runs part
+ * 0 and then claims parts like the workers do, so a worker the OS has not
+ * scheduled
  * (the machine is busy, or it is still waking up) costs parallelism but
  * never a wait, and a small job may end on the caller alone. Between jobs
  * workers spin for up to SPIN_NS before they sleep on a condition
@@ -178,14 +179,14 @@ worker_main(void *arg)
     return NULL;
 }
 
-/* Publishes a new generation: a job (next part 0) or, with stop set, the
- * end. */
+/* Publishes a new generation: a job whose parts from `first` on are
+ * unclaimed or, with stop set, the end. */
 static uint64_t
-publish(fx_pool *p)
+publish(fx_pool *p, int first)
 {
     uint64_t gen = JOB_GEN(atomic_load(&p->job)) + 1;
 
-    atomic_store(&p->job, gen << 16);
+    atomic_store(&p->job, gen << 16 | (uint64_t)first);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->start);
@@ -201,7 +202,7 @@ stop_workers(fx_pool *p)
     int i;
 
     atomic_store(&p->stop, 1);
-    (void)publish(p);
+    (void)publish(p, 0);
     for (i = 0; i < p->n - 1; i++) {
         pthread_join(p->workers[i], NULL);
     }
@@ -319,6 +320,8 @@ void
 fx_pool_run_max(fx_pool *p, int max_threads, fx_kernel_fn fn,
                 const fx_kargs *a)
 {
+    uint64_t gen;
+
     if (p == NULL || p->n == 1 || p->owner != getpid()
         || pthread_mutex_trylock(&p->busy) != 0) {
         fn(a, 0, 1);
@@ -333,7 +336,14 @@ fx_pool_run_max(fx_pool *p, int max_threads, fx_kernel_fn fn,
     p->fn = fn;
     p->args = a;
     atomic_store(&p->remaining, p->n);
-    run_parts(p, publish(p));
+    /* Part 0 is always the caller's, so that with two threads each keeps
+     * working on the same part of the data from one kernel to the next
+     * (in its own core's cache) rather than whichever it wins; then the
+     * caller takes any part no worker has started. */
+    gen = publish(p, 1);
+    fn(a, 0, p->n);
+    atomic_fetch_sub(&p->remaining, 1);
+    run_parts(p, gen);
     if (!spin_until(parts_done, p, 0)) {
         pthread_mutex_lock(&p->lock);
         atomic_store(&p->waiting, 1);
