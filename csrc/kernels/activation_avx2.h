@@ -113,13 +113,18 @@ fx__v_poly(__m256 t, const float *c, int n)
     return p;
 }
 
-/* y, but -0 where x <= cut (gelu's far negative tail). */
+/* gelu's far negative tail: y, but -0 where -inf < x <= cut (where the
+ * reference's 1 + erf or 1 + tanh rounds to 0) and NaN at x = -inf (the
+ * reference's -inf * 0, as torch's). */
 FX_INLINE __m256
-fx__v_flush_below(__m256 x, float cut, __m256 y)
+fx__v_gelu_tail(__m256 x, float cut, __m256 y)
 {
-    return _mm256_blendv_ps(
-        y, _mm256_set1_ps(-0.0f),
-        _mm256_cmp_ps(x, _mm256_set1_ps(cut), _CMP_LE_OQ));
+    const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(-0.0f),
+                         _mm256_cmp_ps(x, _mm256_set1_ps(cut), _CMP_LE_OQ));
+    return _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_nanf("")),
+                            _mm256_cmp_ps(x, ninf, _CMP_EQ_OQ));
 }
 
 /* x * Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2.
@@ -165,7 +170,7 @@ fx__v_gelu_erf(__m256 x)
         fx__v_poly(_mm256_div_ps(one, _mm256_add_ps(one, z)), r_erfc, 9));
     erfc_big = _mm256_mul_ps(half, erfc_big);
     phi_big = _mm256_blendv_ps(_mm256_sub_ps(one, erfc_big), erfc_big, neg);
-    return fx__v_flush_below(x, -8.37439f, _mm256_mul_ps(
+    return fx__v_gelu_tail(x, -8.37439f, _mm256_mul_ps(
         x, _mm256_blendv_ps(phi_big, phi_small,
                             _mm256_cmp_ps(z, _mm256_set1_ps(0.6f),
                                           _CMP_LT_OQ))));
@@ -181,7 +186,7 @@ fx__v_gelu_tanh(__m256 x)
     const __m256 u2 = _mm256_mul_ps(
         x, _mm256_fmadd_ps(c3, _mm256_mul_ps(x, x), c1));
 
-    return fx__v_flush_below(x, -7.1888056f,
+    return fx__v_gelu_tail(x, -7.1888056f,
                              _mm256_mul_ps(x, fx__v_sigmoid(u2)));
 }
 
