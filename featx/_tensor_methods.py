@@ -53,8 +53,10 @@ def view(self: Any, *shape: Any) -> Any:
     return _functions.reshape(self, _shape_args("view", shape))
 
 
-def reshape(self: Any, *shape: Any) -> Any:
-    return _functions.reshape(self, _shape_args("reshape", shape))
+def reshape(self: Any, *args: Any, shape: Any = None) -> Any:
+    if shape is not None:
+        args = (shape,)
+    return _functions.reshape(self, _shape_args("reshape", args))
 
 
 def size(self: Any, dim: Optional[int] = None) -> Union[tuple, int]:
@@ -86,7 +88,12 @@ def mean(self: Any, dim: Union[None, int, Sequence[int]] = None,
 
 def sum(self: Any, dim: Union[None, int, Sequence[int]] = None,
         keepdim: bool = False, *, dtype: Any = None) -> np.ndarray:
+    """Floating inputs sum to float32 (in float64 first), integer and
+    bool ones to int64, as in torch."""
     x = np.asarray(self)
+    if dtype is None and x.dtype.kind in "biu":
+        return np.asarray(x.sum(axis=_dims(dim), keepdims=keepdim,
+                                dtype=np.int64))
     out = x.sum(axis=_dims(dim), keepdims=keepdim, dtype=np.float64)
     return np.asarray(out, dtype=dtype or np.float32)
 
@@ -116,9 +123,11 @@ def detach(self: Any) -> Any:
     return self
 
 
-def permute(self: Any, *dims: Any) -> np.ndarray:
+def permute(self: Any, *args: Any, dims: Any = None) -> np.ndarray:
+    if dims is not None:
+        args = (dims,)
     return np.ascontiguousarray(
-        np.transpose(np.asarray(self), _shape_args("permute", dims)))
+        np.transpose(np.asarray(self), _shape_args("permute", args)))
 
 
 def transpose(self: Any, dim0: int, dim1: int) -> np.ndarray:
@@ -161,8 +170,28 @@ def mul(self: Any, other: Any) -> Any:
     return _functions.mul(self, other)
 
 
-def div(self: Any, other: Any) -> Any:
-    return _functions.div(self, other)
+def div(self: Any, other: Any, *, rounding_mode: Optional[str] = None
+        ) -> Any:
+    """torch's division: true division (integer operands give float32),
+    or with ``rounding_mode`` "trunc" / "floor" the quotient rounded that
+    way (in the operands' type: int64 for integers)."""
+    x, y = np.asarray(self), np.asarray(other)
+    exact = x.dtype.kind in "biu" or y.dtype.kind in "biu"
+    if rounding_mode is None and not exact:
+        return _functions.div(self, other)
+    if rounding_mode not in (None, "trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or "
+                         f"'floor', got {rounding_mode!r}")
+    if not exact:
+        y = y.astype(x.dtype)  # a Python float divides in float32, as in torch
+    with np.errstate(all="ignore"):
+        q = np.true_divide(x, y, dtype=np.float64 if exact else None)
+        if rounding_mode is None:
+            return q.astype(np.float32)
+        q = np.trunc(q) if rounding_mode == "trunc" else np.floor(q)
+    if x.dtype.kind in "biu" and y.dtype.kind in "biu":
+        return q.astype(np.int64)
+    return q.astype(np.float32)
 
 
 # -- reductions and elementwise math with torch's meaning ------------------
@@ -232,15 +261,17 @@ def _extreme(fn: str, self: Any, dim: Any, keepdim: bool) -> Any:
     return ValuesIndices(values, idx.astype(np.int64))
 
 
-def max_(self: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def max_(self: Any, dim: Any = None, keepdim: bool = False, *,
+         other: Any = None) -> Any:
     """``x.max()`` a 0-d array; ``x.max(dim)`` ``(values, indices)``;
     ``x.max(other)`` the elementwise maximum."""
-    return _extreme("max", self, dim, keepdim)
+    return _extreme("max", self, dim if other is None else other, keepdim)
 
 
-def min_(self: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def min_(self: Any, dim: Any = None, keepdim: bool = False, *,
+         other: Any = None) -> Any:
     """As :func:`max_`, for the minimum."""
-    return _extreme("min", self, dim, keepdim)
+    return _extreme("min", self, dim if other is None else other, keepdim)
 
 
 def _arg_extreme(fn: Any, self: Any, dim: Any, keepdim: bool) -> np.ndarray:
@@ -324,9 +355,11 @@ def pow_(self: Any, exponent: Any) -> np.ndarray:
         return _out(x, np.power(x.astype(np.float64), exponent))
 
 
-def flip(self: Any, *dims: Any) -> np.ndarray:
+def flip(self: Any, *args: Any, dims: Any = None) -> np.ndarray:
+    if dims is not None:
+        args = (dims,)
     return np.ascontiguousarray(
-        np.flip(np.asarray(self), _shape_args("flip", dims)))
+        np.flip(np.asarray(self), _shape_args("flip", args)))
 
 
 def roll(self: Any, shifts: Any, dims: Any = None) -> np.ndarray:
@@ -374,17 +407,19 @@ def repeat(self: Any, *sizes: Any) -> np.ndarray:
     return np.tile(x, sizes)
 
 
-def split(self: Any, split_size_or_sections: Any, dim: int = 0) -> tuple:
+def split(self: Any, split_size: Any, dim: int = 0) -> tuple:
+    """torch's Tensor.split: pieces of ``split_size`` (the last may be
+    shorter), or of the sizes in a list."""
     x = np.asarray(self)
     n = x.shape[dim]
-    if isinstance(split_size_or_sections, (int, np.integer)):
-        step = int(split_size_or_sections)
+    if isinstance(split_size, (int, np.integer)):
+        step = int(split_size)
         if step <= 0:
             raise ValueError(f"split: split_size must be positive, got "
                              f"{step}")
         bounds = list(range(step, n, step))
     else:
-        sections = [int(s) for s in split_size_or_sections]
+        sections = [int(s) for s in split_size]
         if sum(sections) != n:
             raise ValueError(
                 f"split: sections {sections} sum to {sum(sections)}, "

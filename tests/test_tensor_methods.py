@@ -122,6 +122,20 @@ SUPPORTED = [
     ("round", lambda x: (x * 2).round(), lambda x: np.round(x * 2)),
     ("nonzero", lambda x: (x > 1).nonzero(), lambda x: np.argwhere(x > 1)),
     ("fill_", lambda x: (x + 0).fill_(1), lambda x: np.ones_like(x)),
+    # keyword forms
+    ("permute", lambda x: x.permute(dims=(0, 2, 3, 1)),
+     lambda x: x.transpose(0, 2, 3, 1)),
+    ("reshape", lambda x: x.reshape(shape=(2, -1)),
+     lambda x: x.reshape(2, -1)),
+    ("flip", lambda x: x.flip(dims=[1]), lambda x: x[:, ::-1]),
+    ("split", lambda x: x.split(split_size=2, dim=1)[1], lambda x: x[:, 2:]),
+    ("max", lambda x: x.max(other=x * 0.5), lambda x: np.maximum(x, x * 0.5)),
+    ("div", lambda x: x.div(0.3, rounding_mode="floor"),
+     lambda x: np.floor(x / np.float32(0.3))),
+    ("div", lambda x: x.div(0.3, rounding_mode="trunc"),
+     lambda x: np.trunc(x / np.float32(0.3))),
+    ("div", lambda x: (x * 10).long().div(3),
+     lambda x: (x * 10).astype(np.int64) / 3),
 ]
 
 _DTYPES = {"bool": np.bool_, "int": np.int32, "long": np.int64,
@@ -145,6 +159,21 @@ def test_supported_methods_have_torchs_meaning(name, fn, ref):
         np.testing.assert_allclose(np.asarray(out, np.float64),
                                    t.double().numpy(), rtol=2e-6,
                                    atol=2e-6)
+
+
+def test_integer_results_have_torchs_dtypes():
+    """Sums of bool/int and rounded integer divisions are int64, as in
+    torch (not float32)."""
+    x = _x()
+    cases = [(lambda v: (v > 0).sum(1), (x > 0).sum(1)),
+             (lambda v: (v * 10).long().div(3, rounding_mode="floor"),
+              np.floor_divide((x * 10).astype(np.int64), 3))]
+    for fn, want in cases:
+        out = _run(fn, x)
+        assert out.dtype == np.int64
+        np.testing.assert_array_equal(out, want)
+        if torch is not None:
+            np.testing.assert_array_equal(out, fn(torch.from_numpy(x)).numpy())
 
 
 def test_max_with_dim_is_a_values_indices_pair():
