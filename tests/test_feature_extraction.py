@@ -633,6 +633,20 @@ def test_returned_arrays_are_fresh_and_never_alias():
     assert ex(x) is not ex(x)
 
 
+def test_returned_tuples_never_alias_other_outputs():
+    """A returned tuple's arrays (here x.max(1)'s (values, indices), both
+    fresh arrays) are copied where another output is the same array."""
+    class Max(nn.Module):
+        def forward(self, x):
+            m = x.max(1)
+            return m[0]
+
+    out = create_feature_extractor(Max(), ["max", "getitem"])(_x(2, 3, 4))
+    assert isinstance(out["max"], tuple) and hasattr(out["max"], "values")
+    np.testing.assert_array_equal(out["max"][0], out["getitem"])
+    assert not np.shares_memory(out["max"][0], out["getitem"])
+
+
 # -- inputs (SPEC section 7) -------------------------------------------------
 
 def test_input_dtypes_and_layouts():

@@ -762,15 +762,25 @@ def _as_input(name: str, value: Any) -> Any:
 
 
 def _detach(out: dict[str, Any], inputs: tuple) -> dict[str, Any]:
-    """Copies any returned array that could alias another returned array,
-    an input or an internal buffer."""
+    """Copies any returned array (also inside a returned tuple or list)
+    that could alias another returned array, an input or an internal
+    buffer."""
     seen: set[int] = {id(v) for v in inputs}
-    for key, value in out.items():
+
+    def own(value: Any) -> Any:
         if isinstance(value, np.ndarray):
             if id(value) in seen or not value.flags.owndata:
-                value = out[key] = value.copy()
+                value = value.copy()
             seen.add(id(value))
-    return out
+        elif isinstance(value, list):
+            value = [own(v) for v in value]
+        elif isinstance(value, tuple):
+            items = [own(v) for v in value]
+            value = (type(value)(*items) if hasattr(value, "_fields")
+                     else tuple(items))
+        return value
+
+    return {key: own(value) for key, value in out.items()}
 
 
 __all__ = ["FeatureExtractor", "ModeGraph", "NodeInfo"]
