@@ -366,15 +366,23 @@ def roll(self: Any, shifts: Any, dims: Any = None) -> np.ndarray:
     return np.roll(np.asarray(self), shifts, axis=dims)
 
 
+def _sizes_per_dim(fn: str, what: str, self: Any, sizes: tuple
+                   ) -> tuple[np.ndarray, tuple]:
+    """``self`` as an array and ``sizes`` as ints, at least one per dim
+    (new leading dims allowed), for expand and repeat."""
+    x = np.asarray(self)
+    sizes = _shape_args(fn, sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(
+            f"{fn}: the number of {what} ({len(sizes)}) must be at least "
+            f"the number of dims ({x.ndim}), got {sizes}")
+    return x, sizes
+
+
 def expand(self: Any, *sizes: Any) -> np.ndarray:
     """New leading dims may be added; ``-1`` keeps a size; only size-1 dims
     grow (torch's rule)."""
-    x = np.asarray(self)
-    sizes = _shape_args("expand", sizes)
-    if len(sizes) < x.ndim:
-        raise ValueError(
-            f"expand: the number of sizes ({len(sizes)}) must be at least "
-            f"the number of dims ({x.ndim}), got sizes {sizes}")
+    x, sizes = _sizes_per_dim("expand", "sizes", self, sizes)
     lead = len(sizes) - x.ndim
     shape = []
     for i, s in enumerate(sizes):
@@ -397,12 +405,7 @@ def expand_as(self: Any, other: Any) -> np.ndarray:
 
 
 def repeat(self: Any, *sizes: Any) -> np.ndarray:
-    x = np.asarray(self)
-    sizes = _shape_args("repeat", sizes)
-    if len(sizes) < x.ndim:
-        raise ValueError(
-            f"repeat: the number of repeats ({len(sizes)}) must be at least "
-            f"the number of dims ({x.ndim}), got {sizes}")
+    x, sizes = _sizes_per_dim("repeat", "repeats", self, sizes)
     x = x.reshape((1,) * (len(sizes) - x.ndim) + x.shape)
     return np.tile(x, sizes)
 
