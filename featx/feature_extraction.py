@@ -9,7 +9,6 @@ multiply-adds per node, without running the model) is featx's own.
 """
 from __future__ import annotations
 
-import copy
 import difflib
 import inspect
 import operator
@@ -21,7 +20,7 @@ import numpy as np
 from ._op import MacCounter, SlotRef, meta_array
 from ._tensor_methods import METHODS, is_inplace, unsupported_method_message
 from .fx.graph_module import (FeatureExtractor, export_graph, meta_run,
-                              op_label, value_shape)
+                              mode_view, op_label, value_shape)
 from .fx.tracer import Tracer
 from .nn import Module
 
@@ -66,34 +65,16 @@ def _make_tracer(tracer_kwargs: Mapping[str, Any] | None) -> Tracer:
     return Tracer(**kwargs)
 
 
-def _mode_view(module: Module, training: bool,
-               memo: dict[int, Module]) -> Module:
-    """A shallow copy of ``module`` and of every submodule with ``training``
-    fixed; parameters and buffers are shared, the user's modules are never
-    touched. A module reachable by several paths gets one view (``memo``),
-    so ``named_modules`` of the view lists the same paths as the model."""
-    view = memo.get(id(module))
-    if view is not None:
-        return view
-    view = copy.copy(module)
-    memo[id(module)] = view
-    view.__dict__["training"] = training
-    view.__dict__["_modules"] = type(module._modules)(
-        (k, None if c is None else _mode_view(c, training, memo))
-        for k, c in module._modules.items())
-    return view
-
-
 def _trace_both(model: Module, tracer: Tracer,
                 concrete_args: Mapping[str, Any] | None) -> tuple:
     """Traces in train mode, then eval mode. Each trace runs on a view of
-    the model whose mode is fixed (:func:`_mode_view`): the model's own mode
+    the model whose mode is fixed (:func:`mode_view`): the model's own mode
     flags are never written, so a direct ``model(x)`` in another thread
     keeps the mode the user set while the model is being traced."""
     _check_model(model)
-    train_graph = tracer.trace(_mode_view(model, True, {}),
+    train_graph = tracer.trace(mode_view(model, True),
                                dict(concrete_args or {}))
-    eval_graph = tracer.trace(_mode_view(model, False, {}),
+    eval_graph = tracer.trace(mode_view(model, False),
                               dict(concrete_args or {}))
     return train_graph, eval_graph
 

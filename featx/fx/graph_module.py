@@ -125,14 +125,23 @@ def _subst(value: Any, consts: dict[int, Any]) -> Any:
     return value
 
 
-def mode_view(module: Module, training: bool) -> Module:
+def mode_view(module: Module, training: bool,
+              memo: dict[int, Module] | None = None) -> Module:
     """A shallow copy of ``module`` (and of its submodules) whose mode is
-    fixed to ``training``; parameters and buffers are shared, so running
-    statistics updated through the view land in the original."""
+    fixed to ``training``; the user's modules are never touched, and
+    parameters and buffers are shared, so running statistics updated
+    through the view land in the original. A module reachable by several
+    paths gets one view (``memo``), so the view's ``named_modules`` lists
+    the same paths as the original's."""
+    memo = {} if memo is None else memo
+    view = memo.get(id(module))
+    if view is not None:
+        return view
     view = copy.copy(module)
+    memo[id(module)] = view
     view.__dict__["training"] = training
     view.__dict__["_modules"] = type(module._modules)(
-        (k, None if c is None else mode_view(c, training))
+        (k, None if c is None else mode_view(c, training, memo))
         for k, c in module._modules.items())
     return view
 
