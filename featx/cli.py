@@ -55,12 +55,14 @@ def _one_line(exc: BaseException) -> str:
 
 def _get_model(name: str) -> Any:
     from featx import models
+    from featx.models._api import unknown_model_message
 
     try:
         return models.get_model(name)
-    except ValueError as e:  # an unknown name: the message names close names
-        text = str(e).replace("See featx.models.list_models()", "Run 'featx models'")
-        raise CLIError(text) from None
+    except ValueError:
+        if name.lower() in models.list_models():  # the model's own error
+            raise
+        raise CLIError(unknown_model_message(name, "Run 'featx models'")) from None
 
 
 # --------------------------------------------------------------------------- featx models

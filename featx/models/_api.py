@@ -90,14 +90,20 @@ def get_model_builder(name: str) -> Callable[..., Module]:
     try:
         return BUILTIN_MODELS[key]
     except KeyError:
-        _import_families()  # every name, for the message
-        close = difflib.get_close_matches(key, BUILTIN_MODELS, n=5,
-                                          cutoff=0.5)
-        hint = (f"; did you mean {', '.join(repr(c) for c in close)}?"
-                if close else "")
-        raise ValueError(
-            f"Unknown model {name!r}{hint or '.'} See featx.models.list_models() "
-            f"for the {len(BUILTIN_MODELS)} available models.") from None
+        raise ValueError(unknown_model_message(
+            name, "See featx.models.list_models()")) from None
+
+
+def unknown_model_message(name: str, listing: str) -> str:
+    """The message for an unknown model ``name``: close names, then
+    ``listing`` (where to find the available ones)."""
+    _import_families()  # every name
+    close = difflib.get_close_matches(name.lower(), BUILTIN_MODELS, n=5,
+                                      cutoff=0.5)
+    hint = (f"; did you mean {', '.join(repr(c) for c in close)}?"
+            if close else "")
+    return (f"Unknown model {name!r}{hint or '.'} {listing} for the "
+            f"{len(BUILTIN_MODELS)} available models.")
 
 
 def get_model(name: str, **config: Any) -> Module:
