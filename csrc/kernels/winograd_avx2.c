@@ -36,44 +36,52 @@
  *
  * Schedule (per thread; the thread takes a contiguous range of the
  * N * ceil(OH/4) * ceil(OW/4) tiles, numbered image by image, row by
- * row, and processes it in blocks of T tiles, T from
- * fx__winograd_tile_block(C)):
+ * row, or a range of the output channels (see the driver), and processes
+ * its tiles in blocks of at most T, T from fx__winograd_tile_block(C)):
  *
- *   for each block of T tiles:
+ *   for each block of tiles:
  *     V = input transform of the block, all C channels      36 x C x T
  *     for each block of OB output channels:
  *       for each block of KC input channels:
- *         U = weight transform of (OB, KC)                  36 x OB x KC
- *         M[.][OB][T] (+)= U[xi] (OB x KC) * V[xi] (KC x T), for each xi
+ *         U = weight transform of (OB, KC)                  36 x KC x OB
+ *         M[.][T][OB] (+)= V[xi]^T (T x KC) * U[xi] (KC x OB), each xi
  *       y = output transform of M, + bias, then the epilogue
  *
  * The weights are transformed per call (they are the user's arrays) and
- * again per tile block: its cost is about 1/T of the GEMMs', which is why
- * T is as large as a ~1 MiB V allows. Every buffer is a part of the
- * thread's workspace slot (offsets as in fx__winograd_workspace).
+ * again per tile block: about 10 cycles per 3x3 kernel, against 36*T/16
+ * for its GEMM work, which is why T is as large as a ~1 MiB V allows and
+ * why few tiles (batch 1 at 7x7: 4) cost about as much in the weight
+ * transform as in the GEMM. Every buffer is a part of the thread's
+ * workspace slot (offsets as in fx__winograd_workspace).
  *
- * Layouts (floats; ld = T + 8 is the row length of V and M):
- *   V[xi][c][ld]       tile t of the block in column t (xi planes
+ * Layouts (floats):
+ *   V[xi][c][ld]       tile t of the block in column t, ld = the
+ *                      thread's largest block rounded up to 8 (xi planes
  *                      padded by 16 floats, see the driver)
- *   U[xi][o][KC]       row o, input channel c - c0 in column c - c0
- *                      (same plane padding)
- *   M[o][xi][ld]       so the output transform of (o, t) reads 36 rows
- *   band[6][4*T + 64]  one zero-padded 6-row strip of one input channel:
- *                      the patches of a run of tiles of one tile row
+ *   U[p][xi][KC][16]   panel p of 16 output channels: row c - c0 holds
+ *                      channels 16p..16p+15 (planes padded, UXI)
+ *   M[t][xi][OB]       so the output transform of tile t reads one
+ *                      contiguous block
+ *   bands[q][6][bw]    per run q of the block's tiles in one tile row, the
+ *                      zero-padded 6-row strip of one input channel that
+ *                      holds their patches
  *
- * Vectorisation: the input and output transforms work on 8 tiles of one
- * tile row at a time (one AVX lane per tile): the strided patch columns
- * are pulled out of the band with in-register 4x8 transposes, and the
- * output tiles go back with the inverse transposes (scalar stores only
- * for a tile cut by the right edge). The weight transform works on 8
- * input channels at a time (an 8x8 transpose of their 3x3 kernels). The
- * GEMM is a 6x16 register tile: 6 output channels (broadcast from U) x 16
- * tiles (two vectors of V), accumulating over KC channels.
+ * Vectorisation: the input transform works on 8 consecutive tiles of the
+ * block at a time (one AVX lane per tile, from one band or, when the 8
+ * cross a tile row, several, so small planes fill every lane): the
+ * strided patch columns are pulled out of the bands with in-register
+ * transposes. The GEMM is a 6x16 register tile: 6 tiles (broadcast from
+ * V) x 16 output channels (two vectors of U), accumulating over KC input
+ * channels. The weight and output transforms work on 8 output channels
+ * at a time (one per lane): the weights of 8 channels (C*9 floats apart)
+ * are transposed into lanes, and each output tile goes back to its 8
+ * channel planes with 4x8 transposes (scalar copies only for a tile cut
+ * by the right edge or the last channels).
  *
- * Summation order: per KC block, each M element is an FMA chain over the
- * block's channels in order, added to the previous blocks' sum; every
- * tile's result depends only on its own data, not on the block or thread
- * it falls in, so any thread count gives the same bits.
+ * Summation order: each M element is one FMA chain over the input
+ * channels in order (a KC block starts from the previous blocks' stored
+ * sum); every tile's result depends only on its own data, not on the
+ * block or thread it falls in, so any thread count gives the same bits.
  *
  * NaN/inf: a NaN or inf in an input patch makes the M entries of its
  * tile NaN/inf, so every output of the tile that depends on that input is
@@ -90,6 +98,15 @@
 #define OB FX__WINO_OB
 #define NR 16
 #define MR 6
+/* U layout: panel of NR output channels, then xi, then input channel:
+ * floats between xi planes (padded by 16 so that the 36 planes' rows
+ * fall in different cache sets) and between panels */
+#define UXI (KC * NR + 16)
+#define UOP (36 * UXI)
+/* The weight transform reads 8 output channels' kernels, C*9 floats
+ * apart: it prefetches each one PF floats (16 kernels) ahead, which the
+ * hardware does not do for 8-16 interleaved strided streams. */
+#define PF 144
 
 /* ---- 1-D transforms (one lane per tile or channel) -------------------- */
 
@@ -152,7 +169,7 @@ out_1d(const __m256 m[6], __m256 y[4])
 
 /*
  * C[0:mr, 0:16] = (add ? C : 0) + A[0:mr, 0:kc] * B[0:kc, 0:16], where
- * A(i, k) = a[i*lda + k] (broadcast), B(k, j) = b[k*ldb + j] (two vector
+ * A(i, k) = a[k*lda + i] (broadcast), B(k, j) = b[k*ldb + j] (two vector
  * loads per k), C(i, j) = c[i*ldc + j]. Inlined with a constant mr.
  */
 FX_INLINE void
@@ -160,12 +177,6 @@ ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
            int64_t lda, const float *FX_RESTRICT b, int64_t ldb,
            float *FX_RESTRICT c, int64_t ldc, int add)
 {
-    const float *a0 = a;
-    const float *a1 = a + (mr > 1 ? 1 : 0) * lda;
-    const float *a2 = a + (mr > 2 ? 2 : 0) * lda;
-    const float *a3 = a + (mr > 3 ? 3 : 0) * lda;
-    const float *a4 = a + (mr > 4 ? 4 : 0) * lda;
-    const float *a5 = a + (mr > 5 ? 5 : 0) * lda;
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -204,34 +215,35 @@ ukernel_mr(const int mr, int64_t kc, const float *FX_RESTRICT a,
         __m256 av;
 
         b += ldb;
-        av = _mm256_broadcast_ss(a0 + k);
+        av = _mm256_broadcast_ss(a);
         c00 = _mm256_fmadd_ps(av, b0, c00);
         c01 = _mm256_fmadd_ps(av, b1, c01);
         if (mr > 1) {
-            av = _mm256_broadcast_ss(a1 + k);
+            av = _mm256_broadcast_ss(a + 1);
             c10 = _mm256_fmadd_ps(av, b0, c10);
             c11 = _mm256_fmadd_ps(av, b1, c11);
         }
         if (mr > 2) {
-            av = _mm256_broadcast_ss(a2 + k);
+            av = _mm256_broadcast_ss(a + 2);
             c20 = _mm256_fmadd_ps(av, b0, c20);
             c21 = _mm256_fmadd_ps(av, b1, c21);
         }
         if (mr > 3) {
-            av = _mm256_broadcast_ss(a3 + k);
+            av = _mm256_broadcast_ss(a + 3);
             c30 = _mm256_fmadd_ps(av, b0, c30);
             c31 = _mm256_fmadd_ps(av, b1, c31);
         }
         if (mr > 4) {
-            av = _mm256_broadcast_ss(a4 + k);
+            av = _mm256_broadcast_ss(a + 4);
             c40 = _mm256_fmadd_ps(av, b0, c40);
             c41 = _mm256_fmadd_ps(av, b1, c41);
         }
         if (mr > 5) {
-            av = _mm256_broadcast_ss(a5 + k);
+            av = _mm256_broadcast_ss(a + 5);
             c50 = _mm256_fmadd_ps(av, b0, c50);
             c51 = _mm256_fmadd_ps(av, b1, c51);
         }
+        a += lda;
     }
     _mm256_storeu_ps(c, c00);
     _mm256_storeu_ps(c + 8, c01);
@@ -294,8 +306,8 @@ typedef struct wino {
     int64_t act; /* fx_act, applied after alpha/beta */
     /* this thread's buffers (see the file comment) */
     float *band, *v, *u, *m;
-    int64_t ld, bw; /* row length of V and M; of the band */
-    int64_t vxi, uxi; /* floats between the xi planes of V and U */
+    int64_t ld, bw; /* row length of V; of a band */
+    int64_t vxi; /* floats between the xi planes of V */
 } wino;
 
 /* The run of tiles that starts at global tile t and stays in its tile
@@ -314,19 +326,27 @@ tile_run(const wino *p, int64_t t, int64_t t_end, int64_t *n, int64_t *ti,
     return len < t_end - t ? len : t_end - t;
 }
 
+FX_INLINE int64_t
+round16(int64_t v)
+{
+    return (v + 15) / 16 * 16;
+}
+
 /* ---- weight transform ------------------------------------------------- */
 
-/* g[k] = lane l: element k (0..8) of the 3x3 kernel src + 9*l, l < 8. */
+/* g[k] = lane l: element k (0..8) of the 3x3 kernel src + l*stride,
+ * l < 8. */
 FX_INLINE void
-load_kernels8(const float *src, __m256 g[9])
+load_kernels8(const float *src, int64_t stride, __m256 g[9])
 {
-    const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + 9);
-    const __m256 r2 = _mm256_loadu_ps(src + 18);
-    const __m256 r3 = _mm256_loadu_ps(src + 27);
-    const __m256 r4 = _mm256_loadu_ps(src + 36);
-    const __m256 r5 = _mm256_loadu_ps(src + 45);
-    const __m256 r6 = _mm256_loadu_ps(src + 54);
-    const __m256 r7 = _mm256_loadu_ps(src + 63);
+    const __m256 r0 = _mm256_loadu_ps(src);
+    const __m256 r1 = _mm256_loadu_ps(src + stride);
+    const __m256 r2 = _mm256_loadu_ps(src + 2 * stride);
+    const __m256 r3 = _mm256_loadu_ps(src + 3 * stride);
+    const __m256 r4 = _mm256_loadu_ps(src + 4 * stride);
+    const __m256 r5 = _mm256_loadu_ps(src + 5 * stride);
+    const __m256 r6 = _mm256_loadu_ps(src + 6 * stride);
+    const __m256 r7 = _mm256_loadu_ps(src + 7 * stride);
     /* 8x8 transpose: pairs, then quads, then 128-bit halves */
     const __m256 t0 = _mm256_unpacklo_ps(r0, r1);
     const __m256 t1 = _mm256_unpackhi_ps(r0, r1);
@@ -353,45 +373,102 @@ load_kernels8(const float *src, __m256 g[9])
     g[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
     g[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
     g[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-    g[8] = _mm256_setr_ps(src[8], src[17], src[26], src[35], src[44],
-                          src[53], src[62], src[71]);
+    g[8] = _mm256_setr_ps(src[8], src[stride + 8], src[2 * stride + 8],
+                          src[3 * stride + 8], src[4 * stride + 8],
+                          src[5 * stride + 8], src[6 * stride + 8],
+                          src[7 * stride + 8]);
 }
 
-/* U[xi][o][j] for o < ob, j < kc: G w[o0 + o, c0 + j] G^T, 8 input
- * channels per step (lanes past kc are written, into the row's padding:
- * KC is a multiple of 8). */
+/* Stores row (a, b, c) G^T of U = G g G^T (8 kernels, one per lane) at
+ * dst + q*UXI, q < 6. */
+FX_INLINE void
+w_row(__m256 a, __m256 b, __m256 c, float *dst)
+{
+    __m256 u[6];
+    int q;
+
+    w_1d(a, b, c, u);
+    for (q = 0; q < 6; q++) {
+        _mm256_storeu_ps(dst + q * UXI, u[q]);
+    }
+}
+
+/* U = G g G^T of 8 kernels (g[k] = tap k of each, one per lane), row i
+ * of it stored at dst + 6*i*UXI: the rows of G g one at a time (each one
+ * through w_1d, as G's column pass would compute it, so only the taps and
+ * two rows' partial sums are live). */
+FX_INLINE void
+w_kernels8(const __m256 g[9], float *dst)
+{
+    const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f);
+    const __m256 msixth = _mm256_set1_ps(-1.0f / 6.0f);
+    const __m256 c24 = _mm256_set1_ps(1.0f / 24.0f);
+    const __m256 c12 = _mm256_set1_ps(1.0f / 12.0f);
+    const __m256 quarter = _mm256_set1_ps(0.25f);
+    __m256 p[3], s[3];
+    int q;
+
+    w_row(_mm256_mul_ps(g[0], quarter), _mm256_mul_ps(g[1], quarter),
+          _mm256_mul_ps(g[2], quarter), dst);
+    for (q = 0; q < 3; q++) {
+        p[q] = _mm256_mul_ps(_mm256_add_ps(g[q], g[6 + q]), msixth);
+        s[q] = _mm256_mul_ps(g[3 + q], sixth);
+    }
+    w_row(_mm256_sub_ps(p[0], s[0]), _mm256_sub_ps(p[1], s[1]),
+          _mm256_sub_ps(p[2], s[2]), dst + 6 * UXI);
+    w_row(_mm256_add_ps(p[0], s[0]), _mm256_add_ps(p[1], s[1]),
+          _mm256_add_ps(p[2], s[2]), dst + 12 * UXI);
+    for (q = 0; q < 3; q++) {
+        p[q] = _mm256_fmadd_ps(g[q], c24, _mm256_mul_ps(g[6 + q], sixth));
+        s[q] = _mm256_mul_ps(g[3 + q], c12);
+    }
+    w_row(_mm256_add_ps(p[0], s[0]), _mm256_add_ps(p[1], s[1]),
+          _mm256_add_ps(p[2], s[2]), dst + 18 * UXI);
+    w_row(_mm256_sub_ps(p[0], s[0]), _mm256_sub_ps(p[1], s[1]),
+          _mm256_sub_ps(p[2], s[2]), dst + 24 * UXI);
+    w_row(g[6], g[7], g[8], dst + 30 * UXI);
+}
+
+/* U for output channels [o0, o0 + ob) and input channels [c0, c0 + kc):
+ * panel o / NR holds, for each xi and j < kc, the NR values
+ * G w[o0 + o, c0 + j] G^T [xi] at xi*UXI + j*NR (0 for o >= ob). 8
+ * output channels per step, one per lane. */
 static void
 weight_transform(const wino *p, int64_t o0, int64_t ob, int64_t c0,
                  int64_t kc)
 {
-    int64_t o, j;
-    int i, q;
+    const int64_t stride = p->c * 9;
+    int64_t o, j, h, l;
 
-    for (o = 0; o < ob; o++) {
-        const float *wo = p->w + ((o0 + o) * p->c + c0) * 9;
+    for (o = 0; o < ob; o += NR) {
+        const float *src = p->w + ((o0 + o) * p->c + c0) * 9;
+        float *dst = p->u + o / NR * UOP;
 
-        for (j = 0; j < kc; j += 8) {
-            __m256 g[9], col[3][6], u[6];
-            float tmp[72];
+        /* both halves of a panel row in turn: each line of U is written
+         * whole while it is in L1 */
+        for (j = 0; j < kc; j++) {
+            for (h = 0; h < NR; h += 8) {
+                const float *sh = src + h * stride + j * 9;
+                __m256 g[9];
 
-            if (kc - j >= 8) {
-                load_kernels8(wo + j * 9, g);
-            } else {
-                memset(tmp, 0, sizeof(tmp));
-                memcpy(tmp, wo + j * 9, (size_t)(kc - j) * 9 * sizeof(float));
-                load_kernels8(tmp, g);
-            }
-            /* columns of g (kernel column q: g[q], g[3 + q], g[6 + q]) */
-            for (q = 0; q < 3; q++) {
-                w_1d(g[q], g[3 + q], g[6 + q], col[q]);
-            }
-            /* then rows: U[i][.] = G (row i of G g) */
-            for (i = 0; i < 6; i++) {
-                w_1d(col[0][i], col[1][i], col[2][i], u);
-                for (q = 0; q < 6; q++) {
-                    _mm256_storeu_ps(p->u + (i * 6 + q) * p->uxi + o * KC + j,
-                                     u[q]);
+                if (ob - o - h >= 8) {
+                    for (l = 0; l < 8; l++) {
+                        _mm_prefetch((const char *)(sh + l * stride + PF),
+                                     _MM_HINT_T0);
+                    }
+                    load_kernels8(sh, stride, g);
                 }
+                else {
+                    /* channels past ob: zero weights */
+                    float tmp[72] = {0};
+
+                    for (l = 0; l < ob - o - h; l++) {
+                        memcpy(tmp + 9 * l, sh + l * stride,
+                               9 * sizeof(float));
+                    }
+                    load_kernels8(tmp, 9, g);
+                }
+                w_kernels8(g, dst + j * NR + h);
             }
         }
     }
@@ -429,16 +506,72 @@ load_cols(const float *src, __m256 s[6])
                            _mm256_broadcast_ss(src + 33), 0x80);
 }
 
-/* V[xi] for 8 consecutive tiles whose patches start at band columns
- * 0, 4, ..., 28 of src: stored at dst + xi * stride, 8 floats each. */
+/* s[m] = lane l: src[l][off + m], m < 6: load_cols for 8 patches
+ * anywhere (reads src[l][off .. off + 5]). */
 FX_INLINE void
-input_group(const float *src, int64_t bw, float *dst, int64_t stride)
+load_cols8(const float *const src[8], int64_t off, __m256 s[6])
+{
+    /* r0 = tiles (0 | 4), r1 = (1 | 5), r2 = (2 | 6), r3 = (3 | 7): columns
+     * 0..3; then a 4x4 transpose per 128-bit half */
+    const __m256 r0 = _mm256_insertf128_ps(
+        _mm256_castps128_ps256(_mm_loadu_ps(src[0] + off)),
+        _mm_loadu_ps(src[4] + off), 1);
+    const __m256 r1 = _mm256_insertf128_ps(
+        _mm256_castps128_ps256(_mm_loadu_ps(src[1] + off)),
+        _mm_loadu_ps(src[5] + off), 1);
+    const __m256 r2 = _mm256_insertf128_ps(
+        _mm256_castps128_ps256(_mm_loadu_ps(src[2] + off)),
+        _mm_loadu_ps(src[6] + off), 1);
+    const __m256 r3 = _mm256_insertf128_ps(
+        _mm256_castps128_ps256(_mm_loadu_ps(src[3] + off)),
+        _mm_loadu_ps(src[7] + off), 1);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1);
+    const __m256 t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3);
+    const __m256 t3 = _mm256_unpackhi_ps(r2, r3);
+    /* columns 4 and 5: pairs (c4, c5) of tiles (0, 1 | 4, 5) and
+     * (2, 3 | 6, 7), then even and odd elements */
+    const __m128 z = _mm_setzero_ps();
+    const __m256 y0 = _mm256_insertf128_ps(
+        _mm256_castps128_ps256(
+            _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[0] + off + 4)),
+                         (const __m64 *)(src[1] + off + 4))),
+        _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[4] + off + 4)),
+                     (const __m64 *)(src[5] + off + 4)),
+        1);
+    const __m256 y1 = _mm256_insertf128_ps(
+        _mm256_castps128_ps256(
+            _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[2] + off + 4)),
+                         (const __m64 *)(src[3] + off + 4))),
+        _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[6] + off + 4)),
+                     (const __m64 *)(src[7] + off + 4)),
+        1);
+
+    s[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+    s[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+    s[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+    s[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+    s[4] = _mm256_shuffle_ps(y0, y1, 0x88);
+    s[5] = _mm256_shuffle_ps(y0, y1, 0xDD);
+}
+
+/* V[xi] for 8 tiles, lane l the tile whose patch row r starts at
+ * src[l] + r*bw (contig: src[l] = src[0] + 4*l, one load_cols per row):
+ * stored at dst + xi * stride, 8 floats each. */
+FX_INLINE void
+input_group(const float *const src[8], const int contig, int64_t bw,
+            float *dst, int64_t stride)
 {
     __m256 h[6][6], d[6], t[6], s[6];
     int r, i, j;
 
     for (r = 0; r < 6; r++) {
-        load_cols(src + r * bw, s);
+        if (contig) {
+            load_cols(src[0] + r * bw, s);
+        }
+        else {
+            load_cols8(src, r * bw, s);
+        }
         in_1d(s, h[r]); /* along the row: h[r][j] = (d B)[r][j] */
     }
     for (j = 0; j < 6; j++) {
@@ -452,132 +585,197 @@ input_group(const float *src, int64_t bw, float *dst, int64_t stride)
     }
 }
 
-/* band[r][k] = x[4*ti - PH + r][4*tj - PW + k] (0 outside the input) for
- * r < 6, k < 4*len + 2: the patches of tiles tj .. tj + len - 1. */
+/* dst[r][k] = x[4*ti - PH + r][4*tj - PW + k] (0 outside the input) for
+ * r < 6 (rows p->bw floats apart), k < 4*len + 2: the patches of tiles
+ * tj .. tj + len - 1 of one tile row. Whole vectors: zeros at [0, 8)
+ * first, the copy (its last vector overlapping the one before it), then
+ * zeros from hi on (the rows have room for them). */
 static void
 fill_band(const wino *p, const float *plane, int64_t ti, int64_t tj,
-          int64_t len)
+          int64_t len, float *dst)
 {
     const int64_t width = 4 * len + 2, col0 = 4 * tj - p->pw;
     const int64_t lo = col0 < 0 ? -col0 : 0;
-    int64_t hi = p->wd - col0, r;
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t hi = p->wd - col0, r, k;
 
     if (hi > width) {
         hi = width;
     }
     for (r = 0; r < 6; r++) {
         const int64_t row = 4 * ti - p->ph + r;
-        float *d = p->band + r * p->bw;
+        float *d = dst + r * p->bw;
 
         if (row < 0 || row >= p->h || hi <= lo) {
-            memset(d, 0, (size_t)width * sizeof(float));
+            for (k = 0; k < width; k += 8) {
+                _mm256_storeu_ps(d + k, zero);
+            }
             continue;
         }
-        memset(d, 0, (size_t)lo * sizeof(float));
-        memcpy(d + lo, plane + row * p->wd + col0 + lo,
-               (size_t)(hi - lo) * sizeof(float));
-        memset(d + hi, 0, (size_t)(width - hi) * sizeof(float));
+        {
+            const float *src = plane + row * p->wd + col0;
+
+            _mm256_storeu_ps(d, zero);
+            if (hi - lo >= 8) {
+                for (k = lo; k < hi - 8; k += 8) {
+                    _mm256_storeu_ps(d + k, _mm256_loadu_ps(src + k));
+                }
+                _mm256_storeu_ps(d + hi - 8, _mm256_loadu_ps(src + hi - 8));
+            }
+            else {
+                for (k = lo; k < hi; k++) {
+                    d[k] = src[k];
+                }
+            }
+            for (k = hi; k < width; k += 8) {
+                _mm256_storeu_ps(d + k, zero);
+            }
+        }
     }
 }
 
-/* V for tiles [t0, t0 + nt), all channels. A group of 8 writes all 8
- * lanes; lanes past a run are overwritten by the next run of the same
- * channel, or land in the row's 8 spare columns. */
+/* V for tiles [t0, t0 + nt), all channels. The block's tiles lie in runs
+ * of consecutive tiles of one tile row each; per channel, each run's
+ * patches are copied into a band of their own (6*bw floats each), then 8
+ * consecutive tiles at a time are transformed, from one band or several
+ * (so that planes of few tiles per row still fill all 8 lanes). Lanes
+ * past nt land in the rows' 8 spare columns. */
 static void
 input_transform(const wino *p, const float *x, int64_t t0, int64_t nt)
 {
-    int64_t c;
+    int64_t run_n[FX__WINO_TMAX], run_ti[FX__WINO_TMAX];
+    int64_t run_tj[FX__WINO_TMAX], run_len[FX__WINO_TMAX];
+    int64_t off[FX__WINO_TMAX]; /* tile k's patch: p->band + off[k] */
+    int64_t nruns = 0, t = t0, k = 0, c, g, l;
 
+    while (t < t0 + nt) {
+        const int64_t len = tile_run(p, t, t0 + nt, &run_n[nruns],
+                                     &run_ti[nruns], &run_tj[nruns]);
+
+        run_len[nruns] = len;
+        for (l = 0; l < len; l++) {
+            off[k + l] = nruns * 6 * p->bw + 4 * l;
+        }
+        nruns++;
+        t += len;
+        k += len;
+    }
     for (c = 0; c < p->c; c++) {
-        int64_t t = t0, k = 0;
+        for (l = 0; l < nruns; l++) {
+            fill_band(p, x + (run_n[l] * p->c + c) * p->h * p->wd,
+                      run_ti[l], run_tj[l], run_len[l],
+                      p->band + l * 6 * p->bw);
+        }
+        for (g = 0; g < nt; g += 8) {
+            const float *src[8];
+            float *dst = p->v + c * p->ld + g;
 
-        while (t < t0 + nt) {
-            int64_t n, ti, tj, j;
-            const int64_t len = tile_run(p, t, t0 + nt, &n, &ti, &tj);
-
-            fill_band(p, x + ((n * p->c) + c) * p->h * p->wd, ti, tj, len);
-            for (j = 0; j < len; j += 8) {
-                input_group(p->band + 4 * j, p->bw,
-                            p->v + c * p->ld + k + j, p->vxi);
+            for (l = 0; l < 8; l++) {
+                src[l] = p->band + off[g + l < nt ? g + l : nt - 1];
             }
-            t += len;
-            k += len;
+            if (g + 8 <= nt && off[g + 7] == off[g] + 28) {
+                input_group(src, 1, p->bw, dst, p->vxi);
+            }
+            else {
+                input_group(src, 0, p->bw, dst, p->vxi);
+            }
         }
     }
 }
 
 /* ---- output transform ------------------------------------------------- */
 
-/* Writes output row r of 8 tiles (y[j] = column j, lane = tile) to dst:
- * the first nfull tiles whole (4 floats each), via an 8x4 transpose. */
+/* 8 floats from src (n of them, the rest 0). */
+FX_INLINE __m256
+load_part(const float *src, int64_t n)
+{
+    float tmp[8] = {0};
+
+    if (n >= 8) {
+        return _mm256_loadu_ps(src);
+    }
+    memcpy(tmp, src, (size_t)n * sizeof(float));
+    return _mm256_loadu_ps(tmp);
+}
+
+/* Writes row r of one tile for 8 output channels (y[j] = column j, lane
+ * l = channel l) to dst + l*plane, for the first nch channels and the
+ * first cols columns, via a 4x8 transpose. */
 FX_INLINE void
-store_row(const __m256 y[4], float *dst, int nfull)
+store_tile_row(const __m256 y[4], float *dst, int64_t plane, int nch,
+               int cols)
 {
     const __m256 t0 = _mm256_unpacklo_ps(y[0], y[1]);
     const __m256 t1 = _mm256_unpackhi_ps(y[0], y[1]);
     const __m256 t2 = _mm256_unpacklo_ps(y[2], y[3]);
     const __m256 t3 = _mm256_unpackhi_ps(y[2], y[3]);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44); /* tiles 0 | 4 */
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44); /* channels 0 | 4 */
     const __m256 u1 = _mm256_shuffle_ps(t0, t2, 0xEE); /* 1 | 5 */
     const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44); /* 2 | 6 */
     const __m256 u3 = _mm256_shuffle_ps(t1, t3, 0xEE); /* 3 | 7 */
-    __m256 o[4];
-    int q;
+    float tmp[8][4];
+    int l;
 
-    o[0] = _mm256_permute2f128_ps(u0, u1, 0x20); /* tiles 0, 1 */
-    o[1] = _mm256_permute2f128_ps(u2, u3, 0x20); /* 2, 3 */
-    o[2] = _mm256_permute2f128_ps(u0, u1, 0x31); /* 4, 5 */
-    o[3] = _mm256_permute2f128_ps(u2, u3, 0x31); /* 6, 7 */
-    for (q = 0; q < nfull / 2; q++) {
-        _mm256_storeu_ps(dst + 8 * q, o[q]);
+    if (nch == 8 && cols == 4) {
+        _mm_storeu_ps(dst, _mm256_castps256_ps128(u0));
+        _mm_storeu_ps(dst + plane, _mm256_castps256_ps128(u1));
+        _mm_storeu_ps(dst + 2 * plane, _mm256_castps256_ps128(u2));
+        _mm_storeu_ps(dst + 3 * plane, _mm256_castps256_ps128(u3));
+        _mm_storeu_ps(dst + 4 * plane, _mm256_extractf128_ps(u0, 1));
+        _mm_storeu_ps(dst + 5 * plane, _mm256_extractf128_ps(u1, 1));
+        _mm_storeu_ps(dst + 6 * plane, _mm256_extractf128_ps(u2, 1));
+        _mm_storeu_ps(dst + 7 * plane, _mm256_extractf128_ps(u3, 1));
+        return;
     }
-    if (nfull & 1) {
-        _mm_storeu_ps(dst + 8 * q, _mm256_castps256_ps128(o[q]));
+    /* a tile cut by the right edge, or the last channels */
+    _mm256_storeu2_m128(tmp[4], tmp[0], u0);
+    _mm256_storeu2_m128(tmp[5], tmp[1], u1);
+    _mm256_storeu2_m128(tmp[6], tmp[2], u2);
+    _mm256_storeu2_m128(tmp[7], tmp[3], u3);
+    for (l = 0; l < nch; l++) {
+        memcpy(dst + l * plane, tmp[l], (size_t)cols * sizeof(float));
     }
 }
 
-/* y for output channels [o0, o0 + ob) of tiles [t0, t0 + nt), from M. */
+/* y for output channels [o0, o0 + ob) of tiles [t0, t0 + nt), from M:
+ * tile by tile (reading each tile's M in order), 8 channels at a time
+ * (one per lane). */
 static void
 output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
                  int64_t ob)
 {
     const int64_t plane = p->oh * p->ow;
-    int64_t o;
+    int64_t t = t0, k = 0;
 
-    for (o = 0; o < ob; o++) {
-        const int64_t oo = o0 + o;
-        const float *mo = p->m + o * 36 * p->ld;
-        const __m256 bias = _mm256_set1_ps(p->bias != NULL ? p->bias[oo]
-                                                           : 0.0f);
-        const __m256 al = _mm256_set1_ps(p->alpha != NULL ? p->alpha[oo]
-                                                          : 1.0f);
-        const __m256 be = _mm256_set1_ps(p->beta != NULL ? p->beta[oo]
-                                                         : 0.0f);
-        int64_t t = t0, k = 0;
+    while (t < t0 + nt) {
+        int64_t n, ti, tj, j, o;
+        const int64_t len = tile_run(p, t, t0 + nt, &n, &ti, &tj);
+        const int64_t rows = p->oh - 4 * ti < 4 ? p->oh - 4 * ti : 4;
+        float *yrow = p->y + (n * p->oc + o0) * plane + 4 * ti * p->ow;
 
-        while (t < t0 + nt) {
-            int64_t n, ti, tj, j;
-            const int64_t len = tile_run(p, t, t0 + nt, &n, &ti, &tj);
-            float *yp = p->y + (n * p->oc + oo) * plane;
-            const int64_t rows = p->oh - 4 * ti < 4 ? p->oh - 4 * ti : 4;
+        for (j = 0; j < len; j++) {
+            const int64_t cl = p->ow - 4 * (tj + j);
+            const int cols = (int)(cl < 4 ? cl : 4);
 
-            for (j = 0; j < len; j += 8) {
-                const int nv = (int)(len - j < 8 ? len - j : 8);
-                /* tiles wholly inside the output width come first */
-                int64_t whole = p->ow / 4 - (tj + j);
-                const int nfull = (int)(whole < 0    ? 0
-                                        : whole > nv ? nv
-                                                     : whole);
-                __m256 mm[6], a[6][4], col[6], y[4][4];
-                int r, i, l;
+            for (o = 0; o < ob; o += 8) {
+                const float *mk = p->m + (k + j) * 36 * OB + o;
+                const int nch = (int)(ob - o < 8 ? ob - o : 8);
+                const __m256 bias = p->bias != NULL
+                                        ? load_part(p->bias + o0 + o, nch)
+                                        : _mm256_setzero_ps();
+                __m256 mm[6], a[6][4], col[6], y[4][4], al, be;
+                int r, i;
 
                 /* along the rows of M: a[r][.] = (M A)[r][.] */
                 for (r = 0; r < 6; r++) {
                     for (i = 0; i < 6; i++) {
-                        mm[i] = _mm256_loadu_ps(mo + (r * 6 + i) * p->ld + k
-                                                + j);
+                        mm[i] = _mm256_loadu_ps(mk + (r * 6 + i) * OB);
                     }
                     out_1d(mm, a[r]);
+                }
+                if (p->alpha != NULL) {
+                    al = load_part(p->alpha + o0 + o, nch);
+                    be = load_part(p->beta + o0 + o, nch);
                 }
                 /* then the columns: y = A^T M A, + bias, epilogue */
                 for (i = 0; i < 4; i++) {
@@ -598,55 +796,36 @@ output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
                     }
                 }
                 for (r = 0; r < rows; r++) {
-                    float *dst = yp + (4 * ti + r) * p->ow + 4 * (tj + j);
-
-                    store_row(y[r], dst, nfull);
-                    if (nfull < nv) {
-                        /* a tile cut by the right edge (at most one) */
-                        float tmp[4][8];
-
-                        for (i = 0; i < 4; i++) {
-                            _mm256_storeu_ps(tmp[i], y[r][i]);
-                        }
-                        for (l = nfull; l < nv; l++) {
-                            for (i = 0; i < 4 && 4 * (tj + j + l) + i < p->ow;
-                                 i++) {
-                                dst[4 * l + i] = tmp[i][l];
-                            }
-                        }
-                    }
+                    store_tile_row(y[r],
+                                   yrow + o * plane + r * p->ow
+                                       + 4 * (tj + j),
+                                   plane, nch, cols);
                 }
             }
-            t += len;
-            k += len;
         }
+        t += len;
+        k += len;
     }
 }
 
 /* ---- driver ----------------------------------------------------------- */
 
-FX_INLINE int64_t
-round16(int64_t v)
-{
-    return (v + 15) / 16 * 16;
-}
-
 /*
  * Work split (ith, nth): by tiles, each thread transforming every weight
  * (once per block of tiles) for its share of the tiles; or by output
- * channels (in MR-row units), each thread transforming every input tile
- * and only its own channels' weights. With few tiles per thread (batch 1
- * at 14x14 and below) the tile split leaves the 16-tile GEMM panels half
- * empty and repeats the whole weight transform on every thread, so the
- * channel split is cheaper there; with many tiles the tile split is (the
- * input transform is not repeated). split_by_channels compares the two
- * with the per-thread cost below, in units of one GEMM multiply-add, and
- * takes the channel split when it is 10% cheaper.
- * WINO_WT, the cost of transforming one 3x3 kernel, was measured at 1
- * thread (C = OC = 64, 14x14, batch 1 vs 2: 250-275); the input
- * transform's WINO_IT (per 6x6 patch) is taken to be alike.
+ * channels (in NR-channel panels), each thread transforming every input
+ * tile and only its own channels' weights. With few tiles per thread
+ * (batch 1 at 14x14 and below) the tile split repeats the whole weight
+ * transform on every thread, so the channel split is cheaper there; with
+ * many tiles the tile split is (the input transform is not repeated).
+ * split_by_channels compares the two with the per-thread cost below, in
+ * units of one GEMM multiply-add, and takes the channel split when it is
+ * 10% cheaper. WINO_WT, the cost of transforming one 3x3 kernel, and
+ * WINO_IT, one 6x6 input patch, were measured at 1 thread (C = OC = 256,
+ * 7x7, batch 1: about 11 cycles a kernel, 16 multiply-adds a cycle; the
+ * input transform at 14x14, C = 128).
  */
-#define WINO_WT 250
+#define WINO_WT 180
 #define WINO_IT 250
 
 /* Per-thread cost of t tiles in blocks of at most tmax, o channels. */
@@ -654,19 +833,19 @@ static int64_t
 wino_cost(int64_t t, int64_t o, int64_t tmax)
 {
     const int64_t nb = (t + tmax - 1) / tmax;
-    const int64_t cols = nb * round16((t + nb - 1) / nb);
+    const int64_t rows = nb * ((t + nb - 1) / nb + MR - 1) / MR * MR;
 
-    return 36 * o * cols + WINO_WT * o * nb + WINO_IT * t;
+    return 36 * round16(o) * rows + WINO_WT * o * nb + WINO_IT * t;
 }
 
 static int
 split_by_channels(int64_t tiles, int64_t oc, int64_t tmax, int nth)
 {
-    const int64_t units = (oc + MR - 1) / MR;
+    const int64_t units = (oc + NR - 1) / NR;
 
     /* the model is rough: switch only when it promises 10% */
     return nth > 1
-           && 10 * wino_cost(tiles, (units + nth - 1) / nth * MR, tmax)
+           && 10 * wino_cost(tiles, (units + nth - 1) / nth * NR, tmax)
                   < 9 * wino_cost((tiles + nth - 1) / nth, oc, tmax);
 }
 
@@ -680,7 +859,7 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     const int64_t n_batch = x->shape[0];
     const int64_t tmax = fx__winograd_tile_block(x->shape[1]);
     wino p;
-    int64_t ntiles, t0, t1, oc0, oc1, nblocks, blk;
+    int64_t ntiles, t0, t1, oc0, oc1, nblocks, bmax, blk;
 
     p.x = x->data;
     p.w = w->data;
@@ -699,27 +878,13 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     p.pw = prm->padding.v[1];
     p.th = (p.oh + 3) / 4;
     p.tw = (p.ow + 3) / 4;
-    p.ld = tmax + 8;
-    p.bw = 4 * tmax + 64;
-    /* the slot, as fx__winograd_workspace lays it out */
-    /* xi planes 64 bytes more than a multiple of their size apart: the
-     * 36 stores of one transform then hit 36 different cache sets
-     * (planes a multiple of 4 KiB apart made the weight transform's
-     * stores thrash one L1 set) */
-    p.vxi = round16(p.c * p.ld) + 16;
-    p.uxi = OB * KC + 16;
-    p.band = ws;
-    p.v = p.band + round16(6 * p.bw);
-    p.u = p.v + 36 * p.vxi;
-    p.m = p.u + 36 * p.uxi;
-
     ntiles = n_batch * p.th * p.tw;
     if (split_by_channels(ntiles, p.oc, tmax, nth)) {
         t0 = 0;
         t1 = ntiles;
-        fx__split((p.oc + MR - 1) / MR, ith, nth, &oc0, &oc1);
-        oc0 *= MR;
-        oc1 = oc1 * MR < p.oc ? oc1 * MR : p.oc;
+        fx__split((p.oc + NR - 1) / NR, ith, nth, &oc0, &oc1);
+        oc0 *= NR;
+        oc1 = oc1 * NR < p.oc ? oc1 * NR : p.oc;
     }
     else {
         fx__split(ntiles, ith, nth, &t0, &t1);
@@ -729,26 +894,27 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     if (t0 >= t1 || oc0 >= oc1) {
         return;
     }
-    /* Spare columns are read by the lanes of partial groups (results
-     * thrown away): zero them once so they hold no NaN or denormal. */
-    memset(p.band, 0, (size_t)(6 * p.bw) * sizeof(float));
-    memset(p.m, 0, (size_t)(OB * 36 * p.ld) * sizeof(float));
     nblocks = (t1 - t0 + tmax - 1) / tmax;
+    bmax = (t1 - t0 + nblocks - 1) / nblocks;
+    /* V's rows as long as this thread's largest block (<= T) needs, so
+     * that few tiles make a compact V; the bands as wide as its runs */
+    p.ld = (bmax + 7) / 8 * 8;
+    p.bw = 4 * (p.tw < bmax ? p.tw : bmax) + 10;
+    /* the slot, as fx__winograd_workspace lays it out (V may be shorter) */
+    /* xi planes 64 bytes more than a multiple of their size apart: the
+     * 36 stores of one transform then hit 36 different cache sets
+     * (planes a multiple of 4 KiB apart made the weight transform's
+     * stores thrash one L1 set) */
+    p.vxi = round16(p.c * p.ld) + 16;
+    p.band = ws;
+    p.v = p.band + round16(FX__WINO_BANDS(tmax));
+    p.u = p.v + 36 * p.vxi;
+    p.m = p.u + OB / NR * UOP;
     for (blk = 0; blk < nblocks; blk++) {
         const int64_t b0 = t0 + (t1 - t0) * blk / nblocks;
         const int64_t nt = t0 + (t1 - t0) * (blk + 1) / nblocks - b0;
-        const int64_t ntp = (nt + NR - 1) / NR;
-        int64_t o0, c0, row, xi, tp, op;
+        int64_t o0, c0, xi, t, op;
 
-        if (nt < ntp * NR) {
-            /* GEMM columns past the block's tiles: zero */
-            for (xi = 0; xi < 36; xi++) {
-                for (row = 0; row < p.c; row++) {
-                    memset(p.v + xi * p.vxi + row * p.ld + nt, 0,
-                           (size_t)(ntp * NR - nt) * sizeof(float));
-                }
-            }
-        }
         input_transform(&p, p.x, b0, nt);
         for (o0 = oc0; o0 < oc1; o0 += OB) {
             const int64_t ob = oc1 - o0 < OB ? oc1 - o0 : OB;
@@ -758,15 +924,15 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
 
                 weight_transform(&p, o0, ob, c0, kc);
                 for (xi = 0; xi < 36; xi++) {
-                    const float *uxi = p.u + xi * p.uxi;
+                    const float *uxi = p.u + xi * UXI;
                     const float *vxi = p.v + xi * p.vxi + c0 * p.ld;
 
-                    for (tp = 0; tp < ntp; tp++) {
-                        for (op = 0; op < ob; op += MR) {
-                            ukernel((int)(ob - op < MR ? ob - op : MR), kc,
-                                    uxi + op * KC, KC, vxi + tp * NR, p.ld,
-                                    p.m + (op * 36 + xi) * p.ld + tp * NR,
-                                    36 * p.ld, c0 > 0);
+                    for (t = 0; t < nt; t += MR) {
+                        for (op = 0; op < ob; op += NR) {
+                            ukernel((int)(nt - t < MR ? nt - t : MR), kc,
+                                    vxi + t, p.ld, uxi + op / NR * UOP, NR,
+                                    p.m + (t * 36 + xi) * OB + op, 36 * OB,
+                                    c0 > 0);
                         }
                     }
                 }

@@ -50,7 +50,6 @@ fx__gemm_workspace(int64_t k, int64_t n)
  * block size: about 1 MiB, so a block is still in L2/L3 when the 36 GEMMs
  * read it. */
 #define WINO_V_BUDGET (1 << 20)
-#define WINO_TMAX 128
 
 int
 fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
@@ -84,27 +83,27 @@ fx__winograd_tile_block(int64_t c)
 {
     int64_t t = WINO_V_BUDGET / (36 * 4 * (c > 0 ? c : 1)) / 16 * 16;
 
-    return t < 16 ? 16 : t > WINO_TMAX ? WINO_TMAX : t;
+    return t < 16 ? 16 : t > FX__WINO_TMAX ? FX__WINO_TMAX : t;
 }
 
 /* Per-thread slot, in floats, each part rounded to 16 floats (64 bytes):
- *   band: 6 rows of 4*T + 64 floats (one zero-padded strip of input)
- *   V:    36 x C x (T + 8)   transformed input tiles (+ 16 per plane)
- *   U:    36 x OB x KC       transformed weights of one (OC, C) block
- *                            (+ 16 per plane)
- *   M:    OB x 36 x (T + 8)  products, before the output transform
- * (kernels/winograd_avx2.c computes the same offsets). */
+ *   bands: FX__WINO_BANDS(T)   zero-padded strips of one input channel
+ *   V:     36 x C x T          transformed input tiles (+ 16 per plane)
+ *   U:     36 x OB x KC        transformed weights of one (OC, C) block
+ *                              (+ 16 per plane of each 16-channel panel)
+ *   M:     T x 36 x OB         products, before the output transform
+ * (kernels/winograd_avx2.c computes the same offsets; its V and bands may
+ * be shorter, for blocks of fewer tiles). */
 size_t
 fx__winograd_workspace(int64_t c, int64_t oc)
 {
-    const int64_t t = fx__winograd_tile_block(c), ld = t + 8;
-    const int64_t band = 6 * (4 * t + 64);
+    const int64_t t = fx__winograd_tile_block(c);
+    const int64_t band = FX__WINO_BANDS(t);
     /* V and U: 36 planes, each padded by 16 floats (see the kernel) */
-    const int64_t v = 36 * ((c * ld + 15) / 16 * 16 + 16);
-    const int64_t u = 36 * (FX__WINO_OB * FX__WINO_KC + 16);
-    const int64_t m = FX__WINO_OB * 36 * ld;
-    const int64_t floats = (band + 15) / 16 * 16 + v + u
-                           + (m + 15) / 16 * 16;
+    const int64_t v = 36 * ((c * t + 15) / 16 * 16 + 16);
+    const int64_t u = FX__WINO_OB / 16 * 36 * (FX__WINO_KC * 16 + 16);
+    const int64_t m = t * 36 * FX__WINO_OB;
+    const int64_t floats = (band + 15) / 16 * 16 + v + u + m;
 
     FX_UNUSED(oc);
     return (size_t)floats * sizeof(float);

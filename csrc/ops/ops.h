@@ -324,11 +324,16 @@ void fx__bn_affine(const fx_tensor *st, int32_t n_st, double eps, int64_t c,
  * on the thread count). Per-thread workspace: fx__winograd_workspace(C,
  * OC) bytes (a multiple of 64), bounded by about 5 MiB whatever the
  * shapes (C is at most FX__WINO_CMAX, tiles are processed in blocks).
- * The output tile is 4x4; the reduction over C runs in blocks of
- * FX__WINO_KC channels (part of the summation order, as the GEMM's KC). */
+ * The output tile is 4x4; the GEMMs run over blocks of FX__WINO_KC input
+ * and FX__WINO_OB output channels (a multiple of 16), which does not
+ * change the summation order. */
 #define FX__WINO_KC 64
 #define FX__WINO_OB 48
 #define FX__WINO_CMAX 1024
+/* At most this many tiles per block; the bands of input rows of a block
+ * of t tiles take at most FX__WINO_BANDS(t) floats. */
+#define FX__WINO_TMAX 128
+#define FX__WINO_BANDS(t) (6 * (22 * (t) + 20))
 int fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
                            const fx_tensor *w, int64_t oh, int64_t ow);
 /* Tiles per block (a multiple of 16) for C input channels. */
