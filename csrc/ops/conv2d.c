@@ -62,20 +62,19 @@ fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
         || p->dilation.v[0] != 1 || p->dilation.v[1] != 1) {
         return 0;
     }
-    /* Measured (1 thread, interleaved with the GEMM path, medians; the
-     * machine was shared, so +-20%): the GEMM path runs 3x3 convs at
-     * 60-70 GFLOP/s; Winograd (direct-conv FLOPs / time) gave 85-150 at
-     * C = OC = 64..512 with 16+ tiles (e.g. 64@56x56 x2.4-3.0, 128@28x28
-     * x1.7-3.3, 256@14x14 x1.4-3.4, 512@7x7 batch 8 x1.6-2.5). With 4
-     * tiles (7x7, batch 1) it lost (512: x0.45, 256: x0.73, 64: x0.74):
-     * the 16-tile GEMM panels are 3/4 empty and the weight transform is
-     * not amortised; with 8 tiles (7x7, batch 2) it won (x1.3-3.3).
+    /* Measured (1 thread, CPU time, best of 3, against the GEMM path
+     * (direct=True); the machine was shared, so +-20%): Winograd wins
+     * from 2 tiles on: 4 tiles (7x7, batch 1) x0.29 (C 128, OC 32) to
+     * x0.71 (512, 512), 256@6x6 x0.66, 2 tiles (4x4, batch 2, C 256)
+     * x0.93; with 1 tile the weight transform is not amortised (4x4,
+     * C 256: x1.57; 3x3, C 512: x1.88). With 16+ tiles it ran at
+     * 85-150 GFLOP/s (direct-conv FLOPs) against the GEMM's 60-70.
      * C or OC below 16 leaves the GEMM too short to pay for the
      * transforms (C = OC = 16 at 56x56 still won x2.8). Above
      * FX__WINO_CMAX channels the workspace bound would grow. */
     const int64_t tiles = x->shape[0] * ((oh + 3) / 4) * ((ow + 3) / 4);
 
-    return c >= 16 && oc >= 16 && c <= FX__WINO_CMAX && tiles >= 8;
+    return c >= 16 && oc >= 16 && c <= FX__WINO_CMAX && tiles >= 2;
 }
 
 int64_t

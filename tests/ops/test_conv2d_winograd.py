@@ -104,8 +104,8 @@ def _attrs(pad):
 
 # (N, C, H, W, OC, padding, bias): H/W around and below the 4x4 tile, runs
 # of 8 tiles cut by row ends, C/OC not multiples of 6/8/16 and across the
-# 64-channel and 48-output-channel blocks. Winograd needs 8+ tiles in
-# all (fx__conv2d_winograd_ok), hence the batch of the small ones.
+# 64-channel and 48-output-channel blocks. Winograd needs 2+ tiles in
+# all (fx__conv2d_winograd_ok), hence the batch of the smallest ones.
 CASES = [
     (8, 16, 1, 1, 16, 1, True),       # 1x1 output, one cut tile
     (9, 16, 3, 3, 16, 0, True),       # 1x1 output, no padding
@@ -114,6 +114,7 @@ CASES = [
     (8, 16, 4, 4, 16, 1, False),
     (2, 20, 5, 6, 23, 1, True),
     (2, 31, 7, 7, 33, 1, True),       # 7x7: 2x2 tiles, last ones cut
+    (1, 48, 7, 7, 40, 1, True),       # 4 tiles: one group of 8 lanes
     (2, 16, 8, 9, 16, 0, True),       # 6x7 output
     (1, 18, 11, 12, 17, 1, False),
     (1, 65, 12, 12, 49, 1, True),     # C = 64 + 1, OC = 48 + 1
