@@ -739,10 +739,11 @@ store_tile_row(const __m256 y[4], float *dst, int64_t plane, int nch,
 
 /* y for output channels [o0, o0 + ob) of tiles [t0, t0 + nt), from M:
  * tile by tile (reading each tile's M in order), 8 channels at a time
- * (one per lane). */
-static void
-output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
-                 int64_t ob)
+ * (one per lane); bn: apply alpha/beta and act. Inlined with constant bn
+ * (and act for the common ones), so the epilogue is straight code. */
+FX_INLINE void
+output_tiles(const wino *p, int64_t t0, int64_t nt, int64_t o0, int64_t ob,
+             const int bn, const int64_t act)
 {
     const int64_t plane = p->oh * p->ow;
     int64_t t = t0, k = 0;
@@ -763,7 +764,8 @@ output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
                 const __m256 bias = p->bias != NULL
                                         ? load_part(p->bias + o0 + o, nch)
                                         : _mm256_setzero_ps();
-                __m256 mm[6], a[6][4], col[6], y[4][4], al, be;
+                __m256 mm[6], a[6][4], col[6], y[4][4];
+                __m256 al = bias, be = bias;
                 int r, i;
 
                 /* along the rows of M: a[r][.] = (M A)[r][.] */
@@ -773,7 +775,7 @@ output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
                     }
                     out_1d(mm, a[r]);
                 }
-                if (p->alpha != NULL) {
+                if (bn) {
                     al = load_part(p->alpha + o0 + o, nch);
                     be = load_part(p->beta + o0 + o, nch);
                 }
@@ -788,9 +790,9 @@ output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
                     for (r = 0; r < 4; r++) {
                         __m256 v = _mm256_add_ps(yc[r], bias);
 
-                        if (p->alpha != NULL) {
+                        if (bn) {
                             /* as the GEMM path's epilogue, bit for bit */
-                            v = fx__v_bn_act(p->act, v, al, be);
+                            v = fx__v_bn_act(act, v, al, be);
                         }
                         y[r][i] = v;
                     }
@@ -805,6 +807,24 @@ output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
         }
         t += len;
         k += len;
+    }
+}
+
+static void
+output_transform(const wino *p, int64_t t0, int64_t nt, int64_t o0,
+                 int64_t ob)
+{
+    if (p->alpha == NULL) {
+        output_tiles(p, t0, nt, o0, ob, 0, FX_ACT_NONE);
+    }
+    else if (p->act == FX_ACT_NONE) {
+        output_tiles(p, t0, nt, o0, ob, 1, FX_ACT_NONE);
+    }
+    else if (p->act == FX_ACT_RELU) {
+        output_tiles(p, t0, nt, o0, ob, 1, FX_ACT_RELU);
+    }
+    else {
+        output_tiles(p, t0, nt, o0, ob, 1, p->act);
     }
 }
 
