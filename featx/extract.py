@@ -527,7 +527,8 @@ def write_features(
     Layout, ``format="npy-dir"``: ``out/`` holds ``<key>.npy`` per returned key (characters
     other than letters, digits, ``.``, ``_``, ``-`` replaced by ``_``; ``progress.json`` maps
     keys to files), ``files.txt`` (line ``i``: the file of row ``i``) and ``progress.json``.
-    ``format="npz"``: ``out`` is one ``.npz`` (keys = returned keys) written at the end from
+    ``format="npz"``: ``out`` is one ``.npz`` (keys = returned keys; ``.npz`` is appended to a
+    name without it, as ``np.savez`` does) written at the end from
     the parts in ``out + ".parts/"`` (removed afterwards), plus ``files.txt`` next to it as
     ``<out without .npz>.files.txt``.
 
@@ -564,6 +565,8 @@ def write_features(
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     _check_options(batch_size, pool, num_workers)
     out = os.fspath(out)
+    if format == "npz" and not out.endswith(".npz"):
+        out += ".npz"  # as np.savez names it; never the bare path, which may be another file
     work = out if format == "npy-dir" else out + ".parts"
     files_index = (
         os.path.join(work, FILES_FILE) if format == "npy-dir"
@@ -594,8 +597,7 @@ def write_features(
     elif os.path.exists(work) and not os.path.isdir(work):
         raise ValueError(f"cannot write to {work!r}: it exists and is not a folder")
     if state is None and format == "npz":
-        npz_path = out if out.endswith(".npz") else out + ".npz"  # as np.savez names it
-        for path in (npz_path, files_index):
+        for path in (out, files_index):
             if os.path.lexists(path):
                 raise ValueError(f"{path!r} already exists; remove it or choose "
                                  "another output")

@@ -288,6 +288,21 @@ def test_npz_output_is_never_overwritten_silently(tmp_path, weights):
     assert (tmp_path / "precious.npz").read_bytes() == b"my data"
 
 
+def test_npz_output_without_extension_is_written_to_name_npz(tmp_path, weights):
+    # The name without .npz is checked as name.npz, so that is the file written; a file
+    # at the bare name (the user's own) is never replaced.
+    _, model = weights
+    out = tmp_path / "mydata"
+    out.write_bytes(b"my data")
+    result = write_features(model, sample_image_path(), str(out), ["fc"], format="npz")
+    assert out.read_bytes() == b"my data"
+    assert result.out == str(out) + ".npz"
+    with np.load(result.out) as z:
+        assert z["fc"].shape == (1, 1000)
+    again = write_features(model, sample_image_path(), str(out), ["fc"], format="npz")
+    assert again.was_complete and out.read_bytes() == b"my data"
+
+
 def test_two_runs_cannot_write_one_output(tmp_path, weights):
     _, model = weights
     out = str(tmp_path / "feats")
