@@ -202,10 +202,10 @@ def _resolve(
     else:
         if return_nodes is None:
             raise ValueError("return_nodes is needed with a model (or pass an extractor)")
-        model.eval()
+        # The extractor's mode is its own: eval here, the model's flags untouched.
         extractor = create_feature_extractor(
             model, return_nodes=return_nodes, suppress_diff_warning=True
-        )
+        ).eval()
     if transform is None:
         transform = member.transforms() if member is not None else ImageClassification()
     return extractor, transform
@@ -347,7 +347,8 @@ def extract(
 
     Args:
         model_or_extractor: a model name for ``featx.models.get_model``, a featx model
-            (switched to eval mode) or an extractor from ``create_feature_extractor``.
+            (its extractor runs in eval mode; the model's own mode flags are left as they
+            are) or an extractor from ``create_feature_extractor``.
         inputs: files, folders and glob patterns, as :func:`list_images` takes them.
         return_nodes: as in ``create_feature_extractor``; needed with a model or model name,
             None with an extractor.

@@ -303,6 +303,22 @@ def test_npz_output_without_extension_is_written_to_name_npz(tmp_path, weights):
     assert again.was_complete and out.read_bytes() == b"my data"
 
 
+def test_extract_runs_eval_mode_and_leaves_the_models_mode_flags(weights):
+    _, model = weights
+    featx.manual_seed(5)
+    trained = featx.models.get_model("resnet18")
+    trained.load_state_dict(model.state_dict())
+    trained.train()
+    trained.layer1.eval()  # a mixed mode, as a user may have set it
+    before = {name: m.training for name, m in trained.named_modules()}
+    stats = np.array(trained.bn1.running_mean, copy=True)
+    _, feats = _concat(extract(trained, sample_image_path(), ["fc"]))
+    assert {name: m.training for name, m in trained.named_modules()} == before
+    np.testing.assert_array_equal(trained.bn1.running_mean, stats)  # eval: no update
+    x = ImageClassification()(load_image(sample_image_path()))[None]
+    np.testing.assert_allclose(feats["fc"], model(x), rtol=0, atol=1e-5)
+
+
 def test_two_runs_cannot_write_one_output(tmp_path, weights):
     _, model = weights
     out = str(tmp_path / "feats")
