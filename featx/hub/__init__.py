@@ -12,6 +12,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -75,7 +76,8 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except CheckpointFormatError:
         raise
-    except (zipfile.BadZipFile, EOFError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError,
+            NotImplementedError, zlib.error) as exc:
         raise CheckpointFormatError(f"{path}: corrupted .npz ({exc})"
                                     ) from None
 
