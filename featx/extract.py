@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import warnings
+import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -740,6 +741,16 @@ def _run_into(state: dict[str, Any], progress_path: str, work: str, index_path: 
             w.close()
 
 
+def _savez(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez(f, **arrays)`` for any keys: np.savez takes its own ``file`` and
+    ``allow_pickle`` parameters from the keywords, so an output key of that name raised
+    TypeError or was swallowed (an empty archive). Arrays are written in chunks."""
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, a in arrays.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(a), allow_pickle=False)
+
+
 def _assemble_npz(state: dict[str, Any], progress_path: str, work: str, out: str,
                   files_index: str) -> None:
     """Writes the .npz and its files index from the chunks in ``work``, then
@@ -749,7 +760,7 @@ def _assemble_npz(state: dict[str, Any], progress_path: str, work: str, out: str
     with open(tmp, "wb") as f:
         arrays = {k: np.load(os.path.join(work, v["file"]), mmap_mode="r")
                   for k, v in state["nodes"].items()}
-        np.savez(f, **arrays)  # written in chunks, not loaded whole
+        _savez(f, arrays)  # written in chunks, not loaded whole
         del arrays
         f.flush()
         os.fsync(f.fileno())

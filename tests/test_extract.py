@@ -319,6 +319,17 @@ def test_extract_runs_eval_mode_and_leaves_the_models_mode_flags(weights):
     np.testing.assert_allclose(feats["fc"], model(x), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("key", ["file", "allow_pickle", "a/b"])
+def test_npz_output_keys_that_are_savez_parameter_names(tmp_path, weights, key):
+    # np.savez(f, **arrays) takes "file" and "allow_pickle" as its own parameters.
+    _, model = weights
+    result = write_features(model, sample_image_path(), str(tmp_path / "feats"),
+                            {"fc": key}, format="npz")
+    with np.load(result.out) as z:
+        assert z.files == [key]
+        assert z[key].shape == (1, 1000)
+
+
 def test_two_runs_cannot_write_one_output(tmp_path, weights):
     _, model = weights
     out = str(tmp_path / "feats")
