@@ -53,12 +53,21 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-def _get_model(name: str) -> Any:
+#: Builders that warn (FutureWarning, as torchvision's do) unless ``init_weights``
+#: is given, an argument the command line has no option for.
+_INIT_WEIGHTS_MODELS = ("googlenet", "inception_v3")
+
+
+def _get_model(name: str, init_weights: bool = True) -> Any:
+    """``get_model(name)``; ``init_weights`` (googlenet, inception_v3 only): their
+    truncated-normal initialisation (torchvision's current default), or a fast
+    default one where the values do not matter (``featx nodes``)."""
     from featx import models
     from featx.models._api import unknown_model_message
 
+    kwargs = {"init_weights": init_weights} if name.lower() in _INIT_WEIGHTS_MODELS else {}
     try:
-        return models.get_model(name)
+        return models.get_model(name, **kwargs)
     except ValueError:
         if name.lower() in models.list_models():  # the model's own error
             raise
@@ -82,7 +91,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_nodes(args: argparse.Namespace) -> int:
     from featx.models.feature_extraction import get_graph_node_names
 
-    model = _get_model(args.model)
+    model = _get_model(args.model, init_weights=False)  # names and shapes only
     train, evaluation = get_graph_node_names(model, suppress_diff_warning=True)
     if args.input_size is not None:
         return _print_node_tables(args, model, list(train) == list(evaluation))
