@@ -463,6 +463,14 @@ def test_safetensors_missing_package(tmp_path, monkeypatch):
     shutil.copy(CKPT / "tiny.safetensors", path)
     with pytest.raises(ImportError, match="pip install safetensors"):
         load_state_dict_file(path)
+    # The command line's one line reads as a sentence (it was "cannot read weights
+    # reading PATH needs ...").
+    import featx
+    from featx.cli import CLIError, _load_weights
+    with pytest.raises(CLIError) as e:
+        _load_weights(featx.models.resnet18(), str(path))
+    assert str(e.value) == (f"cannot read weights {path}: reading .safetensors files needs "
+                            "the optional 'safetensors' package: pip install safetensors")
 
 
 @pytest.mark.skipif(not HAVE_SAFETENSORS, reason="safetensors not installed")
