@@ -528,5 +528,8 @@ def test_feature_grid_shape_dtype_and_normalisation():
         feature_grid(fmap[0], index=0)
     with pytest.raises(ValueError, match=r"got shape \(3, 4\)"):
         feature_grid(np.zeros((3, 4)))
+    for index in (None, 0):  # an empty batch (it asked for index=0..-1)
+        with pytest.raises(ValueError, match=r"empty batch \(0 feature maps\), shape \(0, 3"):
+            feature_grid(np.zeros((0, 3, 4, 4), np.float32), index=index)
     with pytest.raises(ValueError, match="padding"):
         feature_grid(fmap, padding=-1)
