@@ -203,12 +203,29 @@ _CHECKPOINT_EXTS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".ta
 
 
 @contextlib.contextmanager
-def _node_hint(model: str, nodes: list[str]) -> Iterator[None]:
+def _node_hint(model: str, nodes: list[str], module: Any = None) -> Iterator[None]:
     """An unknown --nodes name that is an existing file or a glob was most likely meant as
-    an input: --nodes takes every following word, so inputs go before it."""
+    an input: --nodes takes every following word, so inputs go before it. A name that only
+    the train graph has (GoogLeNet's aux1) is named as such: the command runs eval mode, and
+    the library's hint (train_return_nodes / eval_return_nodes) is no option here."""
     try:
         yield
     except ValueError as e:
+        if module is not None and "is not present" in str(e):
+            from featx.models.feature_extraction import get_graph_node_names
+
+            train, evaluation = get_graph_node_names(module, suppress_diff_warning=True)
+
+            def has(names: Any, q: str) -> bool:
+                return any(n == q or n.startswith(q + ".") for n in names)
+
+            for q in nodes:
+                if has(train, q) and not has(evaluation, q):
+                    raise CLIError(
+                        f"node {q!r} exists only in {model}'s train-mode graph (it runs in "
+                        f"train mode only); featx extract runs the model in eval mode: "
+                        f"choose a node that 'featx nodes {model} --mode eval' lists"
+                    ) from None
         paths = [n for n in nodes if os.path.exists(n) or glob.has_magic(n)]
         if not paths or "is not present" not in str(e):
             raise
@@ -502,7 +519,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     # Only the eval graph runs here, so a train/eval difference needs no warning.
-    with _node_hint(args.model, args.nodes):
+    with _node_hint(args.model, args.nodes, model):
         extractor = create_feature_extractor(
             model, return_nodes=return_nodes, suppress_diff_warning=True
         )
@@ -626,7 +643,7 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     seed = _seed(seed_arg)
     model = _build_model(args, member, weights_path)
     transform = _build_transform(args, member)
-    with _node_hint(args.model, args.nodes):
+    with _node_hint(args.model, args.nodes, model):
         extractor = create_feature_extractor(
             model, return_nodes=list(args.nodes), suppress_diff_warning=True
         )

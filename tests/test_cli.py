@@ -366,6 +366,18 @@ def test_unknown_node(tmp_path):
     assert not (tmp_path / "features.npz").exists()
 
 
+def test_train_only_node_says_the_command_runs_eval_mode(tmp_path):
+    # The library's message suggests train_return_nodes, which the CLI cannot take.
+    for inputs in ([], [sample_image_path()]):
+        proc = run("extract", "googlenet", *inputs, "--nodes", "conv1", "aux1.fc2",
+                   "--input-size", "64", cwd=tmp_path)
+        _assert_one_line_error(proc, "'aux1.fc2' exists only in googlenet's train-mode graph",
+                               "'featx nodes googlenet --mode eval'")
+        assert "train_return_nodes" not in proc.stderr
+    _assert_one_line_error(run("extract", "googlenet", "--nodes", "aux9", cwd=tmp_path),
+                           "'aux9' is not present")
+
+
 def test_unreadable_image(tmp_path):
     junk = tmp_path / "junk.jpg"
     junk.write_text("not an image")
