@@ -683,9 +683,12 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
         else:
             print(message, file=sys.stderr)
 
+    grids_written = 0
+
     def on_batch(info: BatchInfo) -> None:
+        nonlocal grids_written
         if grid_dir is not None:
-            _save_grids(grid_dir, info)
+            grids_written += _save_grids(grid_dir, info)
         if bar is not None:
             bar.update(info.files_done - bar.n)
 
@@ -721,21 +724,31 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     print(f"wrote:   {out} ({n} array{'s' if n != 1 else ''}, {what}); "
           f"row i is line i of {result.files_index}")
     if grid_dir is not None:
-        print(f"grids:   {grid_dir} (one PNG per image and 4-D node)")
+        if grids_written:
+            print(f"grids:   {grid_dir} ({grids_written} PNG"
+                  f"{'s' if grids_written != 1 else ''}, one per image and 4-D node)")
+        elif result.was_complete or result.rows == result.resumed_rows:
+            print("grids:   none written (no image was read in this run)")
+        else:
+            print("grids:   none written: no requested node gives an (N, C, H, W) map")
     return 0
 
 
-def _save_grids(grid_dir: str, info: Any) -> None:
-    """One PNG of the channels per image and 4-D feature: ROW_STEM_NODE.png."""
+def _save_grids(grid_dir: str, info: Any) -> int:
+    """One PNG of the channels per image and 4-D feature: ROW_STEM_NODE.png; returns
+    how many were written."""
     from featx.extract import _safe_name
     from featx.utils import feature_grid
 
+    written = 0
     for i, path in enumerate(info.paths):
         stem = _safe_name(os.path.splitext(os.path.basename(path))[0])
         for key, arr in info.features.items():
             if getattr(arr, "ndim", 0) == 4:
                 name = f"{info.first_row + i:06d}_{stem}_{_safe_name(key)}.png"
                 feature_grid(arr[i]).save(os.path.join(grid_dir, name))
+                written += 1
+    return written
 
 
 # --------------------------------------------------------------------------- parser

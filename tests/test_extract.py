@@ -403,6 +403,13 @@ def test_cli_folder_to_features_end_to_end(collection, weights, tmp_path):
     grid = Image.open(grids / pngs[0])
     assert grid.mode == "L"
     assert grid.size == feature_grid(api["layer2"][rows[0]]).size
+    assert f"grids:   {grids} (4 PNGs, one per image and 4-D node)" in proc.stdout
+    # Only 2-D nodes: the summary said PNGs were written although none was.
+    proc = run("extract", "resnet18", str(d / "sub"), "--nodes", "fc", "--weights", wpath,
+               "--out", str(tmp_path / "fc.npz"), "--save-grid", str(tmp_path / "g2"))
+    assert proc.returncode == 0, proc.stderr
+    assert "grids:   none written: no requested node gives an (N, C, H, W) map" in proc.stdout
+    assert os.listdir(tmp_path / "g2") == []
 
 
 def test_cli_stream_options_need_inputs_and_bad_values_are_one_line_errors(tmp_path):
