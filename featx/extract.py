@@ -265,6 +265,9 @@ class FeatureStream:
         self.skipped: list[tuple[str, str]] = []
         self._on_skip = on_skip
         self._started = False
+        #: path -> reason to skip it without reading it, or None (write_features: names
+        #: that its files index cannot hold).
+        self._reject: Callable[[str], str | None] | None = None
 
     def __len__(self) -> int:
         """Number of listed files (an upper bound on the rows)."""
@@ -293,7 +296,13 @@ class FeatureStream:
         def fill() -> None:
             nonlocal nxt
             while nxt < n and len(pending) < ahead:
-                pending.append((nxt, executor.submit(_load, files[nxt], self.transform)))
+                reason = self._reject(files[nxt]) if self._reject is not None else None
+                if reason is not None:
+                    done: Future[Any] = Future()
+                    done.set_result((None, reason))
+                    pending.append((nxt, done))
+                else:
+                    pending.append((nxt, executor.submit(_load, files[nxt], self.transform)))
                 nxt += 1
 
         paths: list[str] = []
@@ -441,6 +450,14 @@ class WriteResult:
 def _safe_name(key: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]", "_", key).lstrip(".") or "_"
     return name
+
+
+def _unrecordable_name(path: str) -> str | None:
+    """Why ``path`` cannot be a line of the files index (row i = line i), or None."""
+    if "\n" in path or "\r" in path:
+        return ("its name holds a line break, which the files index (one name per line) "
+                "cannot record; rename the file")
+    return None
 
 
 def _write_json_atomic(path: str, obj: Any) -> None:
@@ -683,6 +700,7 @@ def _run_into(state: dict[str, Any], progress_path: str, work: str, index_path: 
     stream = _make_stream(files, model_or_extractor, return_nodes, weights, transform,
                           batch_size, "none", False, num_workers, int(state["files_done"]),
                           on_skip)
+    stream._reject = _unrecordable_name
     # Rows and index lines past the last progress record belong to an unrecorded batch.
     with open(index_path, "ab") as idx:
         idx.truncate(int(state["files_bytes"]))

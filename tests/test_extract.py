@@ -330,6 +330,27 @@ def test_npz_output_keys_that_are_savez_parameter_names(tmp_path, weights, key):
         assert z[key].shape == (1, 1000)
 
 
+@pytest.mark.parametrize("fmt", ["npy-dir", "npz"])
+def test_a_name_with_a_line_break_is_skipped_not_misaligned(tmp_path, weights, fmt):
+    # Row i is line i of the files index: a name holding "\n" took two lines.
+    _, model = weights
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("a\nb.jpg", "c.jpg", "d\re.jpg"):
+        shutil.copy(sample_image_path(), d / name)
+    skipped = []
+    result = write_features(model, str(d), str(tmp_path / "out"), ["fc"], format=fmt,
+                            on_skip=lambda p, r: skipped.append((p, r)))
+    assert result.rows == 1
+    with open(result.files_index, encoding="utf-8", newline="") as f:
+        assert f.read() == str(d / "c.jpg") + "\n"
+    assert sorted(p for p, _ in skipped) == [str(d / "a\nb.jpg"), str(d / "d\re.jpg")]
+    assert all("line break" in r for _, r in skipped)
+    # extract() has no files index: it reads such files
+    _, feats = _concat(extract(model, str(d), ["fc"]))
+    assert feats["fc"].shape == (3, 1000)
+
+
 def test_two_runs_cannot_write_one_output(tmp_path, weights):
     _, model = weights
     out = str(tmp_path / "feats")
