@@ -149,7 +149,9 @@ def reduce_features(
         A new dict with the same keys and order, C-contiguous arrays.
 
     Raises:
-        ValueError: unknown ``pool``.
+        ValueError: unknown ``pool``; a value that is a tuple or list of arrays (a node
+            such as ``chunk``), which has no batch axis: request its elements (the
+            ``getitem`` nodes) instead.
 
     Example:
         >>> x = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
@@ -160,6 +162,11 @@ def reduce_features(
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
     out: dict[str, np.ndarray] = {}
     for key, value in features.items():
+        if isinstance(value, (tuple, list)):
+            raise ValueError(
+                f"output {key!r} is a {type(value).__name__} of {len(value)} values, not one "
+                "array with the batch on axis 0; request its elements instead (the getitem "
+                "nodes that follow it in get_graph_node_names)")
         a = np.asarray(value)
         if pool != "none" and a.ndim == 4:
             a = a.mean(axis=(2, 3)) if pool == "avg" else a.max(axis=(2, 3))
@@ -321,6 +328,12 @@ class FeatureStream:
                 if paths and (len(paths) == self.batch_size or i + 1 == n):
                     out = self.extractor(np.stack(arrays))
                     feats = reduce_features(out, self.pool, self.flatten)
+                    for key, a in feats.items():
+                        if a.ndim == 0 or a.shape[0] != len(paths):
+                            raise ValueError(
+                                f"output {key!r} has shape {a.shape} for a batch of "
+                                f"{len(paths)} images: its axis 0 is not the batch, so it "
+                                "cannot be split into one row per image")
                     self.position = i + 1
                     self.rows += len(paths)
                     batch, paths, arrays = paths, [], []

@@ -351,6 +351,24 @@ def test_a_name_with_a_line_break_is_skipped_not_misaligned(tmp_path, weights, f
     assert feats["fc"].shape == (3, 1000)
 
 
+def test_tuple_valued_node_is_refused_not_stacked(tmp_path):
+    # shufflenet's chunk returns a tuple: np.asarray stacked it with the tuple index on
+    # axis 0, so extract() yielded (2, N, ...) and write_features wrote 2 "rows" per batch.
+    model = featx.models.shufflenet_v2_x0_5()
+    with pytest.raises(ValueError, match=r"'stage2.1.chunk' is a tuple of 2 values.*getitem"):
+        _concat(extract(model, [sample_image_path()] * 1, ["stage2.1.chunk"]))
+    with pytest.raises(ValueError, match=r"'c' is a tuple of 2 values"):
+        reduce_features({"c": (np.zeros((1, 2)), np.zeros((1, 2)))})
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(4):
+        shutil.copy(sample_image_path(), d / f"{i}.jpg")
+    with pytest.raises(ValueError, match="chunk"):
+        write_features(model, str(d), str(tmp_path / "out"), ["stage2.1.chunk"], batch_size=2)
+    _, feats = _concat(extract(model, str(d), ["stage2.1.getitem_1"], batch_size=3))
+    assert feats["stage2.1.getitem_1"].shape[0] == 4
+
+
 def test_two_runs_cannot_write_one_output(tmp_path, weights):
     _, model = weights
     out = str(tmp_path / "feats")
