@@ -12,8 +12,11 @@ Environment:
 """
 from __future__ import annotations
 
+import operator
 import os
 import warnings
+
+import numpy as np
 
 from . import _core
 
@@ -27,7 +30,7 @@ def set_num_threads(n: int) -> None:
         n: number of threads, 1 to 256.
 
     Raises:
-        TypeError: ``n`` is not an int.
+        TypeError: ``n`` is not an int (a NumPy integer is one; bool is not).
         ValueError: ``n`` is outside [1, 256].
 
     Example:
@@ -36,8 +39,12 @@ def set_num_threads(n: int) -> None:
         >>> featx.get_num_threads()
         1
     """
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)) or not hasattr(type(n), "__index__"):
         raise TypeError(f"set_num_threads expects an int, got {n!r}")
+    n = operator.index(n)
+    if not 1 <= n <= 256:  # also keeps a huge int from overflowing the C long
+        raise ValueError(
+            f"set_num_threads: the number of threads must be in [1, 256], got {n}")
     _core.set_num_threads(n)
 
 

@@ -53,12 +53,21 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-def _get_model(name: str) -> Any:
+#: Builders that warn (FutureWarning, as torchvision's do) unless ``init_weights``
+#: is given, an argument the command line has no option for.
+_INIT_WEIGHTS_MODELS = ("googlenet", "inception_v3")
+
+
+def _get_model(name: str, init_weights: bool = True) -> Any:
+    """``get_model(name)``; ``init_weights`` (googlenet, inception_v3 only): their
+    truncated-normal initialisation (torchvision's current default), or a fast
+    default one where the values do not matter (``featx nodes``)."""
     from featx import models
     from featx.models._api import unknown_model_message
 
+    kwargs = {"init_weights": init_weights} if name.lower() in _INIT_WEIGHTS_MODELS else {}
     try:
-        return models.get_model(name)
+        return models.get_model(name, **kwargs)
     except ValueError:
         if name.lower() in models.list_models():  # the model's own error
             raise
@@ -82,7 +91,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_nodes(args: argparse.Namespace) -> int:
     from featx.models.feature_extraction import get_graph_node_names
 
-    model = _get_model(args.model)
+    model = _get_model(args.model, init_weights=False)  # names and shapes only
     train, evaluation = get_graph_node_names(model, suppress_diff_warning=True)
     if args.input_size is not None:
         return _print_node_tables(args, model, list(train) == list(evaluation))
@@ -194,12 +203,29 @@ _CHECKPOINT_EXTS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".ta
 
 
 @contextlib.contextmanager
-def _node_hint(model: str, nodes: list[str]) -> Iterator[None]:
+def _node_hint(model: str, nodes: list[str], module: Any = None) -> Iterator[None]:
     """An unknown --nodes name that is an existing file or a glob was most likely meant as
-    an input: --nodes takes every following word, so inputs go before it."""
+    an input: --nodes takes every following word, so inputs go before it. A name that only
+    the train graph has (GoogLeNet's aux1) is named as such: the command runs eval mode, and
+    the library's hint (train_return_nodes / eval_return_nodes) is no option here."""
     try:
         yield
     except ValueError as e:
+        if module is not None and "is not present" in str(e):
+            from featx.models.feature_extraction import get_graph_node_names
+
+            train, evaluation = get_graph_node_names(module, suppress_diff_warning=True)
+
+            def has(names: Any, q: str) -> bool:
+                return any(n == q or n.startswith(q + ".") for n in names)
+
+            for q in nodes:
+                if has(train, q) and not has(evaluation, q):
+                    raise CLIError(
+                        f"node {q!r} exists only in {model}'s train-mode graph (it runs in "
+                        f"train mode only); featx extract runs the model in eval mode: "
+                        f"choose a node that 'featx nodes {model} --mode eval' lists"
+                    ) from None
         paths = [n for n in nodes if os.path.exists(n) or glob.has_magic(n)]
         if not paths or "is not present" not in str(e):
             raise
@@ -493,7 +519,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     # Only the eval graph runs here, so a train/eval difference needs no warning.
-    with _node_hint(args.model, args.nodes):
+    with _node_hint(args.model, args.nodes, model):
         extractor = create_feature_extractor(
             model, return_nodes=return_nodes, suppress_diff_warning=True
         )
@@ -617,7 +643,7 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     seed = _seed(seed_arg)
     model = _build_model(args, member, weights_path)
     transform = _build_transform(args, member)
-    with _node_hint(args.model, args.nodes):
+    with _node_hint(args.model, args.nodes, model):
         extractor = create_feature_extractor(
             model, return_nodes=list(args.nodes), suppress_diff_warning=True
         )
@@ -657,9 +683,12 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
         else:
             print(message, file=sys.stderr)
 
+    grids_written = 0
+
     def on_batch(info: BatchInfo) -> None:
+        nonlocal grids_written
         if grid_dir is not None:
-            _save_grids(grid_dir, info)
+            grids_written += _save_grids(grid_dir, info)
         if bar is not None:
             bar.update(info.files_done - bar.n)
 
@@ -695,21 +724,31 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     print(f"wrote:   {out} ({n} array{'s' if n != 1 else ''}, {what}); "
           f"row i is line i of {result.files_index}")
     if grid_dir is not None:
-        print(f"grids:   {grid_dir} (one PNG per image and 4-D node)")
+        if grids_written:
+            print(f"grids:   {grid_dir} ({grids_written} PNG"
+                  f"{'s' if grids_written != 1 else ''}, one per image and 4-D node)")
+        elif result.was_complete or result.rows == result.resumed_rows:
+            print("grids:   none written (no image was read in this run)")
+        else:
+            print("grids:   none written: no requested node gives an (N, C, H, W) map")
     return 0
 
 
-def _save_grids(grid_dir: str, info: Any) -> None:
-    """One PNG of the channels per image and 4-D feature: ROW_STEM_NODE.png."""
+def _save_grids(grid_dir: str, info: Any) -> int:
+    """One PNG of the channels per image and 4-D feature: ROW_STEM_NODE.png; returns
+    how many were written."""
     from featx.extract import _safe_name
     from featx.utils import feature_grid
 
+    written = 0
     for i, path in enumerate(info.paths):
         stem = _safe_name(os.path.splitext(os.path.basename(path))[0])
         for key, arr in info.features.items():
             if getattr(arr, "ndim", 0) == 4:
                 name = f"{info.first_row + i:06d}_{stem}_{_safe_name(key)}.png"
                 feature_grid(arr[i]).save(os.path.join(grid_dir, name))
+                written += 1
+    return written
 
 
 # --------------------------------------------------------------------------- parser

@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import warnings
+import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -148,7 +149,9 @@ def reduce_features(
         A new dict with the same keys and order, C-contiguous arrays.
 
     Raises:
-        ValueError: unknown ``pool``.
+        ValueError: unknown ``pool``; a value that is a tuple or list of arrays (a node
+            such as ``chunk``), which has no batch axis: request its elements (the
+            ``getitem`` nodes) instead.
 
     Example:
         >>> x = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
@@ -159,6 +162,11 @@ def reduce_features(
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
     out: dict[str, np.ndarray] = {}
     for key, value in features.items():
+        if isinstance(value, (tuple, list)):
+            raise ValueError(
+                f"output {key!r} is a {type(value).__name__} of {len(value)} values, not one "
+                "array with the batch on axis 0; request its elements instead (the getitem "
+                "nodes that follow it in get_graph_node_names)")
         a = np.asarray(value)
         if pool != "none" and a.ndim == 4:
             a = a.mean(axis=(2, 3)) if pool == "avg" else a.max(axis=(2, 3))
@@ -202,10 +210,10 @@ def _resolve(
     else:
         if return_nodes is None:
             raise ValueError("return_nodes is needed with a model (or pass an extractor)")
-        model.eval()
+        # The extractor's mode is its own: eval here, the model's flags untouched.
         extractor = create_feature_extractor(
             model, return_nodes=return_nodes, suppress_diff_warning=True
-        )
+        ).eval()
     if transform is None:
         transform = member.transforms() if member is not None else ImageClassification()
     return extractor, transform
@@ -264,6 +272,9 @@ class FeatureStream:
         self.skipped: list[tuple[str, str]] = []
         self._on_skip = on_skip
         self._started = False
+        #: path -> reason to skip it without reading it, or None (write_features: names
+        #: that its files index cannot hold).
+        self._reject: Callable[[str], str | None] | None = None
 
     def __len__(self) -> int:
         """Number of listed files (an upper bound on the rows)."""
@@ -292,7 +303,13 @@ class FeatureStream:
         def fill() -> None:
             nonlocal nxt
             while nxt < n and len(pending) < ahead:
-                pending.append((nxt, executor.submit(_load, files[nxt], self.transform)))
+                reason = self._reject(files[nxt]) if self._reject is not None else None
+                if reason is not None:
+                    done: Future[Any] = Future()
+                    done.set_result((None, reason))
+                    pending.append((nxt, done))
+                else:
+                    pending.append((nxt, executor.submit(_load, files[nxt], self.transform)))
                 nxt += 1
 
         paths: list[str] = []
@@ -311,6 +328,12 @@ class FeatureStream:
                 if paths and (len(paths) == self.batch_size or i + 1 == n):
                     out = self.extractor(np.stack(arrays))
                     feats = reduce_features(out, self.pool, self.flatten)
+                    for key, a in feats.items():
+                        if a.ndim == 0 or a.shape[0] != len(paths):
+                            raise ValueError(
+                                f"output {key!r} has shape {a.shape} for a batch of "
+                                f"{len(paths)} images: its axis 0 is not the batch, so it "
+                                "cannot be split into one row per image")
                     self.position = i + 1
                     self.rows += len(paths)
                     batch, paths, arrays = paths, [], []
@@ -347,7 +370,8 @@ def extract(
 
     Args:
         model_or_extractor: a model name for ``featx.models.get_model``, a featx model
-            (switched to eval mode) or an extractor from ``create_feature_extractor``.
+            (its extractor runs in eval mode; the model's own mode flags are left as they
+            are) or an extractor from ``create_feature_extractor``.
         inputs: files, folders and glob patterns, as :func:`list_images` takes them.
         return_nodes: as in ``create_feature_extractor``; needed with a model or model name,
             None with an extractor.
@@ -441,6 +465,14 @@ def _safe_name(key: str) -> str:
     return name
 
 
+def _unrecordable_name(path: str) -> str | None:
+    """Why ``path`` cannot be a line of the files index (row i = line i), or None."""
+    if "\n" in path or "\r" in path:
+        return ("its name holds a line break, which the files index (one name per line) "
+                "cannot record; rename the file")
+    return None
+
+
 def _write_json_atomic(path: str, obj: Any) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -527,7 +559,8 @@ def write_features(
     Layout, ``format="npy-dir"``: ``out/`` holds ``<key>.npy`` per returned key (characters
     other than letters, digits, ``.``, ``_``, ``-`` replaced by ``_``; ``progress.json`` maps
     keys to files), ``files.txt`` (line ``i``: the file of row ``i``) and ``progress.json``.
-    ``format="npz"``: ``out`` is one ``.npz`` (keys = returned keys) written at the end from
+    ``format="npz"``: ``out`` is one ``.npz`` (keys = returned keys; ``.npz`` is appended to a
+    name without it, as ``np.savez`` does) written at the end from
     the parts in ``out + ".parts/"`` (removed afterwards), plus ``files.txt`` next to it as
     ``<out without .npz>.files.txt``.
 
@@ -564,6 +597,8 @@ def write_features(
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     _check_options(batch_size, pool, num_workers)
     out = os.fspath(out)
+    if format == "npz" and not out.endswith(".npz"):
+        out += ".npz"  # as np.savez names it; never the bare path, which may be another file
     work = out if format == "npy-dir" else out + ".parts"
     files_index = (
         os.path.join(work, FILES_FILE) if format == "npy-dir"
@@ -594,8 +629,7 @@ def write_features(
     elif os.path.exists(work) and not os.path.isdir(work):
         raise ValueError(f"cannot write to {work!r}: it exists and is not a folder")
     if state is None and format == "npz":
-        npz_path = out if out.endswith(".npz") else out + ".npz"  # as np.savez names it
-        for path in (npz_path, files_index):
+        for path in (out, files_index):
             if os.path.lexists(path):
                 raise ValueError(f"{path!r} already exists; remove it or choose "
                                  "another output")
@@ -679,6 +713,7 @@ def _run_into(state: dict[str, Any], progress_path: str, work: str, index_path: 
     stream = _make_stream(files, model_or_extractor, return_nodes, weights, transform,
                           batch_size, "none", False, num_workers, int(state["files_done"]),
                           on_skip)
+    stream._reject = _unrecordable_name
     # Rows and index lines past the last progress record belong to an unrecorded batch.
     with open(index_path, "ab") as idx:
         idx.truncate(int(state["files_bytes"]))
@@ -737,6 +772,16 @@ def _run_into(state: dict[str, Any], progress_path: str, work: str, index_path: 
             w.close()
 
 
+def _savez(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez(f, **arrays)`` for any keys: np.savez takes its own ``file`` and
+    ``allow_pickle`` parameters from the keywords, so an output key of that name raised
+    TypeError or was swallowed (an empty archive). Arrays are written in chunks."""
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, a in arrays.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(a), allow_pickle=False)
+
+
 def _assemble_npz(state: dict[str, Any], progress_path: str, work: str, out: str,
                   files_index: str) -> None:
     """Writes the .npz and its files index from the chunks in ``work``, then
@@ -746,7 +791,7 @@ def _assemble_npz(state: dict[str, Any], progress_path: str, work: str, out: str
     with open(tmp, "wb") as f:
         arrays = {k: np.load(os.path.join(work, v["file"]), mmap_mode="r")
                   for k, v in state["nodes"].items()}
-        np.savez(f, **arrays)  # written in chunks, not loaded whole
+        _savez(f, arrays)  # written in chunks, not loaded whole
         del arrays
         f.flush()
         os.fsync(f.fileno())

@@ -72,6 +72,10 @@ def _trace_both(model: Module, tracer: Tracer,
     flags are never written, so a direct ``model(x)`` in another thread
     keeps the mode the user set while the model is being traced."""
     _check_model(model)
+    if concrete_args is not None and not isinstance(concrete_args, Mapping):
+        raise TypeError(
+            "concrete_args must be a dict mapping forward argument names to "
+            f"values, got {type(concrete_args).__name__}: {concrete_args!r}")
     train_graph = tracer.trace(mode_view(model, True),
                                dict(concrete_args or {}))
     eval_graph = tracer.trace(mode_view(model, False),

@@ -55,6 +55,10 @@ def feature_grid(
     a = np.asarray(array)
     if a.ndim == 4:
         n = a.shape[0]
+        if n == 0:
+            raise ValueError(
+                f"feature_grid got an empty batch (0 feature maps), shape {a.shape}; "
+                "there is no map to draw")
         if index is None:
             if n != 1:
                 raise ValueError(

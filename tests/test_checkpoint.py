@@ -294,6 +294,35 @@ def test_zip_bad_pickle_with_good_crc(tmp_path):
         load_torch_file(path)
 
 
+def _patch_central_header(raw: bytearray, name: str, offset: int, value: int) -> None:
+    """Writes a 2-byte field of ``name``'s central-directory header."""
+    at = raw.find(b"PK\x01\x02")
+    while at >= 0:
+        n_name = int.from_bytes(raw[at + 28:at + 30], "little")
+        if raw[at + 46:at + 46 + n_name] == name.encode():
+            raw[at + offset:at + offset + 2] = value.to_bytes(2, "little")
+            return
+        at = raw.find(b"PK\x01\x02", at + 4)
+    raise AssertionError(f"no central header for {name}")
+
+
+@pytest.mark.parametrize("field, value", [(6, 211), (10, 99)])  # version, method
+def test_zip_header_zipfile_cannot_handle_is_a_format_error(tmp_path, field, value):
+    # zipfile raises NotImplementedError ("zip file version 21.1", "compression method
+    # is not supported") for such headers: a corrupted file, not a missing feature.
+    for src, record in ((CKPT / "tensors_zip.pth", "tensors_zip/data.pkl"),
+                        (CKPT / "tiny.npz", None)):
+        raw = bytearray(src.read_bytes())
+        if record is None:
+            with zipfile.ZipFile(src) as zf:
+                record = zf.namelist()[0]
+        _patch_central_header(raw, record, field, value)
+        path = tmp_path / src.name
+        path.write_bytes(raw)
+        with pytest.raises(CheckpointFormatError, match="corrupted"):
+            load_state_dict_file(path)
+
+
 def test_zip_missing_storage_record(tmp_path):
     path = tmp_path / "dropped.pth"
     _rezip(CKPT / "tensors_zip.pth", path, drop="tensors_zip/data/3")
@@ -434,6 +463,14 @@ def test_safetensors_missing_package(tmp_path, monkeypatch):
     shutil.copy(CKPT / "tiny.safetensors", path)
     with pytest.raises(ImportError, match="pip install safetensors"):
         load_state_dict_file(path)
+    # The command line's one line reads as a sentence (it was "cannot read weights
+    # reading PATH needs ...").
+    import featx
+    from featx.cli import CLIError, _load_weights
+    with pytest.raises(CLIError) as e:
+        _load_weights(featx.models.resnet18(), str(path))
+    assert str(e.value) == (f"cannot read weights {path}: reading .safetensors files needs "
+                            "the optional 'safetensors' package: pip install safetensors")
 
 
 @pytest.mark.skipif(not HAVE_SAFETENSORS, reason="safetensors not installed")

@@ -157,6 +157,32 @@ def test_extract_with_weights_matches_in_process_extractor(tmp_path):
             np.testing.assert_allclose(got[k], expected[k], rtol=0, atol=1e-5)
 
 
+def test_googlenet_and_inception_without_the_init_weights_future_warning(tmp_path):
+    # The builders' FutureWarning asks for init_weights, which the command line cannot
+    # give: the CLI passes it, keeping torchvision's current (truncated-normal) init.
+    import warnings
+
+    from featx.models import get_model
+    from featx.models.feature_extraction import create_feature_extractor
+    from featx.transforms import ImageClassification, load_image
+
+    for name in ("googlenet", "inception_v3"):
+        proc = run("nodes", name)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    proc = run("extract", "googlenet", "--nodes", "conv1", "--seed", "3", "--input-size", "64",
+               "--out", str(tmp_path / "g.npz"))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    featx.manual_seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_model("googlenet").eval()  # init_weights=None: truncated normal
+    x = ImageClassification(crop_size=64, resize_size=73).batch(
+        [load_image(sample_image_path())])
+    want = create_feature_extractor(model, ["conv1"], suppress_diff_warning=True)(x)["conv1"]
+    with np.load(tmp_path / "g.npz") as got:
+        np.testing.assert_allclose(got["conv1"], want, rtol=0, atol=1e-5)
+
+
 def test_extract_batch_of_images_and_input_size(tmp_path):
     img = sample_image_path()
     proc = run(
@@ -338,6 +364,18 @@ def test_unknown_node(tmp_path):
     proc = run("extract", "resnet18", "--nodes", "layer1", "layer9", cwd=tmp_path)
     _assert_one_line_error(proc, "layer9")
     assert not (tmp_path / "features.npz").exists()
+
+
+def test_train_only_node_says_the_command_runs_eval_mode(tmp_path):
+    # The library's message suggests train_return_nodes, which the CLI cannot take.
+    for inputs in ([], [sample_image_path()]):
+        proc = run("extract", "googlenet", *inputs, "--nodes", "conv1", "aux1.fc2",
+                   "--input-size", "64", cwd=tmp_path)
+        _assert_one_line_error(proc, "'aux1.fc2' exists only in googlenet's train-mode graph",
+                               "'featx nodes googlenet --mode eval'")
+        assert "train_return_nodes" not in proc.stderr
+    _assert_one_line_error(run("extract", "googlenet", "--nodes", "aux9", cwd=tmp_path),
+                           "'aux9' is not present")
 
 
 def test_unreadable_image(tmp_path):

@@ -288,6 +288,87 @@ def test_npz_output_is_never_overwritten_silently(tmp_path, weights):
     assert (tmp_path / "precious.npz").read_bytes() == b"my data"
 
 
+def test_npz_output_without_extension_is_written_to_name_npz(tmp_path, weights):
+    # The name without .npz is checked as name.npz, so that is the file written; a file
+    # at the bare name (the user's own) is never replaced.
+    _, model = weights
+    out = tmp_path / "mydata"
+    out.write_bytes(b"my data")
+    result = write_features(model, sample_image_path(), str(out), ["fc"], format="npz")
+    assert out.read_bytes() == b"my data"
+    assert result.out == str(out) + ".npz"
+    with np.load(result.out) as z:
+        assert z["fc"].shape == (1, 1000)
+    again = write_features(model, sample_image_path(), str(out), ["fc"], format="npz")
+    assert again.was_complete and out.read_bytes() == b"my data"
+
+
+def test_extract_runs_eval_mode_and_leaves_the_models_mode_flags(weights):
+    _, model = weights
+    featx.manual_seed(5)
+    trained = featx.models.get_model("resnet18")
+    trained.load_state_dict(model.state_dict())
+    trained.train()
+    trained.layer1.eval()  # a mixed mode, as a user may have set it
+    before = {name: m.training for name, m in trained.named_modules()}
+    stats = np.array(trained.bn1.running_mean, copy=True)
+    _, feats = _concat(extract(trained, sample_image_path(), ["fc"]))
+    assert {name: m.training for name, m in trained.named_modules()} == before
+    np.testing.assert_array_equal(trained.bn1.running_mean, stats)  # eval: no update
+    x = ImageClassification()(load_image(sample_image_path()))[None]
+    np.testing.assert_allclose(feats["fc"], model(x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", ["file", "allow_pickle", "a/b"])
+def test_npz_output_keys_that_are_savez_parameter_names(tmp_path, weights, key):
+    # np.savez(f, **arrays) takes "file" and "allow_pickle" as its own parameters.
+    _, model = weights
+    result = write_features(model, sample_image_path(), str(tmp_path / "feats"),
+                            {"fc": key}, format="npz")
+    with np.load(result.out) as z:
+        assert z.files == [key]
+        assert z[key].shape == (1, 1000)
+
+
+@pytest.mark.parametrize("fmt", ["npy-dir", "npz"])
+def test_a_name_with_a_line_break_is_skipped_not_misaligned(tmp_path, weights, fmt):
+    # Row i is line i of the files index: a name holding "\n" took two lines.
+    _, model = weights
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("a\nb.jpg", "c.jpg", "d\re.jpg"):
+        shutil.copy(sample_image_path(), d / name)
+    skipped = []
+    result = write_features(model, str(d), str(tmp_path / "out"), ["fc"], format=fmt,
+                            on_skip=lambda p, r: skipped.append((p, r)))
+    assert result.rows == 1
+    with open(result.files_index, encoding="utf-8", newline="") as f:
+        assert f.read() == str(d / "c.jpg") + "\n"
+    assert sorted(p for p, _ in skipped) == [str(d / "a\nb.jpg"), str(d / "d\re.jpg")]
+    assert all("line break" in r for _, r in skipped)
+    # extract() has no files index: it reads such files
+    _, feats = _concat(extract(model, str(d), ["fc"]))
+    assert feats["fc"].shape == (3, 1000)
+
+
+def test_tuple_valued_node_is_refused_not_stacked(tmp_path):
+    # shufflenet's chunk returns a tuple: np.asarray stacked it with the tuple index on
+    # axis 0, so extract() yielded (2, N, ...) and write_features wrote 2 "rows" per batch.
+    model = featx.models.shufflenet_v2_x0_5()
+    with pytest.raises(ValueError, match=r"'stage2.1.chunk' is a tuple of 2 values.*getitem"):
+        _concat(extract(model, [sample_image_path()] * 1, ["stage2.1.chunk"]))
+    with pytest.raises(ValueError, match=r"'c' is a tuple of 2 values"):
+        reduce_features({"c": (np.zeros((1, 2)), np.zeros((1, 2)))})
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(4):
+        shutil.copy(sample_image_path(), d / f"{i}.jpg")
+    with pytest.raises(ValueError, match="chunk"):
+        write_features(model, str(d), str(tmp_path / "out"), ["stage2.1.chunk"], batch_size=2)
+    _, feats = _concat(extract(model, str(d), ["stage2.1.getitem_1"], batch_size=3))
+    assert feats["stage2.1.getitem_1"].shape[0] == 4
+
+
 def test_two_runs_cannot_write_one_output(tmp_path, weights):
     _, model = weights
     out = str(tmp_path / "feats")
@@ -361,6 +442,13 @@ def test_cli_folder_to_features_end_to_end(collection, weights, tmp_path):
     grid = Image.open(grids / pngs[0])
     assert grid.mode == "L"
     assert grid.size == feature_grid(api["layer2"][rows[0]]).size
+    assert f"grids:   {grids} (4 PNGs, one per image and 4-D node)" in proc.stdout
+    # Only 2-D nodes: the summary said PNGs were written although none was.
+    proc = run("extract", "resnet18", str(d / "sub"), "--nodes", "fc", "--weights", wpath,
+               "--out", str(tmp_path / "fc.npz"), "--save-grid", str(tmp_path / "g2"))
+    assert proc.returncode == 0, proc.stderr
+    assert "grids:   none written: no requested node gives an (N, C, H, W) map" in proc.stdout
+    assert os.listdir(tmp_path / "g2") == []
 
 
 def test_cli_stream_options_need_inputs_and_bad_values_are_one_line_errors(tmp_path):
@@ -486,5 +574,8 @@ def test_feature_grid_shape_dtype_and_normalisation():
         feature_grid(fmap[0], index=0)
     with pytest.raises(ValueError, match=r"got shape \(3, 4\)"):
         feature_grid(np.zeros((3, 4)))
+    for index in (None, 0):  # an empty batch (it asked for index=0..-1)
+        with pytest.raises(ValueError, match=r"empty batch \(0 feature maps\), shape \(0, 3"):
+            feature_grid(np.zeros((0, 3, 4, 4), np.float32), index=index)
     with pytest.raises(ValueError, match="padding"):
         feature_grid(fmap, padding=-1)

@@ -771,6 +771,22 @@ def test_bad_models_and_tracer_kwargs_are_type_errors():
         get_graph_node_names(Net(), tracer_kwargs={"leaf_modules": Block})
     with pytest.raises(TypeError, match="got a Block instance"):
         get_graph_node_names(Net(), tracer_kwargs={"leaf_modules": [Block()]})
+    # These raised bare "'NoneType' object is not iterable", "vars() argument must
+    # have __dict__ attribute" and "dictionary update sequence element #0 ...".
+    import math
+    for tk, msg in (({"autowrap_functions": None}, r"\['autowrap_functions'\] must be a "
+                     r"list of functions .*got a NoneType instance"),
+                    ({"autowrap_functions": [3]}, r"must hold functions .*got a int instance"),
+                    ({"autowrap_modules": [math, "os"]},
+                     r"\['autowrap_modules'\] must hold modules .*got a str instance"),
+                    ({"autowrap_modules": math}, r"must be a list of modules .*got a module")):
+        with pytest.raises(TypeError, match=msg):
+            get_graph_node_names(Net(), tracer_kwargs=tk)
+    for bad in ("x", [("x", 1)]):
+        with pytest.raises(TypeError, match="concrete_args must be a dict"):
+            create_feature_extractor(Net(), ["fc"], concrete_args=bad)
+    assert get_graph_node_names(Net(), tracer_kwargs={
+        "autowrap_modules": (math,), "autowrap_functions": [len]})[1]
 
 
 def test_manual_seed_range():

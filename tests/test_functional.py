@@ -468,3 +468,54 @@ def test_docstring_examples(module):
     assert res.failed == 0
 
 
+
+
+def test_softmax_and_log_softmax_as_torch():
+    # SPEC 8 lists F.softmax; values at the edges are torch 2.14's.
+    inf, nan = np.inf, np.nan
+    rows = {(inf, 1.0): ([nan, nan], [nan, nan]), (-inf, -inf): ([nan, nan], [nan, nan]),
+            (nan, 1.0): ([nan, nan], [nan, nan]), (1e30, -1e30): ([1.0, 0.0], [0.0, -2e30]),
+            (-inf, 0.0): ([0.0, 1.0], [-inf, 0.0])}
+    for row, (sm, lsm) in rows.items():
+        x = np.array([row], np.float32)
+        np.testing.assert_allclose(F.softmax(x, 1)[0], sm, rtol=1e-6)
+        np.testing.assert_allclose(F.log_softmax(x, dim=-1)[0], lsm, rtol=1e-6)
+    x = rand(2, 5, 3, 4) * 30
+    for d in range(-4, 4):
+        e = np.exp(x.astype(np.float64) - x.max(axis=d, keepdims=True))
+        want = e / e.sum(axis=d, keepdims=True)
+        got = F.softmax(x, d)
+        assert got.dtype == np.float32 and got.shape == x.shape
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(F.log_softmax(x, d), np.log(want), rtol=1e-5, atol=1e-5)
+    assert F.softmax(np.float32(3.0), 0) == 1.0
+    assert F.softmax(np.zeros((0, 5), np.float32), 1).shape == (0, 5)
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+        np.testing.assert_allclose(F.softmax(x[0, 0]), F.softmax(x[0, 0], 1))
+    with pytest.raises(IndexError, match=r"softmax: dim 2 is out of range"):
+        F.softmax(x[0, 0], 2)
+    with pytest.raises(TypeError, match="float array"):
+        F.softmax(np.ones((2, 3), np.int64), 1)
+
+
+def test_softmax_traces_as_torchvision_names_it():
+    from featx.feature_extraction import (create_feature_extractor, get_graph_node_info,
+                                          get_graph_node_names)
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 4)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return F.softmax(y, dim=1) + F.log_softmax(y, 1)
+
+    m = Head().eval()
+    assert get_graph_node_names(m)[1] == ["x", "fc", "softmax", "log_softmax", "add"]
+    x = rand(3, 6)
+    out = create_feature_extractor(m, ["softmax", "log_softmax", "add"])(x)
+    np.testing.assert_array_equal(out["softmax"], F.softmax(m.fc(x), 1))
+    np.testing.assert_array_equal(out["add"], m(x))
+    info = get_graph_node_info(m, input_shape=(3, 6))
+    assert [r.shape for r in info][2:] == [(3, 4)] * 3

@@ -171,6 +171,18 @@ def test_registry_lists_all_classic_models():
     assert M.get_model_builder("densenet121") is M.densenet121
 
 
+def test_list_models_module_filter_as_torchvision():
+    # torchvision: list_models(module=torchvision.models) is every classification model.
+    import featx.models.resnet
+    assert M.list_models(module=M) == M.list_models()
+    assert M.list_models(module=featx.models.resnet) == [
+        "resnet101", "resnet152", "resnet18", "resnet34", "resnet50", "resnext101_32x8d",
+        "resnext101_64x4d", "resnext50_32x4d", "wide_resnet101_2", "wide_resnet50_2"]
+    assert M.list_models(module=featx.nn) == []
+    with pytest.raises(TypeError, match="module must be a module"):
+        M.list_models(module="featx.models")
+
+
 def test_expected_node_names(models):
     _, ev = _names(models("densenet121"))
     for n in ("features.denseblock1.denselayer1.cat",

@@ -243,6 +243,31 @@ def test_load_state_dict_size_mismatch_raises_even_non_strict():
                 "(5, 64).") in str(e.value)
 
 
+def test_failed_load_state_dict_leaves_the_module_unchanged():
+    # torch copies every entry that fits before it raises; featx checks first.
+    m = Net()
+    before = {k: np.array(v, copy=True) for k, v in m.state_dict().items()}
+    good = {k: np.full_like(v, 7) for k, v in m.state_dict().items()}
+    cases = []
+    bad = dict(good); bad["head.1.weight"] = np.zeros((10, 64), np.float32)
+    cases += [(bad, True), (bad, False)]
+    bad = dict(good); del bad["head.1.bias"]
+    cases.append((bad, True))
+    bad = dict(good); bad["nothere.weight"] = np.zeros(3, np.float32)
+    cases.append((bad, True))
+    bad = dict(good); bad["scale"] = "x"
+    cases += [(bad, True), (bad, False)]
+    for sd, strict in cases:
+        with pytest.raises(RuntimeError):
+            m.load_state_dict(sd, strict=strict)
+        for k, v in m.state_dict().items():
+            np.testing.assert_array_equal(v, before[k], err_msg=k)
+    partial = dict(good); del partial["head.1.bias"]
+    assert m.load_state_dict(partial, strict=False).missing_keys == ["head.1.bias"]
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, before[k] if k == "head.1.bias" else good[k])
+
+
 def test_load_state_dict_type_errors():
     m = Net()
     with pytest.raises(TypeError, match="dict-like"):

@@ -73,10 +73,15 @@ def test_set_num_threads_checks_its_argument():
     for bad in (0, -1, 257):
         with pytest.raises(ValueError, match=r"\[1, 256\]"):
             featx.set_num_threads(bad)
-    for bad in ("2", 2.0, True):
+    for bad in ("2", 2.0, True, np.bool_(True), np.float32(2)):
         with pytest.raises(TypeError, match="int"):
             featx.set_num_threads(bad)
+    with pytest.raises(ValueError, match=rf"set_num_threads: .*\[1, 256\], got {2 ** 70}$"):
+        featx.set_num_threads(2 ** 70)  # not an OverflowError without context
     assert featx.get_num_threads() == 3
+    featx.set_num_threads(np.int64(2))  # as torch.set_num_threads takes it
+    assert featx.get_num_threads() == 2
+    featx.set_num_threads(3)
 
 
 @pytest.mark.parametrize("name, nodes", [

@@ -170,6 +170,18 @@ class Tracer:
                 raise TypeError(
                     "tracer_kwargs['leaf_modules'] must hold module classes "
                     f"(e.g. [MyBlock]), got {_describe(cls)}")
+        for key, value, ok, what in (
+                ("autowrap_modules", autowrap_modules,
+                 lambda v: isinstance(v, types.ModuleType), "modules (e.g. [math])"),
+                ("autowrap_functions", autowrap_functions, callable,
+                 "functions (e.g. [my_helper])")):
+            if not isinstance(value, (list, tuple, set, frozenset)):
+                raise TypeError(f"tracer_kwargs[{key!r}] must be a list of {what}, "
+                                f"got {_describe(value)}")
+            for item in value:
+                if not ok(item):
+                    raise TypeError(f"tracer_kwargs[{key!r}] must hold {what}, "
+                                    f"got {_describe(item)}")
         modules = list(autowrap_modules)
         if math not in modules:
             modules.append(math)

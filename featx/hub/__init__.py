@@ -12,6 +12,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -75,7 +76,8 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except CheckpointFormatError:
         raise
-    except (zipfile.BadZipFile, EOFError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError,
+            NotImplementedError, zlib.error) as exc:
         raise CheckpointFormatError(f"{path}: corrupted .npz ({exc})"
                                     ) from None
 
@@ -133,8 +135,8 @@ def _load_safetensors(path: str) -> dict[str, np.ndarray]:
         from safetensors.numpy import load_file  # type: ignore
     except ImportError as exc:
         raise ImportError(
-            f"reading {path} needs the optional 'safetensors' package: "
-            f"pip install safetensors") from exc
+            f"{path}: reading .safetensors files needs the optional "
+            f"'safetensors' package: pip install safetensors") from exc
     # safetensors.numpy cannot make bfloat16 arrays: featx reads those
     # itself and returns float32, as for torch files.
     bf16 = _safetensors_bf16(path)

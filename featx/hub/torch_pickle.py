@@ -565,7 +565,8 @@ def is_torch_zip(path: str | os.PathLike[str]) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             return any(_is_data_pkl(n) for n in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError,
+            NotImplementedError):
         return False
 
 
@@ -577,7 +578,8 @@ def _is_data_pkl(name: str) -> bool:
 def _load_zip(f: IO[bytes], file_size: int) -> Any:
     try:
         zf = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError,
+            NotImplementedError) as exc:
         raise _Corrupt(f"not a valid zip archive, truncated or corrupted "
                        f"({exc})") from None
     with zf:
@@ -591,7 +593,9 @@ def _load_zip(f: IO[bytes], file_size: int) -> Any:
             try:
                 return zf.read(name)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError,
-                    zlib.error) as exc:
+                    zlib.error, NotImplementedError) as exc:
+                # NotImplementedError: a version or compression method that
+                # zipfile does not know, i.e. a corrupted header here.
                 raise _Corrupt(f"record {name!r} is corrupted ({exc})"
                                ) from None
 

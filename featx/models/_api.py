@@ -55,8 +55,9 @@ def list_models(module: Any = None,
     """Sorted names of the registered models.
 
     Args:
-        module: only builders defined in this module (e.g.
-            ``featx.models.resnet``), or ``None`` for all.
+        module: only the builders of this package, as in torchvision
+            (``featx.models``: every classification model), or of this family
+            module (``featx.models.resnet``); ``None`` for all.
         include: fnmatch pattern(s) a name must match (any of them).
         exclude: fnmatch pattern(s) that remove a name.
 
@@ -64,9 +65,13 @@ def list_models(module: Any = None,
         Sorted list of names.
     """
     _import_families()
+    if module is not None and not isinstance(getattr(module, "__name__", None), str):
+        raise TypeError(f"module must be a module such as featx.models, got {module!r}")
+    # torchvision compares the builder's package (featx.models for
+    # featx.models.resnet.resnet18); featx also takes the family module itself.
     names = {k for k, v in BUILTIN_MODELS.items()
-             if module is None or v.__module__.rsplit(".", 1)[-1]
-             == module.__name__.rsplit(".", 1)[-1]}
+             if module is None or module.__name__
+             in (v.__module__, v.__module__.rsplit(".", 1)[0])}
     if include:
         pats = [include] if isinstance(include, str) else list(include)
         names = {n for n in names if any(fnmatch.fnmatch(n, p)

@@ -16,13 +16,14 @@ are converted to float32 here; integer, bool and complex arrays are a
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from .. import _rng
-from .._functions import _float_input
+from .._functions import _float_input, _wrap_dim
 from .._functions import sigmoid  # F.sigmoid is torch.sigmoid
 from .._op import MetaArray, OpSpec, SlotRef, op
 
@@ -703,3 +704,76 @@ def layer_norm(input: Any, normalized_shape: Union[int, Sequence[int]],
         input, _float_input("layer_norm", "weight", weight),
         _float_input("layer_norm", "bias", bias)),
                   {"normalized_ndim": len(shape), "eps": float(eps)})
+
+
+# ---- softmax ---------------------------------------------------------------
+
+__all__ += ["softmax", "log_softmax"]
+
+
+def _softmax(fn: str, input: Any, dim: Any, dtype: Any, log: bool) -> Any:
+    if isinstance(input, SlotRef):
+        return NotImplemented  # computed here: a plan runs it as a Python step
+    x = _float_input(fn, "input", np.asarray(input))
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise TypeError(f"{fn}: dtype must be a float dtype or None, got {dtype!r}")
+    if dim is None:
+        warnings.warn(f"Implicit dimension choice for {fn} has been deprecated. "
+                      "Change the call to include dim=X as an argument.",
+                      UserWarning, stacklevel=4)
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    d = _wrap_dim(fn, dim, x.ndim)
+    v = x.astype(np.float64).reshape(x.shape or (1,))
+    if v.size == 0:
+        return np.zeros(x.shape, np.float32)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shifted = v - v.max(axis=d, keepdims=True)
+        total = np.exp(shifted).sum(axis=d, keepdims=True)
+        out = shifted - np.log(total) if log else np.exp(shifted) / total
+    return out.reshape(x.shape).astype(np.float32)
+
+
+@op
+def softmax(input: Any, dim: Optional[int] = None, _stacklevel: int = 3,
+            dtype: Any = None) -> Any:
+    """``exp(x) / sum(exp(x))`` along ``dim`` (``F.softmax``).
+
+    Computed in float64 from the row's maximum (so large logits do not
+    overflow), returned as float32; a row holding NaN or +inf gives NaN, as
+    in torch. Computed with NumPy; a plan runs it as a Python step.
+
+    Args:
+        input: float32 array or traced value, any shape.
+        dim: the dim to normalise over (negative counts from the end).
+            ``None`` warns and picks torch's implicit dim (0 for a 0-, 1- or
+            3-d input, else 1).
+        _stacklevel: accepted for torch compatibility (no effect).
+        dtype: ``None`` or a float dtype, accepted for torch compatibility;
+            the result is float32.
+
+    Returns:
+        float32 ndarray of the input's shape.
+
+    Raises:
+        IndexError: ``dim`` out of range.
+        TypeError: integer/bool/complex input, a non-int ``dim`` or a
+            non-float ``dtype``.
+
+    Example:
+        >>> softmax(np.array([[0.0, np.log(3.0)]], np.float32), dim=1)
+        array([[0.25, 0.75]], dtype=float32)
+    """
+    return _softmax("softmax", input, dim, dtype, log=False)
+
+
+@op
+def log_softmax(input: Any, dim: Optional[int] = None, _stacklevel: int = 3,
+                dtype: Any = None) -> Any:
+    """``x - log(sum(exp(x)))`` along ``dim`` (``F.log_softmax``); as
+    :func:`softmax`, without the rounding of a log of a softmax.
+
+    Example:
+        >>> log_softmax(np.array([[0.0, 0.0]], np.float32), dim=1)
+        array([[-0.6931472, -0.6931472]], dtype=float32)
+    """
+    return _softmax("log_softmax", input, dim, dtype, log=True)

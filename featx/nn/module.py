@@ -12,6 +12,7 @@ trace runs goes through ``tracer.get_attr`` so that it can be recorded.
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, Optional, TypeVar
@@ -22,6 +23,9 @@ from ..fx import _context
 from .parameter import Parameter
 
 __all__ = ["Module"]
+
+#: ``dry`` is True while load_state_dict checks a state dict without writing it.
+_LOADING = threading.local()
 
 T = TypeVar("T", bound="Module")
 
@@ -536,7 +540,8 @@ class Module:
             try:
                 if value.dtype.kind not in "biuf":
                     raise TypeError(f"unsupported dtype {value.dtype}")
-                param[...] = value
+                if not getattr(_LOADING, "dry", False):
+                    param[...] = value
             except Exception as ex:
                 error_msgs.append(
                     f'While copying the parameter named "{key}", whose '
@@ -562,6 +567,9 @@ class Module:
         Values are written into the existing arrays (``param[...] = v``,
         converted to the array's dtype), so anything holding a parameter
         sees the new weights. float16/float64/integer arrays are accepted.
+        The whole state dict is checked before anything is written: when it
+        raises, the module is left exactly as it was (torch has copied the
+        entries that fit by then).
 
         Args:
             state_dict: mapping of dotted name -> array, as ``state_dict()``
@@ -607,18 +615,32 @@ class Module:
                                    if k.startswith(child_prefix)}
                     load(child, child_local, child_prefix)
 
+        def check() -> None:
+            if strict:
+                if unexpected:
+                    errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                        ", ".join(f'"{k}"' for k in unexpected)))
+                if missing:
+                    errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                        ", ".join(f'"{k}"' for k in missing)))
+            if errors:
+                raise RuntimeError(
+                    "Error(s) in loading state_dict for {}:\n\t{}".format(
+                        type(self).__name__, "\n\t".join(errors)))
+
+        # First every check, writing nothing, so a bad state dict never
+        # leaves the module half loaded; then the copy.
+        was_dry = getattr(_LOADING, "dry", False)
+        _LOADING.dry = True
+        try:
+            load(self, state_dict, "")
+        finally:
+            _LOADING.dry = was_dry
+        check()
+        missing.clear()
+        unexpected.clear()
         load(self, state_dict, "")
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in missing)))
-        if errors:
-            raise RuntimeError(
-                "Error(s) in loading state_dict for {}:\n\t{}".format(
-                    type(self).__name__, "\n\t".join(errors)))
+        check()
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- modes and utilities ---------------------------------------------
