@@ -316,6 +316,20 @@ def _wrap_dim(fn: str, dim: Any, ndim: int) -> int:
     return dim % n
 
 
+def softmax_rows(x: np.ndarray, dim: int, log: bool) -> np.ndarray:
+    """softmax (or log_softmax) of ``x`` along ``dim``, in float64: shifted
+    by the row's maximum, so large logits do not overflow; a row holding
+    NaN or +inf gives NaN, as in torch. The one implementation behind
+    ``F.softmax`` and the ``x.softmax`` tensor method."""
+    v = np.asarray(x, dtype=np.float64)
+    if v.size == 0:
+        return v
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shifted = v - v.max(axis=dim, keepdims=True)
+        total = np.exp(shifted).sum(axis=dim, keepdims=True)
+        return shifted - np.log(total) if log else np.exp(shifted) / total
+
+
 def _size_args(fn: str, shape: tuple) -> tuple:
     """``f(x, 2, 3)`` and ``f(x, (2, 3))`` both give ``(2, 3)``; sizes may
     be traced values or SlotRefs (checked later)."""

@@ -312,16 +312,13 @@ def sort(self: Any, dim: int = -1, descending: bool = False,
 
 
 def softmax(self: Any, dim: int, dtype: Any = None) -> np.ndarray:
-    x = np.asarray(self).astype(np.float64)
-    e = np.exp(x - x.max(axis=dim, keepdims=True))
-    return _out(np.asarray(self), e / e.sum(axis=dim, keepdims=True))
+    return _out(np.asarray(self),
+                _functions.softmax_rows(np.asarray(self), dim, log=False))
 
 
 def log_softmax(self: Any, dim: int, dtype: Any = None) -> np.ndarray:
-    x = np.asarray(self).astype(np.float64)
-    m = x.max(axis=dim, keepdims=True)
-    lse = np.log(np.exp(x - m).sum(axis=dim, keepdims=True)) + m
-    return _out(np.asarray(self), x - lse)
+    return _out(np.asarray(self),
+                _functions.softmax_rows(np.asarray(self), dim, log=True))
 
 
 def clamp(self: Any, min: Any = None, max: Any = None) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .. import _rng
-from .._functions import _float_input, _wrap_dim
+from .._functions import _float_input, _wrap_dim, softmax_rows
 from .._functions import sigmoid  # F.sigmoid is torch.sigmoid
 from .._op import MetaArray, OpSpec, SlotRef, op
 
@@ -723,13 +723,7 @@ def _softmax(fn: str, input: Any, dim: Any, dtype: Any, log: bool) -> Any:
                       UserWarning, stacklevel=4)
         dim = 0 if x.ndim in (0, 1, 3) else 1
     d = _wrap_dim(fn, dim, x.ndim)
-    v = x.astype(np.float64).reshape(x.shape or (1,))
-    if v.size == 0:
-        return np.zeros(x.shape, np.float32)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        shifted = v - v.max(axis=d, keepdims=True)
-        total = np.exp(shifted).sum(axis=d, keepdims=True)
-        out = shifted - np.log(total) if log else np.exp(shifted) / total
+    out = softmax_rows(x.reshape(x.shape or (1,)), d, log)
     return out.reshape(x.shape).astype(np.float32)
 
 
