@@ -471,6 +471,7 @@ _STREAM_OPTIONS = (
 def _cmd_extract(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from featx.extract import reduce_features
     from featx.models.feature_extraction import create_feature_extractor
     from featx.transforms import load_image, sample_image_path
 
@@ -524,7 +525,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
             model, return_nodes=return_nodes, suppress_diff_warning=True
         )
     t1 = time.perf_counter()
-    features = extractor(x)
+    try:  # one array per node, batch on axis 0 (a tuple node is refused)
+        features = reduce_features(extractor(x))
+    except ValueError as e:
+        raise CLIError(_one_line(e)) from None
     t2 = time.perf_counter()
     logits = features.get(head) if head is not None else None
     if head is not None and head not in args.nodes:

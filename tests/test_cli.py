@@ -703,3 +703,14 @@ def test_bad_output_path_is_reported_before_any_work(tmp_path, make_out):
     proc = run("extract", "resnet18", "--nodes", "layer1", "--out", str(target))
     _assert_one_line_error(proc, "--out" if target == "" else "cannot write")
     assert "layer1" not in proc.stdout  # nothing ran
+
+
+def test_extract_refuses_a_tuple_node_instead_of_stacking_it(tmp_path):
+    # shufflenet's chunk returns two arrays; np.asarray would stack them into one
+    # (2, N, ...) array whose axis 0 is not the batch.
+    out = tmp_path / "s.npz"
+    proc = run("extract", "shufflenet_v2_x0_5", "--nodes", "stage2.1.chunk", "--seed", "0",
+               "--input-size", "64", "--out", str(out))
+    assert proc.returncode != 0
+    assert "stage2.1.chunk" in proc.stderr and "getitem" in proc.stderr, proc.stderr
+    assert not out.exists()
