@@ -703,6 +703,8 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
             num_workers=args.workers, config=config,
             on_batch=on_batch, on_skip=on_skip, on_start=on_start,
         )
+    except OSError as e:  # images that cannot be read are skipped, not raised
+        raise CLIError(f"cannot write {out!r}: {_one_line(e)}") from None
     finally:
         if bar is not None:
             bar.close()

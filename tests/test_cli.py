@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -714,3 +715,13 @@ def test_extract_refuses_a_tuple_node_instead_of_stacking_it(tmp_path):
     assert proc.returncode != 0
     assert "stage2.1.chunk" in proc.stderr and "getitem" in proc.stderr, proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_extract_names_the_output_it_cannot_write():
+    # /proc exists, but no folder can be made in it: the OSError comes from the writer.
+    out = "/proc/featx-cannot-write-here"
+    proc = run("extract", "resnet18", str(Path(sample_image_path()).parent), "--nodes", "layer1",
+               "--seed", "0", "--input-size", "32", "--format", "npy-dir", "--out", out)
+    assert proc.returncode == 2
+    assert f"featx: error: cannot write '{out}': " in proc.stderr, proc.stderr
