@@ -391,10 +391,9 @@ def permute(input: Any, dims: Sequence[int]) -> Any:
         (4, 2, 3)
     """
     input = _float_input("permute", "input", input)
-    if isinstance(dims, (int, np.integer)):
-        dims = (dims,)
+    order = (dims,) if isinstance(dims, (int, np.integer)) else dims
     return OpSpec("permute", (input,), {
-        "dims": tuple(_check_int("permute", "dims", d) for d in dims)})
+        "dims": tuple(_check_int("permute", "dims", d) for d in order)})
 
 
 @op

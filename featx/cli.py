@@ -2,7 +2,8 @@
 
 ``featx nodes resnet18`` prints the names that ``get_graph_node_names`` gives (train and eval
 mode); ``featx nodes resnet18 --input-size 224 224`` prints a table of every node's op, output
-shape, parameters and FLOPs (``get_graph_node_info``, shape inference only). ``featx extract resnet18 --nodes layer1 layer4`` preprocesses an image (the bundled
+shape, parameters and FLOPs (``get_graph_node_info``, shape inference only).
+``featx extract resnet18 --nodes layer1 layer4`` preprocesses an image (the bundled
 sample photo by default) as torchvision's ImageNet preset does, runs
 ``create_feature_extractor``, prints one line of statistics per returned node and saves the
 arrays to an ``.npz`` file whose keys are the node names. ``featx extract resnet18 photos/
@@ -471,7 +472,7 @@ _STREAM_OPTIONS = (
 def _cmd_extract(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from featx.extract import reduce_features
+    from featx.extract import reduce_features, save_npz
     from featx.models.feature_extraction import create_feature_extractor
     from featx.transforms import load_image, sample_image_path
 
@@ -560,7 +561,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         print("  ".join(cells).rstrip())
 
     try:
-        np.savez(out, **{k: np.asarray(v) for k, v in features.items()})
+        save_npz(out, features)
     except OSError as e:
         raise CLIError(f"cannot write {out!r}: {_one_line(e)}") from None
     n = len(features)

@@ -665,7 +665,7 @@ def _model_fingerprint(model_or_extractor: Any, weights: Any) -> dict[str, Any]:
     crc = 0
     for key, value in model_or_extractor.state_dict().items():
         crc = zlib.crc32(key.encode(), crc)
-        crc = zlib.crc32(np.ascontiguousarray(value).view(np.uint8), crc)
+        crc = zlib.crc32(np.ascontiguousarray(value).view(np.uint8).data, crc)
     return {"model": type(model_or_extractor).__name__, "weights": str(weights),
             "state_dict_crc32": crc}
 
@@ -772,7 +772,7 @@ def _run_into(state: dict[str, Any], progress_path: str, work: str, index_path: 
             w.close()
 
 
-def _savez(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
+def save_npz(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
     """``np.savez(f, **arrays)`` for any keys: np.savez takes its own ``file`` and
     ``allow_pickle`` parameters from the keywords, so an output key of that name raised
     TypeError or was swallowed (an empty archive). Arrays are written in chunks."""
@@ -791,7 +791,7 @@ def _assemble_npz(state: dict[str, Any], progress_path: str, work: str, out: str
     with open(tmp, "wb") as f:
         arrays = {k: np.load(os.path.join(work, v["file"]), mmap_mode="r")
                   for k, v in state["nodes"].items()}
-        _savez(f, arrays)  # written in chunks, not loaded whole
+        save_npz(f, arrays)  # written in chunks, not loaded whole
         del arrays
         f.flush()
         os.fsync(f.fileno())

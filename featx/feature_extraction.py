@@ -302,8 +302,9 @@ def get_graph_node_info(
     Example:
         >>> import featx
         >>> rows = get_graph_node_info(featx.models.resnet18(), (1, 3, 224, 224))
-        >>> rows[1]
-        GraphNodeInfo(name='conv1', op='Conv2d', shape=(1, 64, 112, 112), params=9408, flops=118013952)
+        >>> rows[1]  # doctest: +NORMALIZE_WHITESPACE
+        GraphNodeInfo(name='conv1', op='Conv2d', shape=(1, 64, 112, 112), params=9408,
+                      flops=118013952)
         >>> round(sum(r.flops for r in rows) / 1e9, 3)  # ResNet18_Weights: 1.814
         1.814
     """
@@ -345,10 +346,10 @@ def get_graph_node_info(
         if kind in ("call_module", "get_attr"):
             owned = (model.get_submodule(target).parameters()
                      if kind == "call_module" else [value])
-            for p in owned:
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    n_params += int(p.size)
+            for param in owned:
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    n_params += int(param.size)
         rows.append(GraphNodeInfo(name, op_label(model, kind, target),
                                   value_shape(value), n_params, macs))
     return rows

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -335,7 +335,7 @@ class ImageClassification:
         """Preprocess one image to (3, H, W), or a list/tuple of images to (N, 3, H, W)."""
         if isinstance(img, (list, tuple)):
             return self.batch(img)
-        return self._one(img)
+        return self._one(cast(Image.Image, img))  # to_rgb checks what it is
 
     def batch(self, images: Image.Image | Sequence[Image.Image]) -> np.ndarray:
         """Preprocess images into one float32 batch of shape (N, 3, crop_size, crop_size).

@@ -248,22 +248,18 @@ def test_failed_load_state_dict_leaves_the_module_unchanged():
     m = Net()
     before = {k: np.array(v, copy=True) for k, v in m.state_dict().items()}
     good = {k: np.full_like(v, 7) for k, v in m.state_dict().items()}
-    cases = []
-    bad = dict(good); bad["head.1.weight"] = np.zeros((10, 64), np.float32)
-    cases += [(bad, True), (bad, False)]
-    bad = dict(good); del bad["head.1.bias"]
-    cases.append((bad, True))
-    bad = dict(good); bad["nothere.weight"] = np.zeros(3, np.float32)
-    cases.append((bad, True))
-    bad = dict(good); bad["scale"] = "x"
-    cases += [(bad, True), (bad, False)]
+    wrong_shape = {**good, "head.1.weight": np.zeros((10, 64), np.float32)}
+    missing = {k: v for k, v in good.items() if k != "head.1.bias"}
+    unexpected = {**good, "nothere.weight": np.zeros(3, np.float32)}
+    not_an_array = {**good, "scale": "x"}
+    cases = [(wrong_shape, True), (wrong_shape, False), (missing, True),
+             (unexpected, True), (not_an_array, True), (not_an_array, False)]
     for sd, strict in cases:
         with pytest.raises(RuntimeError):
             m.load_state_dict(sd, strict=strict)
         for k, v in m.state_dict().items():
             np.testing.assert_array_equal(v, before[k], err_msg=k)
-    partial = dict(good); del partial["head.1.bias"]
-    assert m.load_state_dict(partial, strict=False).missing_keys == ["head.1.bias"]
+    assert m.load_state_dict(missing, strict=False).missing_keys == ["head.1.bias"]
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(v, before[k] if k == "head.1.bias" else good[k])
 

@@ -45,7 +45,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import checkpoint_craft as cc
+import checkpoint_craft as cc  # noqa: E402 (found through the sys.path line above)
 
 OUT = ROOT / "tests" / "golden" / "checkpoints"
 

@@ -375,7 +375,8 @@ class EfficientNet(nn.Module):
         return self._forward_impl(x)
 
 
-def _efficientnet(inverted_residual_setting: Sequence[_MBConvConfig],
+def _efficientnet(inverted_residual_setting: Sequence[
+                      Union[MBConvConfig, FusedMBConvConfig]],
                   dropout: float, last_channel: Optional[int],
                   weights: ResolvedWeights, progress: bool,
                   **kwargs: Any) -> EfficientNet:
@@ -386,17 +387,17 @@ def _efficientnet(inverted_residual_setting: Sequence[_MBConvConfig],
 
 
 def _efficientnet_conf(arch: str, **kwargs: Any
-                       ) -> tuple[list[_MBConvConfig], Optional[int]]:
+                       ) -> tuple[list[Union[MBConvConfig, FusedMBConvConfig]], Optional[int]]:
     """Stage configs and head width of a named architecture (EfficientNet
     Table 1, EfficientNetV2 Table 4), as torchvision builds them."""
-    setting: list[_MBConvConfig]
+    setting: list[Union[MBConvConfig, FusedMBConvConfig]]
     if arch.startswith("efficientnet_b"):
-        mb = partial(MBConvConfig, width_mult=kwargs.pop("width_mult"),
-                     depth_mult=kwargs.pop("depth_mult"))
-        setting = [mb(1, 3, 1, 32, 16, 1), mb(6, 3, 2, 16, 24, 2),
-                   mb(6, 5, 2, 24, 40, 2), mb(6, 3, 2, 40, 80, 3),
-                   mb(6, 5, 1, 80, 112, 3), mb(6, 5, 2, 112, 192, 4),
-                   mb(6, 3, 1, 192, 320, 1)]
+        b = partial(MBConvConfig, width_mult=kwargs.pop("width_mult"),
+                    depth_mult=kwargs.pop("depth_mult"))
+        setting = [b(1, 3, 1, 32, 16, 1), b(6, 3, 2, 16, 24, 2),
+                   b(6, 5, 2, 24, 40, 2), b(6, 3, 2, 40, 80, 3),
+                   b(6, 5, 1, 80, 112, 3), b(6, 5, 2, 112, 192, 4),
+                   b(6, 3, 1, 192, 320, 1)]
         return setting, None
     fused, mb = FusedMBConvConfig, MBConvConfig
     if arch.startswith("efficientnet_v2_s"):

@@ -89,7 +89,7 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, cnf: InvertedResidualConfig,
                  norm_layer: Callable[..., nn.Module],
-                 se_layer: Callable[..., nn.Module] = partial(
+                 se_layer: Callable[..., nn.Module] = partial(  # noqa: B008
                      SElayer, scale_activation=nn.Hardsigmoid)) -> None:
         super().__init__()
         if not 1 <= cnf.stride <= 2:

@@ -15,8 +15,8 @@ from ._weights import (ResolvedWeights, WeightsEnum, get_model_weights,
 
 __all__ = ["VGG", "VGG11_Weights", "VGG11_BN_Weights", "VGG13_Weights",
            "VGG13_BN_Weights", "VGG16_Weights", "VGG16_BN_Weights",
-           "VGG19_Weights", "VGG19_BN_Weights", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
-           "vgg19", "vgg19_bn"]
+           "VGG19_Weights", "VGG19_BN_Weights", "vgg11", "vgg11_bn", "vgg13",
+           "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
 
 # torchvision's weights enums (``torchvision.models.VGG16_Weights``, ...),
 # built from featx/models/weights.json by featx.models._weights.
