@@ -121,39 +121,6 @@ block2(const dw_plane *g, const float *const *rp, int64_t u0, int64_t u1,
     _mm256_storeu_ps(yr + j8, _mm256_add_ps(_mm256_add_ps(e1, o1), vb));
 }
 
-/* Lane mask of the first n (0..8) lanes. */
-FX_INLINE __m256i
-first_lanes(int64_t n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/* dst[0, n) = src[0, n) and dst[n, n + 8) = 0 at most, inline: rows are
- * short, and a library call per row costs as much as the copy; the tail
- * is a masked load (no read past src) and a whole store (AMD's masked
- * stores are microcoded). */
-FX_INLINE void
-copy_row(float *FX_RESTRICT dst, const float *FX_RESTRICT src, int64_t n)
-{
-    int64_t i;
-
-    for (i = 0; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-    }
-    if (i < n) {
-        _mm256_storeu_ps(dst + i,
-                         _mm256_maskload_ps(src + i, first_lanes(n - i)));
-    }
-}
-
-/* ceil(n / d) for n >= 0, d >= 1, without a division when d is 1. */
-FX_INLINE int64_t
-ceil_div(int64_t n, int64_t d)
-{
-    return d == 1 ? n : (n + d - 1) / d;
-}
-
 /* The input rows of output row i: tap rows u in [*u0, *u1) are inside x,
  * the first being row i*SH - PH + u0*DH. */
 static void
@@ -161,22 +128,11 @@ row_taps(const dw_plane *g, int64_t i, int64_t *u0, int64_t *u1)
 {
     const int64_t yi0 = i * g->sh - g->ph;
 
-    *u0 = yi0 >= 0 ? 0 : ceil_div(-yi0, g->dh);
-    *u1 = g->h - yi0 <= 0 ? 0 : ceil_div(g->h - yi0, g->dh);
+    *u0 = yi0 >= 0 ? 0 : (-yi0 + g->dh - 1) / g->dh;
+    *u1 = g->h - yi0 <= 0 ? 0 : (g->h - yi0 + g->dh - 1) / g->dh;
     if (*u1 > g->kh) {
         *u1 = g->kh;
     }
-}
-
-/* (s + d) mod kr for s in [0, kr), d >= 0. */
-FX_INLINE int64_t
-ring_step(int64_t s, int64_t d, int64_t kr)
-{
-    s += d;
-    while (s >= kr) {
-        s -= kr;
-    }
-    return s;
 }
 
 /* Every output row from a ring of kr padded rows of pwid floats (kw, sw:
@@ -186,13 +142,10 @@ rows(const dw_plane *g, float *ring, int64_t kr, int64_t pwid,
      const int64_t kw, const int64_t sw)
 {
     const float *rp[MAX_KH];
-    /* input row r lives in ring row r mod kr; base is yi0 mod kr, and
-     * input row `next` (the next one to copy) goes to ring row ns */
-    int64_t base = (kr - g->ph % kr) % kr;
-    int64_t i, j, u, u0, u1, s, next = 0, ns = 0;
+    int64_t i, j, u, u0, u1, r, next = 0;
 
     memset(ring, 0, (size_t)(kr * pwid) * sizeof(float));
-    for (i = 0; i < g->oh; i++, base = ring_step(base, g->sh, kr)) {
+    for (i = 0; i < g->oh; i++) {
         const int64_t yi0 = i * g->sh - g->ph;
         float *yr = g->y + i * g->ow;
 
@@ -203,18 +156,17 @@ rows(const dw_plane *g, float *ring, int64_t kr, int64_t pwid,
              * may be needed (by this or a later output row, when the
              * padding is not a multiple of the dilation); rows before it
              * never again. */
-            if (next < yi0) {
-                next = yi0;
-                ns = base;
+            r = yi0 < 0 ? 0 : yi0;
+            if (next < r) {
+                next = r;
             }
             for (; next <= yi0 + (u1 - 1) * g->dh; next++) {
-                copy_row(ring + ns * pwid + g->pw, g->x + next * g->wd,
-                         g->wd);
-                ns = ring_step(ns, 1, kr);
+                memcpy(ring + (next % kr) * pwid + g->pw,
+                       g->x + next * g->wd, (size_t)g->wd * sizeof(float));
             }
         }
-        for (u = 0, s = base; u < u1; u++, s = ring_step(s, g->dh, kr)) {
-            rp[u] = ring + s * pwid;
+        for (u = u0; u < u1; u++) {
+            rp[u] = ring + ((yi0 + u * g->dh) % kr) * pwid;
         }
         for (j = 0; j + 16 <= g->ow; j += 16) {
             block2(g, rp, u0, u1, j, kw, sw, yr);
@@ -230,8 +182,11 @@ rows(const dw_plane *g, float *ring, int64_t kr, int64_t pwid,
              * stored after this */
             _mm256_storeu_ps(yr, block(g, rp, u0, u1, 0, kw, sw));
         } else if (j < g->ow) {
-            _mm256_maskstore_ps(yr, first_lanes(g->ow),
-                                block(g, rp, u0, u1, 0, kw, sw));
+            const __m256i mask = _mm256_cmpgt_epi32(
+                _mm256_set1_epi32((int)g->ow),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+            _mm256_maskstore_ps(yr, mask, block(g, rp, u0, u1, 0, kw, sw));
         }
     }
 }
