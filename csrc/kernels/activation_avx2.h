@@ -136,53 +136,42 @@ fx__v_gelu_tail(__m256 x, float cut, __m256 y)
                             _mm256_cmp_ps(x, ninf, _CMP_EQ_OQ));
 }
 
-/* x * Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2.
- * With z = |x| / sqrt 2: below z = 0.6, erf(z) = z P(z^2); from 0.6 on,
- * erfc(z) = exp(-z^2) R(1 / (1 + z)), with z^2 = x^2 / 2 split exactly
- * into hi + lo (exp(-hi - lo) ~ exp(-hi) (1 - lo)), as exp(-z^2) would
- * magnify any rounding of z^2. P and R are least-squares fits (relative
- * error < 3e-7 in float32) of erf(z)/z on [0, 1] and of exp(z^2) erfc(z)
- * on [0.6, 6] (so 1 - erf never cancels more than 1.3 bits); past z = 6
- * only tiny negative results (|gelu| < 1e-16) use R extrapolated; -0
- * from x <= -8.37439 on, where the reference's 1 + erf rounds to 0 in
+/* x * Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2,
+ * from Q(a) = Phi(-a) = exp(-a^2 / 2) S(a) for a = |x|: Phi = Q for
+ * x < 0, 1 - Q above (Q <= 1/2 never cancels there). S = exp(z^2)
+ * erfc(z) / 2, z = a / sqrt 2, is a degree-9 least-squares fit in
+ * t = 1 / (1 + z/2) (relative error < 2e-8 on [0, 5.92]; one branch for
+ * every x). a^2 / 2 is split exactly into hi + lo (exp(-hi - lo) ~
+ * exp(-hi) (1 - lo)), as exp(-a^2/2) would magnify any rounding of a^2.
+ * Past a = 8.37 only 1 - Q (Q < 1e-16) uses S extrapolated; -0 from
+ * x <= -8.37439 on, where the reference's 1 + erf rounds to 0 in
  * double. */
 FX_INLINE __m256
 fx__v_gelu_erf(__m256 x)
 {
-    static const float p_erf[7] = {
-        1.1283791065216064f, -0.3761262893676758f, 0.11283621937036514f,
-        -0.026855509728193283f, 0.0051918332464993f,
-        -0.0008043373818509281f, 7.971048762556165e-05f};
-    static const float r_erfc[9] = {
-        1.4378720152308233e-05f, 0.5636297464370728f, 0.5736218094825745f,
-        0.19206847250461578f, 0.25077977776527405f, -2.698375701904297f,
-        4.331676006317139f, -3.0895795822143555f, 0.8821026682853699f};
+    static const float s_fit[10] = {
+        -3.118530003121123e-05f, 0.14164495468139648f, 0.13619180023670197f,
+        0.14496009051799774f,    0.033124715089797974f, 0.11500751227140427f,
+        -0.01693553477525711f,   -0.12530210614204407f, 0.09139720350503922f,
+        -0.020057450979948044f};
     const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    /* |x| <= 14 keeps x^2 finite and exp(-z^2) flushed to 0; NaN kept */
+    /* |x| <= 14 keeps x^2 finite and exp(-a^2/2) at its floor; NaN kept */
     const __m256 xa = _mm256_min_ps(_mm256_set1_ps(14.0f),
                                     _mm256_andnot_ps(sign, x));
-    const __m256 z = _mm256_mul_ps(xa, _mm256_set1_ps(0.70710678118654752f));
     const __m256 xx = _mm256_mul_ps(xa, xa);
     const __m256 hi = _mm256_mul_ps(half, xx);
     const __m256 lo = _mm256_mul_ps(half, _mm256_fmsub_ps(xa, xa, xx));
+    const __m256 t = _mm256_div_ps(
+        one, _mm256_fmadd_ps(xa, _mm256_set1_ps(0.35355339059327373f), one));
+    const __m256 e = fx__v_exp(_mm256_xor_ps(hi, sign));
+    const __m256 q = _mm256_mul_ps(_mm256_fnmadd_ps(e, lo, e),
+                                   fx__v_poly(t, s_fit, 10));
     const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
-    __m256 erf_small, erfc_big, phi_small, phi_big, hc;
 
-    erf_small = _mm256_mul_ps(z, fx__v_poly(hi, p_erf, 7));
-    hc = _mm256_mul_ps(half, _mm256_xor_ps(erf_small,
-                                           _mm256_and_ps(neg, sign)));
-    phi_small = _mm256_add_ps(half, hc);
-    erfc_big = _mm256_mul_ps(
-        _mm256_mul_ps(fx__v_exp(_mm256_xor_ps(hi, sign)),
-                      _mm256_sub_ps(one, lo)),
-        fx__v_poly(_mm256_div_ps(one, _mm256_add_ps(one, z)), r_erfc, 9));
-    erfc_big = _mm256_mul_ps(half, erfc_big);
-    phi_big = _mm256_blendv_ps(_mm256_sub_ps(one, erfc_big), erfc_big, neg);
-    return fx__v_gelu_tail(x, -8.37439f, _mm256_mul_ps(
-        x, _mm256_blendv_ps(phi_big, phi_small,
-                            _mm256_cmp_ps(z, _mm256_set1_ps(0.6f),
-                                          _CMP_LT_OQ))));
+    return fx__v_gelu_tail(
+        x, -8.37439f,
+        _mm256_mul_ps(x, _mm256_blendv_ps(_mm256_sub_ps(one, q), q, neg)));
 }
 
 /* x/2 (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3);
