@@ -3,7 +3,8 @@
  * activations (ops/activation.c gives the formulas), shared by the
  * activation kernels (kernels/activation_avx2.c), the conv2d_bn epilogue
  * (kernels/gemm_avx2.c) and batch_norm (kernels/batch_norm_avx2.c), so a
- * fused activation rounds exactly as the standalone op. Include only from *_avx2.c files.
+ * fused activation rounds exactly as the standalone op. Include only
+ * from *_avx2.c files.
  *
  * relu, relu6, hardsigmoid and hardswish round exactly as the reference
  * kernels (same operations; max/min operands ordered so that NaN and -0
@@ -11,7 +12,9 @@
  * and gelu use float32 polynomials: within 4 float32 ulp of the exact
  * value (the references are correctly rounded from double), 32 for the
  * tanh form of gelu far below 0, where exp(-2u) magnifies the rounding of
- * u; results smaller than FLT_MIN in magnitude may be flushed to 0.
+ * u; results smaller than FLT_MIN in magnitude may be flushed to 0, and
+ * so may silu(x) from x <= -88.3763 on (|silu| < 3e-37; see
+ * fx__v_div_1pexp).
  */
 #ifndef FX_ACTIVATION_AVX2_H
 #define FX_ACTIVATION_AVX2_H
@@ -48,56 +51,62 @@ fx__v_hardswish(__m256 v)
     return _mm256_mul_ps(v, fx__v_hardsigmoid(v));
 }
 
-/* exp(v) for v <= 0 (or NaN, kept): 2^n * p(r) with n = round(v/ln 2),
- * r = v - n ln 2 (two-part ln 2), p the degree-7 Taylor-like polynomial
- * of Cephes' expf; 0 below -87.3365 (where exp(v) < FLT_MIN). */
+/* exp(v), NaN kept: 2^n * p(r) with n = round(v / ln 2), r = v - n ln 2
+ * (two-part ln 2, |r| <= ln 2 / 2), p(r) = 1 + r + r^2 q(r), q a degree-4
+ * least-squares fit (relative error of p < 0.04 ulp). v is clamped to
+ * [-87.33654, 88.7]: below, exp(-87.33654) ~ FLT_MIN instead of a
+ * subnormal or 0; from v = 88.3763 on (n = 128, whose exponent bits
+ * make 2^n +inf) +inf, also where exp(v) is still below FLT_MAX. n is
+ * rounded by adding 1.5 * 2^23 + 127, which leaves n + 127 in the low
+ * bits, so 2^n is those bits shifted into the exponent field. */
 FX_INLINE __m256
-fx__v_exp_nonpos(__m256 v)
+fx__v_exp(__m256 v)
 {
-    const __m256 lo = _mm256_set1_ps(-87.33654f);
-    const __m256 x = _mm256_max_ps(lo, v); /* NaN kept */
-    const __m256 n = _mm256_round_ps(
-        _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r, p, y, scale;
-    __m256i e;
+    const __m256 magic = _mm256_set1_ps(12582912.0f + 127.0f);
+    const __m256 x = _mm256_min_ps(_mm256_set1_ps(88.7f),
+                                   _mm256_max_ps(_mm256_set1_ps(-87.33654f),
+                                                 v)); /* NaN kept */
+    __m256 n = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f),
+                               magic);
+    const __m256 scale = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_castps_si256(n), 23));
+    __m256 r, q;
 
+    n = _mm256_sub_ps(n, magic);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r,
+    q = _mm256_set1_ps(1.3814611593261361e-3f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.368710055947304e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.166838899254799e-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666652113199234e-1f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.999999403953552e-1f));
+    q = _mm256_fmadd_ps(_mm256_mul_ps(q, r), r,
                         _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    /* n in [-126, 0]: 2^n built from its exponent bits */
-    e = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    scale = _mm256_castsi256_ps(e);
-    y = _mm256_mul_ps(y, scale);
-    return _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LT_OQ), y);
+    return _mm256_mul_ps(q, scale);
 }
 
-/* 1 / (1 + exp(-v)), from e = exp(-|v|) so that neither tail cancels:
- * 1/(1+e) for v >= 0, e/(1+e) below. */
+/* u / (1 + exp(-v)), one division: 1 + exp(-v) never cancels, and where
+ * exp(-v) is +inf (v <= -88.3763) the result is u / inf: 0 for finite
+ * u, NaN for infinite u (as u * sigmoid(v) = inf * 0 is). */
+FX_INLINE __m256
+fx__v_div_1pexp(__m256 u, __m256 v)
+{
+    const __m256 e = fx__v_exp(_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)));
+
+    return _mm256_div_ps(u, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
 FX_INLINE __m256
 fx__v_sigmoid(__m256 v)
 {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 e = fx__v_exp_nonpos(_mm256_or_ps(v, sign)); /* -|v| */
-    const __m256 r = _mm256_div_ps(_mm256_set1_ps(1.0f),
-                                   _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-    const __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
-
-    return _mm256_blendv_ps(r, _mm256_mul_ps(e, r), neg);
+    return fx__v_div_1pexp(_mm256_set1_ps(1.0f), v);
 }
 
+/* v * sigmoid(v) as v / (1 + exp(-v)), one rounding fewer. */
 FX_INLINE __m256
 fx__v_silu(__m256 v)
 {
-    return _mm256_mul_ps(v, fx__v_sigmoid(v));
+    return fx__v_div_1pexp(v, v);
 }
 
 /* Horner's rule for c[0] + c[1] t + ... + c[n-1] t^(n-1). */
@@ -127,53 +136,42 @@ fx__v_gelu_tail(__m256 x, float cut, __m256 y)
                             _mm256_cmp_ps(x, ninf, _CMP_EQ_OQ));
 }
 
-/* x * Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2.
- * With z = |x| / sqrt 2: below z = 0.6, erf(z) = z P(z^2); from 0.6 on,
- * erfc(z) = exp(-z^2) R(1 / (1 + z)), with z^2 = x^2 / 2 split exactly
- * into hi + lo (exp(-hi - lo) ~ exp(-hi) (1 - lo)), as exp(-z^2) would
- * magnify any rounding of z^2. P and R are least-squares fits (relative
- * error < 3e-7 in float32) of erf(z)/z on [0, 1] and of exp(z^2) erfc(z)
- * on [0.6, 6] (so 1 - erf never cancels more than 1.3 bits); past z = 6
- * only tiny negative results (|gelu| < 1e-16) use R extrapolated; -0
- * from x <= -8.37439 on, where the reference's 1 + erf rounds to 0 in
+/* x * Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2,
+ * from Q(a) = Phi(-a) = exp(-a^2 / 2) S(a) for a = |x|: Phi = Q for
+ * x < 0, 1 - Q above (Q <= 1/2 never cancels there). S = exp(z^2)
+ * erfc(z) / 2, z = a / sqrt 2, is a degree-9 least-squares fit in
+ * t = 1 / (1 + z/2) (relative error < 2e-8 on [0, 5.92]; one branch for
+ * every x). a^2 / 2 is split exactly into hi + lo (exp(-hi - lo) ~
+ * exp(-hi) (1 - lo)), as exp(-a^2/2) would magnify any rounding of a^2.
+ * Past a = 8.37 only 1 - Q (Q < 1e-16) uses S extrapolated; -0 from
+ * x <= -8.37439 on, where the reference's 1 + erf rounds to 0 in
  * double. */
 FX_INLINE __m256
 fx__v_gelu_erf(__m256 x)
 {
-    static const float p_erf[7] = {
-        1.1283791065216064f, -0.3761262893676758f, 0.11283621937036514f,
-        -0.026855509728193283f, 0.0051918332464993f,
-        -0.0008043373818509281f, 7.971048762556165e-05f};
-    static const float r_erfc[9] = {
-        1.4378720152308233e-05f, 0.5636297464370728f, 0.5736218094825745f,
-        0.19206847250461578f, 0.25077977776527405f, -2.698375701904297f,
-        4.331676006317139f, -3.0895795822143555f, 0.8821026682853699f};
+    static const float s_fit[10] = {
+        -3.118530003121123e-05f, 0.14164495468139648f, 0.13619180023670197f,
+        0.14496009051799774f,    0.033124715089797974f, 0.11500751227140427f,
+        -0.01693553477525711f,   -0.12530210614204407f, 0.09139720350503922f,
+        -0.020057450979948044f};
     const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    /* |x| <= 14 keeps x^2 finite and exp(-z^2) flushed to 0; NaN kept */
+    /* |x| <= 14 keeps x^2 finite and exp(-a^2/2) at its floor; NaN kept */
     const __m256 xa = _mm256_min_ps(_mm256_set1_ps(14.0f),
                                     _mm256_andnot_ps(sign, x));
-    const __m256 z = _mm256_mul_ps(xa, _mm256_set1_ps(0.70710678118654752f));
     const __m256 xx = _mm256_mul_ps(xa, xa);
     const __m256 hi = _mm256_mul_ps(half, xx);
     const __m256 lo = _mm256_mul_ps(half, _mm256_fmsub_ps(xa, xa, xx));
+    const __m256 t = _mm256_div_ps(
+        one, _mm256_fmadd_ps(xa, _mm256_set1_ps(0.35355339059327373f), one));
+    const __m256 e = fx__v_exp(_mm256_xor_ps(hi, sign));
+    const __m256 q = _mm256_mul_ps(_mm256_fnmadd_ps(e, lo, e),
+                                   fx__v_poly(t, s_fit, 10));
     const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
-    __m256 erf_small, erfc_big, phi_small, phi_big, hc;
 
-    erf_small = _mm256_mul_ps(z, fx__v_poly(hi, p_erf, 7));
-    hc = _mm256_mul_ps(half, _mm256_xor_ps(erf_small,
-                                           _mm256_and_ps(neg, sign)));
-    phi_small = _mm256_add_ps(half, hc);
-    erfc_big = _mm256_mul_ps(
-        _mm256_mul_ps(fx__v_exp_nonpos(_mm256_xor_ps(hi, sign)),
-                      _mm256_sub_ps(one, lo)),
-        fx__v_poly(_mm256_div_ps(one, _mm256_add_ps(one, z)), r_erfc, 9));
-    erfc_big = _mm256_mul_ps(half, erfc_big);
-    phi_big = _mm256_blendv_ps(_mm256_sub_ps(one, erfc_big), erfc_big, neg);
-    return fx__v_gelu_tail(x, -8.37439f, _mm256_mul_ps(
-        x, _mm256_blendv_ps(phi_big, phi_small,
-                            _mm256_cmp_ps(z, _mm256_set1_ps(0.6f),
-                                          _CMP_LT_OQ))));
+    return fx__v_gelu_tail(
+        x, -8.37439f,
+        _mm256_mul_ps(x, _mm256_blendv_ps(_mm256_sub_ps(one, q), q, neg)));
 }
 
 /* x/2 (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3);
@@ -186,8 +184,7 @@ fx__v_gelu_tanh(__m256 x)
     const __m256 u2 = _mm256_mul_ps(
         x, _mm256_fmadd_ps(c3, _mm256_mul_ps(x, x), c1));
 
-    return fx__v_gelu_tail(x, -7.1888056f,
-                             _mm256_mul_ps(x, fx__v_sigmoid(u2)));
+    return fx__v_gelu_tail(x, -7.1888056f, fx__v_div_1pexp(x, u2));
 }
 
 /* Activation act (fx_act) of v, as the fused ops (batch_norm,

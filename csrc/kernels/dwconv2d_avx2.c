@@ -177,6 +177,10 @@ rows(const dw_plane *g, float *ring, int64_t kr, int64_t pwid,
         if (j < g->ow && g->ow >= 8) {
             _mm256_storeu_ps(yr + g->ow - 8,
                              block(g, rp, u0, u1, g->ow - 8, kw, sw));
+        } else if (j < g->ow && (i * g->ow + 8 <= g->oh * g->ow)) {
+            /* past the row: the start of the next rows of the plane,
+             * stored after this */
+            _mm256_storeu_ps(yr, block(g, rp, u0, u1, 0, kw, sw));
         } else if (j < g->ow) {
             const __m256i mask = _mm256_cmpgt_epi32(
                 _mm256_set1_epi32((int)g->ow),

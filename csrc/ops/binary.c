@@ -16,6 +16,10 @@
  * Every output element is computed from the input elements at the same
  * index only, so the output may be an input's buffer when that input has
  * the output's shape (the plan runs these ops in place).
+ *
+ * The broadcasting and work split (fx__binary_run) are shared with the
+ * vector kernels (kernels/binary_avx2.c), which supply only the loop over
+ * one run of the output (fx__binary_row).
  */
 #include <stddef.h>
 
@@ -193,8 +197,8 @@ same_shape(const fx_tensor *t, const fx_tensor *out)
 
 /* Work split: blocks of 16 elements when no input is broadcast, else
  * rows of the last merged dim (see coalesce). */
-FX_INLINE void
-binary_run(binop op, const fx_kargs *a, int ith, int nth)
+void
+fx__binary_run(const fx_kargs *a, int ith, int nth, fx__binary_row row)
 {
     const fx_tensor *out = a->out;
     int64_t sa[FX_MAX_DIMS], sb[FX_MAX_DIMS], idx[FX_MAX_DIMS];
@@ -204,7 +208,7 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
 
     if (nd == 0) {
         if (ith == 0) {
-            out->data[0] = apply(op, a->in[0].data[0], a->in[1].data[0]);
+            row(a->in[0].data, 0, a->in[1].data, 0, out->data, 1);
         }
         return;
     }
@@ -215,8 +219,8 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
         begin *= 16;
         end = end * 16 < n ? end * 16 : n;
         if (begin < end) {
-            run_row(op, a->in[0].data + begin, 1, a->in[1].data + begin, 1,
-                    out->data + begin, end - begin);
+            row(a->in[0].data + begin, 1, a->in[1].data + begin, 1,
+                out->data + begin, end - begin);
         }
         return;
     }
@@ -245,8 +249,8 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
             oa += idx[i] * sa[i];
             ob += idx[i] * sb[i];
         }
-        run_row(op, a->in[0].data + oa, sa[nd - 1], a->in[1].data + ob,
-                sb[nd - 1], out->data + r * inner, inner);
+        row(a->in[0].data + oa, sa[nd - 1], a->in[1].data + ob, sb[nd - 1],
+            out->data + r * inner, inner);
         for (i = nd - 2; i >= 0; i--) {
             if (++idx[i] < shape[i]) {
                 break;
@@ -257,6 +261,11 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
 }
 
 #define DEFINE_BINARY(NAME, OP)                                            \
+    static void NAME##_row(const float *x, int64_t sx, const float *z,     \
+                           int64_t sz, float *y, int64_t n)                \
+    {                                                                      \
+        run_row(OP, x, sx, z, sz, y, n);                                   \
+    }                                                                      \
     fx_status fx_##NAME##_infer(const void *params, int32_t n_in,          \
                                 const fx_tensor *in, fx_tensor *out,       \
                                 size_t *workspace, fx_error *err)          \
@@ -266,7 +275,7 @@ binary_run(binop op, const fx_kargs *a, int ith, int nth)
     }                                                                      \
     void fx_##NAME##_ref(const fx_kargs *a, int ith, int nth)              \
     {                                                                      \
-        binary_run(OP, a, ith, nth);                                       \
+        fx__binary_run(a, ith, nth, NAME##_row);                           \
     }
 
 DEFINE_BINARY(add, BINOP_ADD)

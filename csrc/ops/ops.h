@@ -305,6 +305,15 @@ float fx__plane_sum(const float *x, int64_t n);
  * whatever K and N are. */
 size_t fx__gemm_workspace(int64_t k, int64_t n);
 
+/* One run of a binary op's output (ops/binary.c): y[i] = x[i*sx] op
+ * z[i*sz] for i < n, sx and sz 0 or 1; y may be x or z. */
+typedef void (*fx__binary_row)(const float *x, int64_t sx, const float *z,
+                               int64_t sz, float *y, int64_t n);
+
+/* A binary op's kernel (ops/binary.c): broadcasting and the work split
+ * (ith, nth), with `row` computing each run. */
+void fx__binary_run(const fx_kargs *a, int ith, int nth, fx__binary_row row);
+
 /* Direct depthwise conv2d (groups == C == OC) with AVX2+FMA, called by
  * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c) for each (n, c)
  * output plane (plane = n*C + c) of its share. No workspace. */

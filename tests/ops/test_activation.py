@@ -146,3 +146,22 @@ def test_unary_thread_count_does_not_change_results(isa, name, attrs):
         _core.set_num_threads(before)
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "silu"])
+def test_sigmoid_silu_far_tails(isa, name):
+    """Past [-20, 20], where exp(-x) nears the float32 range's ends: within
+    4 ulp of the float64 value, except that results below FLT_MIN, and
+    silu(x) from x <= -88.3763 on (|silu| < 3e-37), may be 0."""
+    x = np.concatenate([np.linspace(-100, -20, 80001),
+                        np.linspace(20, 100, 8001)]).astype(np.float32)
+    y = call(name, [x], {}, isa).astype(np.float64)
+    r = getattr(ref, name)(x)
+    tiny = np.finfo(np.float32).tiny
+    may_flush = np.abs(r) < tiny
+    if name == "silu":
+        may_flush |= x <= -88.3763
+    assert np.all((y[may_flush] == 0) | (np.abs(y - r)[may_flush] <= tiny))
+    keep = ~may_flush
+    err = np.abs(y[keep] - r[keep]) / np.abs(r[keep])
+    assert float(err.max()) <= 4 * 2.0 ** -23, x[keep][np.argmax(err)]

@@ -148,3 +148,19 @@ def test_binary_broadcast_equals_numpy_bits(isa, op, sa, sb):
     want = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
             "div": np.divide}[op](a, b)
     np.testing.assert_array_equal(call(op, [a, b], {}, isa), want)
+
+
+@pytest.mark.parametrize("op", OPS + ["add_relu"])
+def test_broadcast_runs_every_remainder(isa, op):
+    """Runs of every length 1..19 with each operand broadcast or not
+    (squeeze-excitation's scale, a row vector, a scalar): bit for bit as
+    the reference kernel."""
+    rng = np.random.default_rng(4)
+    for n in range(1, 20):
+        full = (2, 3, n)
+        for sa, sb in ((full, (2, 3, 1)), ((2, 3, 1), full), (full, (n,)),
+                       ((n,), full), (full, ()), ((), full)):
+            a, b = _operands(rng, sa, sb, "div")
+            np.testing.assert_array_equal(
+                call(op, [a, b], {}, isa), call(op, [a, b], {}, "scalar"),
+                err_msg=f"{op} {sa} {sb}")

@@ -26,6 +26,7 @@ CASES = [
     (1, 2, 11, 72, 3, 2, 1, 1, True),        # stride 2, even width
     (1, 3, 14, 56, 7, 1, 3, 1, True),        # 7x7 (convnext)
     (2, 2, 7, 7, 5, 1, 2, 1, True),          # rows narrower than a block
+    (2, 3, 3, 6, 3, 1, 1, 1, True),          # ... whose last ones are masked
     (1, 2, 6, 40, 3, 1, 0, 1, True),         # interior from column 0
     (1, 2, 6, 44, 3, 2, 0, 1, True),         # ... with stride 2
     (1, 2, 5, 30, 3, 1, 2, 2, True),         # dilation 2, vector interior
