@@ -25,9 +25,10 @@
  *   Loops, outermost first: blocks of NB 16-column panels, K blocks of KC
  *   (that KC x NB*16 block of B is packed right here, so it is in L2 for
  *   its use), M blocks of MC (A block in L2), panels (B micro-panel in
- *   L1), 6-row tiles -> micro-kernel (specialised per tile height, so a
- *   GEMM with few rows, e.g. a conv with 2 output channels, does only its
- *   own FMAs).
+ *   L1), tiles of at most 6 rows, the M block's rows shared evenly
+ *   among them (tile_rows) -> micro-kernel (specialised per tile height,
+ *   so a GEMM with few rows, e.g. a conv with 2 output channels, does
+ *   only its own FMAs).
  *
  *   Stores: C is never pre-filled nor post-processed in a pass of its
  *   own. The first K block's micro-kernel stores bias + its sums, later
@@ -456,6 +457,16 @@ apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
     }
 }
 
+/* The height of the next tile when rows are left: the block's rows are
+ * shared evenly among ceil(rows / MR) tiles (49 = 5*5 + 4*6, not
+ * 8*6 + 1), since a tile of 1 to 3 rows has too few independent FMA
+ * chains to hide their latency and takes about as long as one of 4. */
+FX_INLINE int
+tile_rows(int64_t rows)
+{
+    return (int)(rows / ((rows + MR - 1) / MR));
+}
+
 /* C = bias + A * B over the panels [p0, p1) of the n columns, then the
  * epilogue (see gemm_out). Each (panel block, K block) of B is packed into
  * bp, the calling thread's slot, just before it is used, so it is still
@@ -470,6 +481,7 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
     col_runs runs[NB];
     tile_dst t;
     int64_t pb, k0, i0, p, i;
+    int mr;
 
     t.o = out;
     for (pb = p0; pb < p1; pb += NB) {
@@ -492,9 +504,8 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                 for (p = pb; p < pe; p++) {
                     t.r = &runs[p - pb];
                     t.j0 = p * NR;
-                    for (i = i0; i < ie; i += MR) {
-                        const int mr = (int)(ie - i < MR ? ie - i : MR);
-
+                    for (i = i0; i < ie; i += mr) {
+                        mr = tile_rows(ie - i);
                         t.i = i;
                         ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,
                                 bp + (p - pb) * kc * NR, &t);

@@ -1,5 +1,6 @@
 """linear against the float64 reference: every GEMM tile remainder (rows
-M vs the 6-row tile and 72-row block, outputs N vs the 16-column panel,
+M vs the 6-row tile and 72-row block, tiles of every height 1-6 (a block's
+rows are shared evenly, 49 = 5*5 + 4*6), outputs N vs the 16-column panel,
 its 8-column transposed halves and the 8-panel block, K vs the 8-row
 transposed blocks and the 256 block), leading dims, 1-D input, batch 0."""
 from __future__ import annotations
@@ -12,7 +13,7 @@ from featx import _core
 from oputil import ACTS, act_call, act_ref, assert_close, call, layouts, rand
 
 
-@pytest.mark.parametrize("m", [1, 5, 6, 7, 13, 75])
+@pytest.mark.parametrize("m", [1, 2, 5, 6, 7, 13, 49, 75])
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 130])
 @pytest.mark.parametrize("k", [1, 7, 300])
 def test_linear_tile_sweep(isa, m, n, k):
