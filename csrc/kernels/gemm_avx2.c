@@ -28,7 +28,9 @@
  *   L1), tiles of at most 6 rows, the M block's rows shared evenly
  *   among them (tile_rows) -> micro-kernel (specialised per tile height,
  *   so a GEMM with few rows, e.g. a conv with 2 output channels, does
- *   only its own FMAs).
+ *   only its own FMAs). A panel with one real column (a 7x7 plane's
+ *   last, a 1x1 plane) has its rows in vector lanes instead, 16 or 8 at
+ *   a time (column_rows), the rows left over in tiles.
  *
  *   Stores: C is never pre-filled nor post-processed in a pass of its
  *   own. The first K block's micro-kernel stores bias + its sums, later
@@ -409,6 +411,139 @@ ukernel(int mr, int nr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
 #undef FX_UKERNEL_CASE
 }
 
+/* Rows [i, i + 8) of a panel with one real column (t->r->nr == 1), whose
+ * sums are the lanes of acc: stored as tile_store stores them, lane by
+ * lane the same arithmetic. */
+static void
+column_store(__m256 acc, int64_t i, const tile_dst *t)
+{
+    const gemm_out *o = t->o;
+    float *c = run_c(o, t->r, 0, i);
+    float v[8];
+    __m256 p;
+    int u;
+
+    if (!t->first) {
+        for (u = 0; u < 8; u++) {
+            v[u] = c[u * o->ldc];
+        }
+        p = _mm256_loadu_ps(v);
+    } else if (o->col_bias != NULL) {
+        p = _mm256_set1_ps(o->col_bias[t->j0]);
+    } else if (o->row_bias != NULL) {
+        p = _mm256_loadu_ps(o->row_bias + i);
+    } else {
+        p = _mm256_setzero_ps();
+    }
+    p = _mm256_add_ps(p, acc);
+    if (t->last && o->epi != NULL) {
+        const gemm_epilogue *e = o->epi;
+
+        p = e->alpha == NULL
+                ? fx__v_act(e->act, p)
+                : fx__v_bn_act(e->act, p, _mm256_loadu_ps(e->alpha + i),
+                               _mm256_loadu_ps(e->beta + i));
+    }
+    _mm256_storeu_ps(v, p);
+    for (u = 0; u < 8; u++) {
+        c[u * o->ldc] = v[u];
+    }
+}
+
+/* acc += the 8 x 8 block of A at a (rows a + u*lda, 8 columns from
+ * there) transposed, times B's 8 values from b (stride NR): 8 FMAs, in k
+ * order. */
+FX_INLINE __m256
+column_block(__m256 acc, const float *a, int64_t lda, const float *b)
+{
+    __m256 r[8];
+    int u;
+
+    for (u = 0; u < 8; u++) {
+        r[u] = _mm256_loadu_ps(a + u * lda);
+    }
+    fx__transpose8_regs(r);
+    for (u = 0; u < 8; u++) {
+        acc = _mm256_fmadd_ps(r[u], _mm256_broadcast_ss(b + u * NR), acc);
+    }
+    return acc;
+}
+
+/* A panel with one real column: the last one of a 7x7 plane at batch 1
+ * (49 = 3*16 + 1) or a 1x1 plane (squeeze-and-excitation convs), where
+ * ukernel_mr would spend 8 lanes and a 4-cycle FMA latency per row on
+ * one value. Here rows [t->i, t->i + 8g) of C are the lanes of g
+ * accumulators instead, from 8 x 8 blocks of A transposed in registers:
+ * lane by lane the same FMA chain as ukernel_mr's (A(i, k) * B(k, j) in k
+ * order from zero), so results do not depend on which kernel ran. The
+ * two halves of each 16-float line of A are used one after the other
+ * (with lda a multiple of 1 KiB, the rows' lines share a few L1 sets, so
+ * a line would not survive until a later pass). g = 1 or 2 (see
+ * column_rows). */
+FX_INLINE void
+column_tile(const int g, int64_t kc, const float *FX_RESTRICT a,
+            int64_t lda, const float *FX_RESTRICT b, const tile_dst *t)
+{
+    __m256 acc[2];
+    int64_t k;
+    int q, u;
+
+    for (q = 0; q < g; q++) {
+        acc[q] = _mm256_setzero_ps();
+    }
+    for (k = 0; k + 16 <= kc; k += 16) {
+        for (q = 0; q < g; q++) {
+            acc[q] = column_block(acc[q], a + q * 8 * lda + k, lda,
+                                  b + k * NR);
+            acc[q] = column_block(acc[q], a + q * 8 * lda + k + 8, lda,
+                                  b + (k + 8) * NR);
+        }
+    }
+    if (k + 8 <= kc) {
+        for (q = 0; q < g; q++) {
+            acc[q] = column_block(acc[q], a + q * 8 * lda + k, lda,
+                                  b + k * NR);
+        }
+        k += 8;
+    }
+    for (; k < kc; k++) {
+        for (q = 0; q < g; q++) {
+            float col[8];
+
+            for (u = 0; u < 8; u++) {
+                col[u] = a[(q * 8 + u) * lda + k];
+            }
+            acc[q] = _mm256_fmadd_ps(_mm256_loadu_ps(col),
+                                     _mm256_broadcast_ss(b + k * NR), acc[q]);
+        }
+    }
+    for (q = 0; q < g; q++) {
+        column_store(acc[q], t->i + q * 8, t);
+    }
+}
+
+/* Rows [i0, ie) of a one-column panel (B panel b, A rows at a + i*lda)
+ * 16 at a time (two accumulators hide the FMA latency; four lost more
+ * to L1 set conflicts at lda = 2048 than they gained), then 8; returns
+ * the first row left (fewer than 8, for ukernel_mr). */
+static int64_t
+column_rows(int64_t i0, int64_t ie, int64_t kc, const float *a, int64_t lda,
+            const float *b, tile_dst *t)
+{
+    int64_t i = i0;
+
+    for (; ie - i >= 16; i += 16) {
+        t->i = i;
+        column_tile(2, kc, a + i * lda, lda, b, t);
+    }
+    if (ie - i >= 8) {
+        t->i = i;
+        column_tile(1, kc, a + i * lda, lda, b, t);
+        i += 8;
+    }
+    return i;
+}
+
 /* Where B comes from: one of the three packers. Column j of B belongs to
  * image j / hw, whose source starts img floats after the previous one's
  * (see col_runs). */
@@ -504,7 +639,12 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                 for (p = pb; p < pe; p++) {
                     t.r = &runs[p - pb];
                     t.j0 = p * NR;
-                    for (i = i0; i < ie; i += mr) {
+                    i = i0;
+                    if (t.r->nr == 1) {
+                        i = column_rows(i0, ie, kc, a + k0, lda,
+                                        bp + (p - pb) * kc * NR, &t);
+                    }
+                    for (; i < ie; i += mr) {
                         mr = tile_rows(ie - i);
                         t.i = i;
                         ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,

@@ -1,6 +1,7 @@
 """linear against the float64 reference: every GEMM tile remainder (rows
 M vs the 6-row tile and 72-row block, tiles of every height 1-6 (a block's
-rows are shared evenly, 49 = 5*5 + 4*6), outputs N vs the 16-column panel,
+rows are shared evenly, 49 = 5*5 + 4*6), outputs N vs the 16-column panel
+(a last panel of one column: 8-row groups in lanes, then tiles),
 its 8-column transposed halves and the 8-panel block, K vs the 8-row
 transposed blocks and the 256 block), leading dims, 1-D input, batch 0."""
 from __future__ import annotations
@@ -99,7 +100,7 @@ def test_linear_long_reduction_many_panels(isa):
 
 @pytest.mark.parametrize("act", sorted(ACTS))
 @pytest.mark.parametrize("m, n, k", [(7, 33, 300), (13, 16, 96), (5, 15, 7),
-                                     (75, 130, 1)])
+                                     (75, 130, 1), (13, 17, 20)])
 def test_linear_act_matches_reference(isa, act, m, n, k):
     """act after the bias, in the GEMM's epilogue: whole and partial
     panels, one and two K blocks, every activation."""
@@ -111,7 +112,7 @@ def test_linear_act_matches_reference(isa, act, m, n, k):
 
 @pytest.mark.parametrize("act", sorted(ACTS))
 @pytest.mark.parametrize("m, n, k", [(13, 48, 96), (7, 130, 300), (6, 17, 5),
-                                     (2, 9, 0)])
+                                     (2, 9, 0), (40, 33, 300)])
 @pytest.mark.parametrize("bias", [False, True])
 def test_linear_act_equals_linear_then_act(isa, act, m, n, k, bias):
     """Fused == linear -> activation op of the same ISA, bit for bit, NaN
