@@ -1068,24 +1068,47 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     int64_t p0, p1;
     float *bp = thread_slot(a, ith);
 
+    bs.kind = BSRC_COLS;
+    bs.ld = k;
+    bs.img = 0;
+    bs.geom = NULL;
+    epi.alpha = NULL;
+    epi.beta = NULL;
+    epi.act = p->act;
+    out.epi = p->act != FX_ACT_NONE ? &epi : NULL;
+    if (m == 1 && k % 1024 != 0) {
+        /* one input row (a classifier at batch 1): y^T = w x^T, one
+         * column, so w is read in place, 16 rows at a time in vector
+         * lanes (column_rows), not packed transposed for a single use;
+         * the same FMA chains (w[o, i] * x[i] in i order), so the same
+         * bits. C(o, 0) = y[o]: ldc 1; rows split between threads. Not
+         * when w's rows are a multiple of 4 KiB apart: then they share
+         * one L1 set and the packed path was faster (K = 1024, 2048). */
+        fx__split(n, ith, nth, &p0, &p1);
+        if (p0 >= p1) {
+            return;
+        }
+        bs.src = x->data;
+        out.c = a->out->data + p0;
+        out.ldc = 1;
+        out.hw = 1;
+        out.img = n;
+        out.row_bias = bias != NULL ? bias + p0 : NULL;
+        out.col_bias = NULL;
+        gemm_panels(p1 - p0, 1, k, w->data + p0 * k, k, &bs, bp, &out, 0,
+                    1);
+        return;
+    }
     fx__split(npanels, ith, nth, &p0, &p1);
     if (p0 >= p1 || m == 0) {
         return;
     }
-    bs.kind = BSRC_COLS;
     bs.src = w->data;
-    bs.ld = k;
-    bs.img = 0;
-    bs.geom = NULL;
     out.c = a->out->data;
     out.ldc = n;
     out.hw = n;
     out.img = 0;
     out.row_bias = NULL;
     out.col_bias = bias;
-    epi.alpha = NULL;
-    epi.beta = NULL;
-    epi.act = p->act;
-    out.epi = p->act != FX_ACT_NONE ? &epi : NULL;
     gemm_panels(m, n, k, x->data, k, &bs, bp, &out, p0, p1);
 }

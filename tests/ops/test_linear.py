@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import featx
 import reference as ref
 from featx import _core
 from oputil import ACTS, act_call, act_ref, assert_close, call, layouts, rand
@@ -131,3 +132,27 @@ def test_linear_error_act(isa):
     with pytest.raises(ValueError, match=r"linear: act must be 0 .* got 6"):
         call("linear", [np.zeros((2, 4), np.float32),
                         np.zeros((3, 4), np.float32)], {"act": 6}, isa)
+
+
+@pytest.mark.parametrize("act", [0, 5])
+@pytest.mark.parametrize("n, k", [(33, 300), (7, 20), (130, 5), (4, 0),
+                                  (20, 1024)])
+def test_linear_one_row_equals_batched_rows(isa, act, n, k):
+    """One input row (y^T = w x^T: w read in place, rows in vector lanes)
+    gives the bits of the same row inside a batch (x rows times packed
+    w^T), bias and activation included, at any thread count."""
+    rng = np.random.default_rng(n + k)
+    x, w, b = rand(rng, 1, k), rand(rng, n, k), rand(rng, n)
+    batch = np.concatenate([x, rand(rng, 8, k)])
+    expect = call("linear", [batch, w, b], {"act": act}, isa)[:1]
+    y = call("linear", [x[0], w, b], {"act": act}, isa)
+    np.testing.assert_array_equal(y, expect[0])
+    before = featx.get_num_threads()
+    try:
+        featx.set_num_threads(3)
+        np.testing.assert_array_equal(
+            call("linear", [x, w, b], {"act": act}, isa), expect)
+    finally:
+        featx.set_num_threads(before)
+    assert_close(call("linear", [x, w, None], {"act": 0}, isa),
+                 ref.linear(x, w), k=max(k, 1))
