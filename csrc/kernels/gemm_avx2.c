@@ -25,9 +25,12 @@
  *   Loops, outermost first: blocks of NB 16-column panels, K blocks of KC
  *   (that KC x NB*16 block of B is packed right here, so it is in L2 for
  *   its use), M blocks of MC (A block in L2), panels (B micro-panel in
- *   L1), 6-row tiles -> micro-kernel (specialised per tile height, so a
- *   GEMM with few rows, e.g. a conv with 2 output channels, does only its
- *   own FMAs).
+ *   L1), tiles of at most 6 rows, the M block's rows shared evenly
+ *   among them (tile_rows) -> micro-kernel (specialised per tile height,
+ *   so a GEMM with few rows, e.g. a conv with 2 output channels, does
+ *   only its own FMAs). A panel with one real column (a 7x7 plane's
+ *   last, a 1x1 plane) has its rows in vector lanes instead, 16 or 8 at
+ *   a time (column_rows), the rows left over in tiles.
  *
  *   Stores: C is never pre-filled nor post-processed in a pass of its
  *   own. The first K block's micro-kernel stores bias + its sums, later
@@ -408,6 +411,139 @@ ukernel(int mr, int nr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
 #undef FX_UKERNEL_CASE
 }
 
+/* Rows [i, i + 8) of a panel with one real column (t->r->nr == 1), whose
+ * sums are the lanes of acc: stored as tile_store stores them, lane by
+ * lane the same arithmetic. */
+static void
+column_store(__m256 acc, int64_t i, const tile_dst *t)
+{
+    const gemm_out *o = t->o;
+    float *c = run_c(o, t->r, 0, i);
+    float v[8];
+    __m256 p;
+    int u;
+
+    if (!t->first) {
+        for (u = 0; u < 8; u++) {
+            v[u] = c[u * o->ldc];
+        }
+        p = _mm256_loadu_ps(v);
+    } else if (o->col_bias != NULL) {
+        p = _mm256_set1_ps(o->col_bias[t->j0]);
+    } else if (o->row_bias != NULL) {
+        p = _mm256_loadu_ps(o->row_bias + i);
+    } else {
+        p = _mm256_setzero_ps();
+    }
+    p = _mm256_add_ps(p, acc);
+    if (t->last && o->epi != NULL) {
+        const gemm_epilogue *e = o->epi;
+
+        p = e->alpha == NULL
+                ? fx__v_act(e->act, p)
+                : fx__v_bn_act(e->act, p, _mm256_loadu_ps(e->alpha + i),
+                               _mm256_loadu_ps(e->beta + i));
+    }
+    _mm256_storeu_ps(v, p);
+    for (u = 0; u < 8; u++) {
+        c[u * o->ldc] = v[u];
+    }
+}
+
+/* acc += the 8 x 8 block of A at a (rows a + u*lda, 8 columns from
+ * there) transposed, times B's 8 values from b (stride NR): 8 FMAs, in k
+ * order. */
+FX_INLINE __m256
+column_block(__m256 acc, const float *a, int64_t lda, const float *b)
+{
+    __m256 r[8];
+    int u;
+
+    for (u = 0; u < 8; u++) {
+        r[u] = _mm256_loadu_ps(a + u * lda);
+    }
+    fx__transpose8_regs(r);
+    for (u = 0; u < 8; u++) {
+        acc = _mm256_fmadd_ps(r[u], _mm256_broadcast_ss(b + u * NR), acc);
+    }
+    return acc;
+}
+
+/* A panel with one real column: the last one of a 7x7 plane at batch 1
+ * (49 = 3*16 + 1) or a 1x1 plane (squeeze-and-excitation convs), where
+ * ukernel_mr would spend 8 lanes and a 4-cycle FMA latency per row on
+ * one value. Here rows [t->i, t->i + 8g) of C are the lanes of g
+ * accumulators instead, from 8 x 8 blocks of A transposed in registers:
+ * lane by lane the same FMA chain as ukernel_mr's (A(i, k) * B(k, j) in k
+ * order from zero), so results do not depend on which kernel ran. The
+ * two halves of each 16-float line of A are used one after the other
+ * (with lda a multiple of 1 KiB, the rows' lines share a few L1 sets, so
+ * a line would not survive until a later pass). g = 1 or 2 (see
+ * column_rows). */
+FX_INLINE void
+column_tile(const int g, int64_t kc, const float *FX_RESTRICT a,
+            int64_t lda, const float *FX_RESTRICT b, const tile_dst *t)
+{
+    __m256 acc[2];
+    int64_t k;
+    int q, u;
+
+    for (q = 0; q < g; q++) {
+        acc[q] = _mm256_setzero_ps();
+    }
+    for (k = 0; k + 16 <= kc; k += 16) {
+        for (q = 0; q < g; q++) {
+            acc[q] = column_block(acc[q], a + q * 8 * lda + k, lda,
+                                  b + k * NR);
+            acc[q] = column_block(acc[q], a + q * 8 * lda + k + 8, lda,
+                                  b + (k + 8) * NR);
+        }
+    }
+    if (k + 8 <= kc) {
+        for (q = 0; q < g; q++) {
+            acc[q] = column_block(acc[q], a + q * 8 * lda + k, lda,
+                                  b + k * NR);
+        }
+        k += 8;
+    }
+    for (; k < kc; k++) {
+        for (q = 0; q < g; q++) {
+            float col[8];
+
+            for (u = 0; u < 8; u++) {
+                col[u] = a[(q * 8 + u) * lda + k];
+            }
+            acc[q] = _mm256_fmadd_ps(_mm256_loadu_ps(col),
+                                     _mm256_broadcast_ss(b + k * NR), acc[q]);
+        }
+    }
+    for (q = 0; q < g; q++) {
+        column_store(acc[q], t->i + q * 8, t);
+    }
+}
+
+/* Rows [i0, ie) of a one-column panel (B panel b, A rows at a + i*lda)
+ * 16 at a time (two accumulators hide the FMA latency; four lost more
+ * to L1 set conflicts at lda = 2048 than they gained), then 8; returns
+ * the first row left (fewer than 8, for ukernel_mr). */
+static int64_t
+column_rows(int64_t i0, int64_t ie, int64_t kc, const float *a, int64_t lda,
+            const float *b, tile_dst *t)
+{
+    int64_t i = i0;
+
+    for (; ie - i >= 16; i += 16) {
+        t->i = i;
+        column_tile(2, kc, a + i * lda, lda, b, t);
+    }
+    if (ie - i >= 8) {
+        t->i = i;
+        column_tile(1, kc, a + i * lda, lda, b, t);
+        i += 8;
+    }
+    return i;
+}
+
 /* Where B comes from: one of the three packers. Column j of B belongs to
  * image j / hw, whose source starts img floats after the previous one's
  * (see col_runs). */
@@ -456,6 +592,16 @@ apply_epilogue(const gemm_epilogue *e, float *c, int64_t m, int64_t ldc,
     }
 }
 
+/* The height of the next tile when rows are left: the block's rows are
+ * shared evenly among ceil(rows / MR) tiles (49 = 5*5 + 4*6, not
+ * 8*6 + 1), since a tile of 1 to 3 rows has too few independent FMA
+ * chains to hide their latency and takes about as long as one of 4. */
+FX_INLINE int
+tile_rows(int64_t rows)
+{
+    return (int)(rows / ((rows + MR - 1) / MR));
+}
+
 /* C = bias + A * B over the panels [p0, p1) of the n columns, then the
  * epilogue (see gemm_out). Each (panel block, K block) of B is packed into
  * bp, the calling thread's slot, just before it is used, so it is still
@@ -470,6 +616,7 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
     col_runs runs[NB];
     tile_dst t;
     int64_t pb, k0, i0, p, i;
+    int mr;
 
     t.o = out;
     for (pb = p0; pb < p1; pb += NB) {
@@ -492,9 +639,13 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                 for (p = pb; p < pe; p++) {
                     t.r = &runs[p - pb];
                     t.j0 = p * NR;
-                    for (i = i0; i < ie; i += MR) {
-                        const int mr = (int)(ie - i < MR ? ie - i : MR);
-
+                    i = i0;
+                    if (t.r->nr == 1) {
+                        i = column_rows(i0, ie, kc, a + k0, lda,
+                                        bp + (p - pb) * kc * NR, &t);
+                    }
+                    for (; i < ie; i += mr) {
+                        mr = tile_rows(ie - i);
                         t.i = i;
                         ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,
                                 bp + (p - pb) * kc * NR, &t);
@@ -917,24 +1068,47 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     int64_t p0, p1;
     float *bp = thread_slot(a, ith);
 
+    bs.kind = BSRC_COLS;
+    bs.ld = k;
+    bs.img = 0;
+    bs.geom = NULL;
+    epi.alpha = NULL;
+    epi.beta = NULL;
+    epi.act = p->act;
+    out.epi = p->act != FX_ACT_NONE ? &epi : NULL;
+    if (m == 1 && k % 1024 != 0) {
+        /* one input row (a classifier at batch 1): y^T = w x^T, one
+         * column, so w is read in place, 16 rows at a time in vector
+         * lanes (column_rows), not packed transposed for a single use;
+         * the same FMA chains (w[o, i] * x[i] in i order), so the same
+         * bits. C(o, 0) = y[o]: ldc 1; rows split between threads. Not
+         * when w's rows are a multiple of 4 KiB apart: then they share
+         * one L1 set and the packed path was faster (K = 1024, 2048). */
+        fx__split(n, ith, nth, &p0, &p1);
+        if (p0 >= p1) {
+            return;
+        }
+        bs.src = x->data;
+        out.c = a->out->data + p0;
+        out.ldc = 1;
+        out.hw = 1;
+        out.img = n;
+        out.row_bias = bias != NULL ? bias + p0 : NULL;
+        out.col_bias = NULL;
+        gemm_panels(p1 - p0, 1, k, w->data + p0 * k, k, &bs, bp, &out, 0,
+                    1);
+        return;
+    }
     fx__split(npanels, ith, nth, &p0, &p1);
     if (p0 >= p1 || m == 0) {
         return;
     }
-    bs.kind = BSRC_COLS;
     bs.src = w->data;
-    bs.ld = k;
-    bs.img = 0;
-    bs.geom = NULL;
     out.c = a->out->data;
     out.ldc = n;
     out.hw = n;
     out.img = 0;
     out.row_bias = NULL;
     out.col_bias = bias;
-    epi.alpha = NULL;
-    epi.beta = NULL;
-    epi.act = p->act;
-    out.epi = p->act != FX_ACT_NONE ? &epi : NULL;
     gemm_panels(m, n, k, x->data, k, &bs, bp, &out, p0, p1);
 }

@@ -7,7 +7,7 @@ output's sum does not depend on which panel or thread it falls in, so a
 batch must equal its images run one by one, bit for bit, at any thread
 count; and the fused epilogue (applied in the last K block's store) must
 equal conv2d -> batch_norm -> activation. Shapes cover N*OH*OW not a
-multiple of 16 and images smaller than a panel, OC not a multiple of 6 and
+multiple of 16 and images smaller than a panel, panels of one column, OC not a multiple of 6 and
 above the 72-row block, K above the 256 K block, bias or none, the
 pointwise and the im2col packers (with the vector stride-2 row copy).
 """
@@ -31,6 +31,11 @@ CASES = [
     (3, 40, 5, 6, 7, 3, 2, 1),      # im2col, K = 360, 9 pixels
     (2, 6, 13, 13, 5, 1, 2, 0),     # 1x1 strided (im2col), 49 pixels
     (2, 3, 31, 31, 5, 1, 2, 0),     # stride 2, 16-wide rows ending at x[30]
+    # one image alone ends in a one-column panel (column_rows: rows in
+    # lanes), the batch in wider ones (rows in tiles): same bits
+    (3, 40, 7, 7, 20, 1, 1, 0),     # 49 = 3*16 + 1 pixels, 8-row groups
+    (4, 24, 1, 1, 75, 1, 1, 0),     # 1 pixel (squeeze-excitation), 72 + 3
+    (2, 260, 7, 7, 16, 1, 1, 0),    # K = 260: 256 + a 4-term K block
 ]
 
 

@@ -1,5 +1,7 @@
 """linear against the float64 reference: every GEMM tile remainder (rows
-M vs the 6-row tile and 72-row block, outputs N vs the 16-column panel,
+M vs the 6-row tile and 72-row block, tiles of every height 1-6 (a block's
+rows are shared evenly, 49 = 5*5 + 4*6), outputs N vs the 16-column panel
+(a last panel of one column: 8-row groups in lanes, then tiles),
 its 8-column transposed halves and the 8-panel block, K vs the 8-row
 transposed blocks and the 256 block), leading dims, 1-D input, batch 0."""
 from __future__ import annotations
@@ -7,12 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import featx
 import reference as ref
 from featx import _core
 from oputil import ACTS, act_call, act_ref, assert_close, call, layouts, rand
 
 
-@pytest.mark.parametrize("m", [1, 5, 6, 7, 13, 75])
+@pytest.mark.parametrize("m", [1, 2, 5, 6, 7, 13, 49, 75])
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 130])
 @pytest.mark.parametrize("k", [1, 7, 300])
 def test_linear_tile_sweep(isa, m, n, k):
@@ -98,7 +101,7 @@ def test_linear_long_reduction_many_panels(isa):
 
 @pytest.mark.parametrize("act", sorted(ACTS))
 @pytest.mark.parametrize("m, n, k", [(7, 33, 300), (13, 16, 96), (5, 15, 7),
-                                     (75, 130, 1)])
+                                     (75, 130, 1), (13, 17, 20)])
 def test_linear_act_matches_reference(isa, act, m, n, k):
     """act after the bias, in the GEMM's epilogue: whole and partial
     panels, one and two K blocks, every activation."""
@@ -110,7 +113,7 @@ def test_linear_act_matches_reference(isa, act, m, n, k):
 
 @pytest.mark.parametrize("act", sorted(ACTS))
 @pytest.mark.parametrize("m, n, k", [(13, 48, 96), (7, 130, 300), (6, 17, 5),
-                                     (2, 9, 0)])
+                                     (2, 9, 0), (40, 33, 300)])
 @pytest.mark.parametrize("bias", [False, True])
 def test_linear_act_equals_linear_then_act(isa, act, m, n, k, bias):
     """Fused == linear -> activation op of the same ISA, bit for bit, NaN
@@ -129,3 +132,27 @@ def test_linear_error_act(isa):
     with pytest.raises(ValueError, match=r"linear: act must be 0 .* got 6"):
         call("linear", [np.zeros((2, 4), np.float32),
                         np.zeros((3, 4), np.float32)], {"act": 6}, isa)
+
+
+@pytest.mark.parametrize("act", [0, 5])
+@pytest.mark.parametrize("n, k", [(33, 300), (7, 20), (130, 5), (4, 0),
+                                  (20, 1024)])
+def test_linear_one_row_equals_batched_rows(isa, act, n, k):
+    """One input row (y^T = w x^T: w read in place, rows in vector lanes)
+    gives the bits of the same row inside a batch (x rows times packed
+    w^T), bias and activation included, at any thread count."""
+    rng = np.random.default_rng(n + k)
+    x, w, b = rand(rng, 1, k), rand(rng, n, k), rand(rng, n)
+    batch = np.concatenate([x, rand(rng, 8, k)])
+    expect = call("linear", [batch, w, b], {"act": act}, isa)[:1]
+    y = call("linear", [x[0], w, b], {"act": act}, isa)
+    np.testing.assert_array_equal(y, expect[0])
+    before = featx.get_num_threads()
+    try:
+        featx.set_num_threads(3)
+        np.testing.assert_array_equal(
+            call("linear", [x, w, b], {"act": act}, isa), expect)
+    finally:
+        featx.set_num_threads(before)
+    assert_close(call("linear", [x, w, None], {"act": 0}, isa),
+                 ref.linear(x, w), k=max(k, 1))
