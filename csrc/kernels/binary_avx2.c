@@ -20,54 +20,26 @@ void fx_f32_mul__avx2(const fx_kargs *a, int ith, int nth);
 void fx_f32_div__avx2(const fx_kargs *a, int ith, int nth);
 void fx_f32_add_relu__avx2(const fx_kargs *a, int ith, int nth);
 
-typedef enum binop {
-    BINOP_ADD,
-    BINOP_SUB,
-    BINOP_MUL,
-    BINOP_DIV,
-    BINOP_ADD_RELU
-} binop;
-
 FX_INLINE __m256
-vapply(binop op, __m256 x, __m256 z)
+vapply(fx__binop op, __m256 x, __m256 z)
 {
     switch (op) {
-    case BINOP_ADD:
+    case FX__BINOP_ADD:
         return _mm256_add_ps(x, z);
-    case BINOP_SUB:
+    case FX__BINOP_SUB:
         return _mm256_sub_ps(x, z);
-    case BINOP_MUL:
+    case FX__BINOP_MUL:
         return _mm256_mul_ps(x, z);
-    case BINOP_ADD_RELU:
+    case FX__BINOP_ADD_RELU:
         return fx__v_relu(_mm256_add_ps(x, z));
     default:
         return _mm256_div_ps(x, z);
     }
 }
 
-FX_INLINE float
-sapply(binop op, float x, float z)
-{
-    switch (op) {
-    case BINOP_ADD:
-        return x + z;
-    case BINOP_SUB:
-        return x - z;
-    case BINOP_MUL:
-        return x * z;
-    case BINOP_ADD_RELU: {
-        const float s = x + z;
-
-        return s < 0.0f ? 0.0f : s;
-    }
-    default:
-        return x / z;
-    }
-}
-
 /* y[i] = x[i*sx] op z[i*sz], i < n (sx, sz 0 or 1); y may be x or z. */
 FX_INLINE void
-vrow(binop op, const float *x, int64_t sx, const float *z, int64_t sz,
+vrow(fx__binop op, const float *x, int64_t sx, const float *z, int64_t sz,
      float *y, int64_t n)
 {
     int64_t i = 0;
@@ -98,7 +70,7 @@ vrow(binop op, const float *x, int64_t sx, const float *z, int64_t sz,
         }
     }
     for (; i < n; i++) {
-        y[i] = sapply(op, x[i * sx], z[i * sz]);
+        y[i] = fx__binop_apply(op, x[i * sx], z[i * sz]);
     }
 }
 
@@ -113,8 +85,8 @@ vrow(binop op, const float *x, int64_t sx, const float *z, int64_t sz,
         fx__binary_run(a, ith, nth, NAME##_row);                           \
     }
 
-DEFINE_BINARY(add, BINOP_ADD)
-DEFINE_BINARY(sub, BINOP_SUB)
-DEFINE_BINARY(mul, BINOP_MUL)
-DEFINE_BINARY(div, BINOP_DIV)
-DEFINE_BINARY(add_relu, BINOP_ADD_RELU)
+DEFINE_BINARY(add, FX__BINOP_ADD)
+DEFINE_BINARY(sub, FX__BINOP_SUB)
+DEFINE_BINARY(mul, FX__BINOP_MUL)
+DEFINE_BINARY(div, FX__BINOP_DIV)
+DEFINE_BINARY(add_relu, FX__BINOP_ADD_RELU)

@@ -36,19 +36,11 @@ const fx_attr_def fx_div_attrs[FX__NATTRS_DIV + 1] = {
 const fx_attr_def fx_add_relu_attrs[FX__NATTRS_ADD_RELU + 1] = {
     {NULL, FX_ATTR_INT, 0, 0, 0}};
 
-typedef enum binop {
-    BINOP_ADD,
-    BINOP_SUB,
-    BINOP_MUL,
-    BINOP_DIV,
-    BINOP_ADD_RELU
-} binop;
-
 static const char *const binop_names[5] = {"add", "sub", "mul", "div",
                                            "add_relu"};
 
 static fx_status
-binary_infer(binop op, const fx_tensor *in, fx_tensor *out, fx_error *err)
+binary_infer(fx__binop op, const fx_tensor *in, fx_tensor *out, fx_error *err)
 {
     const fx_tensor *a = &in[0], *b = &in[1];
     const int32_t nd = a->ndim > b->ndim ? a->ndim : b->ndim;
@@ -93,52 +85,32 @@ bcast_strides(const fx_tensor *t, const fx_tensor *out, int64_t *st)
     }
 }
 
-FX_INLINE float
-apply(binop op, float x, float y)
-{
-    switch (op) {
-    case BINOP_ADD:
-        return x + y;
-    case BINOP_SUB:
-        return x - y;
-    case BINOP_MUL:
-        return x * y;
-    case BINOP_ADD_RELU: {
-        const float s = x + y;
-
-        return s < 0.0f ? 0.0f : s;
-    }
-    default:
-        return x / y;
-    }
-}
-
 /* Inner loop over n elements with strides (0 or 1) sa, sb. y may be a
  * or b (same index), so no restrict. */
 FX_INLINE void
-run_row(binop op, const float *a, int64_t sa, const float *b, int64_t sb,
+run_row(fx__binop op, const float *a, int64_t sa, const float *b, int64_t sb,
         float *y, int64_t n)
 {
     int64_t i;
 
     if (sa == 1 && sb == 1) {
         for (i = 0; i < n; i++) {
-            y[i] = apply(op, a[i], b[i]);
+            y[i] = fx__binop_apply(op, a[i], b[i]);
         }
     } else if (sa == 1) {
         const float bv = b[0];
 
         for (i = 0; i < n; i++) {
-            y[i] = apply(op, a[i], bv);
+            y[i] = fx__binop_apply(op, a[i], bv);
         }
     } else if (sb == 1) {
         const float av = a[0];
 
         for (i = 0; i < n; i++) {
-            y[i] = apply(op, av, b[i]);
+            y[i] = fx__binop_apply(op, av, b[i]);
         }
     } else {
-        const float v = apply(op, a[0], b[0]);
+        const float v = fx__binop_apply(op, a[0], b[0]);
 
         for (i = 0; i < n; i++) {
             y[i] = v;
@@ -278,8 +250,8 @@ fx__binary_run(const fx_kargs *a, int ith, int nth, fx__binary_row row)
         fx__binary_run(a, ith, nth, NAME##_row);                           \
     }
 
-DEFINE_BINARY(add, BINOP_ADD)
-DEFINE_BINARY(sub, BINOP_SUB)
-DEFINE_BINARY(mul, BINOP_MUL)
-DEFINE_BINARY(div, BINOP_DIV)
-DEFINE_BINARY(add_relu, BINOP_ADD_RELU)
+DEFINE_BINARY(add, FX__BINOP_ADD)
+DEFINE_BINARY(sub, FX__BINOP_SUB)
+DEFINE_BINARY(mul, FX__BINOP_MUL)
+DEFINE_BINARY(div, FX__BINOP_DIV)
+DEFINE_BINARY(add_relu, FX__BINOP_ADD_RELU)

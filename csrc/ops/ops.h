@@ -305,6 +305,36 @@ float fx__plane_sum(const float *x, int64_t n);
  * whatever K and N are. */
 size_t fx__gemm_workspace(int64_t k, int64_t n);
 
+/* The binary ops (ops/binary.c), and one element of each as the reference
+ * computes it (the AVX2 kernels' tails use it too, so both round alike). */
+typedef enum fx__binop {
+    FX__BINOP_ADD,
+    FX__BINOP_SUB,
+    FX__BINOP_MUL,
+    FX__BINOP_DIV,
+    FX__BINOP_ADD_RELU
+} fx__binop;
+
+FX_INLINE float
+fx__binop_apply(fx__binop op, float x, float z)
+{
+    switch (op) {
+    case FX__BINOP_ADD:
+        return x + z;
+    case FX__BINOP_SUB:
+        return x - z;
+    case FX__BINOP_MUL:
+        return x * z;
+    case FX__BINOP_ADD_RELU: {
+        const float s = x + z;
+
+        return s < 0.0f ? 0.0f : s;
+    }
+    default:
+        return x / z;
+    }
+}
+
 /* One run of a binary op's output (ops/binary.c): y[i] = x[i*sx] op
  * z[i*sz] for i < n, sx and sz 0 or 1; y may be x or z. */
 typedef void (*fx__binary_row)(const float *x, int64_t sx, const float *z,
