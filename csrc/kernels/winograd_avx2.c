@@ -506,6 +506,27 @@ load_cols(const float *src, __m256 s[6])
                            _mm256_broadcast_ss(src + 33), 0x80);
 }
 
+/* Two 4-float rows, p (low half) and q (high half). */
+FX_INLINE __m256
+load_halves(const float *p, const float *q)
+{
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)),
+                                _mm_loadu_ps(q), 1);
+}
+
+/* Four 2-float pairs: a and b (low half), c and d (high half). */
+FX_INLINE __m256
+load_pairs(const float *a, const float *b, const float *c, const float *d)
+{
+    const __m128 z = _mm_setzero_ps();
+
+    return _mm256_insertf128_ps(
+        _mm256_castps128_ps256(_mm_loadh_pi(
+            _mm_loadl_pi(z, (const __m64 *)a), (const __m64 *)b)),
+        _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)c), (const __m64 *)d),
+        1);
+}
+
 /* s[m] = lane l: src[l][off + m], m < 6: load_cols for 8 patches
  * anywhere (reads src[l][off .. off + 5]). */
 FX_INLINE void
@@ -513,39 +534,20 @@ load_cols8(const float *const src[8], int64_t off, __m256 s[6])
 {
     /* r0 = tiles (0 | 4), r1 = (1 | 5), r2 = (2 | 6), r3 = (3 | 7): columns
      * 0..3; then a 4x4 transpose per 128-bit half */
-    const __m256 r0 = _mm256_insertf128_ps(
-        _mm256_castps128_ps256(_mm_loadu_ps(src[0] + off)),
-        _mm_loadu_ps(src[4] + off), 1);
-    const __m256 r1 = _mm256_insertf128_ps(
-        _mm256_castps128_ps256(_mm_loadu_ps(src[1] + off)),
-        _mm_loadu_ps(src[5] + off), 1);
-    const __m256 r2 = _mm256_insertf128_ps(
-        _mm256_castps128_ps256(_mm_loadu_ps(src[2] + off)),
-        _mm_loadu_ps(src[6] + off), 1);
-    const __m256 r3 = _mm256_insertf128_ps(
-        _mm256_castps128_ps256(_mm_loadu_ps(src[3] + off)),
-        _mm_loadu_ps(src[7] + off), 1);
+    const __m256 r0 = load_halves(src[0] + off, src[4] + off);
+    const __m256 r1 = load_halves(src[1] + off, src[5] + off);
+    const __m256 r2 = load_halves(src[2] + off, src[6] + off);
+    const __m256 r3 = load_halves(src[3] + off, src[7] + off);
     const __m256 t0 = _mm256_unpacklo_ps(r0, r1);
     const __m256 t1 = _mm256_unpackhi_ps(r0, r1);
     const __m256 t2 = _mm256_unpacklo_ps(r2, r3);
     const __m256 t3 = _mm256_unpackhi_ps(r2, r3);
     /* columns 4 and 5: pairs (c4, c5) of tiles (0, 1 | 4, 5) and
      * (2, 3 | 6, 7), then even and odd elements */
-    const __m128 z = _mm_setzero_ps();
-    const __m256 y0 = _mm256_insertf128_ps(
-        _mm256_castps128_ps256(
-            _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[0] + off + 4)),
-                         (const __m64 *)(src[1] + off + 4))),
-        _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[4] + off + 4)),
-                     (const __m64 *)(src[5] + off + 4)),
-        1);
-    const __m256 y1 = _mm256_insertf128_ps(
-        _mm256_castps128_ps256(
-            _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[2] + off + 4)),
-                         (const __m64 *)(src[3] + off + 4))),
-        _mm_loadh_pi(_mm_loadl_pi(z, (const __m64 *)(src[6] + off + 4)),
-                     (const __m64 *)(src[7] + off + 4)),
-        1);
+    const __m256 y0 = load_pairs(src[0] + off + 4, src[1] + off + 4,
+                                 src[4] + off + 4, src[5] + off + 4);
+    const __m256 y1 = load_pairs(src[2] + off + 4, src[3] + off + 4,
+                                 src[6] + off + 4, src[7] + off + 4);
 
     s[0] = _mm256_shuffle_ps(t0, t2, 0x44);
     s[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
