@@ -92,6 +92,7 @@
 #include <string.h>
 
 #include "kernels/activation_avx2.h"
+#include "kernels/transpose_avx2.h"
 #include "ops/ops.h"
 
 #define KC FX__WINO_KC
@@ -339,40 +340,12 @@ round16(int64_t v)
 FX_INLINE void
 load_kernels8(const float *src, int64_t stride, __m256 g[9])
 {
-    const __m256 r0 = _mm256_loadu_ps(src);
-    const __m256 r1 = _mm256_loadu_ps(src + stride);
-    const __m256 r2 = _mm256_loadu_ps(src + 2 * stride);
-    const __m256 r3 = _mm256_loadu_ps(src + 3 * stride);
-    const __m256 r4 = _mm256_loadu_ps(src + 4 * stride);
-    const __m256 r5 = _mm256_loadu_ps(src + 5 * stride);
-    const __m256 r6 = _mm256_loadu_ps(src + 6 * stride);
-    const __m256 r7 = _mm256_loadu_ps(src + 7 * stride);
-    /* 8x8 transpose: pairs, then quads, then 128-bit halves */
-    const __m256 t0 = _mm256_unpacklo_ps(r0, r1);
-    const __m256 t1 = _mm256_unpackhi_ps(r0, r1);
-    const __m256 t2 = _mm256_unpacklo_ps(r2, r3);
-    const __m256 t3 = _mm256_unpackhi_ps(r2, r3);
-    const __m256 t4 = _mm256_unpacklo_ps(r4, r5);
-    const __m256 t5 = _mm256_unpackhi_ps(r4, r5);
-    const __m256 t6 = _mm256_unpacklo_ps(r6, r7);
-    const __m256 t7 = _mm256_unpackhi_ps(r6, r7);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44);
-    const __m256 s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44);
-    const __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44);
-    const __m256 s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44);
-    const __m256 s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    int l;
 
-    g[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    g[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    g[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    g[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    g[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    g[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    g[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    g[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+    for (l = 0; l < 8; l++) {
+        g[l] = _mm256_loadu_ps(src + l * stride);
+    }
+    fx__transpose8_regs(g);
     g[8] = _mm256_setr_ps(src[8], src[stride + 8], src[2 * stride + 8],
                           src[3 * stride + 8], src[4 * stride + 8],
                           src[5 * stride + 8], src[6 * stride + 8],
