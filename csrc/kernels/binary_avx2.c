@@ -85,8 +85,4 @@ vrow(fx__binop op, const float *x, int64_t sx, const float *z, int64_t sz,
         fx__binary_run(a, ith, nth, NAME##_row);                           \
     }
 
-DEFINE_BINARY(add, FX__BINOP_ADD)
-DEFINE_BINARY(sub, FX__BINOP_SUB)
-DEFINE_BINARY(mul, FX__BINOP_MUL)
-DEFINE_BINARY(div, FX__BINOP_DIV)
-DEFINE_BINARY(add_relu, FX__BINOP_ADD_RELU)
+FX__BINOPS(DEFINE_BINARY)

@@ -250,8 +250,4 @@ fx__binary_run(const fx_kargs *a, int ith, int nth, fx__binary_row row)
         fx__binary_run(a, ith, nth, NAME##_row);                           \
     }
 
-DEFINE_BINARY(add, FX__BINOP_ADD)
-DEFINE_BINARY(sub, FX__BINOP_SUB)
-DEFINE_BINARY(mul, FX__BINOP_MUL)
-DEFINE_BINARY(div, FX__BINOP_DIV)
-DEFINE_BINARY(add_relu, FX__BINOP_ADD_RELU)
+FX__BINOPS(DEFINE_BINARY)

@@ -315,6 +315,14 @@ typedef enum fx__binop {
     FX__BINOP_ADD_RELU
 } fx__binop;
 
+/* X(name, op) for each binary op: the kernel files define theirs with it. */
+#define FX__BINOPS(X)                                                      \
+    X(add, FX__BINOP_ADD)                                                  \
+    X(sub, FX__BINOP_SUB)                                                  \
+    X(mul, FX__BINOP_MUL)                                                  \
+    X(div, FX__BINOP_DIV)                                                  \
+    X(add_relu, FX__BINOP_ADD_RELU)
+
 FX_INLINE float
 fx__binop_apply(fx__binop op, float x, float z)
 {
