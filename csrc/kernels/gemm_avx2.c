@@ -992,6 +992,22 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         }
         return;
     }
+    if ((g.ph != 0 || g.pw != 0)
+        && !all_below(w->data, fx_tensor_numel(w), __builtin_inff())) {
+        /* an inf or NaN weight would meet im2col's padding zeros (inf * 0
+         * is NaN) where the reference skips padded taps: take the
+         * reference's formula, as the depthwise kernel does, then the
+         * epilogue on the same (n, o) planes */
+        fx_conv2d_ref(a, ith, nth);
+        fx__split(n_batch * oc, ith, nth, &p0, &p1);
+        epi.act = act;
+        for (b = p0; alpha != NULL && b < p1; b++) {
+            epi.alpha = alpha + b % oc;
+            epi.beta = beta + b % oc;
+            apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
+        }
+        return;
+    }
     /* the GEMM's columns are every image's output pixels, image after
      * image (see col_runs), so small planes still fill whole panels and
      * the threads' shares of a batch are even */

@@ -190,3 +190,24 @@ def test_conv2d_large_k_small_oc(isa):
     expect = 512.0 * rows[:, None] * cols[None, :]
     np.testing.assert_array_equal(y[0, 0], expect)
     np.testing.assert_array_equal(y[0, 1], expect)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+@pytest.mark.parametrize("shape", [(1, 2, 6, 6, 3), (1, 16, 6, 6, 16)],
+                         ids=["gemm", "winograd-size"])
+def test_conv2d_inf_corner_weight_with_padding_as_scalar(isa, shape, value):
+    """An inf weight at a corner tap meets padded positions. featx skips
+    padded taps on every path (the reference's formula; the AVX2 GEMM
+    path takes it when a non-finite weight could meet im2col's padding
+    zeros, whose inf * 0 would be NaN), so the ISAs agree. torch itself
+    differs between its algorithms here (NaN from its 3x3 GEMM path,
+    finite from its depthwise and 7x7 paths)."""
+    n, c, h, w, oc = shape
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((oc, c, 3, 3)).astype(np.float32)
+    wt[0, 0, 0, 0] = value
+    y = call("conv2d", [x, wt], _attrs(1, 1, 1, 1), isa)
+    want = call("conv2d", [x, wt], _attrs(1, 1, 1, 1), "scalar")
+    for kind in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(kind(y), kind(want))

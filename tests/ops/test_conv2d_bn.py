@@ -137,3 +137,22 @@ def test_conv2d_bn_error_conv_shape(isa):
     inputs[1] = np.ones((4, 2, 3, 3), np.float32)
     with pytest.raises(ValueError, match="expects 2 input channels"):
         call("conv2d_bn", inputs, _attrs(1, 1, 1, 1), isa)
+
+
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_conv2d_bn_inf_weight_meeting_padding(isa, act):
+    """An inf weight whose tap meets padding: the padded tap is skipped
+    (as the reference does) on every path, fused or not."""
+    case = (1, 16, 6, 6, 16, 3, 3, 1, 1, 1, 1)
+    inputs = _inputs(case, 11)
+    inputs[1][0, 0, 0, 0] = np.inf
+    x, wt, b, mean, var, bw, bb = inputs
+    y = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, 1e-5, act), isa)
+    z = call("conv2d", [x, wt, b], dict(stride=1, padding=1, dilation=1,
+                                        groups=1), isa)
+    z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5, act=0),
+             isa)
+    np.testing.assert_array_equal(y, act_call(act, z, isa))
+    want = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, 1e-5, act), "scalar")
+    for kind in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(kind(y), kind(want))
