@@ -112,7 +112,7 @@ typedef struct fx_attr_def {
 typedef struct fx_kargs {
     const void *params;  /* the op's typed params struct */
     int32_t n_in;
-    const fx_tensor *in; /* n_in inputs; absent optional inputs have data NULL */
+    const fx_tensor *in; /* n_in inputs; an absent optional one: data NULL */
     fx_tensor *out;      /* one output, shape from infer */
     /* Scratch: one slot of workspace_size bytes per thread, 64-byte
      * aligned. The kernel call (ith, nth) uses only its own slot,

@@ -218,9 +218,9 @@ def op(spec_fn: Callable[..., Any]) -> Callable[..., Any]:
 CONV_BN_ACTS = {"relu": 1, "relu6": 2, "hardswish": 3, "silu": 4}
 
 
-# The activations the linear op can apply after its bias: CONV_BN_ACTS,
-# and gelu's exact form.
-LINEAR_ACTS = ("relu", "relu6", "hardswish", "silu", "gelu")
+# The activations the linear op can apply after its bias (its "act"
+# codes): CONV_BN_ACTS, and gelu's exact form.
+LINEAR_ACTS = {**CONV_BN_ACTS, "gelu": 5}
 
 
 def linear_act_spec(linear: OpSpec, act: OpSpec) -> OpSpec | None:
@@ -229,13 +229,10 @@ def linear_act_spec(linear: OpSpec, act: OpSpec) -> OpSpec | None:
     that act reads linear's output, inputs[0], and nothing else does)."""
     if linear.name != "linear" or linear.attrs["act"]:
         return None
-    if act.name == "gelu" and act.attrs == {"approximate": 0}:
-        code = 5
-    elif act.name in CONV_BN_ACTS and not act.attrs:
-        code = CONV_BN_ACTS[act.name]
-    else:
+    exact_gelu = act.name == "gelu" and act.attrs == {"approximate": 0}
+    if act.name not in LINEAR_ACTS or (act.attrs and not exact_gelu):
         return None
-    return OpSpec("linear", linear.inputs, {"act": code})
+    return OpSpec("linear", linear.inputs, {"act": LINEAR_ACTS[act.name]})
 
 
 def conv2d_bn_spec(conv: OpSpec, bn: OpSpec,

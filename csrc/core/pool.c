@@ -4,14 +4,13 @@
  *
  * Parts are claimed, not assigned: the caller publishes a job, runs part
  * 0 and then claims parts like the workers do, so a worker the OS has not
- * scheduled
- * (the machine is busy, or it is still waking up) costs parallelism but
- * never a wait, and a small job may end on the caller alone. Between jobs
- * workers spin for up to SPIN_NS before they sleep on a condition
- * variable, and the caller spins as long for parts still running on
- * workers, so the back-to-back kernel calls of a plan hand work over in
- * about a microsecond instead of the tens a futex wake-up takes, while an
- * idle pool sleeps.
+ * scheduled (the machine is busy, or it is still waking up) costs
+ * parallelism but never a wait, and a small job may end on the caller
+ * alone. Between jobs workers spin for up to SPIN_NS before they sleep
+ * on a condition variable, and the caller spins as long for parts still
+ * running on workers, so the back-to-back kernel calls of a plan hand
+ * work over in about a microsecond instead of the tens a futex wake-up
+ * takes, while an idle pool sleeps.
  *
  * A caller that finds the pool busy (another Python thread is running a
  * kernel on it) runs its kernel on its own thread instead of waiting, so

@@ -949,6 +949,7 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     gemm_out out;
     gemm_epilogue epi;
     int64_t k, n, npanels, p0, p1, b, gi;
+    int depthwise;
 
     g.h = x->shape[2];
     g.w = x->shape[3];
@@ -976,35 +977,31 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         fx__f32_conv2d_winograd__avx2(a, ith, nth, bp, alpha, beta, act);
         return;
     }
-    if (cg == 1 && ocg == 1) {
-        /* depthwise: a GEMM would have one row; the direct kernel
-         * (kernels/dwconv2d_avx2.c) computes (n, c) planes instead, each
-         * followed by the epilogue while it is in cache */
+    depthwise = cg == 1 && ocg == 1;
+    if (depthwise
+        || ((g.ph != 0 || g.pw != 0)
+            && !all_below(w->data, fx_tensor_numel(w), __builtin_inff()))) {
+        /* (n, o) planes, each followed by the epilogue. Depthwise: a GEMM
+         * would have one row; the direct kernel (kernels/dwconv2d_avx2.c)
+         * computes a plane at a time, the epilogue following while it is
+         * in cache. Otherwise an inf or NaN weight would meet im2col's
+         * padding zeros (inf * 0 is NaN) where the reference skips padded
+         * taps: the reference's formula computes the planes, as the
+         * depthwise kernel does for such weights. */
         fx__split(n_batch * oc, ith, nth, &p0, &p1);
+        if (!depthwise) {
+            fx_conv2d_ref(a, ith, nth);
+        }
         epi.act = act;
         for (b = p0; b < p1; b++) {
-            fx__f32_dwconv2d__avx2(a, b);
+            if (depthwise) {
+                fx__f32_dwconv2d__avx2(a, b);
+            }
             if (alpha != NULL) {
                 epi.alpha = alpha + b % oc;
                 epi.beta = beta + b % oc;
                 apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
             }
-        }
-        return;
-    }
-    if ((g.ph != 0 || g.pw != 0)
-        && !all_below(w->data, fx_tensor_numel(w), __builtin_inff())) {
-        /* an inf or NaN weight would meet im2col's padding zeros (inf * 0
-         * is NaN) where the reference skips padded taps: take the
-         * reference's formula, as the depthwise kernel does, then the
-         * epilogue on the same (n, o) planes */
-        fx_conv2d_ref(a, ith, nth);
-        fx__split(n_batch * oc, ith, nth, &p0, &p1);
-        epi.act = act;
-        for (b = p0; alpha != NULL && b < p1; b++) {
-            epi.alpha = alpha + b % oc;
-            epi.beta = beta + b % oc;
-            apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
         }
         return;
     }

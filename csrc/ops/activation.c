@@ -29,7 +29,7 @@
 
 #define FX__NO_ATTRS(PREFIX, ID)                                           \
     const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1] = {              \
-        {NULL, FX_ATTR_INT, 0, 0, 0},                                         \
+        {NULL, FX_ATTR_INT, 0, 0, 0},                                      \
     }
 
 /* Output = input shape; no workspace. */

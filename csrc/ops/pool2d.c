@@ -38,8 +38,10 @@ const fx_attr_def fx_max_pool2d_attrs[FX__NATTRS_MAX_POOL2D + 1] = {
      offsetof(fx_max_pool2d_params, kernel_size), 0},
     {"stride", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, stride), 0},
     {"padding", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, padding), 0},
-    {"dilation", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, dilation), 0},
-    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_max_pool2d_params, ceil_mode), 0},
+    {"dilation", FX_ATTR_INTS, 2, offsetof(fx_max_pool2d_params, dilation),
+     0},
+    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_max_pool2d_params, ceil_mode),
+     0},
     {NULL, FX_ATTR_INT, 0, 0, 0},
 };
 
@@ -48,7 +50,8 @@ const fx_attr_def fx_avg_pool2d_attrs[FX__NATTRS_AVG_POOL2D + 1] = {
      offsetof(fx_avg_pool2d_params, kernel_size), 0},
     {"stride", FX_ATTR_INTS, 2, offsetof(fx_avg_pool2d_params, stride), 0},
     {"padding", FX_ATTR_INTS, 2, offsetof(fx_avg_pool2d_params, padding), 0},
-    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_avg_pool2d_params, ceil_mode), 0},
+    {"ceil_mode", FX_ATTR_BOOL, 0, offsetof(fx_avg_pool2d_params, ceil_mode),
+     0},
     {"count_include_pad", FX_ATTR_BOOL, 0,
      offsetof(fx_avg_pool2d_params, count_include_pad), 0},
     {"divisor_override", FX_ATTR_INT, 0,

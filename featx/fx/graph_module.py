@@ -346,9 +346,10 @@ def _fuse(steps: list[tuple], wanted: set[int],
                 drop.add(pos)
         elif st[2] == "linear":
             act = readers.sole_reader(pos, LINEAR_ACTS)
-            fused = None if act is None else linear_act_spec(
-                OpSpec(*st[2:5]), OpSpec(*steps[act][2:5]))
-            if act is not None and fused is not None:
+            if act is None:
+                continue
+            fused = linear_act_spec(OpSpec(*st[2:5]), OpSpec(*steps[act][2:5]))
+            if fused is not None:
                 out[act] = (steps[act][0], "kernel", "linear", fused.inputs,
                             fused.attrs, st[5])
                 drop.add(pos)
