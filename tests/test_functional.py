@@ -490,7 +490,7 @@ def test_softmax_and_log_softmax_as_torch():
         np.testing.assert_allclose(F.log_softmax(x, d), np.log(want), rtol=1e-5, atol=1e-5)
     assert F.softmax(np.float32(3.0), 0) == 1.0
     assert F.softmax(np.zeros((0, 5), np.float32), 1).shape == (0, 5)
-    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+    with pytest.warns(UserWarning, match="softmax without dim: normalising over dim 1"):
         np.testing.assert_allclose(F.softmax(x[0, 0]), F.softmax(x[0, 0], 1))
     with pytest.raises(IndexError, match=r"softmax: dim 2 is out of range"):
         F.softmax(x[0, 0], 2)

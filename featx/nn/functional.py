@@ -718,10 +718,10 @@ def _softmax(fn: str, input: Any, dim: Any, dtype: Any, log: bool) -> Any:
     if dtype is not None and np.dtype(dtype).kind != "f":
         raise TypeError(f"{fn}: dtype must be a float dtype or None, got {dtype!r}")
     if dim is None:
-        warnings.warn(f"Implicit dimension choice for {fn} has been deprecated. "
-                      "Change the call to include dim=X as an argument.",
-                      UserWarning, stacklevel=4)
         dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"{fn} without dim: normalising over dim {dim} of a {x.ndim}-d input, "
+                      "torch's deprecated implicit choice; pass dim= explicitly",
+                      UserWarning, stacklevel=4)
     d = _wrap_dim(fn, dim, x.ndim)
     out = softmax_rows(x.reshape(x.shape or (1,)), d, log)
     return out.reshape(x.shape).astype(np.float32)
