@@ -34,3 +34,24 @@ def test_eager_equals_extractor(name):
     assert np.isfinite(out).all()
     del model
     gc.collect()
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18", "squeezenet1_1",
+                                  "mobilenet_v3_small", "googlenet"])
+def test_num_classes_zero_gives_an_empty_head(name):
+    # torchvision builds these with num_classes=0 and returns (N, 0) logits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = featx.models.get_model(name, num_classes=0).eval()
+    x = np.random.default_rng(0).standard_normal(
+        (2, 3, 64, 64)).astype(np.float32)
+    last = get_graph_node_names(model, suppress_diff_warning=True)[1][-1]
+    out = create_feature_extractor(model, [last],
+                                   suppress_diff_warning=True)(x)[last]
+    assert model(x).shape == out.shape == (2, 0)
+
+
+def test_num_classes_zero_efficientnet_is_a_clear_error():
+    # torchvision's EfficientNet cannot be built with it (ZeroDivisionError)
+    with pytest.raises(ValueError, match=r"num_classes must be >= 1, got 0"):
+        featx.models.efficientnet_b0(num_classes=0)

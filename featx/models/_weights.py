@@ -506,11 +506,11 @@ def resolve_weights(
         )
     if "num_classes" in kwargs:
         n = kwargs["num_classes"]
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise (ValueError if isinstance(n, (int, np.integer)) and not isinstance(n, bool)
                    else TypeError)(
-                f"{model_name}(): num_classes must be a positive int (the size of the "
-                f"classifier's output), got {n!r}"
+                f"{model_name}(): num_classes must be an int >= 0 (the size of the "
+                f"classifier's output; 0 gives an (N, 0) output), got {n!r}"
             )
     if "pretrained" in kwargs:
         if weights is not None:

@@ -291,7 +291,9 @@ class EfficientNet(nn.Module):
         (N, 3, H, W) -> (N, num_classes).
 
     Raises:
-        ValueError: empty ``inverted_residual_setting``.
+        ValueError: empty ``inverted_residual_setting``; ``num_classes=0``
+            (the classifier's initialisation divides by it, so torchvision
+            cannot build this model either).
         TypeError: ``inverted_residual_setting`` is not a sequence of stage
             configs.
     """
@@ -312,6 +314,12 @@ class EfficientNet(nn.Module):
                         for s in inverted_residual_setting)):
             raise TypeError(
                 "The inverted_residual_setting should be List[MBConvConfig]")
+        if num_classes == 0:
+            raise ValueError(
+                "EfficientNet: num_classes must be >= 1, got 0 (the "
+                "classifier's initialisation divides by it, so torchvision "
+                "cannot build this model either); for the pooled features, "
+                "ask an extractor for 'avgpool'")
         if norm_layer is None:
             norm_layer = nn.BatchNorm2d
 
