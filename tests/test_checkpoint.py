@@ -13,6 +13,7 @@ import importlib.util
 import pickle
 import pickletools
 import shutil
+import struct
 import sys
 import zipfile
 from pathlib import Path
@@ -437,6 +438,45 @@ def test_legacy_flipped_bytes_never_crash(tmp_path):
             load_torch_file(path)
         except (CheckpointFormatError, UnsafeCheckpointError):
             pass
+
+
+_HUGE_BYTEARRAY = r"""
+import sys
+from featx.hub import CheckpointFormatError, load_torch_file
+for path in sys.argv[1:]:
+    for _ in range(20):
+        # freed 56-byte blocks full of non-zero words: where CPython 3.11's
+        # bytearray, failing to allocate, reads its unset export count
+        junk = [bytes([1]) * 21 for _ in range(200)]
+        del junk
+        try:
+            load_torch_file(path)
+        except CheckpointFormatError as exc:
+            msg = str(exc)
+    print(msg)
+"""
+
+
+def test_huge_bytearray_length_is_a_clean_error(tmp_path):
+    # A BYTEARRAY8 opcode claiming 2**62 bytes made the C unpickler's failed
+    # allocation print "SystemError: deallocated bytearray object has
+    # exported buffers" on stderr next to featx's own error.
+    import os
+    import subprocess
+
+    import featx
+    pkl = b"\x80\x02\x96" + struct.pack("<Q", 1 << 62) + b"."
+    cc.write_torch_zip(tmp_path / "z.pth", pkl)
+    cc.write_torch_legacy(tmp_path / "l.pth", pkl)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(featx.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    proc = subprocess.run(
+        [sys.executable, "-c", _HUGE_BYTEARRAY, str(tmp_path / "z.pth"),
+         str(tmp_path / "l.pth")],
+        env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.count("bytearray8, but only") == 2
 
 
 def test_legacy_storage_count_mismatch(tmp_path):

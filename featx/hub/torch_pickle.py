@@ -52,12 +52,13 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -400,6 +401,37 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def _unpickle(file: IO[bytes], storages: dict[str, _StorageRef],
               legacy: bool, what: str) -> Any:
+    # The C unpickler allocates a BYTEARRAY8 buffer of the length the file
+    # claims before reading it, and CPython 3.11's bytearray constructor,
+    # when that allocation fails, frees an object whose export count was
+    # never set: a "SystemError: deallocated bytearray object has exported
+    # buffers" line on stderr besides the MemoryError. pickletools' reader
+    # checks every counted length against the bytes present first (reads
+    # capped at the end of the file, so a huge length allocates nothing).
+    start = file.tell()
+    left = file.seek(0, io.SEEK_END) - start
+    file.seek(start)
+
+    class Capped:
+        def read(self, n: int) -> bytes:
+            nonlocal left
+            data = file.read(min(n, left))
+            left -= len(data)
+            return data
+
+        def readline(self) -> bytes:
+            nonlocal left
+            data = file.readline()
+            left -= len(data)
+            return data
+
+    try:
+        for _ in pickletools.genops(cast(IO[bytes], Capped())):
+            pass
+    except Exception as exc:  # noqa: BLE001  any malformed pickle
+        raise _Corrupt(f"{what} is not a valid pickle "
+                       f"({type(exc).__name__}: {exc})") from None
+    file.seek(start)
     try:
         return _RestrictedUnpickler(file, storages, legacy).load()
     except (UnsafeCheckpointError, _Corrupt):
