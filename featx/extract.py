@@ -571,8 +571,9 @@ def write_features(
     records the listed files' digest, ``config``, ``pool``, ``flatten``, ``files_done``,
     ``rows_done`` and the skipped files. A new call with the same output, the same file list
     and settings continues at ``files_done``; rows past ``rows_done`` (from a batch that was
-    not recorded) are overwritten. A finished ``npy-dir`` output is returned as it is; a
-    finished ``npz`` (whose parts are gone) is written again.
+    not recorded) are overwritten. A finished output is returned as it is (for ``npz``,
+    ``out + ".parts/progress.json"`` stays as the record; if the ``.npz`` is gone, the call
+    says so: remove the ``.parts`` folder to extract afresh).
 
     Args:
         model_or_extractor, inputs, return_nodes, weights, transform, batch_size, pool,
@@ -581,6 +582,9 @@ def write_features(
         format: ``"npy-dir"`` or ``"npz"``.
         config: JSON-serialisable settings that must match to resume (model name, nodes,
             weights, image size, ...); the caller knows what defines its features.
+            Default: the model (its name, or its class and a checksum of its state_dict),
+            ``return_nodes`` (an extractor's returned nodes), ``weights`` and ``transform``
+            (its repr, or a function's qualified name).
         on_batch: called with a :class:`BatchInfo` after each batch is on disk.
         on_start: called as ``on_start(stream, rows_done)`` before the first batch.
 
@@ -589,7 +593,8 @@ def write_features(
 
     Raises:
         ValueError: unknown format; ``out`` holds another extraction (different files or
-            settings) or is a non-empty folder that featx did not write.
+            settings: the message names each setting that differs) or is a non-empty folder
+            that featx did not write.
         FileNotFoundError: see :func:`list_images`.
         OSError: the output cannot be written.
     """
@@ -607,7 +612,7 @@ def write_features(
     files = list_images(inputs)
     digest = hashlib.sha256("\n".join(files).encode("utf-8", "surrogateescape")).hexdigest()
     if config is None:
-        config = _model_fingerprint(model_or_extractor, weights)
+        config = _fingerprint(model_or_extractor, return_nodes, weights, transform)
     settings = {"pool": pool, "flatten": bool(flatten),
                 "config": json.loads(json.dumps(dict(config)))}
     progress_path = os.path.join(work, PROGRESS_FILE)
@@ -616,14 +621,19 @@ def write_features(
     if os.path.isfile(progress_path):
         with open(progress_path, encoding="utf-8") as f:
             state = json.load(f)
-        if state.get("files_sha256") != digest or state.get("settings") != settings:
-            what = ("a different file list" if state.get("files_sha256") != digest
-                    else "different settings (model, nodes, weights, preprocessing, pool)")
+        if state.get("files_sha256") != digest:
+            what = (f"a different file list ({state.get('files_total')} there, "
+                    f"{len(files)} now)")
+        elif state.get("settings") != settings:
+            what = f"different settings ({_settings_diff(state.get('settings'), settings)})"
+        else:
+            what = ""
+        if what:
             raise ValueError(
                 f"{work!r} holds an extraction of {what}; remove it or "
                 "choose another output to start afresh"
             )
-    elif os.path.isdir(work) and os.listdir(work):
+    elif os.path.isdir(work) and set(os.listdir(work)) - {LOCK_FILE}:
         raise ValueError(f"{work!r} is a non-empty folder without {PROGRESS_FILE}; "
                          "choose an empty or new output")
     elif os.path.exists(work) and not os.path.isdir(work):
@@ -657,17 +667,55 @@ def _lock(work: str) -> int:
     return fd
 
 
-def _model_fingerprint(model_or_extractor: Any, weights: Any) -> dict[str, Any]:
-    """Identifies the model so that a resume never mixes two models' features:
-    its class or name, the weights spec and a checksum of its state_dict."""
-    if isinstance(model_or_extractor, str):
-        return {"model": model_or_extractor, "weights": str(weights)}
-    crc = 0
-    for key, value in model_or_extractor.state_dict().items():
-        crc = zlib.crc32(key.encode(), crc)
-        crc = zlib.crc32(np.ascontiguousarray(value).view(np.uint8).data, crc)
-    return {"model": type(model_or_extractor).__name__, "weights": str(weights),
-            "state_dict_crc32": crc}
+def _fingerprint(model_or_extractor: Any, return_nodes: Any, weights: Any,
+                 transform: Any) -> dict[str, Any]:
+    """What defines the features when the caller gives no ``config``, so that a resume
+    never mixes two models', node sets' or preprocessings' rows: the model's class or
+    name, the returned nodes, the weights spec, the transform and a checksum of the
+    model's state_dict."""
+    nodes = return_nodes
+    if nodes is None:  # an extractor: the nodes it returns
+        nodes = getattr(model_or_extractor, "return_nodes", None)
+    if isinstance(nodes, Mapping):
+        nodes = {str(k): str(v) for k, v in nodes.items()}
+    elif isinstance(nodes, list):
+        nodes = [str(q) for q in nodes]
+    elif nodes is not None:
+        nodes = str(nodes)  # the extractor refuses it
+    config = {"model": model_or_extractor, "nodes": nodes, "weights": str(weights),
+              "transform": None if transform is None else _describe_callable(transform)}
+    if not isinstance(model_or_extractor, str):
+        crc = 0
+        for key, value in model_or_extractor.state_dict().items():
+            crc = zlib.crc32(key.encode(), crc)
+            crc = zlib.crc32(np.ascontiguousarray(value).view(np.uint8).data, crc)
+        config["model"] = type(model_or_extractor).__name__
+        config["state_dict_crc32"] = crc
+    return config
+
+
+def _describe_callable(fn: Any) -> str:
+    """A transform's description that is the same in every process: its repr when its
+    class defines one (featx's presets), else its qualified name (a default repr holds
+    a memory address)."""
+    if hasattr(fn, "__qualname__"):  # a function or class
+        return f"{getattr(fn, '__module__', None)}.{fn.__qualname__}"
+    if type(fn).__repr__ is object.__repr__:
+        return f"{type(fn).__module__}.{type(fn).__qualname__}"
+    return repr(fn)
+
+
+def _settings_diff(old: Any, new: dict[str, Any]) -> str:
+    """'name: value there, value now' for each setting that differs."""
+    def flat(settings: Any) -> dict[str, Any]:
+        settings = settings if isinstance(settings, dict) else {}
+        config = settings.get("config")
+        return {"pool": settings.get("pool"), "flatten": settings.get("flatten"),
+                **(config if isinstance(config, dict) else {})}
+
+    a, b = flat(old), flat(new)
+    return "; ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} now"
+                     for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k))
 
 
 def _write_locked(state: dict[str, Any] | None, progress_path: str, work: str,
@@ -681,7 +729,6 @@ def _write_locked(state: dict[str, Any] | None, progress_path: str, work: str,
         state = {"version": 1, "files_sha256": digest, "files_total": len(files),
                  "settings": settings, "format": format, "files_done": 0, "rows_done": 0,
                  "files_bytes": 0, "skipped": [], "nodes": {}, "complete": False}
-        _write_json_atomic(progress_path, state)
     resumed_rows = int(state["rows_done"])
     was_complete = bool(state["complete"])
     if not was_complete:
@@ -714,6 +761,9 @@ def _run_into(state: dict[str, Any], progress_path: str, work: str, index_path: 
                           batch_size, "none", False, num_workers, int(state["files_done"]),
                           on_skip)
     stream._reject = _unrecordable_name
+    # Recorded only now that the model, nodes and start are known to be good, so a call
+    # that fails on them leaves nothing that a corrected call would refuse.
+    _write_json_atomic(progress_path, state)
     # Rows and index lines past the last progress record belong to an unrecorded batch.
     with open(index_path, "ab") as idx:
         idx.truncate(int(state["files_bytes"]))

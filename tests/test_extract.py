@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -277,6 +278,38 @@ def test_write_features_never_mixes_two_models(tmp_path, weights):
     other = featx.models.get_model("resnet18").eval()
     with pytest.raises(ValueError, match="different settings"):
         write_features(other, sample_image_path(), out, ["fc"])
+
+
+def test_write_features_resumes_only_with_the_same_nodes_and_transform(tmp_path, weights):
+    # Without config=, the nodes and the transform were not part of the recorded
+    # settings: a finished output was returned for other nodes, and an interrupted one
+    # continued with another preprocessing. The message names what differs.
+    _, model = weights
+    out = str(tmp_path / "feats")
+    write_features(model, sample_image_path(), out, ["fc"])
+    with pytest.raises(ValueError, match=re.escape("nodes: ['fc'] there, ['layer4'] now")):
+        write_features(model, sample_image_path(), out, ["layer4"])
+    with pytest.raises(ValueError, match=r"transform: None there, '.*<lambda>' now"):
+        write_features(model, sample_image_path(), out, ["fc"], transform=lambda im: im)
+    with pytest.raises(ValueError, match=r"pool: 'none' there, 'avg' now"):
+        write_features(model, sample_image_path(), out, ["fc"], pool="avg")
+    with pytest.raises(ValueError, match=r"a different file list \(1 there, 2 now\)"):
+        write_features(model, [sample_image_path(), os.path.join(PHOTOS, "camera.jpg")],
+                       out, ["fc"])
+    assert write_features(model, sample_image_path(), out, ["fc"]).was_complete
+
+
+@pytest.mark.parametrize("fmt", ["npy-dir", "npz"])
+def test_a_failed_write_features_leaves_nothing_in_the_way(tmp_path, fmt):
+    # A call that failed on its model name or nodes recorded its settings, so the
+    # corrected call was refused as "an extraction of different settings".
+    out = str(tmp_path / "feats")
+    with pytest.raises(ValueError, match="Unknown model"):
+        write_features("resnet999", sample_image_path(), out, ["fc"], format=fmt)
+    with pytest.raises(ValueError, match="not present"):
+        write_features("resnet18", sample_image_path(), out, ["fc9"], format=fmt)
+    result = write_features("resnet18", sample_image_path(), out, ["fc"], format=fmt)
+    assert result.rows == 1 and result.shapes == {"fc": (1, 1000)}
 
 
 def test_npz_output_is_never_overwritten_silently(tmp_path, weights):
