@@ -322,6 +322,12 @@ class FeatureStream:
                 if x is None:
                     self._skip(files[i], str(reason))
                 else:
+                    if arrays and x.shape != arrays[0].shape:
+                        raise ValueError(
+                            f"the transform gave an array of shape {x.shape} for "
+                            f"{files[i]!r} but {arrays[0].shape} for {paths[0]!r}; the "
+                            "images of a batch must have one shape (crop them to one "
+                            "size, as ImageClassification does)")
                     paths.append(files[i])
                     arrays.append(x)
                 fill()  # keep the workers busy while the extractor runs

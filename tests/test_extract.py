@@ -312,6 +312,20 @@ def test_a_failed_write_features_leaves_nothing_in_the_way(tmp_path, fmt):
     assert result.rows == 1 and result.shapes == {"fc": (1, 1000)}
 
 
+def test_a_transform_giving_two_shapes_names_the_files(weights):
+    # It was NumPy's "all input arrays must have the same shape" from np.stack.
+    _, model = weights
+    camera = os.path.join(PHOTOS, "camera.jpg")
+    files = sorted([sample_image_path(), camera])
+
+    def uncropped(img):
+        return np.zeros((3, img.size[1], img.size[0]), np.float32)
+
+    with pytest.raises(ValueError, match=r"transform gave an array of shape \(3, \d+, \d+\) "
+                       r"for .* but \(3, \d+, \d+\) for .*; the images of a batch"):
+        list(extract(model, files, ["fc"], transform=uncropped))
+
+
 def test_npz_output_is_never_overwritten_silently(tmp_path, weights):
     _, model = weights
     out = tmp_path / "precious"
