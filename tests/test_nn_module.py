@@ -231,6 +231,27 @@ def test_load_state_dict_strict_errors():
     assert res == (["head.1.bias"], res.unexpected_keys)
 
 
+def test_load_state_dict_names_a_wrapper_prefix():
+    # A checkpoint saved from DataParallel (keys "module.<key>") listed every key twice
+    # and nothing else; the message now says what to strip.
+    m = Net()
+    sd = {"module." + k: v for k, v in m.state_dict().items()}
+    with pytest.raises(RuntimeError) as e:
+        m.load_state_dict(sd)
+    msg = str(e.value)
+    assert (f"The {len(sd)} unexpected keys all start with 'module.', and without it "
+            "they hold every missing key") in msg
+    assert "k.removeprefix('module.')" in msg
+    m.load_state_dict({k.removeprefix("module."): v for k, v in sd.items()})
+    # no hint when the keys under the prefix are not the missing ones
+    sd = dict(m.state_dict())
+    del sd["head.1.bias"]
+    sd["other.head.1.weight"] = np.zeros(1)
+    with pytest.raises(RuntimeError) as e:
+        m.load_state_dict(sd)
+    assert "unexpected keys all start" not in str(e.value)
+
+
 def test_load_state_dict_size_mismatch_raises_even_non_strict():
     m = Net()
     sd = dict(m.state_dict())

@@ -88,6 +88,22 @@ def _name_failing_module(caller: "Module", error: BaseException) -> None:
             return
 
 
+def _prefix_hint(missing: list, unexpected: list) -> str:
+    """A sentence when every missing key is among the unexpected ones under one extra
+    first component (a model saved inside a wrapper, such as DataParallel's
+    ``module.``), else ''."""
+    firsts = {k.split(".", 1)[0] for k in unexpected}
+    if not missing or len(firsts) != 1:
+        return ""
+    prefix = firsts.pop() + "."
+    if not set(missing) <= {k[len(prefix):] for k in unexpected}:
+        return ""
+    return (f"The {len(unexpected)} unexpected keys all start with {prefix!r}, and "
+            f"without it they hold every missing key (a model saved inside a wrapper "
+            f"such as DataParallel): load {{k.removeprefix({prefix!r}): v for k, v in "
+            f"state_dict.items()}}.")
+
+
 class Module:
     """Base class for featx layers and models (``torch.nn.Module``).
 
@@ -623,6 +639,9 @@ class Module:
                 if missing:
                     errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
                         ", ".join(f'"{k}"' for k in missing)))
+                hint = _prefix_hint(missing, unexpected)
+                if hint:
+                    errors.insert(0, hint)
             if errors:
                 raise RuntimeError(
                     "Error(s) in loading state_dict for {}:\n\t{}".format(
