@@ -156,7 +156,9 @@ def as_meta(value: Any, counter: MacCounter | None) -> Any:
             isinstance(value, MetaArray) and value.counter is counter):
         return meta_array(value.shape, counter, value.dtype)
     if isinstance(value, (tuple, list)):
-        return type(value)(as_meta(v, counter) for v in value)
+        items = [as_meta(v, counter) for v in value]
+        # a named tuple (max/min/sort's (values, indices)) takes its fields
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return value
 
 

@@ -123,6 +123,25 @@ def test_non_array_values_have_no_shape():
     assert by_name["stage2.1.chunk"].shape == ((1, 24, 8, 8),) * 2
 
 
+class _MaxOverChannels(featx.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = featx.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y + y.max(1)[0][:, None]
+
+
+def test_a_values_indices_result_has_the_shapes_of_both():
+    # x.max(dim) gives a (values, indices) named tuple: it was a TypeError
+    # ("ValuesIndices.__new__() missing 1 required positional argument").
+    model = _MaxOverChannels()
+    rows = {r.name: r for r in get_graph_node_info(model, (2, 3, 8, 8))}
+    assert rows["max"].shape == ((2, 6, 6), (2, 6, 6))
+    assert rows["add"].shape == (2, 4, 6, 6)
+
+
 @pytest.mark.parametrize("name", ["resnet50", "convnext_tiny",
                                   "efficientnet_b0", "googlenet"])
 def test_params_sum_is_the_models_parameter_count(name):
