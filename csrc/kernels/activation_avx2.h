@@ -2,9 +2,9 @@
  * kernels/activation_avx2.h - 8-wide AVX2+FMA forms of the pointwise
  * activations (ops/activation.c gives the formulas), shared by the
  * activation kernels (kernels/activation_avx2.c), the conv2d_bn epilogue
- * (kernels/gemm_avx2.c) and batch_norm (kernels/batch_norm_avx2.c), so a
- * fused activation rounds exactly as the standalone op. Include only
- * from *_avx2.c files.
+ * (kernels/gemm_avx2.c, kernels/dwconv2d_avx2.c) and batch_norm
+ * (kernels/batch_norm_avx2.c), so a fused activation rounds exactly as
+ * the standalone op. Include only from *_avx2.c files.
  *
  * relu, relu6, hardsigmoid and hardswish round exactly as the reference
  * kernels (same operations; max/min operands ordered so that NaN and -0
@@ -215,6 +215,58 @@ FX_INLINE __m256
 fx__v_bn_act(int64_t act, __m256 v, __m256 al, __m256 be)
 {
     return fx__v_act(act, _mm256_add_ps(_mm256_mul_ps(v, al), be));
+}
+
+/* y[i] = act(x[i] * alpha + beta) for i < n (fx__v_bn_act; y may be
+ * x), 8 floats at a time, the last ones by masked loads and stores (act:
+ * a constant at the call sites). */
+FX_INLINE void
+fx__bn_act_n(const float *x, float *y, int64_t n, float alpha, float beta,
+             const int64_t act)
+{
+    const __m256 al = _mm256_set1_ps(alpha), be = _mm256_set1_ps(beta);
+    int64_t i;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i,
+                         fx__v_bn_act(act, _mm256_loadu_ps(x + i), al, be));
+    }
+    if (i < n) {
+        const __m256i m = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32((int)(n - i)),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+        _mm256_maskstore_ps(
+            y + i, m,
+            fx__v_bn_act(act, _mm256_maskload_ps(x + i, m), al, be));
+    }
+}
+
+/* fx__bn_act_n for any act, one loop per activation. */
+FX_INLINE void
+fx__bn_act_run(const float *x, float *y, int64_t n, float alpha, float beta,
+               int64_t act)
+{
+    switch (act) {
+    case FX_ACT_RELU:
+        fx__bn_act_n(x, y, n, alpha, beta, FX_ACT_RELU);
+        break;
+    case FX_ACT_RELU6:
+        fx__bn_act_n(x, y, n, alpha, beta, FX_ACT_RELU6);
+        break;
+    case FX_ACT_HARDSWISH:
+        fx__bn_act_n(x, y, n, alpha, beta, FX_ACT_HARDSWISH);
+        break;
+    case FX_ACT_SILU:
+        fx__bn_act_n(x, y, n, alpha, beta, FX_ACT_SILU);
+        break;
+    case FX_ACT_GELU:
+        fx__bn_act_n(x, y, n, alpha, beta, FX_ACT_GELU);
+        break;
+    default:
+        fx__bn_act_n(x, y, n, alpha, beta, FX_ACT_NONE);
+        break;
+    }
 }
 
 #endif /* FX_ACTIVATION_AVX2_H */

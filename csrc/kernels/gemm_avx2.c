@@ -978,30 +978,28 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         return;
     }
     depthwise = cg == 1 && ocg == 1;
-    if (depthwise
-        || ((g.ph != 0 || g.pw != 0)
-            && !all_below(w->data, fx_tensor_numel(w), __builtin_inff()))) {
-        /* (n, o) planes, each followed by the epilogue. Depthwise: a GEMM
-         * would have one row; the direct kernel (kernels/dwconv2d_avx2.c)
-         * computes a plane at a time, the epilogue following while it is
-         * in cache. Otherwise an inf or NaN weight would meet im2col's
-         * padding zeros (inf * 0 is NaN) where the reference skips padded
-         * taps: the reference's formula computes the planes, as the
-         * depthwise kernel does for such weights. */
+    if (depthwise) {
+        /* a GEMM would have one row: the direct kernel
+         * (kernels/dwconv2d_avx2.c), with the epilogue in its stores */
         fx__split(n_batch * oc, ith, nth, &p0, &p1);
-        if (!depthwise) {
-            fx_conv2d_ref(a, ith, nth);
-        }
+        fx__f32_dwconv2d__avx2(
+            a, p0, p1, alpha, beta, act,
+            all_below(w->data, fx_tensor_numel(w), __builtin_inff()));
+        return;
+    }
+    if ((g.ph != 0 || g.pw != 0)
+        && !all_below(w->data, fx_tensor_numel(w), __builtin_inff())) {
+        /* an inf or NaN weight would meet im2col's padding zeros
+         * (inf * 0 is NaN) where the reference skips padded taps: the
+         * reference's formula computes the (n, o) planes, each followed
+         * by the epilogue */
+        fx__split(n_batch * oc, ith, nth, &p0, &p1);
+        fx_conv2d_ref(a, ith, nth);
         epi.act = act;
-        for (b = p0; b < p1; b++) {
-            if (depthwise) {
-                fx__f32_dwconv2d__avx2(a, b);
-            }
-            if (alpha != NULL) {
-                epi.alpha = alpha + b % oc;
-                epi.beta = beta + b % oc;
-                apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
-            }
+        for (b = p0; b < p1 && alpha != NULL; b++) {
+            epi.alpha = alpha + b % oc;
+            epi.beta = beta + b % oc;
+            apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
         }
         return;
     }
