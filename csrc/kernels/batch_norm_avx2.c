@@ -16,29 +16,6 @@
 
 void fx_f32_batch_norm__avx2(const fx_kargs *a, int ith, int nth);
 
-/* One plane of n floats (act: a constant at the call sites). */
-FX_INLINE void
-plane(const float *x, float *y, int64_t n,
-      float alpha, float beta, const int64_t act)
-{
-    const __m256 al = _mm256_set1_ps(alpha), be = _mm256_set1_ps(beta);
-    int64_t i;
-
-    for (i = 0; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(y + i,
-                         fx__v_bn_act(act, _mm256_loadu_ps(x + i), al, be));
-    }
-    if (i < n) {
-        const __m256i m = _mm256_cmpgt_epi32(
-            _mm256_set1_epi32((int)(n - i)),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-
-        _mm256_maskstore_ps(
-            y + i, m,
-            fx__v_bn_act(act, _mm256_maskload_ps(x + i, m), al, be));
-    }
-}
-
 void
 fx_f32_batch_norm__avx2(const fx_kargs *a, int ith, int nth)
 {
@@ -57,25 +34,6 @@ fx_f32_batch_norm__avx2(const fx_kargs *a, int ith, int nth)
 
         fx__bn_affine(&a->in[1], a->n_in - 1, p->eps, item % c_n, &alpha,
                       &beta);
-        switch (p->act) {
-        case FX_ACT_RELU:
-            plane(xs, y, inner, alpha, beta, FX_ACT_RELU);
-            break;
-        case FX_ACT_RELU6:
-            plane(xs, y, inner, alpha, beta, FX_ACT_RELU6);
-            break;
-        case FX_ACT_HARDSWISH:
-            plane(xs, y, inner, alpha, beta, FX_ACT_HARDSWISH);
-            break;
-        case FX_ACT_SILU:
-            plane(xs, y, inner, alpha, beta, FX_ACT_SILU);
-            break;
-        case FX_ACT_GELU:
-            plane(xs, y, inner, alpha, beta, FX_ACT_GELU);
-            break;
-        default:
-            plane(xs, y, inner, alpha, beta, FX_ACT_NONE);
-            break;
-        }
+        fx__bn_act_run(xs, y, inner, alpha, beta, p->act);
     }
 }

@@ -8,228 +8,337 @@
  *   y: (N, C, OH, OW), OH = (H + 2*PH - DH*(KH-1) - 1)/SH + 1, OW likewise
  *   y[n, c, i, j] = b[c] + sum_{p, q} w[c, 0, p, q]
  *                   * x[n, c, i*SH - PH + p*DH, j*SW - PW + q*DW]
+ *   then optionally y = act(y * alpha[c] + beta[c]) (conv2d_bn).
  *
- * One call computes one (n, c) plane. Input rows are copied, as they are
- * first needed, into a ring of zero-padded rows on the stack (PW zeros on
- * the left, at least PW + 16 on the right), so every output row is
- * computed in blocks of 8 columns whose sum over all taps stays in a
- * register, with plain loads (stride 2: the even lanes of 16 floats).
- * Tap rows outside x are skipped. A padding zero adds an exact +0 to a
- * sum (fma(w, 0, s) == s for finite w), so the results are those of
- * skipping padded taps, as the reference does; a plane whose weights are
- * not all finite (inf * 0 is NaN) takes the scalar formula instead, as do
- * strides above 2 and rows or kernels too large for the ring.
+ * One call computes a range of (n, c) planes. Input rows are copied, as
+ * they are first needed, into a ring of zero-padded rows on the stack (PW
+ * zeros on the left, at least PW + 16 on the right; stride 2: the even
+ * padded columns, then the odd ones, so that 8 outputs' taps are 8
+ * consecutive floats), each stored twice so that the tap rows of an
+ * output row are consecutive ring rows; a tap row outside x is a row of
+ * zeros. Output rows are computed two at a time, in blocks of 8 or 16
+ * columns whose sums over all taps stay in registers; the epilogue
+ * follows every few rows, while they are in L1. A padding zero adds an
+ * exact +0 to a sum (fma(w, 0, s) == s for finite w, and no sum is -0),
+ * so the results are those of skipping padded taps, as the reference
+ * does; a plane whose weights are not all finite (inf * 0 is NaN) takes
+ * the scalar formula instead, as do strides above 2 and rows too wide
+ * for the ring.
  *
- * Every column sums the taps of the even tap rows p (from the first one
- * inside x) and those of the odd ones in two chains, each in (p, q) order,
- * one FMA per tap, then adds the two and the bias; so a row's last block
- * may overlap the previous one and store the same values.
+ * Every column sums the taps of the even tap rows p and those of the odd
+ * ones in two chains, each in (p, q) order, one FMA per tap, then adds
+ * the two and the bias; so a row's last block may overlap the previous
+ * one and store the same values.
  */
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/activation_avx2.h"
 #include "ops/ops.h"
 
 #define RING_FLOATS 16384 /* the padded-row ring (64 KiB of stack) */
-#define MAX_KH 16          /* taps per column on the vector path */
+#define EPI_FLOATS 512    /* output floats per epilogue pass */
 
+/* One conv's geometry and its ring. */
+typedef struct dw_geom {
+    int64_t h, wd, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+    int64_t kr;   /* ring rows, a power of 2; each is stored twice */
+    int64_t pwid; /* floats per ring row, a multiple of 16 */
+    int64_t half; /* stride 2: where a ring row's odd columns start */
+    float *ring;  /* input row r at rows r mod kr and kr + r mod kr */
+} dw_geom;
+
+/* One plane and its epilogue (when epi is set). */
 typedef struct dw_plane {
     const float *x; /* (H, W) */
     const float *w; /* (KH, KW) */
     float *y;       /* (OH, OW) */
-    float bias;
-    int64_t h, wd, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+    float *end;     /* the end of the call's last plane */
+    float bias, alpha, beta;
+    int epi;
+    int64_t act;
 } dw_plane;
 
-/* 8 columns p[k*sw], k = 0..7, for sw 1 or 2 (reads p[0..8*sw)). */
-FX_INLINE __m256
-load_cols(const float *p, int64_t sw)
+/* The even lanes of (lo, hi) in *ev, the odd ones in *od. */
+FX_INLINE void
+deinterleave(__m256 lo, __m256 hi, __m256 *ev, __m256 *od)
 {
-    __m256 lo, hi, e;
-
-    if (sw == 1) {
-        return _mm256_loadu_ps(p);
-    }
-    lo = _mm256_loadu_ps(p);
-    hi = _mm256_loadu_ps(p + 8);
     /* (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6) -> (lo0 lo2 lo4 lo6 hi0 .. hi6) */
-    e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e),
-                                                  _MM_SHUFFLE(3, 1, 2, 0)));
+    const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+
+    *ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e),
+                                                 _MM_SHUFFLE(3, 1, 2, 0)));
+    *od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o),
+                                                 _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-/* The taps of tap row u for 8 columns at p added to acc. */
-FX_INLINE __m256
-tap_row(const float *p, const float *wu, int64_t dw, const int64_t kw,
-        const int64_t sw, __m256 acc)
+/* The lanes below n. */
+FX_INLINE __m256i
+first_lanes(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* v at d[k] and d2[k]. */
+FX_INLINE void
+store2(float *d, float *d2, int64_t k, __m256 v)
+{
+    _mm256_storeu_ps(d + k, v);
+    _mm256_storeu_ps(d2 + k, v);
+}
+
+/* Input row x (W floats, or zeros if x is NULL) into ring rows d and d2:
+ * padded column t = PW + s at d[t] (stride 1), or at d[t / 2] (t even) /
+ * d[half + t / 2] (t odd), 8 or 16 columns at a time (stride 2: from an
+ * even t on), the last ones by masked loads whose zeros are stored over
+ * the right padding (at least 8 floats, in each half). */
+static void
+copy_row(const dw_geom *g, const float *FX_RESTRICT x, float *FX_RESTRICT d,
+         float *FX_RESTRICT d2)
+{
+    int64_t s = 0, t;
+    __m256 ev, od;
+
+    if (x == NULL) {
+        for (t = 0; t < g->pwid; t += 8) {
+            store2(d, d2, t, _mm256_setzero_ps());
+        }
+    } else if (g->sw == 1) {
+        for (; s + 8 <= g->wd; s += 8) {
+            store2(d, d2, g->pw + s, _mm256_loadu_ps(x + s));
+        }
+        if (s < g->wd) {
+            store2(d, d2, g->pw + s,
+                   _mm256_maskload_ps(x + s, first_lanes(g->wd - s)));
+        }
+    } else {
+        if (g->pw % 2 != 0) {
+            d[g->half + g->pw / 2] = x[0];
+            d2[g->half + g->pw / 2] = x[0];
+            s = 1;
+        }
+        for (; s < g->wd; s += 16) {
+            t = (g->pw + s) / 2;
+            if (s + 16 <= g->wd) {
+                deinterleave(_mm256_loadu_ps(x + s),
+                             _mm256_loadu_ps(x + s + 8), &ev, &od);
+            } else {
+                deinterleave(
+                    _mm256_maskload_ps(x + s, first_lanes(g->wd - s)),
+                    _mm256_maskload_ps(x + s + 8, first_lanes(g->wd - s - 8)),
+                    &ev, &od);
+            }
+            store2(d, d2, t, ev);
+            store2(d, d2, g->half + t, od);
+        }
+    }
+}
+
+/* The taps' shape: constants where plane_rows is called with them. */
+typedef struct dw_taps {
+    int64_t kh, kw, sh, sw, dh, dw;
+} dw_taps;
+
+/* The taps of tap row u for the output rows r < nr and vectors b < nv
+ * (see tile) added to acc[r][b]. */
+FX_INLINE void
+tap_row(const dw_plane *p, const dw_geom *g, const dw_taps t,
+        const float *b0, const int64_t *jv, int64_t u, __m256 acc[2][2],
+        const int nr, const int nv)
 {
     int64_t v;
+    int r, b;
 
-    for (v = 0; v < kw; v++) {
-        acc = _mm256_fmadd_ps(_mm256_broadcast_ss(wu + v),
-                              load_cols(p + v * dw, sw), acc);
-    }
-    return acc;
-}
+    for (v = 0; v < t.kw; v++) {
+        const __m256 wv = _mm256_broadcast_ss(p->w + u * t.kw + v);
+        const int64_t q = v * t.dw;
+        const int64_t off = t.sw == 1 ? q : (q % 2) * g->half + q / 2;
 
-/* Output columns [j, j+8) of a row whose padded tap rows are rp[u],
- * u in [u0, u1): the sums over the tap rows u0, u0 + 2, .. and over
- * u0 + 1, u0 + 3, .. (two chains of FMAs, so that one's latency hides
- * behind the other's), added, plus the bias. */
-FX_INLINE __m256
-block(const dw_plane *g, const float *const *rp, int64_t u0, int64_t u1,
-      int64_t j, const int64_t kw, const int64_t sw)
-{
-    __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
-    int64_t u;
+        for (r = 0; r < nr; r++) {
+            const float *row = b0 + (r * t.sh + u * t.dh) * g->pwid + off;
 
-    for (u = u0; u + 1 < u1; u += 2) {
-        even = tap_row(rp[u] + j * sw, g->w + u * kw, g->dw, kw, sw, even);
-        odd = tap_row(rp[u + 1] + j * sw, g->w + (u + 1) * kw, g->dw, kw, sw,
-                      odd);
-    }
-    if (u < u1) {
-        even = tap_row(rp[u] + j * sw, g->w + u * kw, g->dw, kw, sw, even);
-    }
-    return _mm256_add_ps(_mm256_add_ps(even, odd), _mm256_set1_ps(g->bias));
-}
-
-/* block() for columns [j, j+16): four chains. */
-FX_INLINE void
-block2(const dw_plane *g, const float *const *rp, int64_t u0, int64_t u1,
-       int64_t j, const int64_t kw, const int64_t sw, float *FX_RESTRICT yr)
-{
-    const __m256 vb = _mm256_set1_ps(g->bias);
-    const int64_t j8 = j + 8;
-    __m256 e0 = _mm256_setzero_ps(), o0 = _mm256_setzero_ps();
-    __m256 e1 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
-    int64_t u;
-
-    for (u = u0; u + 1 < u1; u += 2) {
-        const float *w0 = g->w + u * kw, *w1 = w0 + kw;
-
-        e0 = tap_row(rp[u] + j * sw, w0, g->dw, kw, sw, e0);
-        e1 = tap_row(rp[u] + j8 * sw, w0, g->dw, kw, sw, e1);
-        o0 = tap_row(rp[u + 1] + j * sw, w1, g->dw, kw, sw, o0);
-        o1 = tap_row(rp[u + 1] + j8 * sw, w1, g->dw, kw, sw, o1);
-    }
-    if (u < u1) {
-        e0 = tap_row(rp[u] + j * sw, g->w + u * kw, g->dw, kw, sw, e0);
-        e1 = tap_row(rp[u] + j8 * sw, g->w + u * kw, g->dw, kw, sw, e1);
-    }
-    _mm256_storeu_ps(yr + j, _mm256_add_ps(_mm256_add_ps(e0, o0), vb));
-    _mm256_storeu_ps(yr + j8, _mm256_add_ps(_mm256_add_ps(e1, o1), vb));
-}
-
-/* The input rows of output row i: tap rows u in [*u0, *u1) are inside x,
- * the first being row i*SH - PH + u0*DH. */
-static void
-row_taps(const dw_plane *g, int64_t i, int64_t *u0, int64_t *u1)
-{
-    const int64_t yi0 = i * g->sh - g->ph;
-
-    *u0 = yi0 >= 0 ? 0 : (-yi0 + g->dh - 1) / g->dh;
-    *u1 = g->h - yi0 <= 0 ? 0 : (g->h - yi0 + g->dh - 1) / g->dh;
-    if (*u1 > g->kh) {
-        *u1 = g->kh;
-    }
-}
-
-/* Every output row from a ring of kr padded rows of pwid floats (kw, sw:
- * constants at the call sites, SW 1 or 2). */
-FX_INLINE void
-rows(const dw_plane *g, float *ring, int64_t kr, int64_t pwid,
-     const int64_t kw, const int64_t sw)
-{
-    const float *rp[MAX_KH];
-    int64_t i, j, u, u0, u1, r, next = 0;
-
-    memset(ring, 0, (size_t)(kr * pwid) * sizeof(float));
-    for (i = 0; i < g->oh; i++) {
-        const int64_t yi0 = i * g->sh - g->ph;
-        float *yr = g->y + i * g->ow;
-
-        row_taps(g, i, &u0, &u1);
-        if (u0 < u1) {
-            /* rows are needed in increasing order, within kr of each
-             * other: copy the new ones over the oldest. Rows from yi0 on
-             * may be needed (by this or a later output row, when the
-             * padding is not a multiple of the dilation); rows before it
-             * never again. */
-            r = yi0 < 0 ? 0 : yi0;
-            if (next < r) {
-                next = r;
-            }
-            for (; next <= yi0 + (u1 - 1) * g->dh; next++) {
-                memcpy(ring + (next % kr) * pwid + g->pw,
-                       g->x + next * g->wd, (size_t)g->wd * sizeof(float));
+            for (b = 0; b < nv; b++) {
+                acc[r][b] = _mm256_fmadd_ps(
+                    wv, _mm256_loadu_ps(row + jv[b]), acc[r][b]);
             }
         }
-        for (u = u0; u < u1; u++) {
-            rp[u] = ring + ((yi0 + u * g->dh) % kr) * pwid;
-        }
-        for (j = 0; j + 16 <= g->ow; j += 16) {
-            block2(g, rp, u0, u1, j, kw, sw, yr);
-        }
-        for (; j + 8 <= g->ow; j += 8) {
-            _mm256_storeu_ps(yr + j, block(g, rp, u0, u1, j, kw, sw));
-        }
-        if (j < g->ow && g->ow >= 8) {
-            _mm256_storeu_ps(yr + g->ow - 8,
-                             block(g, rp, u0, u1, g->ow - 8, kw, sw));
-        } else if (j < g->ow && (i * g->ow + 8 <= g->oh * g->ow)) {
-            /* past the row: the start of the next rows of the plane,
-             * stored after this */
-            _mm256_storeu_ps(yr, block(g, rp, u0, u1, 0, kw, sw));
-        } else if (j < g->ow) {
-            const __m256i mask = _mm256_cmpgt_epi32(
-                _mm256_set1_epi32((int)g->ow),
-                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+}
 
-            _mm256_maskstore_ps(yr, mask, block(g, rp, u0, u1, 0, kw, sw));
+/*
+ * Output rows i + r, r < nr (1 or 2), columns [j0, j0 + 8) and (nv == 2)
+ * [j1, j1 + 8), into y (row i); b0: the ring row of row i's first tap
+ * row, the others following it. Rows shorter than 8 are stored with the
+ * next ones' first columns, which are stored later, or masked at the end
+ * of the planes of the call.
+ */
+FX_INLINE void
+tile(const dw_plane *p, const dw_geom *g, const dw_taps t, const float *b0,
+     int64_t j0, int64_t j1, float *y, const int nr, const int nv)
+{
+    __m256 ev[2][2], od[2][2]; /* [row][vector], even / odd tap rows */
+    const int64_t jv[2] = {j0, j1};
+    int64_t u;
+    int r, b;
+
+    for (r = 0; r < nr; r++) {
+        for (b = 0; b < nv; b++) {
+            ev[r][b] = _mm256_setzero_ps();
+            od[r][b] = _mm256_setzero_ps();
+        }
+    }
+    for (u = 0; u + 1 < t.kh; u += 2) {
+        tap_row(p, g, t, b0, jv, u, ev, nr, nv);
+        tap_row(p, g, t, b0, jv, u + 1, od, nr, nv);
+    }
+    if (u < t.kh) {
+        tap_row(p, g, t, b0, jv, u, ev, nr, nv);
+    }
+    for (r = 0; r < nr; r++) {
+        for (b = 0; b < nv; b++) {
+            const __m256 s = _mm256_add_ps(_mm256_add_ps(ev[r][b], od[r][b]),
+                                           _mm256_set1_ps(p->bias));
+
+            if (g->ow >= 8 || y + r * g->ow + 8 <= p->end) {
+                _mm256_storeu_ps(y + r * g->ow + jv[b], s);
+            } else {
+                _mm256_maskstore_ps(y + r * g->ow, first_lanes(g->ow), s);
+            }
         }
     }
 }
 
-/* The formula for the whole plane. */
-static void
-scalar_plane(const dw_plane *g)
+/* Every column of output rows i + r, r < nr (see tile). */
+FX_INLINE void
+row_cols(const dw_plane *p, const dw_geom *g, const dw_taps t,
+         const float *b0, float *y, const int nr)
 {
-    int64_t i, j, u, v, u0, u1;
+    int64_t j;
+
+    for (j = 0; j + 16 <= g->ow; j += 16) {
+        tile(p, g, t, b0, j, j + 8, y, nr, 2);
+    }
+    if (g->ow - j > 8) {
+        tile(p, g, t, b0, j, g->ow - 8, y, nr, 2);
+    } else if (j < g->ow) {
+        tile(p, g, t, b0, g->ow < 8 ? 0 : g->ow - 8, 0, y, nr, 1);
+    }
+}
+
+/* Input row r (zeros outside x) into both of its ring rows. */
+FX_INLINE void
+fill_row(const dw_plane *p, const dw_geom *g, int64_t r)
+{
+    float *d = g->ring + (r & (g->kr - 1)) * g->pwid;
+
+    copy_row(g, r >= 0 && r < g->h ? p->x + r * g->wd : NULL, d,
+             d + g->kr * g->pwid);
+}
+
+/* The whole plane; the epilogue follows the rows, every EPI_FLOATS or
+ * more floats and at the end, while they are in L1. */
+FX_INLINE void
+plane_rows(const dw_plane *p, const dw_geom *g, const dw_taps t)
+{
+    const float *b0;
+    int64_t i, nr, first, last, next = -g->ph, done = 0, n;
+
+    for (i = 0; i < g->oh; i += nr) {
+        nr = g->oh - i >= 2 ? 2 : 1;
+        /* the tap rows of output rows i, i + 1 not yet in the ring;
+         * earlier ones are not needed again */
+        first = i * t.sh - g->ph;
+        last = first + (nr - 1) * t.sh + (t.kh - 1) * t.dh;
+        if (next < first) {
+            next = first;
+        }
+        for (; next <= last; next++) {
+            fill_row(p, g, next);
+        }
+        b0 = g->ring + (first & (g->kr - 1)) * g->pwid;
+        if (nr == 2) {
+            row_cols(p, g, t, b0, p->y + i * g->ow, 2);
+        } else {
+            row_cols(p, g, t, b0, p->y + i * g->ow, 1);
+        }
+        n = (i + nr) * g->ow - done; /* finished, without the epilogue */
+        if (p->epi && (i + nr == g->oh || n >= EPI_FLOATS)) {
+            n = i + nr == g->oh ? n : n / 8 * 8;
+            fx__bn_act_run(p->y + done, p->y + done, n, p->alpha, p->beta,
+                           p->act);
+            done += n;
+        }
+    }
+}
+
+/* plane_rows for a k x k kernel, stride s, no dilation. */
+FX_INLINE void
+square_rows(const dw_plane *p, const dw_geom *g, const int64_t k,
+            const int64_t s)
+{
+    const dw_taps t = {k, k, s, s, 1, 1};
+
+    plane_rows(p, g, t);
+}
+
+/* The formula for the whole plane, then its epilogue. */
+static void
+scalar_plane(const dw_plane *p, const dw_geom *g)
+{
+    const int64_t n = g->oh * g->ow;
+    int64_t i, j, u, v;
 
     for (i = 0; i < g->oh; i++) {
-        const int64_t yi0 = i * g->sh - g->ph;
-
-        row_taps(g, i, &u0, &u1);
         for (j = 0; j < g->ow; j++) {
             float acc = 0.0f;
 
-            for (u = u0; u < u1; u++) {
-                const float *xr = g->x + (yi0 + u * g->dh) * g->wd;
+            for (u = 0; u < g->kh; u++) {
+                const int64_t r = i * g->sh - g->ph + u * g->dh;
 
-                for (v = 0; v < g->kw; v++) {
+                for (v = 0; v < g->kw && r >= 0 && r < g->h; v++) {
                     const int64_t c = j * g->sw - g->pw + v * g->dw;
 
                     if (c >= 0 && c < g->wd) {
-                        acc += g->w[u * g->kw + v] * xr[c];
+                        acc += p->w[u * g->kw + v] * p->x[r * g->wd + c];
                     }
                 }
             }
-            g->y[i * g->ow + j] = acc + g->bias;
+            p->y[i * g->ow + j] = acc + p->bias;
         }
+    }
+    if (p->epi) {
+        fx__bn_act_run(p->y, p->y, n, p->alpha, p->beta, p->act);
     }
 }
 
-void
-fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t plane)
+/* The smallest power of 2 >= n. */
+static int64_t
+pow2_ceil(int64_t n)
 {
-    const fx_conv2d_params *p = a->params;
+    int64_t k = 1;
+
+    while (k < n) {
+        k *= 2;
+    }
+    return k;
+}
+
+void
+fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
+                       const float *alpha, const float *beta, int64_t act,
+                       int finite)
+{
+    const fx_conv2d_params *cp = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
-    const int64_t c = plane % x->shape[1];
+    const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
     float ring[RING_FLOATS];
-    dw_plane g;
-    int64_t kr, pwid, t;
-    int finite = 1;
+    dw_geom g;
+    dw_plane p;
+    dw_taps taps;
+    int64_t plane, c, t;
+    int vec, square;
 
     g.h = x->shape[2];
     g.wd = x->shape[3];
@@ -237,47 +346,73 @@ fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t plane)
     g.kw = w->shape[3];
     g.oh = a->out->shape[2];
     g.ow = a->out->shape[3];
-    g.sh = p->stride.v[0];
-    g.sw = p->stride.v[1];
-    g.ph = p->padding.v[0];
-    g.pw = p->padding.v[1];
-    g.dh = p->dilation.v[0];
-    g.dw = p->dilation.v[1];
-    g.x = x->data + plane * g.h * g.wd;
-    g.w = w->data + c * g.kh * g.kw;
-    g.y = a->out->data + plane * g.oh * g.ow;
-    g.bias = a->n_in > 2 && a->in[2].data != NULL ? a->in[2].data[c] : 0.0f;
-    for (t = 0; t < g.kh * g.kw; t++) {
-        finite &= isfinite(g.w[t]) != 0;
-    }
-    /* ring rows: the rows a column's taps span; each with PW zeros, the
+    g.sh = cp->stride.v[0];
+    g.sw = cp->stride.v[1];
+    g.ph = cp->padding.v[0];
+    g.pw = cp->padding.v[1];
+    g.dh = cp->dilation.v[0];
+    g.dw = cp->dilation.v[1];
+    /* ring rows: those of two output rows' taps; each with PW zeros, the
      * row, and room for the widest block's loads past it (see the file
      * comment) */
-    kr = g.dh * (g.kh - 1) + 1;
-    pwid = g.wd + 2 * g.pw + 16;
-    if (!finite || g.sw > 2 || g.kh > MAX_KH || kr * pwid > RING_FLOATS
-        || 8 * g.sw + (g.kw - 1) * g.dw > pwid) {
-        scalar_plane(&g);
-        return;
+    g.kr = pow2_ceil(g.sh + g.dh * (g.kh - 1) + 1);
+    g.pwid = (g.wd + 2 * g.pw + 31) / 16 * 16;
+    g.half = g.pwid / 2;
+    g.ring = ring;
+    vec = g.sw <= 2 && 2 * g.kr * g.pwid <= RING_FLOATS
+          && 8 * g.sw + (g.kw - 1) * g.dw <= g.pwid;
+    if (vec) {
+        memset(ring, 0, (size_t)(2 * g.kr * g.pwid) * sizeof(float));
     }
-    switch (g.kw * 4 + g.sw) {
-    case 3 * 4 + 1:
-        rows(&g, ring, kr, pwid, 3, 1);
-        break;
-    case 3 * 4 + 2:
-        rows(&g, ring, kr, pwid, 3, 2);
-        break;
-    case 5 * 4 + 1:
-        rows(&g, ring, kr, pwid, 5, 1);
-        break;
-    case 5 * 4 + 2:
-        rows(&g, ring, kr, pwid, 5, 2);
-        break;
-    case 7 * 4 + 1:
-        rows(&g, ring, kr, pwid, 7, 1);
-        break;
-    default:
-        rows(&g, ring, kr, pwid, g.kw, g.sw);
-        break;
+    taps.kh = g.kh;
+    taps.kw = g.kw;
+    taps.sh = g.sh;
+    taps.sw = g.sw;
+    taps.dh = g.dh;
+    taps.dw = g.dw;
+    square = g.kh == g.kw && g.sh == g.sw && g.dh == 1 && g.dw == 1;
+    p.end = a->out->data + p1 * g.oh * g.ow;
+    p.epi = alpha != NULL;
+    p.act = act;
+    for (plane = p0; plane < p1; plane++) {
+        int ok = vec && finite;
+
+        c = plane % x->shape[1];
+        p.x = x->data + plane * g.h * g.wd;
+        p.w = w->data + c * g.kh * g.kw;
+        p.y = a->out->data + plane * g.oh * g.ow;
+        p.bias = bias != NULL ? bias[c] : 0.0f;
+        p.alpha = alpha != NULL ? alpha[c] : 0.0f;
+        p.beta = beta != NULL ? beta[c] : 0.0f;
+        if (vec && !finite) {
+            ok = 1;
+            for (t = 0; t < g.kh * g.kw; t++) {
+                ok &= isfinite(p.w[t]) != 0;
+            }
+        }
+        if (!ok) {
+            scalar_plane(&p, &g);
+            continue;
+        }
+        switch (square ? g.kh * 4 + g.sw : 0) {
+        case 3 * 4 + 1:
+            square_rows(&p, &g, 3, 1);
+            break;
+        case 3 * 4 + 2:
+            square_rows(&p, &g, 3, 2);
+            break;
+        case 5 * 4 + 1:
+            square_rows(&p, &g, 5, 1);
+            break;
+        case 5 * 4 + 2:
+            square_rows(&p, &g, 5, 2);
+            break;
+        case 7 * 4 + 1:
+            square_rows(&p, &g, 7, 1);
+            break;
+        default:
+            plane_rows(&p, &g, taps);
+            break;
+        }
     }
 }

@@ -55,7 +55,8 @@
  * Work split (ith, nth): by 16-column panels of the output (all images
  * together, so a batch of small planes splits evenly); each thread packs
  * and computes only its own panels, in its own workspace slot, so
- * threads share nothing.
+ * threads share nothing. A conv with too few panels to share evenly is
+ * split by output channels instead (split_work).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -926,6 +927,68 @@ all_below(const float *p, int64_t n, float limit)
     return _mm256_movemask_ps(ok) == 0xff;
 }
 
+/* ---- work split ------------------------------------------------------ */
+
+/* The micro-kernels' work on panels [p0, p1) of n columns, in columns
+ * (16 a whole panel): a last panel of at most 8 columns takes the half
+ * tiles (8), one of 1 column column_rows (about 2). */
+static int64_t
+panel_cols(int64_t n, int64_t p0, int64_t p1)
+{
+    const int64_t last = n - (p1 - 1) * NR;
+
+    if (p0 >= p1) {
+        return 0;
+    }
+    if (last >= NR) {
+        return (p1 - p0) * NR;
+    }
+    return (p1 - p0 - 1) * NR + (last == 1 ? 2 : last <= 8 ? 8 : NR);
+}
+
+/* Packing one float of B, in multiply-adds: about half a cycle at 16 a
+ * cycle (either packer). */
+#define PACK_MADDS 8
+
+/*
+ * Work split of C = A (m x k) * B (k x n) among nth threads: by panels,
+ * each thread packing and computing its own; or, when the panels are too
+ * few to share evenly (a 7x7 plane at batch 1 is 3 panels and one of a
+ * single column: 2 panels against 1.1), by rows of C in groups of 8, each
+ * thread packing every panel. The row split is taken when the busiest
+ * thread's cost (multiply-adds plus packing) is 10% lower with it.
+ * Results do not depend on the split (see the summation order above).
+ */
+static void
+split_work(int64_t m, int64_t n, int64_t k, int ith, int nth, int64_t *m0,
+           int64_t *m1, int64_t *p0, int64_t *p1)
+{
+    const int64_t np = (n + NR - 1) / NR, groups = (m + 7) / 8;
+    const int64_t rows = (groups + nth - 1) / nth * 8;
+    int64_t by_panels = 0, by_rows, b, e, c;
+    int t;
+
+    for (t = 0; t < nth; t++) {
+        fx__split(np, t, nth, &b, &e);
+        c = m * k * panel_cols(n, b, e) + PACK_MADDS * k * NR * (e - b);
+        by_panels = c > by_panels ? c : by_panels;
+    }
+    by_rows = (rows < m ? rows : m) * k * panel_cols(n, 0, np)
+              + PACK_MADDS * k * NR * np;
+    if (nth > 1 && 10 * by_rows < 9 * by_panels) {
+        fx__split(groups, ith, nth, &b, &e);
+        *m0 = b * 8 < m ? b * 8 : m;
+        *m1 = e * 8 < m ? e * 8 : m;
+        *p0 = 0;
+        *p1 = np;
+    }
+    else {
+        *m0 = 0;
+        *m1 = m;
+        fx__split(np, ith, nth, p0, p1);
+    }
+}
+
 /*
  * conv2d on a->params read as fx_conv2d_params (conv2d_bn's params start
  * with one), with epilogue alpha/beta (OC each, or NULL) applied to the
@@ -948,7 +1011,7 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     bsource bs;
     gemm_out out;
     gemm_epilogue epi;
-    int64_t k, n, npanels, p0, p1, b, gi;
+    int64_t k, n, m0, m1, p0, p1, b, gi;
     int depthwise;
 
     g.h = x->shape[2];
@@ -978,39 +1041,36 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         return;
     }
     depthwise = cg == 1 && ocg == 1;
-    if (depthwise
-        || ((g.ph != 0 || g.pw != 0)
-            && !all_below(w->data, fx_tensor_numel(w), __builtin_inff()))) {
-        /* (n, o) planes, each followed by the epilogue. Depthwise: a GEMM
-         * would have one row; the direct kernel (kernels/dwconv2d_avx2.c)
-         * computes a plane at a time, the epilogue following while it is
-         * in cache. Otherwise an inf or NaN weight would meet im2col's
-         * padding zeros (inf * 0 is NaN) where the reference skips padded
-         * taps: the reference's formula computes the planes, as the
-         * depthwise kernel does for such weights. */
+    if (depthwise) {
+        /* a GEMM would have one row: the direct kernel
+         * (kernels/dwconv2d_avx2.c), with the epilogue in its stores */
         fx__split(n_batch * oc, ith, nth, &p0, &p1);
-        if (!depthwise) {
-            fx_conv2d_ref(a, ith, nth);
-        }
+        fx__f32_dwconv2d__avx2(
+            a, p0, p1, alpha, beta, act,
+            all_below(w->data, fx_tensor_numel(w), __builtin_inff()));
+        return;
+    }
+    if ((g.ph != 0 || g.pw != 0)
+        && !all_below(w->data, fx_tensor_numel(w), __builtin_inff())) {
+        /* an inf or NaN weight would meet im2col's padding zeros
+         * (inf * 0 is NaN) where the reference skips padded taps: the
+         * reference's formula computes the (n, o) planes, each followed
+         * by the epilogue */
+        fx__split(n_batch * oc, ith, nth, &p0, &p1);
+        fx_conv2d_ref(a, ith, nth);
         epi.act = act;
-        for (b = p0; b < p1; b++) {
-            if (depthwise) {
-                fx__f32_dwconv2d__avx2(a, b);
-            }
-            if (alpha != NULL) {
-                epi.alpha = alpha + b % oc;
-                epi.beta = beta + b % oc;
-                apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
-            }
+        for (b = p0; b < p1 && alpha != NULL; b++) {
+            epi.alpha = alpha + b % oc;
+            epi.beta = beta + b % oc;
+            apply_epilogue(&epi, a->out->data + b * n, 1, n, 0, n);
         }
         return;
     }
     /* the GEMM's columns are every image's output pixels, image after
      * image (see col_runs), so small planes still fill whole panels and
      * the threads' shares of a batch are even */
-    npanels = (n_batch * n + NR - 1) / NR;
-    fx__split(npanels, ith, nth, &p0, &p1);
-    if (p0 >= p1) {
+    split_work(ocg, n_batch * n, k, ith, nth, &m0, &m1, &p0, &p1);
+    if (p0 >= p1 || m0 >= m1) {
         return;
     }
     bs.kind = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0
@@ -1027,12 +1087,14 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     out.epi = alpha != NULL ? &epi : NULL;
     epi.act = act;
     for (gi = 0; gi < groups; gi++) {
+        const int64_t o = gi * ocg + m0; /* the thread's first row */
+
         bs.src = x->data + gi * cg * g.h * g.w;
-        out.c = a->out->data + gi * ocg * n;
-        out.row_bias = bias != NULL ? bias + gi * ocg : NULL;
-        epi.alpha = alpha != NULL ? alpha + gi * ocg : NULL;
-        epi.beta = beta != NULL ? beta + gi * ocg : NULL;
-        gemm_panels(ocg, n_batch * n, k, w->data + gi * ocg * k, k, &bs, bp,
+        out.c = a->out->data + o * n;
+        out.row_bias = bias != NULL ? bias + o : NULL;
+        epi.alpha = alpha != NULL ? alpha + o : NULL;
+        epi.beta = beta != NULL ? beta + o : NULL;
+        gemm_panels(m1 - m0, n_batch * n, k, w->data + o * k, k, &bs, bp,
                     &out, p0, p1);
     }
 }

@@ -352,10 +352,15 @@ typedef void (*fx__binary_row)(const float *x, int64_t sx, const float *z,
  * (ith, nth), with `row` computing each run. */
 void fx__binary_run(const fx_kargs *a, int ith, int nth, fx__binary_row row);
 
-/* Direct depthwise conv2d (groups == C == OC) with AVX2+FMA, called by
- * the AVX2 conv2d kernel (kernels/dwconv2d_avx2.c) for each (n, c)
- * output plane (plane = n*C + c) of its share. No workspace. */
-void fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t plane);
+/* Direct depthwise conv2d (groups == C == OC) with AVX2+FMA
+ * (kernels/dwconv2d_avx2.c), called by the AVX2 conv2d kernel for the
+ * (n, c) output planes p0 <= n*C + c < p1 of its share, each followed by
+ * the epilogue y = act(y * alpha[c] + beta[c]) (act an fx_act) when
+ * alpha is non-NULL; finite: every weight is known to be finite. No
+ * workspace. */
+void fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
+                            const float *alpha, const float *beta,
+                            int64_t act, int finite);
 
 /* Eval-mode batch norm of channel c as the affine y = x*alpha + beta:
  * alpha = w[c] / sqrt(var[c] + eps), beta = b[c] - mean[c] * alpha, in

@@ -36,6 +36,10 @@ CASES = [
     (3, 40, 7, 7, 20, 1, 1, 0),     # 49 = 3*16 + 1 pixels, 8-row groups
     (4, 24, 1, 1, 75, 1, 1, 0),     # 1 pixel (squeeze-excitation), 72 + 3
     (2, 260, 7, 7, 16, 1, 1, 0),    # K = 260: 256 + a 4-term K block
+    # too few panels to share evenly: threads split the output channels
+    # (rows of 8; 203 = 25*8 + 3), each packing every panel
+    (1, 40, 7, 7, 203, 1, 1, 0),    # 3 panels and one of 1 column
+    (1, 16, 14, 14, 197, 3, 2, 1),  # im2col, the same 49 pixels
 ]
 
 

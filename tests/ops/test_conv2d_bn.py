@@ -25,6 +25,10 @@ CASES = [
     (2, 3, 19, 35, 3, 5, 5, 2, 2, 1, 3),
     (1, 3, 12, 12, 3, 5, 5, 1, 2, 1, 3),
     (1, 2, 11, 13, 2, 3, 3, 3, 1, 1, 2),
+    # depthwise: the epilogue over planes longer than one pass, with a
+    # partial vector; rows narrower than 8, across planes
+    (1, 3, 30, 27, 3, 3, 3, 1, 1, 1, 3),
+    (2, 3, 9, 5, 3, 3, 3, 1, 1, 1, 3),
     (1, 40, 6, 6, 7, 3, 3, 1, 1, 1, 1),      # K = 360 > 256
     (1, 5, 12, 12, 80, 3, 3, 1, 1, 1, 1),    # M = 80 > 72
     (1, 3, 20, 13, 23, 3, 3, 1, 1, 1, 1),    # N = 260 > 8 panels
@@ -140,19 +144,20 @@ def test_conv2d_bn_error_conv_shape(isa):
 
 
 @pytest.mark.parametrize("act", sorted(ACTS))
-def test_conv2d_bn_inf_weight_meeting_padding(isa, act):
+@pytest.mark.parametrize("g", [1, 16])  # 16: depthwise
+def test_conv2d_bn_inf_weight_meeting_padding(isa, act, g):
     """An inf weight whose tap meets padding: the padded tap is skipped
     (as the reference does) on every path, fused or not."""
-    case = (1, 16, 6, 6, 16, 3, 3, 1, 1, 1, 1)
+    case = (1, 16, 6, 6, 16, 3, 3, 1, 1, 1, g)
     inputs = _inputs(case, 11)
     inputs[1][0, 0, 0, 0] = np.inf
     x, wt, b, mean, var, bw, bb = inputs
-    y = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, 1e-5, act), isa)
+    y = call("conv2d_bn", inputs, _attrs(1, 1, 1, g, 1e-5, act), isa)
     z = call("conv2d", [x, wt, b], dict(stride=1, padding=1, dilation=1,
-                                        groups=1), isa)
+                                        groups=g), isa)
     z = call("batch_norm", [z, mean, var, bw, bb], dict(eps=1e-5, act=0),
              isa)
     np.testing.assert_array_equal(y, act_call(act, z, isa))
-    want = call("conv2d_bn", inputs, _attrs(1, 1, 1, 1, 1e-5, act), "scalar")
+    want = call("conv2d_bn", inputs, _attrs(1, 1, 1, g, 1e-5, act), "scalar")
     for kind in (np.isnan, np.isposinf, np.isneginf):
         np.testing.assert_array_equal(kind(y), kind(want))

@@ -31,7 +31,7 @@ CASES = [
     (1, 2, 6, 44, 3, 2, 0, 1, True),         # ... with stride 2
     (1, 2, 5, 30, 3, 1, 2, 2, True),         # dilation 2, vector interior
     (1, 1, 4, 80, 3, 1, 30, 30, True),       # dilation 30: a tall row ring
-    (1, 2, 20, 21, 17, 1, 8, 1, True),       # 17 tap rows: scalar path
+    (1, 2, 20, 21, 17, 1, 8, 1, True),       # 17 tap rows
     (1, 1, 3, 9000, 3, 1, 1, 1, True),       # rows too wide for the ring
     (1, 2, 3, 25, 3, 1, 1, 1, True),         # 16 + 8 + overlapping block
     # padding not a multiple of the dilation: output row 0's first tap row
@@ -41,6 +41,14 @@ CASES = [
     (1, 2, 14, 20, 4, 1, 3, 2, True),        # even kernel, "same"-like
     (2, 2, 15, 18, 3, 2, 1, 2, True),        # ... with stride 2
     (1, 2, 16, 16, 5, 1, 3, 2, True),
+    (1, 3, 9, 11, 3, 2, 1, 1, True),         # stride 2, rows < 8, odd OH
+    (1, 2, 17, 29, 3, 2, 2, 3, True),        # stride 2, odd tap offsets
+    (1, 2, 13, 33, 7, 2, 3, 1, True),        # 7x7 stride 2
+    (1, 3, 6, 10, 1, 1, 0, 1, True),         # 1x1 kernel
+    (2, 2, 8, 18, 2, 2, 0, 1, True),         # 2x2 stride 2, no padding
+    (3, 4, 1, 3, 3, 1, 1, 1, True),          # 1x3 planes: rows < 8 stored
+    (2, 3, 2, 2, 3, 1, 1, 1, True),          # ... across several planes
+    (1, 2, 40, 100, 3, 1, 1, 1, True),       # several 16-column blocks
 ]
 
 
@@ -90,17 +98,20 @@ def test_depthwise_input_layouts(isa):
 
 @pytest.mark.skipif(not hasattr(__import__("featx")._core, "set_num_threads"),
                     reason="no thread pool")
-def test_depthwise_thread_count_does_not_change_results(isa):
+@pytest.mark.parametrize("shape,stride", [((3, 5, 13, 45), 2),
+                                          ((2, 7, 4, 3), 1)])  # rows < 8
+def test_depthwise_thread_count_does_not_change_results(isa, shape, stride):
     from featx import _core
 
     rng = np.random.default_rng(9)
-    x = rand(rng, 3, 5, 13, 45)
-    wt = rand(rng, 5, 1, 3, 3)
-    attrs = {"stride": 2, "padding": 1, "dilation": 1, "groups": 5}
+    x = rand(rng, *shape)
+    wt = rand(rng, shape[1], 1, 3, 3)
+    attrs = {"stride": stride, "padding": 1, "dilation": 1,
+             "groups": shape[1]}
     before = _core.get_num_threads()
     try:
         results = []
-        for n in (1, 2, 4, 16):  # 16 > planes: some threads get no work
+        for n in (1, 2, 3, 4, 16):  # 16 > planes: some threads get none
             _core.set_num_threads(n)
             results.append(call("conv2d", [x, wt], attrs, isa))
     finally:
