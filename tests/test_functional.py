@@ -197,7 +197,7 @@ def test_batch_norm_train_updates_running_stats():
     close(rv, 0.75 * rv0 + 0.25 * var * n / (n - 1), 1e-6)
 
 
-def test_batch_norm_train_on_inf_warns_nothing():
+def test_batch_norm_train_and_mean_on_inf_warn_nothing():
     # NumPy's "invalid value encountered in subtract" came out of the batch
     # statistics of a channel holding inf; torch gives the same NaNs silently.
     x = rand(2, 3, 4, 4)
@@ -208,6 +208,12 @@ def test_batch_norm_train_on_inf_warns_nothing():
         y = F.batch_norm(x, rm, rv, training=True)
     assert np.isnan(y[:, 0]).all() and np.isfinite(y[:, 1:]).all()
     assert np.isinf(rm[0]) and np.isnan(rv[0]) and np.isfinite(rm[1:]).all()
+    # featx.mean of +inf and -inf
+    x[0, 0, 0, 1] = -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = featx.mean(x, (2, 3))
+    assert np.isnan(m[0, 0]) and np.isfinite(m[1]).all()
 
 
 def test_batchnorm2d_module_train_eval():
