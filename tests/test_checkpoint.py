@@ -488,6 +488,20 @@ def test_legacy_storage_count_mismatch(tmp_path):
         load_torch_file(path)
 
 
+@pytest.mark.parametrize("content,what", [
+    (b"hello", "the file starts with b'hello'"),
+    (b"", "an empty file"),
+    (b"\x93NUMPY\x01\x00", "an .npy file (one array)"),
+])
+def test_npz_that_is_not_a_zip(tmp_path, content, what):
+    # NumPy took any non-zip .npz for a pickle and suggested allow_pickle=True.
+    path = tmp_path / "weights.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointFormatError) as e:
+        load_state_dict_file(path)
+    assert str(e.value) == f"{path}: not an .npz archive (a zip of .npy arrays): {what}"
+
+
 def test_npz_cut_in_half(tmp_path):
     raw = (CKPT / "tiny.npz").read_bytes()
     path = tmp_path / "tiny.npz"
