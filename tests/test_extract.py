@@ -121,6 +121,13 @@ def test_list_images_sorted_recursive_globs_and_explicit_files(collection):
     (root / "empty").mkdir(exist_ok=True)
     with pytest.raises(ValueError, match="no image files"):
         list_images(str(root / "empty"))
+    # an empty list said "no image files in  (extensions: ...)"; a generator's
+    # items were consumed before the message named them
+    with pytest.raises(ValueError, match="no inputs given"):
+        list_images([])
+    with pytest.raises(ValueError, match=re.escape(f"no image files in {str(root / 'empty')!r}")):
+        list_images(p for p in [str(root / "empty")])
+    assert list_images(p for p in [str(d / "camera.jpg")]) == [str(d / "camera.jpg")]
 
 
 # --------------------------------------------------------------------------- API
