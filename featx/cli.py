@@ -818,6 +818,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "inputs",
         nargs="*",
+        default=[],  # else argparse calls INPUT required in its usage errors
         metavar="INPUT",
         help="image files, folders (searched recursively for image files) or glob patterns, "
         "before --nodes; streamed in batches, in sorted path order, to --out with one row "
