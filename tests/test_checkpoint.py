@@ -385,6 +385,24 @@ def test_storage_declared_larger_than_record(tmp_path):
         load_torch_file(path)
 
 
+def test_zip_record_flagged_encrypted(tmp_path):  # .pth and .npz
+    # A flipped "encrypted" bit made zipfile raise RuntimeError ("File ... is
+    # encrypted, password required for extraction"), not featx's error.
+    raw = bytearray((CKPT / "tensors_zip.pth").read_bytes())
+    central = raw.find(b"PK\x01\x02")  # the first record's central entry
+    raw[central + 8] |= 0x01
+    path = tmp_path / "encrypted.pth"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointFormatError, match="encrypted"):
+        load_torch_file(path)
+    raw = bytearray((CKPT / "tiny.npz").read_bytes())
+    raw[raw.find(b"PK\x01\x02") + 8] |= 0x01
+    path = tmp_path / "encrypted.npz"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointFormatError, match="encrypted"):
+        load_state_dict_file(path)
+
+
 def _legacy_pickle_spans(raw: bytes) -> list[tuple[int, int]]:
     import io
     f = io.BytesIO(raw)

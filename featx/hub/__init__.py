@@ -85,7 +85,8 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
     except CheckpointFormatError:
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, KeyError,
-            NotImplementedError, zlib.error) as exc:
+            NotImplementedError, zlib.error, RuntimeError) as exc:
+        # RuntimeError: zipfile's "encrypted" (a flipped flag bit here)
         raise CheckpointFormatError(f"{path}: corrupted .npz ({exc})"
                                     ) from None
 
