@@ -403,6 +403,20 @@ def test_zip_record_flagged_encrypted(tmp_path):  # .pth and .npz
         load_state_dict_file(path)
 
 
+def test_npz_record_offset_before_the_file(tmp_path):
+    # An end record whose central-directory offset is too large shifts every
+    # record before the start of the file: zipfile's seek raised a bare
+    # "OSError: [Errno 22] Invalid argument" (found by byte-flip fuzzing).
+    raw = bytearray((CKPT / "tiny.npz").read_bytes())
+    end = raw.rfind(b"PK\x05\x06")
+    offset = struct.unpack_from("<I", raw, end + 16)[0]
+    struct.pack_into("<I", raw, end + 16, offset + 1000)
+    path = tmp_path / "shifted.npz"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointFormatError, match=r"shifted.npz: corrupted .npz"):
+        load_state_dict_file(path)
+
+
 def _legacy_pickle_spans(raw: bytes) -> list[tuple[int, int]]:
     import io
     f = io.BytesIO(raw)

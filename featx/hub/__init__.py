@@ -85,8 +85,9 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
     except CheckpointFormatError:
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, KeyError,
-            NotImplementedError, zlib.error, RuntimeError) as exc:
-        # RuntimeError: zipfile's "encrypted" (a flipped flag bit here)
+            NotImplementedError, zlib.error, RuntimeError, OSError) as exc:
+        # RuntimeError: zipfile's "encrypted" (a flipped flag bit here);
+        # OSError: a seek to a corrupted, negative record offset (EINVAL)
         raise CheckpointFormatError(f"{path}: corrupted .npz ({exc})"
                                     ) from None
 
