@@ -509,6 +509,11 @@ def test_autowrap_functions_and_wrap_decorator():
     np.testing.assert_array_equal(out["mul"], x * 3)
     out = create_feature_extractor(UsesWrapped(), ["mul"])(x)
     np.testing.assert_array_equal(out["mul"], x * 6)
+    # torch.fx.wrap("opaque") by name returned a wrapper of the str, which
+    # wrapped nothing and failed only when called
+    with pytest.raises(TypeError, match=r"takes the function itself.*got str "
+                       r"'opaque'; torch.fx.wrap's string form"):
+        wrap("opaque")
 
 
 class Guarded(nn.Module):
