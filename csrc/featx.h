@@ -76,6 +76,17 @@ typedef struct fx_tensor {
 
 int64_t fx_tensor_numel(const fx_tensor *t);
 
+/* The most elements an array featx makes may have (also the limit of
+ * get_graph_node_info's shapes). Window attributes (stride, padding,
+ * dilation, kernel_size) are bounded by it too, so that shape arithmetic
+ * cannot overflow. */
+#define FX_MAX_NUMEL ((int64_t)1 << 48)
+
+/* FX_OK if t has at most FX_MAX_NUMEL elements (counted without overflow),
+ * else FX_ERR_SHAPE with a message naming op and the output shape t. */
+fx_status fx_tensor_check_numel(const char *op, const fx_tensor *t,
+                                fx_error *err);
+
 /* ---- attribute schema ------------------------------------------------ */
 
 typedef enum fx_attr_kind {

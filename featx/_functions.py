@@ -581,8 +581,9 @@ def mean(input: Any, dim: Any = None, keepdim: bool = False) -> Any:
     else:
         dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
         axes = tuple(sorted({_wrap_dim("mean", d, x.ndim) for d in dims}))
-    out = x.mean(axis=axes, keepdims=bool(keepdim), dtype=np.float64)
-    return np.asarray(out, dtype=np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf/nan spread as in torch
+        out = x.mean(axis=axes, keepdims=bool(keepdim), dtype=np.float64)
+        return np.asarray(out, dtype=np.float32)
 
 
 @op

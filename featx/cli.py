@@ -625,6 +625,8 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     _check_sizes(args)
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be a positive number of images, got {args.batch_size}")
+    if args.workers < 0:
+        raise CLIError(f"--workers must be a number of threads >= 0, got {args.workers}")
     member, weights_path = (
         _resolve_weights(args.model, args.weights) if args.weights else (None, None)
     )
@@ -816,6 +818,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "inputs",
         nargs="*",
+        default=[],  # else argparse calls INPUT required in its usage errors
         metavar="INPUT",
         help="image files, folders (searched recursively for image files) or glob patterns, "
         "before --nodes; streamed in batches, in sorted path order, to --out with one row "

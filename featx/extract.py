@@ -92,10 +92,11 @@ def list_images(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     Raises:
         FileNotFoundError: a path that is not a glob pattern does not exist, or a pattern
             matches nothing.
-        ValueError: ``inputs`` names no image file at all.
+        ValueError: ``inputs`` is empty or names no image file at all.
     """
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not inputs:  # (a generator is read once: kept for the message below)
+        raise ValueError("no inputs given: expected image files, folders or glob patterns")
     found: set[str] = set()
     for item in inputs:
         spec = os.fspath(item)

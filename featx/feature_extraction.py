@@ -428,7 +428,27 @@ def _prune(graph: Any, outputs: list[int]) -> list[int]:
     return sorted(keep)
 
 
-def _resolve(graph: Any, spec: dict[str, str], mode: str) -> list:
+def _alias_hint(model: Module, graph: Any, query: str) -> str:
+    """When ``query`` starts with the second name of a module registered under
+    two names (``self.b = self.a``) and the first name gives a node, a
+    sentence naming it (the graph uses the first name); else ''."""
+    first: dict[int, str] = {}
+    for name, module in model.named_modules(remove_duplicate=False):
+        canonical = first.setdefault(id(module), name)
+        if name and canonical != name and (query == name
+                                           or query.startswith(name + ".")):
+            renamed = canonical + query[len(name):]
+            try:
+                graph.resolve(renamed)
+            except ValueError:
+                return ""
+            return (f" {name!r} is the module {canonical!r} registered a second "
+                    f"time; its nodes carry the first name: ask for {renamed!r}.")
+    return ""
+
+
+def _resolve(graph: Any, spec: dict[str, str], mode: str,
+             model: Module) -> list:
     """(output key, node index) pairs in execution order."""
     names = graph.names()
     candidates = sorted({".".join(n.split(".")[:k]) for n in names
@@ -440,7 +460,8 @@ def _resolve(graph: Any, spec: dict[str, str], mode: str) -> list:
         except ValueError:
             close = difflib.get_close_matches(query, candidates, n=5,
                                                 cutoff=0.5)
-            hint = f" Close names: {close}." if close else ""
+            hint = _alias_hint(model, graph, query) or (
+                f" Close names: {close}." if close else "")
             raise ValueError(
                 f"node {query!r} is not present in the model's {mode}-mode "
                 f"graph.{hint} Call get_graph_node_names(model) to list the "
@@ -528,7 +549,7 @@ def create_feature_extractor(
     if not training:  # report an unknown node for the mode the user is in
         order.reverse()
     for mode, graph in order:
-        outputs = _resolve(graph, specs[mode], mode)
+        outputs = _resolve(graph, specs[mode], mode, model)
         _check_inplace(export_graph(graph, list(range(len(graph))), outputs))
         keep = _prune(graph, [index for _, index in outputs])
         graphs[mode] = export_graph(graph, keep, outputs)

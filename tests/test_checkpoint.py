@@ -385,6 +385,38 @@ def test_storage_declared_larger_than_record(tmp_path):
         load_torch_file(path)
 
 
+def test_zip_record_flagged_encrypted(tmp_path):  # .pth and .npz
+    # A flipped "encrypted" bit made zipfile raise RuntimeError ("File ... is
+    # encrypted, password required for extraction"), not featx's error.
+    raw = bytearray((CKPT / "tensors_zip.pth").read_bytes())
+    central = raw.find(b"PK\x01\x02")  # the first record's central entry
+    raw[central + 8] |= 0x01
+    path = tmp_path / "encrypted.pth"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointFormatError, match="encrypted"):
+        load_torch_file(path)
+    raw = bytearray((CKPT / "tiny.npz").read_bytes())
+    raw[raw.find(b"PK\x01\x02") + 8] |= 0x01
+    path = tmp_path / "encrypted.npz"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointFormatError, match="encrypted"):
+        load_state_dict_file(path)
+
+
+def test_npz_record_offset_before_the_file(tmp_path):
+    # An end record whose central-directory offset is too large shifts every
+    # record before the start of the file: zipfile's seek raised a bare
+    # "OSError: [Errno 22] Invalid argument" (found by byte-flip fuzzing).
+    raw = bytearray((CKPT / "tiny.npz").read_bytes())
+    end = raw.rfind(b"PK\x05\x06")
+    offset = struct.unpack_from("<I", raw, end + 16)[0]
+    struct.pack_into("<I", raw, end + 16, offset + 1000)
+    path = tmp_path / "shifted.npz"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointFormatError, match=r"shifted.npz: corrupted .npz"):
+        load_state_dict_file(path)
+
+
 def _legacy_pickle_spans(raw: bytes) -> list[tuple[int, int]]:
     import io
     f = io.BytesIO(raw)
@@ -486,6 +518,20 @@ def test_legacy_storage_count_mismatch(tmp_path):
     cc.write_torch_legacy(path, pkl, {"k": (3, b"\0" * 12)})
     with pytest.raises(CheckpointFormatError, match="records 3 elements"):
         load_torch_file(path)
+
+
+@pytest.mark.parametrize("content,what", [
+    (b"hello", "the file starts with b'hello'"),
+    (b"", "an empty file"),
+    (b"\x93NUMPY\x01\x00", "an .npy file (one array)"),
+])
+def test_npz_that_is_not_a_zip(tmp_path, content, what):
+    # NumPy took any non-zip .npz for a pickle and suggested allow_pickle=True.
+    path = tmp_path / "weights.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointFormatError) as e:
+        load_state_dict_file(path)
+    assert str(e.value) == f"{path}: not an .npz archive (a zip of .npy arrays): {what}"
 
 
 def test_npz_cut_in_half(tmp_path):

@@ -470,6 +470,11 @@ def test_usage_errors_exit_2():
         and "Traceback" not in proc.stderr
     )
     assert run().returncode == 2
+    # INPUT is optional: argparse listed it as required ("MODEL, INPUT, --nodes")
+    proc = run("extract")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == (
+        "featx extract: error: the following arguments are required: MODEL, --nodes")
 
 
 def test_nodes_says_when_train_and_eval_differ(monkeypatch, capsys):

@@ -256,6 +256,18 @@ def test_offline_uses_a_file_already_in_the_cache(server, torch_home):
     _assert_state(load_state_dict_from_url(dead, check_hash=True))
 
 
+def test_download_url_to_file_checks_the_destination_first(server, tmp_path):
+    # Both failed only after the whole download, naming the temporary file.
+    url = server.url(GOOD_NAME)
+    with pytest.raises(FileNotFoundError) as e:
+        download_url_to_file(url, tmp_path / "no" / "f.npz", progress=False)
+    assert str(e.value) == (f"cannot save {url} as {tmp_path / 'no' / 'f.npz'}: the "
+                            f"folder {tmp_path / 'no'} does not exist")
+    with pytest.raises(IsADirectoryError, match=f"as {tmp_path}: it is a folder"):
+        download_url_to_file(url, tmp_path, progress=False)
+    assert server.requests == [] and os.listdir(tmp_path) == []
+
+
 def test_corrupt_file_in_the_cache_is_named_with_the_remedy(server, torch_home):
     torch_home.mkdir(parents=True)
     cached = torch_home / "resnet18-f37072fd.pth"

@@ -121,6 +121,13 @@ def test_list_images_sorted_recursive_globs_and_explicit_files(collection):
     (root / "empty").mkdir(exist_ok=True)
     with pytest.raises(ValueError, match="no image files"):
         list_images(str(root / "empty"))
+    # an empty list said "no image files in  (extensions: ...)"; a generator's
+    # items were consumed before the message named them
+    with pytest.raises(ValueError, match="no inputs given"):
+        list_images([])
+    with pytest.raises(ValueError, match=re.escape(f"no image files in {str(root / 'empty')!r}")):
+        list_images(p for p in [str(root / "empty")])
+    assert list_images(p for p in [str(d / "camera.jpg")]) == [str(d / "camera.jpg")]
 
 
 # --------------------------------------------------------------------------- API
@@ -509,6 +516,11 @@ def test_cli_stream_options_need_inputs_and_bad_values_are_one_line_errors(tmp_p
     proc = run("extract", "resnet18", sample_image_path(), "--nodes", "fc",
                "--batch-size", "0", cwd=tmp_path)
     assert proc.returncode == 2 and "--batch-size" in proc.stderr
+    # it said "num_workers must be ...", after the header lines
+    proc = run("extract", "resnet18", sample_image_path(), "--nodes", "fc",
+               "--workers", "-1", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "featx: error: --workers must be a number of threads >= 0, got -1\n"
     (tmp_path / "bad.jpg").write_bytes(b"nothing")
     proc = run("extract", "resnet18", str(tmp_path / "bad.jpg"), "--nodes", "fc",
                "--seed", "0", cwd=tmp_path)

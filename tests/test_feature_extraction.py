@@ -204,6 +204,21 @@ def test_unknown_query_names_mode_close_names_and_the_helper():
     assert "get_graph_node_names" in msg
 
 
+def test_unknown_query_that_is_a_second_name_of_a_module_names_the_first():
+    # self.b = self.a: the graph uses 'a', and 'b' was "not present" with no hint
+    m = nn.Sequential(nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU()))
+    m.add_module("alias", m[0])
+    for query, first in (("alias", "'0'"), ("alias.1", "'0.1'")):
+        with pytest.raises(ValueError, match=f"'alias' is the module '0' registered a "
+                           f"second time; its nodes carry the first name: ask for "
+                           f"{first}"):
+            create_feature_extractor(m, [query])
+    with pytest.raises(ValueError) as e:  # no such node under the first name either
+        create_feature_extractor(m, ["alias.5"])
+    assert "registered a second time" not in str(e.value)
+    assert list(create_feature_extractor(m, ["0.1"])(_x(1, 3, 2, 2))) == ["0.1"]
+
+
 def test_output_order_is_execution_order():
     out = _extract(Net().eval(), ["fc", "x", "layer1"], _x(1, 3, 8, 8))
     assert list(out) == ["x", "layer1", "fc"]
@@ -509,6 +524,11 @@ def test_autowrap_functions_and_wrap_decorator():
     np.testing.assert_array_equal(out["mul"], x * 3)
     out = create_feature_extractor(UsesWrapped(), ["mul"])(x)
     np.testing.assert_array_equal(out["mul"], x * 6)
+    # torch.fx.wrap("opaque") by name returned a wrapper of the str, which
+    # wrapped nothing and failed only when called
+    with pytest.raises(TypeError, match=r"takes the function itself.*got str "
+                       r"'opaque'; torch.fx.wrap's string form"):
+        wrap("opaque")
 
 
 class Guarded(nn.Module):

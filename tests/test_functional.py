@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -194,6 +195,25 @@ def test_batch_norm_train_updates_running_stats():
           / np.sqrt(var.reshape(1, 3, 1, 1) + 1e-5))
     close(rm, 0.75 * rm0 + 0.25 * mean, 1e-6)
     close(rv, 0.75 * rv0 + 0.25 * var * n / (n - 1), 1e-6)
+
+
+def test_batch_norm_train_and_mean_on_inf_warn_nothing():
+    # NumPy's "invalid value encountered in subtract" came out of the batch
+    # statistics of a channel holding inf; torch gives the same NaNs silently.
+    x = rand(2, 3, 4, 4)
+    x[0, 0, 0, 0] = np.inf
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = F.batch_norm(x, rm, rv, training=True)
+    assert np.isnan(y[:, 0]).all() and np.isfinite(y[:, 1:]).all()
+    assert np.isinf(rm[0]) and np.isnan(rv[0]) and np.isfinite(rm[1:]).all()
+    # featx.mean of +inf and -inf
+    x[0, 0, 0, 1] = -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = featx.mean(x, (2, 3))
+    assert np.isnan(m[0, 0]) and np.isfinite(m[1]).all()
 
 
 def test_batchnorm2d_module_train_eval():

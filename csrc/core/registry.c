@@ -203,13 +203,49 @@ fx__shape_str(const fx_tensor *t, char *buf, size_t size)
     return buf;
 }
 
+fx_status
+fx_tensor_check_numel(const char *op, const fx_tensor *t, fx_error *err)
+{
+    char s[160];
+    int64_t n = 1;
+    int32_t i;
+
+    for (i = 0; i < t->ndim; i++) {
+        if (t->shape[i] == 0) {
+            return FX_OK;
+        }
+    }
+    for (i = 0; i < t->ndim; i++) {
+        if (t->shape[i] > FX_MAX_NUMEL / n) {
+            return fx_error_set(err, FX_ERR_SHAPE,
+                                "%s: the output would have shape %s, more "
+                                "than the 2**48 elements featx can hold",
+                                op, fx__shape_str(t, s, sizeof(s)));
+        }
+        n *= t->shape[i];
+    }
+    return FX_OK;
+}
+
 int64_t
 fx__window_out(int64_t in, int64_t kernel, int64_t stride, int64_t pad,
                int64_t dilation, int ceil_mode)
 {
-    int64_t num = in + 2 * pad - dilation * (kernel - 1) - 1
-                  + (ceil_mode ? stride - 1 : 0);
-    int64_t out;
+    int64_t num, out;
+
+    /* A dilated kernel longer than 2^50 (> in + 2 * pad for any input
+     * featx can hold) fits nowhere; checked before the product, which
+     * could overflow. */
+    if (kernel > 1 && dilation > (FX_MAX_NUMEL << 2) / (kernel - 1)) {
+        return 0;
+    }
+    /* A stride longer than in + 2 * pad gives one window (or none) however
+     * long it is: clamped, so that adding it cannot overflow. */
+    if (stride > (FX_MAX_NUMEL << 2)) {
+        stride = FX_MAX_NUMEL << 2;
+    }
+    num = in + 2 * pad - dilation * (kernel - 1) - 1
+          + (ceil_mode ? stride - 1 : 0);
 
     /* floor division, as torch's pooling_output_shape: with ceil_mode an
      * input smaller than the window still gives one (clipped) window */

@@ -138,12 +138,13 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     }
     for (i = 0; i < 2; i++) {
         if (p->stride.v[i] < 1 || p->dilation.v[i] < 1
-            || p->padding.v[i] < 0) {
+            || p->padding.v[i] < 0 || p->dilation.v[i] > FX_MAX_NUMEL
+            || p->padding.v[i] > FX_MAX_NUMEL) {
             return fx_error_set(
                 err, FX_ERR_ARG,
-                "conv2d: stride and dilation must be positive and padding "
-                "non-negative, got stride (%lld, %lld), padding (%lld, "
-                "%lld), dilation (%lld, %lld)",
+                "conv2d: stride must be positive, dilation in [1, 2**48] "
+                "and padding in [0, 2**48], got stride (%lld, %lld), "
+                "padding (%lld, %lld), dilation (%lld, %lld)",
                 (long long)p->stride.v[0], (long long)p->stride.v[1],
                 (long long)p->padding.v[0], (long long)p->padding.v[1],
                 (long long)p->dilation.v[0], (long long)p->dilation.v[1]);
@@ -203,6 +204,9 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     out->shape[1] = w->shape[0];
     out->shape[2] = oh;
     out->shape[3] = ow;
+    if (fx_tensor_check_numel("conv2d", out, err) != FX_OK) {
+        return FX_ERR_SHAPE;
+    }
     /* the GEMM's columns: every image's output pixels */
     *workspace = fx__gemm_workspace(w->shape[1] * w->shape[2] * w->shape[3],
                                     x->shape[0] * oh * ow);

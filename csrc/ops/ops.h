@@ -265,7 +265,9 @@ int fx__permute_as_transpose(const fx_permute_params *p, const fx_tensor *x,
 fx_status fx__act_check(const char *op, int64_t act, fx_error *err);
 
 /* Output size of a sliding window along one dim (torch's pooling/conv
- * rule); returns <= 0 if the window does not fit. */
+ * rule); returns <= 0 if the window does not fit. in, pad and dilation
+ * are at most FX_MAX_NUMEL, kernel at most 2^62, stride any positive
+ * int64. */
 int64_t fx__window_out(int64_t in, int64_t kernel, int64_t stride,
                        int64_t pad, int64_t dilation, int ceil_mode);
 

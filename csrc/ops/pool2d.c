@@ -91,12 +91,13 @@ pool_infer(const char *op, const fx_tensor *x, const fx_ints *ks,
         }
     }
     for (i = 0; i < 2; i++) {
-        if (ks->v[i] < 1 || st->v[i] < 1 || dil[i] < 1) {
+        if (ks->v[i] < 1 || st->v[i] < 1 || dil[i] < 1
+            || ks->v[i] > FX_MAX_NUMEL || dil[i] > FX_MAX_NUMEL) {
             return fx_error_set(
                 err, FX_ERR_ARG,
-                "%s: kernel_size, stride and dilation must be positive, "
-                "got kernel_size (%lld, %lld), stride (%lld, %lld), "
-                "dilation (%lld, %lld)",
+                "%s: stride must be positive, kernel_size and dilation in "
+                "[1, 2**48], got kernel_size (%lld, %lld), stride (%lld, "
+                "%lld), dilation (%lld, %lld)",
                 op, (long long)ks->v[0], (long long)ks->v[1],
                 (long long)st->v[0], (long long)st->v[1], (long long)dil[0],
                 (long long)dil[1]);

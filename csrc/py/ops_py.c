@@ -333,6 +333,27 @@ check_arity(const fx_op_info *op, Py_ssize_t n)
     return -1;
 }
 
+/* op's shape inference for inputs in: fills out and the workspace bytes
+ * *ws. An output of more than FX_MAX_NUMEL elements is refused here, for
+ * every op, before anything is allocated. Returns 0, or -1 with an
+ * exception set. */
+static int
+infer(const fx_op_info *op, const void *params, Py_ssize_t n,
+      const fx_tensor *in, fx_tensor *out, size_t *ws)
+{
+    fx_error err;
+
+    memset(out, 0, sizeof(*out));
+    err.code = FX_OK;
+    err.msg[0] = '\0';
+    if (op->infer(params, (int32_t)n, in, out, ws, &err) != FX_OK
+        || fx_tensor_check_numel(op->name, out, &err) != FX_OK) {
+        fxpy_raise(&err);
+        return -1;
+    }
+    return 0;
+}
+
 /* 1 if the call reads and writes fewer floats than the pool's
  * fx_pool_serial_below (so it runs on the calling thread). */
 static int
@@ -371,7 +392,6 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     PyObject *seq = NULL, *result = NULL;
     PyArrayObject *out_arr = NULL;
     fx_tensor out;
-    fx_error err;
     size_t ws = 0;
     void *ws_raw = NULL, *ws_aligned = NULL;
     size_t ws_need;
@@ -406,11 +426,7 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
             goto fail;
         }
     }
-    memset(&out, 0, sizeof(out));
-    err.code = FX_OK;
-    err.msg[0] = '\0';
-    if (op->infer(pbuf, (int32_t)n, in, &out, &ws, &err) != FX_OK) {
-        fxpy_raise(&err);
+    if (infer(op, pbuf, n, in, &out, &ws) < 0) {
         goto fail;
     }
     for (i = 0; i < out.ndim; i++) {
@@ -611,7 +627,6 @@ fxpy_workspace_bytes(PyObject *module, PyObject *args, PyObject *kwargs)
     const fx_op_info *op;
     Py_ssize_t n = 0, i;
     size_t ws = 0;
-    fx_error err;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO:_workspace_bytes",
                                      kwlist, &name, &inputs, &attrs)) {
@@ -637,11 +652,7 @@ fxpy_workspace_bytes(PyObject *module, PyObject *args, PyObject *kwargs)
             goto done;
         }
     }
-    memset(&out, 0, sizeof(out));
-    err.code = FX_OK;
-    err.msg[0] = '\0';
-    if (op->infer(params, (int32_t)n, in, &out, &ws, &err) != FX_OK) {
-        fxpy_raise(&err);
+    if (infer(op, params, n, in, &out, &ws) < 0) {
         goto done;
     }
     result = PyLong_FromSize_t(ws);
@@ -654,14 +665,16 @@ done:
 }
 
 /* One input shape for infer(): None (an absent optional input, ndim -1)
- * or a sequence of at most FX_MAX_DIMS non-negative ints. Fills t with
- * data NULL. Returns 0, or -1 with an exception set. */
+ * or a sequence of at most FX_MAX_DIMS non-negative ints, at most
+ * FX_MAX_NUMEL elements. Fills t with data NULL. Returns 0, or -1 with an
+ * exception set. */
 static int
 shape_from(const fx_op_info *op, Py_ssize_t index, PyObject *obj,
            fx_tensor *t)
 {
     PyObject *seq = NULL;
     Py_ssize_t n, i;
+    fx_error err;
     int rc = -1;
 
     memset(t, 0, sizeof(*t));
@@ -709,6 +722,12 @@ shape_from(const fx_op_info *op, Py_ssize_t index, PyObject *obj,
         t->shape[i] = (int64_t)d;
     }
     t->ndim = (int32_t)n;
+    if (fx_tensor_check_numel(op->name, t, &err) != FX_OK) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: input shape %zd has more than the 2**48 elements "
+                     "featx can hold", op->name, index);
+        goto done;
+    }
     rc = 0;
 done:
     Py_DECREF(seq);
@@ -734,7 +753,6 @@ fxpy_infer(PyObject *module, PyObject *args, PyObject *kwargs)
     const fx_op_info *op;
     Py_ssize_t n, i;
     size_t ws = 0;
-    fx_error err;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO:infer", kwlist,
                                      &name, &shapes, &attrs)) {
@@ -769,11 +787,7 @@ fxpy_infer(PyObject *module, PyObject *args, PyObject *kwargs)
             goto done;
         }
     }
-    memset(&out, 0, sizeof(out));
-    err.code = FX_OK;
-    err.msg[0] = '\0';
-    if (op->infer(params, (int32_t)n, in, &out, &ws, &err) != FX_OK) {
-        fxpy_raise(&err);
+    if (infer(op, params, n, in, &out, &ws) < 0) {
         goto done;
     }
     result = PyTuple_New(out.ndim);

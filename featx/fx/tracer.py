@@ -46,7 +46,17 @@ def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
     Returns:
         A callable with the same name that records one ``call_function``
         node (stem: ``fn.__name__``) whenever an argument is traced.
+
+    Raises:
+        TypeError: ``fn`` is not callable, e.g. ``torch.fx.wrap``'s string
+            form ``wrap("helper")``, which would otherwise wrap nothing.
     """
+    if not callable(fn):
+        raise TypeError(
+            f"featx.fx.wrap takes the function itself (@featx.fx.wrap on its "
+            f"definition, or helper = featx.fx.wrap(helper)), got "
+            f"{type(fn).__name__} {fn!r:.60}; torch.fx.wrap's string form "
+            f"is not supported")
     if getattr(fn, "__featx_wrapped__", None) is not None:
         return fn
 

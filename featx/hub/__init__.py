@@ -68,6 +68,14 @@ def _pick_state_dict(obj: Any, path: str, key: str | None) -> dict[str,
 
 
 def _load_npz(path: str) -> dict[str, np.ndarray]:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    # np.load takes any other content for a pickle and suggests allow_pickle=True
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        what = ("an empty file" if not head else "an .npy file (one array)"
+                if head.startswith(b"\x93NUMPY") else f"the file starts with {head!r}")
+        raise CheckpointFormatError(f"{path}: not an .npz archive (a zip of .npy "
+                                    f"arrays): {what}")
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
@@ -77,7 +85,9 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
     except CheckpointFormatError:
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, KeyError,
-            NotImplementedError, zlib.error) as exc:
+            NotImplementedError, zlib.error, RuntimeError, OSError) as exc:
+        # RuntimeError: zipfile's "encrypted" (a flipped flag bit here);
+        # OSError: a seek to a corrupted, negative record offset (EINVAL)
         raise CheckpointFormatError(f"{path}: corrupted .npz ({exc})"
                                     ) from None
 

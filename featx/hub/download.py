@@ -167,10 +167,20 @@ def download_url_to_file(
         DownloadError: the server is unreachable, answers with an HTTP error, or the
             connection ends before ``Content-Length`` bytes arrived. An ``OSError``.
         ChecksumError: the digest does not start with ``hash_prefix``. A ``RuntimeError``.
+        IsADirectoryError, FileNotFoundError: ``dst`` is a folder or its folder does not
+            exist (checked before connecting).
         OSError: the temporary file cannot be created or renamed.
     """
     dst = os.path.abspath(os.path.expanduser(os.fspath(dst)))
     dst_dir = os.path.dirname(dst)
+    # Checked before the download, which would otherwise fail only at its end, naming
+    # the temporary file.
+    if os.path.isdir(dst):
+        raise IsADirectoryError(f"cannot save {url} as {dst}: it is a folder; give a "
+                                f"file path")
+    if not os.path.isdir(dst_dir):
+        raise FileNotFoundError(f"cannot save {url} as {dst}: the folder {dst_dir} does "
+                                f"not exist")
     req = urllib.request.Request(url, headers={"User-Agent": "featx.hub"})
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)

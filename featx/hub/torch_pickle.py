@@ -625,9 +625,10 @@ def _load_zip(f: IO[bytes], file_size: int) -> Any:
             try:
                 return zf.read(name)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError,
-                    zlib.error, NotImplementedError) as exc:
+                    zlib.error, NotImplementedError, RuntimeError) as exc:
                 # NotImplementedError: a version or compression method that
-                # zipfile does not know, i.e. a corrupted header here.
+                # zipfile does not know; RuntimeError: the encryption flag
+                # (torch never encrypts); i.e. a corrupted header here.
                 raise _Corrupt(f"record {name!r} is corrupted ({exc})"
                                ) from None
 

@@ -231,8 +231,9 @@ def _batch_norm_train(input: Any, running_mean: Any, running_var: Any,
         var = np.ones((c,), np.float32)
     else:
         x64 = x.astype(np.float64)
-        mean64 = x64.mean(axis=axes)
-        var64 = x64.var(axis=axes)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf/nan spread as in torch
+            mean64 = x64.mean(axis=axes)
+            var64 = x64.var(axis=axes)
         if running_mean is not None:
             running_mean[...] = ((1.0 - momentum) * running_mean
                                  + momentum * mean64)

@@ -172,6 +172,56 @@ def test_too_many_dims():
         _core.call("relu", [np.zeros((1,) * 9, np.float32)], {})
 
 
+def test_output_over_2_48_elements_names_the_op_and_shape():
+    # It was NumPy's "array is too big; `arr.size * arr.dtype.itemsize` is
+    # larger than the maximum possible size" (or, from infer, "iterator is
+    # too large"); now featx's limit, before anything is allocated.
+    x = np.ones((1, 1, 1, 1), np.float32)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    msg = (r"conv2d: the output would have shape \(1, 1, 4294967297, "
+           r"4294967297\), more than the 2\*\*48 elements featx can hold")
+    attrs = dict(CONV_ATTRS, padding=2 ** 31)
+    with pytest.raises(ValueError, match=msg):
+        _core.call("conv2d", [x, w], attrs)
+    with pytest.raises(ValueError, match=msg):
+        _core.infer("conv2d", [(1, 1, 1, 1), (1, 1, 1, 1)], attrs)
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: the output "
+                       r"would have shape \(1, 1, 4611686018427387904, 1\)"):
+        _core.call("adaptive_avg_pool2d", [x], {"output_size": (2 ** 62, 1)})
+    with pytest.raises(ValueError, match=r"relu: input shape 0 has more than "
+                       r"the 2\*\*48 elements"):
+        _core.infer("relu", [(2 ** 30, 2 ** 30)], {})
+    assert _core.infer("relu", [(2 ** 24, 2 ** 24)], {}) == (2 ** 24, 2 ** 24)
+
+
+def test_window_attributes_past_2_48_are_refused_not_wrapped():
+    # padding or dilation near 2**62 wrapped the int64 output-size formula
+    # to a negative number: "output size would be 0x0".
+    x = np.ones((1, 1, 4, 4), np.float32)
+    w = np.ones((1, 1, 3, 3), np.float32)
+    for key in ("padding", "dilation"):
+        with pytest.raises(ValueError, match=r"conv2d: stride must be "
+                           r"positive, dilation in \[1, 2\*\*48\] and padding "
+                           r"in \[0, 2\*\*48\], got"):
+            _core.call("conv2d", [x, w], dict(CONV_ATTRS, **{key: 2 ** 62}))
+    with pytest.raises(ValueError, match=r"max_pool2d: stride must be "
+                       r"positive, kernel_size and dilation in \[1, 2\*\*48\]"):
+        _core.call("max_pool2d", [x], {"kernel_size": 2 ** 62, "stride": 1,
+                                       "padding": 0, "dilation": 1,
+                                       "ceil_mode": False})
+    # a dilated kernel far longer than the input fits nowhere (no overflow)
+    with pytest.raises(ValueError, match="output size would be 0x0"):
+        _core.call("conv2d", [x, w], dict(CONV_ATTRS, dilation=2 ** 48))
+    # any stride: one window, as torch gives for strides it can take
+    for ceil_mode in (False, True):
+        y = _core.call("max_pool2d", [x], {"kernel_size": 2, "stride": 2 ** 62,
+                                           "padding": 1, "dilation": 1,
+                                           "ceil_mode": ceil_mode})
+        assert y.shape == (1, 1, 1, 1)
+    assert _core.call("conv2d", [x, w], dict(CONV_ATTRS, stride=2 ** 62,
+                                              padding=1)).shape == (1, 1, 1, 1)
+
+
 def test_output_is_fresh(isa):
     x = np.ones((2, 3), np.float32)
     y = call("reshape", [x], {"shape": (2, 3)}, isa)
