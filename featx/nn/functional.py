@@ -632,8 +632,8 @@ def gelu(input: Any, approximate: str = "none") -> Any:
         ValueError: ``approximate`` not ``"none"`` or ``"tanh"``.
 
     Example:
-        >>> gelu(np.array([0.0, 1.0], np.float32))
-        array([0.       , 0.8413448], dtype=float32)
+        >>> gelu(np.array([0.0, 2.0], np.float32))
+        array([0.       , 1.9544997], dtype=float32)
     """
     if approximate not in _GELU_APPROXIMATE:
         raise ValueError(

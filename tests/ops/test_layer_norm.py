@@ -24,6 +24,18 @@ def test_layer_norm_matches_reference(isa, shape, k, affine, eps):
     assert_close(y, ref.layer_norm(x, k, w, b, eps), rtol=2e-5)
 
 
+def test_layer_norm_every_row_length(isa):
+    # rows of 1..49 floats hit every split between the AVX2 kernel's
+    # 16-float steps, its 8-float step and the scalar tail
+    rng = np.random.default_rng(5)
+    for d in range(1, 50):
+        x = rand(rng, 3, d) * 3 + 2
+        w, b = rand(rng, d), rand(rng, d)
+        y = call("layer_norm", [x, w, b], {"normalized_ndim": 1,
+                                           "eps": 1e-5}, isa)
+        assert_close(y, ref.layer_norm(x, 1, w, b, 1e-5), rtol=2e-5)
+
+
 def test_layer_norm_one_input(isa):
     x = rand(np.random.default_rng(0), 4, 6)
     y = call("layer_norm", [x], {"normalized_ndim": 1, "eps": 1e-5}, isa)
