@@ -208,14 +208,14 @@ def test_efficientnet_errors():
         32, 16, 1)
     assert efficientnet.MBConvConfig(6, 3, 1, 32, 16, 3, width_mult=1.1,
                                      depth_mult=1.2).num_layers == 4
-    with pytest.raises(ValueError, match="should not be empty"):
+    with pytest.raises(ValueError, match="got an empty sequence"):
         efficientnet.EfficientNet([], 0.2)
-    with pytest.raises(TypeError, match="List\\[MBConvConfig\\]"):
+    with pytest.raises(TypeError, match="got str at index 1"):
         efficientnet.EfficientNet([cfg, "x"], 0.2)
-    with pytest.raises(ValueError, match="illegal stride"):
+    with pytest.raises(ValueError, match="stride: expected 1 or 2, got 3"):
         efficientnet.EfficientNet(
             [efficientnet.MBConvConfig(1, 3, 3, 32, 16, 1)], 0.2)
-    with pytest.raises(ValueError, match="Unsupported model type"):
+    with pytest.raises(ValueError, match="no EfficientNet configuration named"):
         efficientnet._efficientnet_conf("efficientnet_v3")
     small = efficientnet.EfficientNet([cfg], 0.0, num_classes=3)
     assert small.features[-1][0].out_channels == 64  # 4 * 16
@@ -302,9 +302,9 @@ def test_convnext_arguments_and_errors(no_init):
                               stochastic_depth_prob=0.0, unknown_kw=1)
     assert m.classifier[2].out_features == 3
     assert all(b.stochastic_depth.p == 0.0 for b in m.features[5])
-    with pytest.raises(ValueError, match="should not be empty"):
+    with pytest.raises(ValueError, match="got an empty sequence"):
         convnext.ConvNeXt([])
-    with pytest.raises(TypeError, match="CNBlockConfig"):
+    with pytest.raises(TypeError, match="CNBlockConfig, got tuple at index 0"):
         convnext.ConvNeXt([(96, None, 3)])
     cfg = convnext.CNBlockConfig(8, None, 2)
     assert repr(cfg) == ("CNBlockConfig(input_channels=8, out_channels=None,"

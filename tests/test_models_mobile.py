@@ -115,11 +115,12 @@ def test_mobilenet_v3_arguments():
     assert isinstance(se.scale_activation, nn.Hardsigmoid)
     assert isinstance(se.activation, nn.ReLU)
     assert isinstance(m.classifier[1], nn.Hardswish) and m.classifier[1].inplace
-    with pytest.raises(ValueError, match="should not be empty"):
+    with pytest.raises(ValueError, match="got an empty sequence"):
         mobilenetv3.MobileNetV3([], 1024)
-    with pytest.raises(TypeError, match="InvertedResidualConfig"):
+    with pytest.raises(TypeError, match="InvertedResidualConfig, got list at index 0"):
         mobilenetv3.MobileNetV3([[16, 3, 16, 16]], 1024)
-    with pytest.raises(ValueError, match="Unsupported model type"):
+    with pytest.raises(ValueError,
+                       match="no MobileNetV3 configuration named 'mobilenet_v3_medium'"):
         mobilenetv3._mobilenet_v3_conf("mobilenet_v3_medium")
 
 

@@ -524,6 +524,13 @@ def test_kaiming_normal_fan_out_relu():
     _std_ok(w, math.sqrt(2.0) / math.sqrt(256 * 9))
 
 
+def test_kaiming_of_an_empty_tensor_warns_and_leaves_it():
+    w = np.empty((0, 4, 3, 3), np.float32)
+    with pytest.warns(UserWarning, match=r"kaiming_normal_: the tensor of "
+                      r"shape \(0, 4, 3, 3\) has no elements"):
+        assert init.kaiming_normal_(w) is w
+
+
 def test_kaiming_uniform_default_and_layer_defaults():
     featx.manual_seed(0)
     conv = nn.Conv2d(64, 128, 3)

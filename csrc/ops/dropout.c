@@ -38,8 +38,8 @@ fx_dropout_infer(const void *params, int32_t n_in, const fx_tensor *in,
     *workspace = 0;
     if (!(p->p >= 0.0 && p->p <= 1.0)) {
         return fx_error_set(err, FX_ERR_ARG,
-                            "dropout: probability has to be between 0 and "
-                            "1, but got %g",
+                            "dropout: p is the probability of zeroing an "
+                            "element, expected a value in [0, 1], got %g",
                             p->p);
     }
     *out = in[0];

@@ -22,6 +22,7 @@ from .. import _functions, nn
 from ..nn import functional as F
 from ..ops import Conv2dNormActivation, Permute, StochasticDepth
 from ._api import register_model
+from ._config import check_block_configs
 from ._weights import (ResolvedWeights, WeightsEnum, get_model_weights,
                        resolve_weights)
 
@@ -159,11 +160,7 @@ class ConvNeXt(nn.Module):
                  norm_layer: Optional[ModuleFactory] = None,
                  **kwargs: Any) -> None:
         super().__init__()
-        if not block_setting:
-            raise ValueError("The block_setting should not be empty")
-        if not (isinstance(block_setting, Sequence)
-                and all(isinstance(s, CNBlockConfig) for s in block_setting)):
-            raise TypeError("The block_setting should be List[CNBlockConfig]")
+        check_block_configs("block_setting", block_setting, (CNBlockConfig,))
         if block is None:
             block = CNBlock
         if norm_layer is None:

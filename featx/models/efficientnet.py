@@ -18,6 +18,7 @@ from typing import Any, Optional, Union
 from .. import _functions, nn
 from ..ops import Conv2dNormActivation, SqueezeExcitation, StochasticDepth
 from ._api import register_model
+from ._config import check_block_configs
 from ._weights import (ResolvedWeights, WeightsEnum, get_model_weights,
                        resolve_weights)
 from .mobilenetv2 import _make_divisible
@@ -155,7 +156,7 @@ class FusedMBConvConfig(_MBConvConfig):
 
 def _check_stride(stride: int) -> None:
     if not 1 <= stride <= 2:
-        raise ValueError(f"illegal stride value {stride} (expected 1 or 2)")
+        raise ValueError(f"MBConv block stride: expected 1 or 2, got {stride}")
 
 
 class MBConv(nn.Module):
@@ -306,14 +307,9 @@ class EfficientNet(nn.Module):
                  norm_layer: Optional[ModuleFactory] = None,
                  last_channel: Optional[int] = None) -> None:
         super().__init__()
-        if not inverted_residual_setting:
-            raise ValueError(
-                "The inverted_residual_setting should not be empty")
-        if not (isinstance(inverted_residual_setting, Sequence)
-                and all(isinstance(s, _MBConvConfig)
-                        for s in inverted_residual_setting)):
-            raise TypeError(
-                "The inverted_residual_setting should be List[MBConvConfig]")
+        check_block_configs("inverted_residual_setting",
+                            inverted_residual_setting,
+                            (MBConvConfig, FusedMBConvConfig))
         if num_classes == 0:
             raise ValueError(
                 "EfficientNet: num_classes must be >= 1, got 0 (the "
@@ -423,7 +419,9 @@ def _efficientnet_conf(arch: str, **kwargs: Any
                    mb(6, 3, 1, 192, 224, 19), mb(6, 3, 2, 224, 384, 25),
                    mb(6, 3, 1, 384, 640, 7)]
     else:
-        raise ValueError(f"Unsupported model type {arch}")
+        raise ValueError(f"no EfficientNet configuration named {arch!r}; "
+                         f"expected efficientnet_b0..b7 or "
+                         f"efficientnet_v2_s/m/l")
     return setting, 1280
 
 

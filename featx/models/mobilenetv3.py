@@ -15,6 +15,7 @@ from .. import _functions, nn
 from ..ops.misc import Conv2dNormActivation
 from ..ops.misc import SqueezeExcitation as SElayer
 from ._api import register_model
+from ._config import check_block_configs
 from ._weights import WeightsEnum, get_model_weights, resolve_weights
 from .mobilenetv2 import _make_divisible
 
@@ -93,7 +94,8 @@ class InvertedResidual(nn.Module):
                      SElayer, scale_activation=nn.Hardsigmoid)) -> None:
         super().__init__()
         if not 1 <= cnf.stride <= 2:
-            raise ValueError("illegal stride value")
+            raise ValueError(
+                f"InvertedResidual stride: expected 1 or 2, got {cnf.stride}")
         self.use_res_connect = (cnf.stride == 1
                                 and cnf.input_channels == cnf.out_channels)
         layers: list[nn.Module] = []
@@ -159,14 +161,9 @@ class MobileNetV3(nn.Module):
                  norm_layer: Optional[Callable[..., nn.Module]] = None,
                  dropout: float = 0.2, **kwargs: Any) -> None:
         super().__init__()
-        if not inverted_residual_setting:
-            raise ValueError(
-                "The inverted_residual_setting should not be empty")
-        if not (isinstance(inverted_residual_setting, Sequence) and all(
-                isinstance(s, InvertedResidualConfig)
-                for s in inverted_residual_setting)):
-            raise TypeError("The inverted_residual_setting should be "
-                            "List[InvertedResidualConfig]")
+        check_block_configs("inverted_residual_setting",
+                            inverted_residual_setting,
+                            (InvertedResidualConfig,))
         if block is None:
             block = InvertedResidual
         if norm_layer is None:
@@ -263,7 +260,8 @@ def _mobilenet_v3_conf(arch: str, width_mult: float = 1.0,
         ]
         last_channel = adjust(1024 // div)
     else:
-        raise ValueError(f"Unsupported model type {arch}")
+        raise ValueError(f"no MobileNetV3 configuration named {arch!r}; "
+                         f"expected mobilenet_v3_large or mobilenet_v3_small")
     return setting, last_channel
 
 

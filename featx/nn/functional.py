@@ -224,8 +224,9 @@ def _batch_norm_train(input: Any, running_mean: Any, running_var: Any,
     per_channel = x.shape[0] * int(np.prod(x.shape[2:], dtype=np.int64))
     if per_channel == 1:
         raise ValueError(
-            f"Expected more than 1 value per channel when training, got "
-            f"input size {tuple(x.shape)}")
+            f"batch_norm in training mode: each channel needs at least 2 "
+            f"values for its batch statistics, input of shape "
+            f"{tuple(x.shape)} has 1 per channel")
     if per_channel == 0 or isinstance(input, MetaArray):  # no statistics
         mean = np.zeros((c,), np.float32)
         var = np.ones((c,), np.float32)
@@ -452,6 +453,14 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Any:
     return OpSpec("linear", (input, weight, bias), {"act": 0})
 
 
+def _check_dropout_p(p: float) -> None:
+    """Raises ValueError unless 0 <= p <= 1 (the drop probability)."""
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(
+            f"dropout: p is the probability of zeroing an element, expected "
+            f"a value in [0, 1], got {p}")
+
+
 @op
 def dropout(input: Any, p: float = 0.5, training: bool = True,
             inplace: bool = False) -> Any:
@@ -480,9 +489,7 @@ def dropout(input: Any, p: float = 0.5, training: bool = True,
         ValueError: ``p`` outside [0, 1].
         TypeError: integer/bool/complex input.
     """
-    if not (0.0 <= p <= 1.0):
-        raise ValueError(
-            f"dropout probability has to be between 0 and 1, but got {p}")
+    _check_dropout_p(p)
     input = _float_input("dropout", "input", input)
     if not training:
         return input

@@ -202,8 +202,8 @@ def _kaiming_std(fn: str, tensor: np.ndarray, a: float, mode: str,
                  nonlinearity: str) -> Optional[float]:
     _check_array(fn, tensor)
     if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op",
-                      stacklevel=3)
+        warnings.warn(f"{fn}: the tensor of shape {tuple(tensor.shape)} has "
+                      f"no elements; nothing to initialise", stacklevel=3)
         return None
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(

@@ -49,10 +49,11 @@ def stochastic_depth(input: Any, p: float, mode: str,
     """
     if p < 0.0 or p > 1.0:
         raise ValueError(
-            f"drop probability has to be between 0 and 1, but got {p}")
+            f"stochastic_depth: p is the probability of dropping a row or "
+            f"the batch, expected a value in [0, 1], got {p}")
     if mode not in ("batch", "row"):
         raise ValueError(
-            f"mode has to be either 'batch' or 'row', but got {mode}")
+            f"stochastic_depth: mode must be 'batch' or 'row', got {mode!r}")
     if not training or p == 0.0:
         return input
     if isinstance(input, SlotRef):
