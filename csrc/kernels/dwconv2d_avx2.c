@@ -94,7 +94,7 @@ store2(float *d, float *d2, int64_t k, __m256 v)
  * d[half + t / 2] (t odd), 8 or 16 columns at a time (stride 2: from an
  * even t on), the last ones by masked loads whose zeros are stored over
  * the right padding (at least 8 floats, in each half). */
-static void
+FX_INLINE void
 copy_row(const dw_geom *g, const float *FX_RESTRICT x, float *FX_RESTRICT d,
          float *FX_RESTRICT d2)
 {
@@ -284,7 +284,7 @@ square_rows(const dw_plane *p, const dw_geom *g, const int64_t k,
 }
 
 /* The formula for the whole plane, then its epilogue. */
-static void
+FX_INLINE void
 scalar_plane(const dw_plane *p, const dw_geom *g)
 {
     const int64_t n = g->oh * g->ow;
