@@ -49,6 +49,11 @@ CASES = [
     (3, 4, 1, 3, 3, 1, 1, 1, True),          # 1x3 planes: rows < 8 stored
     (2, 3, 2, 2, 3, 1, 1, 1, True),          # ... across several planes
     (1, 2, 40, 100, 3, 1, 1, 1, True),       # several 16-column blocks
+    # rows < 8, at least 8 planes: blocks of 8 planes in the lanes
+    (2, 8, 7, 7, 5, 1, 2, 1, True),
+    (1, 12, 14, 13, 5, 2, 2, 1, True),       # ... stride 2, 4 planes left
+    (1, 9, 9, 5, 3, 1, 2, 2, False),         # ... dilation 2, 1 left
+    (3, 5, 2, 3, 3, 1, 1, 1, True),          # ... across images
 ]
 
 
@@ -99,7 +104,8 @@ def test_depthwise_input_layouts(isa):
 @pytest.mark.skipif(not hasattr(__import__("featx")._core, "set_num_threads"),
                     reason="no thread pool")
 @pytest.mark.parametrize("shape,stride", [((3, 5, 13, 45), 2),
-                                          ((2, 7, 4, 3), 1)])  # rows < 8
+                                          ((2, 7, 4, 3), 1),  # rows < 8
+                                          ((3, 9, 7, 7), 1)])
 def test_depthwise_thread_count_does_not_change_results(isa, shape, stride):
     from featx import _core
 
