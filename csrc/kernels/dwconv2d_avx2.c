@@ -338,7 +338,7 @@ cb_planes(const fx_kargs *a, const dw_geom *g, int64_t q0, float *pad,
     float wt[CB_TAPS * 8], bv[8], out[CB_OUT * 8];
     const float *base[4];
     __m256 r[8], ev[4], od[4];
-    int64_t l, k, q, t, u, v, c;
+    int64_t l, k, q, t, u, v, c, row = 0, col = 0;
 
     for (l = 0; l < 8; l++) {
         c = (q0 + l) % x->shape[1];
@@ -355,8 +355,7 @@ cb_planes(const fx_kargs *a, const dw_geom *g, int64_t q0, float *pad,
             fx__transpose8_regs(r);
         }
         for (t = 0; t < 8 && q + t < hw; t++) {
-            float *d = pad + (((q + t) / g->wd + g->ph) * pr
-                              + (q + t) % g->wd + g->pw) * 8;
+            float *d = pad + ((row + g->ph) * pr + col + g->pw) * 8;
 
             if (q + 8 <= hw) {
                 _mm256_storeu_ps(d, r[t]);
@@ -364,16 +363,21 @@ cb_planes(const fx_kargs *a, const dw_geom *g, int64_t q0, float *pad,
             for (l = 0; l < 8 && q + 8 > hw; l++) {
                 d[l] = src[l * hw + q + t];
             }
+            if (++col == g->wd) { /* pixel q + t + 1 is (row, col) */
+                col = 0;
+                row++;
+            }
         }
     }
-    for (q = 0; q < ohw; q += 4) {
-        for (k = 0; k < 4; k++) {
-            const int64_t o = q + k < ohw ? q + k : q;
-
-            base[k] = pad + ((o / g->ow) * g->sh * pr + (o % g->ow) * g->sw)
-                                * 8;
+    for (q = 0, row = 0, col = 0; q < ohw; q += 4) {
+        for (k = 0; k < 4; k++) { /* pixels past the plane: any base */
+            base[k] = pad + (row * g->sh * pr + col * g->sw) * 8;
             ev[k] = _mm256_setzero_ps();
             od[k] = _mm256_setzero_ps();
+            if (q + k + 1 < ohw && ++col == g->ow) {
+                col = 0;
+                row++;
+            }
         }
         for (u = 0; u < g->kh; u++) {
             for (v = 0; v < g->kw; v++) {
