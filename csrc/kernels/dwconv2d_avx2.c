@@ -40,7 +40,7 @@
 #define RING_FLOATS 16384 /* the padded-row ring (64 KiB of stack) */
 #define EPI_FLOATS 512    /* output floats per epilogue pass */
 #define CB_IN 8192        /* channel-blocked padded input (32 KiB) */
-#define CB_OUT 64         /* output pixels per plane, channel-blocked */
+#define CB_OUT 256        /* output pixels per plane, channel-blocked */
 #define CB_TAPS 64        /* taps per plane, channel-blocked */
 
 /* One conv's geometry and its ring. */
@@ -475,10 +475,14 @@ fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
     if (vec) {
         memset(ring, 0, (size_t)(2 * g.kr * g.pwid) * sizeof(float));
     }
-    /* rows shorter than a vector, stride 1: blocks of 8 planes with the
-     * channels in the lanes, when the vector path would take them (with
-     * stride 2 the vector path measured faster: 14x14 -> 7x7, 5x5) */
-    cb = vec && finite && g.ow < 8 && g.sh == 1 && g.sw == 1
+    /* rows shorter than a vector, or than two with stride 1 and 5+ taps
+     * a row: blocks of 8 planes with the channels in the lanes, when the
+     * vector path would take them (CPU time against it: 14x14 -> 7x7 5x5
+     * x0.76, 7x7 x0.6-0.75, 14x14 5x5 x0.85-0.95; not taken: 14x14 3x3
+     * x1.02, 28x28 -> 14x14 3x3 x1.6) */
+    cb = vec && finite
+         && (g.ow < 8
+             || (g.ow < 16 && g.sh == 1 && g.sw == 1 && g.kw >= 5))
          && g.oh * g.ow <= CB_OUT
          && g.kh * g.kw <= CB_TAPS
          && (g.h + 2 * g.ph) * (g.wd + 2 * g.pw) * 8 <= CB_IN;
