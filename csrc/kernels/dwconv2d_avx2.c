@@ -34,10 +34,14 @@
 #include <string.h>
 
 #include "kernels/activation_avx2.h"
+#include "kernels/transpose_avx2.h"
 #include "ops/ops.h"
 
 #define RING_FLOATS 16384 /* the padded-row ring (64 KiB of stack) */
 #define EPI_FLOATS 512    /* output floats per epilogue pass */
+#define CB_IN 8192        /* channel-blocked padded input (32 KiB) */
+#define CB_OUT 256        /* output pixels per plane, channel-blocked */
+#define CB_TAPS 64        /* taps per plane, channel-blocked */
 
 /* One conv's geometry and its ring. */
 typedef struct dw_geom {
@@ -94,7 +98,7 @@ store2(float *d, float *d2, int64_t k, __m256 v)
  * d[half + t / 2] (t odd), 8 or 16 columns at a time (stride 2: from an
  * even t on), the last ones by masked loads whose zeros are stored over
  * the right padding (at least 8 floats, in each half). */
-static void
+FX_INLINE void
 copy_row(const dw_geom *g, const float *FX_RESTRICT x, float *FX_RESTRICT d,
          float *FX_RESTRICT d2)
 {
@@ -284,7 +288,7 @@ square_rows(const dw_plane *p, const dw_geom *g, const int64_t k,
 }
 
 /* The formula for the whole plane, then its epilogue. */
-static void
+FX_INLINE void
 scalar_plane(const dw_plane *p, const dw_geom *g)
 {
     const int64_t n = g->oh * g->ow;
@@ -313,6 +317,113 @@ scalar_plane(const dw_plane *p, const dw_geom *g)
     }
 }
 
+/*
+ * Planes q0 .. q0 + 7 with rows shorter than a vector, one plane per
+ * lane: the 8 planes are transposed into pad, (H + 2*PH) x (W + 2*PW)
+ * pixels of 8 floats whose borders are zeros, then 4 output pixels at a
+ * time sum their taps in the row path's two chains, in its order, so a
+ * plane's results do not depend on the path (nor on the thread count,
+ * which decides where the blocks of 8 start).
+ */
+static void
+cb_planes(const fx_kargs *a, const dw_geom *g, int64_t q0, float *pad,
+          const float *alpha, const float *beta, int64_t act)
+{
+    const fx_tensor *x = &a->in[0], *w = &a->in[1];
+    const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
+    const int64_t hw = g->h * g->wd, ohw = g->oh * g->ow;
+    const int64_t kk = g->kh * g->kw, pr = g->wd + 2 * g->pw;
+    const float *src = x->data + q0 * hw;
+    float *y = a->out->data + q0 * ohw;
+    float wt[CB_TAPS * 8], bv[8], out[CB_OUT * 8];
+    const float *base[4];
+    __m256 r[8], ev[4], od[4];
+    int64_t l, k, q, t, u, v, c, row = 0, col = 0;
+
+    for (l = 0; l < 8; l++) {
+        c = (q0 + l) % x->shape[1];
+        for (k = 0; k < kk; k++) {
+            wt[k * 8 + l] = w->data[c * kk + k];
+        }
+        bv[l] = bias != NULL ? bias[c] : 0.0f;
+    }
+    for (q = 0; q < hw; q += 8) {
+        for (t = 0; t < 8 && q + 8 <= hw; t++) {
+            r[t] = _mm256_loadu_ps(src + t * hw + q);
+        }
+        if (q + 8 <= hw) {
+            fx__transpose8_regs(r);
+        }
+        for (t = 0; t < 8 && q + t < hw; t++) {
+            float *d = pad + ((row + g->ph) * pr + col + g->pw) * 8;
+
+            if (q + 8 <= hw) {
+                _mm256_storeu_ps(d, r[t]);
+            }
+            for (l = 0; l < 8 && q + 8 > hw; l++) {
+                d[l] = src[l * hw + q + t];
+            }
+            if (++col == g->wd) { /* pixel q + t + 1 is (row, col) */
+                col = 0;
+                row++;
+            }
+        }
+    }
+    for (q = 0, row = 0, col = 0; q < ohw; q += 4) {
+        for (k = 0; k < 4; k++) { /* pixels past the plane: any base */
+            base[k] = pad + (row * g->sh * pr + col * g->sw) * 8;
+            ev[k] = _mm256_setzero_ps();
+            od[k] = _mm256_setzero_ps();
+            if (q + k + 1 < ohw && ++col == g->ow) {
+                col = 0;
+                row++;
+            }
+        }
+        for (u = 0; u < g->kh; u++) {
+            for (v = 0; v < g->kw; v++) {
+                const __m256 wv = _mm256_loadu_ps(wt + (u * g->kw + v) * 8);
+                const int64_t off = (u * g->dh * pr + v * g->dw) * 8;
+
+                for (k = 0; k < 4; k++) {
+                    const __m256 xv = _mm256_loadu_ps(base[k] + off);
+
+                    if (u % 2 == 0) {
+                        ev[k] = _mm256_fmadd_ps(wv, xv, ev[k]);
+                    } else {
+                        od[k] = _mm256_fmadd_ps(wv, xv, od[k]);
+                    }
+                }
+            }
+        }
+        for (k = 0; k < 4 && q + k < ohw; k++) {
+            _mm256_storeu_ps(out + (q + k) * 8,
+                             _mm256_add_ps(_mm256_add_ps(ev[k], od[k]),
+                                           _mm256_loadu_ps(bv)));
+        }
+    }
+    for (q = 0; q < ohw; q += 8) {
+        for (t = 0; t < 8 && q + 8 <= ohw; t++) {
+            r[t] = _mm256_loadu_ps(out + (q + t) * 8);
+        }
+        if (q + 8 <= ohw) {
+            fx__transpose8_regs(r);
+        }
+        for (l = 0; l < 8; l++) {
+            if (q + 8 <= ohw) {
+                _mm256_storeu_ps(y + l * ohw + q, r[l]);
+            }
+            for (t = 0; q + 8 > ohw && q + t < ohw; t++) {
+                y[l * ohw + q + t] = out[(q + t) * 8 + l];
+            }
+        }
+    }
+    for (l = 0; l < 8 && alpha != NULL; l++) {
+        c = (q0 + l) % x->shape[1];
+        fx__bn_act_run(y + l * ohw, y + l * ohw, ohw, alpha[c], beta[c],
+                       act);
+    }
+}
+
 /* The smallest power of 2 >= n. */
 static int64_t
 pow2_ceil(int64_t n)
@@ -333,12 +444,12 @@ fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
     const fx_conv2d_params *cp = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
     const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
-    float ring[RING_FLOATS];
+    float ring[RING_FLOATS], pad[CB_IN];
     dw_geom g;
     dw_plane p;
     dw_taps taps;
     int64_t plane, c, t;
-    int vec, square;
+    int vec, square, cb;
 
     g.h = x->shape[2];
     g.wd = x->shape[3];
@@ -364,6 +475,22 @@ fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
     if (vec) {
         memset(ring, 0, (size_t)(2 * g.kr * g.pwid) * sizeof(float));
     }
+    /* rows shorter than a vector, or than two with stride 1 and 5+ taps
+     * a row: blocks of 8 planes with the channels in the lanes, when the
+     * vector path would take them (CPU time against it: 14x14 -> 7x7 5x5
+     * x0.76, 7x7 x0.6-0.75, 14x14 5x5 x0.85-0.95; not taken: 14x14 3x3
+     * x1.02, 28x28 -> 14x14 3x3 x1.6) */
+    cb = vec && finite
+         && (g.ow < 8
+             || (g.ow < 16 && g.sh == 1 && g.sw == 1 && g.kw >= 5))
+         && g.oh * g.ow <= CB_OUT
+         && g.kh * g.kw <= CB_TAPS
+         && (g.h + 2 * g.ph) * (g.wd + 2 * g.pw) * 8 <= CB_IN;
+    if (cb) {
+        memset(pad, 0,
+               (size_t)((g.h + 2 * g.ph) * (g.wd + 2 * g.pw) * 8)
+                   * sizeof(float));
+    }
     taps.kh = g.kh;
     taps.kw = g.kw;
     taps.sh = g.sh;
@@ -374,7 +501,10 @@ fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
     p.end = a->out->data + p1 * g.oh * g.ow;
     p.epi = alpha != NULL;
     p.act = act;
-    for (plane = p0; plane < p1; plane++) {
+    for (plane = p0; cb && plane + 8 <= p1; plane += 8) {
+        cb_planes(a, &g, plane, pad, alpha, beta, act);
+    }
+    for (; plane < p1; plane++) {
         int ok = vec && finite;
 
         c = plane % x->shape[1];

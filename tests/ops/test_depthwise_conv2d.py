@@ -49,6 +49,12 @@ CASES = [
     (3, 4, 1, 3, 3, 1, 1, 1, True),          # 1x3 planes: rows < 8 stored
     (2, 3, 2, 2, 3, 1, 1, 1, True),          # ... across several planes
     (1, 2, 40, 100, 3, 1, 1, 1, True),       # several 16-column blocks
+    # rows < 8, at least 8 planes: blocks of 8 planes in the lanes
+    (2, 8, 7, 7, 5, 1, 2, 1, True),
+    (1, 12, 14, 13, 5, 2, 2, 1, True),       # ... stride 2, 4 planes left
+    (1, 9, 9, 5, 3, 1, 2, 2, False),         # ... dilation 2, 1 left
+    (3, 5, 2, 3, 3, 1, 1, 1, True),          # ... across images
+    (1, 10, 12, 11, 5, 1, 2, 1, True),       # ... rows < 16, 5x5
 ]
 
 
@@ -98,15 +104,21 @@ def test_depthwise_input_layouts(isa):
 
 @pytest.mark.skipif(not hasattr(__import__("featx")._core, "set_num_threads"),
                     reason="no thread pool")
-@pytest.mark.parametrize("shape,stride", [((3, 5, 13, 45), 2),
-                                          ((2, 7, 4, 3), 1)])  # rows < 8
-def test_depthwise_thread_count_does_not_change_results(isa, shape, stride):
+@pytest.mark.parametrize("shape,stride,k", [
+    ((3, 5, 13, 45), 2, 3),
+    ((2, 7, 4, 3), 1, 3),    # rows < 8
+    ((3, 9, 7, 7), 1, 3),    # ... and blocks of 8 planes, split anywhere
+    ((2, 9, 12, 12), 1, 5),
+    ((2, 9, 14, 13), 2, 5),
+])
+def test_depthwise_thread_count_does_not_change_results(isa, shape, stride,
+                                                        k):
     from featx import _core
 
     rng = np.random.default_rng(9)
     x = rand(rng, *shape)
-    wt = rand(rng, shape[1], 1, 3, 3)
-    attrs = {"stride": stride, "padding": 1, "dilation": 1,
+    wt = rand(rng, shape[1], 1, k, k)
+    attrs = {"stride": stride, "padding": k // 2, "dilation": 1,
              "groups": shape[1]}
     before = _core.get_num_threads()
     try:
