@@ -150,3 +150,27 @@ def test_depthwise_nonfinite_like_reference(isa, stride):
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     fin = np.isfinite(want)
     np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,k,stride", [
+    ((2, 9, 7, 7), 5, 1),      # blocks of 8 planes in the lanes
+    ((1, 12, 14, 13), 5, 2),   # ... stride 2
+    ((1, 10, 12, 11), 5, 1),   # ... rows < 16, 5x5
+    ((3, 8, 2, 3), 3, 1),
+])
+def test_depthwise_channel_does_not_depend_on_path(isa, shape, k, stride):
+    """An inf weight in one channel sends the call off the blocks of 8
+    planes (the row path, and the scalar formula for that plane); every
+    other channel's output keeps its bits."""
+    rng = np.random.default_rng(12)
+    c = shape[1]
+    x = rand(rng, *shape)
+    wt = rand(rng, c, 1, k, k)
+    b = rand(rng, c)
+    attrs = {"stride": stride, "padding": k // 2, "dilation": 1,
+             "groups": c}
+    want = call("conv2d", [x, wt, b], attrs, isa)
+    wt[3, 0, 0, 0] = np.inf
+    got = call("conv2d", [x, wt, b], attrs, isa)
+    keep = [i for i in range(c) if i != 3]
+    np.testing.assert_array_equal(got[:, keep], want[:, keep])
