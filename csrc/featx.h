@@ -6,9 +6,11 @@
  *   1. The op registry (ops/ops.def) and the kernels. An op is described by
  *      an fx_op_info: its public name, how many tensor inputs it takes, an
  *      attribute schema that fills a typed params struct, a shape inference
- *      function that validates everything, and a reference kernel that
- *      cannot fail. Faster kernels for an ISA are listed in
- *      kernels/kernels.def and picked at run time by fx_op_kernel().
+ *      function that validates everything, a reference kernel that
+ *      cannot fail and, optionally, an estimate of a call's work (which
+ *      decides whether the call is worth splitting among threads).
+ *      Faster kernels for an ISA are listed in kernels/kernels.def and
+ *      picked at run time by fx_op_kernel().
  *
  *          const fx_op_info *op = fx_op_find("relu");
  *          unsigned char params[FX_MAX_PARAMS];   // filled from op->attrs
@@ -150,6 +152,18 @@ typedef fx_status (*fx_infer_fn)(const void *params, int32_t n_in,
                                  const fx_tensor *in, fx_tensor *out,
                                  size_t *workspace, fx_error *err);
 
+/*
+ * The work of one kernel call whose params and shapes infer has accepted
+ * (out: infer's shape; an absent optional input: ndim -1), in units of
+ * one float read or written by an elementwise kernel (about 0.06 ns on
+ * one core of a 2020s x86 CPU): the floats the call reads and writes,
+ * plus its arithmetic and the cost of reading weights that are not in
+ * cache, in those units. An estimate for the thread pool's serial rule
+ * (fx_op_cost, fx_pool_serial_below), not a promise.
+ */
+typedef double (*fx_cost_fn)(const void *params, int32_t n_in,
+                             const fx_tensor *in, const fx_tensor *out);
+
 typedef struct fx_op_info {
     const char *name;
     int32_t n_in_min, n_in_max;
@@ -158,10 +172,11 @@ typedef struct fx_op_info {
     int32_t n_attrs;
     fx_infer_fn infer;
     fx_kernel_fn ref;
+    fx_cost_fn cost; /* NULL: the floats read and written */
 } fx_op_info;
 
 typedef enum fx_op {
-#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX) FX_OP_##ID,
+#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST) FX_OP_##ID,
 #include "ops/ops.def"
 #undef FX_OP
     FX_OP_COUNT
@@ -178,6 +193,11 @@ const fx_op_info *fx_op_find(const char *name);
  * such ops in place on dead intermediates. A kernel of such an op must
  * not, e.g., recompute an overlapping tail block from its input. */
 int fx_op_elementwise(const fx_op_info *op);
+
+/* op->cost(params, n_in, in, out), or the floats in and out hold if op
+ * has none (see fx_cost_fn). */
+double fx_op_cost(const fx_op_info *op, const void *params, int32_t n_in,
+                  const fx_tensor *in, const fx_tensor *out);
 
 /* ---- CPU dispatch ---------------------------------------------------- */
 
@@ -225,20 +245,19 @@ void fx_pool_free(fx_pool *p);
 fx_status fx_pool_resize(fx_pool *p, int n, fx_error *err);
 int fx_pool_size(const fx_pool *p);
 
-/* Kernel calls that read and write fewer floats than this run on the
- * calling thread alone. It was set when waking the pool's threads cost
- * tens of microseconds (batch 1 on 2 threads: MobileNetV3-Large 30 ms
- * without the rule, slower than its 20 ms on 1 thread, 26 / 26 / 24 /
- * 24 ms with 2^15 / 2^16 / 2^17 / 2^18; EfficientNet-B0 42 -> 31 / 30 /
- * 29 / 31 ms; ResNet-50 95 / 85 / 82 / 84 ms). With spinning threads
- * (about a microsecond per hand-over) the best of 25 MobileNetV3-Large
- * runs is the same for 0 / 2^12 / 2^14 / 2^16 / 2^17 (20.6 / 22.8 / 20.7
- * / 21.5 / 20.6 ms), but on a machine busy with other processes the
- * medians were 68 / 38 / 38 / 42 / 36 ms: a thread preempted inside its
- * part holds its kernel up, and many small split calls make that
- * likelier. So the rule stays. Kernels give the same results on any
- * thread count, so it changes speed only; tests set it to 0 to run every
- * split. */
+/* Kernel calls whose work (fx_op_cost, in elementwise floats; 2^17 is
+ * about 7 us on one Zen3 core) is below this run on the calling thread
+ * alone. Handing a part to a spinning thread costs about a microsecond
+ * (a 16-float relu took 2.3-3.1 us on 1 thread, 3.6-3.7 us on 2), to a
+ * sleeping one 5-10 us more; and on a machine busy with other processes
+ * a thread preempted inside its part holds its kernel up, which many
+ * small split calls make likelier (MobileNetV3-Large at batch 1, 2
+ * threads, median of 25 runs on a busy machine: 68 / 38 / 36 ms with 0
+ * / 2^12 / 2^17). Per op (batch 1, 2 threads, min of 30 runs, busy
+ * machine), 2^16 split 10-19 more calls of 4-12 us per model, saving
+ * 20-50 us of CPU time on the busier thread but losing as much wall time
+ * to the hand-overs. Kernels give the same results on any thread count,
+ * so the rule changes speed only; tests set it to 0 to run every split. */
 #define FX_POOL_SERIAL_BELOW ((int64_t)1 << 17)
 int64_t fx_pool_serial_below(const fx_pool *p);
 void fx_pool_set_serial_below(fx_pool *p, int64_t floats);

@@ -34,6 +34,16 @@ CASES = [
     ("conv2d", (_rand(1, 6, 8, 8), _rand(6, 1, 3, 3), None),
      dict(stride=1, padding=1, dilation=1, groups=6)),
     ("linear", (_rand(3, 37), _rand(45, 37), _rand(45)), {"act": 5}),
+    # Few floats but enough work to split (fx_op_cost): a squeeze-excite
+    # 1x1 conv on a 1x1 plane (rows split in groups of 8), a 5x5
+    # depthwise and a 3x3 Winograd conv on 7x7 planes, a classifier row.
+    ("conv2d", (_rand(1, 96, 1, 1), _rand(20, 96, 1, 1), _rand(20)),
+     dict(stride=1, padding=0, dilation=1, groups=1)),
+    ("conv2d", (_rand(1, 24, 7, 7), _rand(24, 1, 5, 5), None),
+     dict(stride=1, padding=2, dilation=1, groups=24)),
+    ("conv2d", (_rand(1, 32, 7, 7), _rand(48, 32, 3, 3), None),
+     dict(stride=1, padding=1, dilation=1, groups=1)),
+    ("linear", (_rand(1, 70), _rand(40, 70), _rand(40)), {"act": 0}),
     ("batch_norm", (_rand(2, 4, 5, 5), _rand(4), np.abs(_rand(4)), None,
                     None), dict(eps=1e-5, act=1)),
     ("relu", (_rand(3, 4, 5, 6),), {}),
@@ -144,21 +154,35 @@ def test_serial_below_rejects_negative_counts():
         _core._set_serial_below(-1)
 
 
-def test_small_calls_on_the_calling_thread_give_the_same_values():
-    """The speed rule (small calls run on one thread) changes no value."""
-    x = np.random.default_rng(0).standard_normal((1, 8, 9, 9)).astype(np.float32)
-    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3)).astype(np.float32)
-    attrs = dict(stride=1, padding=1, dilation=1, groups=1)
+@pytest.mark.parametrize("name, inputs, attrs", [
+    ("conv2d", ((1, 8, 9, 9), (8, 8, 3, 3)),
+     dict(stride=1, padding=1, dilation=1, groups=1)),
+    # few floats, much work: split under the default rule
+    ("conv2d", ((1, 256, 7, 7), (256, 1, 5, 5)),
+     dict(stride=1, padding=2, dilation=1, groups=256)),
+    ("conv2d", ((1, 480, 1, 1), (120, 480, 1, 1)),
+     dict(stride=1, padding=0, dilation=1, groups=1)),
+    ("max_pool2d", ((1, 16, 9, 9),),
+     dict(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)),
+], ids=["conv", "depthwise", "squeeze_excite", "max_pool"])
+def test_the_serial_rule_changes_no_value(name, inputs, attrs):
+    """The speed rule (calls with little work run on one thread) changes
+    no value."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in inputs]
     before = featx.get_num_threads()
     try:
         featx.set_num_threads(2)
-        split = _core.call("conv2d", [x, w, None], attrs)
+        split = _core.call(name, arrays, attrs)
         _core._set_serial_below(1 << 17)
-        serial = _core.call("conv2d", [x, w, None], attrs)
+        default = _core.call(name, arrays, attrs)
+        _core._set_serial_below(1 << 62)
+        serial = _core.call(name, arrays, attrs)
     finally:
         _core._set_serial_below(0)
         featx.set_num_threads(before)
     np.testing.assert_array_equal(split, serial)
+    np.testing.assert_array_equal(default, serial)
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])

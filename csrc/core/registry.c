@@ -11,7 +11,7 @@
 #include "ops/ops.h"
 
 static const fx_op_info op_table[FX_OP_COUNT] = {
-#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX)                                \
+#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
     [FX_OP_##ID] = {NAME,                                                  \
                     NMIN,                                                  \
                     NMAX,                                                  \
@@ -19,13 +19,14 @@ static const fx_op_info op_table[FX_OP_COUNT] = {
                     PREFIX##_attrs,                                        \
                     FX__NATTRS_##ID,                                       \
                     PREFIX##_infer,                                        \
-                    PREFIX##_ref},
+                    PREFIX##_ref,                                          \
+                    COST},
 #include "ops/ops.def"
 #undef FX_OP
 };
 
 /* Every op's params struct must fit the caller's buffer. */
-#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX)                                \
+#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
     _Static_assert(sizeof(PREFIX##_params) <= FX_MAX_PARAMS,               \
                    "params of " NAME " exceed FX_MAX_PARAMS");             \
     _Static_assert(NMAX <= FX_MAX_INPUTS && NMIN <= NMAX,                  \
@@ -82,6 +83,30 @@ fx_op_elementwise(const fx_op_info *op)
     }
 }
 
+double
+fx__io_floats(int32_t n_in, const fx_tensor *in, const fx_tensor *out)
+{
+    double floats = (double)fx_tensor_numel(out);
+    int32_t i;
+
+    for (i = 0; i < n_in; i++) {
+        if (in[i].ndim >= 0) {
+            floats += (double)fx_tensor_numel(&in[i]);
+        }
+    }
+    return floats;
+}
+
+double
+fx_op_cost(const fx_op_info *op, const void *params, int32_t n_in,
+           const fx_tensor *in, const fx_tensor *out)
+{
+    if (op->cost != NULL) {
+        return op->cost(params, n_in, in, out);
+    }
+    return fx__io_floats(n_in, in, out);
+}
+
 /* ---- kernel dispatch ------------------------------------------------ */
 
 typedef struct kernel_entry {
@@ -110,7 +135,8 @@ static const kernel_entry kernel_table[] = {
 #endif
 
 static const char *const ref_names[FX_OP_COUNT] = {
-#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX) [FX_OP_##ID] = #PREFIX "_ref",
+#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
+    [FX_OP_##ID] = #PREFIX "_ref",
 #include "ops/ops.def"
 #undef FX_OP
 };

@@ -218,6 +218,23 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     return FX_OK;
 }
 
+/* Work (fx_cost_fn): multiply-adds at the rate of the kernel the shapes
+ * pick (the direct depthwise one or a GEMM), the weights read once. */
+double
+fx_conv2d_cost(const void *params, int32_t n_in, const fx_tensor *in,
+               const fx_tensor *out)
+{
+    const fx_conv2d_params *p = params;
+    const fx_tensor *w = &in[1];
+    const int depthwise = w->shape[1] == 1 && w->shape[0] == p->groups;
+    const double madds = (double)fx_tensor_numel(out)
+                         * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+
+    return fx__io_floats(n_in, in, out)
+           + (FX__COST_WEIGHT - 1.0) * (double)fx_tensor_numel(w)
+           + madds * (depthwise ? FX__COST_DW_MADD : FX__COST_GEMM_MADD);
+}
+
 /* Reference: the formula, one (n, o) output plane per work item. */
 void
 fx_conv2d_ref(const fx_kargs *a, int ith, int nth)

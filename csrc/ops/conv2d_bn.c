@@ -111,6 +111,16 @@ fx_conv2d_bn_infer(const void *params, int32_t n_in, const fx_tensor *in,
     return FX_OK;
 }
 
+/* Work (fx_cost_fn): conv2d's; the epilogue is in its stores. */
+double
+fx_conv2d_bn_cost(const void *params, int32_t n_in, const fx_tensor *in,
+                  const fx_tensor *out)
+{
+    const fx_conv2d_bn_params *p = params;
+
+    return fx_conv2d_cost(&p->conv, n_in, in, out);
+}
+
 /* Reference: conv2d's reference kernel, then the affine and act on the
  * same (n, o) planes (conv2d_ref splits N*OC planes the same way). */
 void

@@ -72,6 +72,19 @@ fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
     return FX_OK;
 }
 
+/* Work (fx_cost_fn): the GEMM's multiply-adds, the weights read once. */
+double
+fx_linear_cost(const void *params, int32_t n_in, const fx_tensor *in,
+               const fx_tensor *out)
+{
+    const fx_tensor *w = &in[1];
+
+    return fx__io_floats(n_in, in, out)
+           + (FX__COST_WEIGHT - 1.0) * (double)fx_tensor_numel(w)
+           + FX__COST_GEMM_MADD * (double)fx_tensor_numel(out)
+                 * (double)w->shape[1];
+}
+
 /* Reference: one output row per work item. */
 void
 fx_linear_ref(const fx_kargs *a, int ith, int nth)

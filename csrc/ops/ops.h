@@ -166,7 +166,7 @@ typedef struct fx_conv2d_bn_params {
 #define FX__NATTRS_CONV2D_BN 6
 #define FX__NATTRS_ADD_RELU 0
 
-#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX)                                \
+#define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
     fx_status PREFIX##_infer(const void *params, int32_t n_in,             \
                              const fx_tensor *in, fx_tensor *out,          \
@@ -174,6 +174,37 @@ typedef struct fx_conv2d_bn_params {
     void PREFIX##_ref(const fx_kargs *a, int ith, int nth);
 #include "ops/ops.def"
 #undef FX_OP
+
+/* ---- work estimates (fx_cost_fn, featx.h) --------------------------- */
+
+/* The floats of out and of every input present (ndim >= 0). */
+double fx__io_floats(int32_t n_in, const fx_tensor *in, const fx_tensor *out);
+
+/* Units of work (fx_cost_fn) of the arithmetic ops, measured with the
+ * AVX2 kernels on batch-1 layers of mobilenet_v3_large, efficientnet_b0,
+ * densenet121 and resnet18 (one Zen3 core; an elementwise float took
+ * 0.055 ns): a multiply-add of the packed GEMM or Winograd path (conv2d,
+ * linear) costs about half a unit (0.011-0.03 ns), one of the direct
+ * depthwise kernel two (0.1-0.25 ns), a window tap of a pooling kernel
+ * four (0.2-0.35 ns, 2x2 and 3x3 windows of stride 2); a weight float is
+ * read once per call, mostly from memory, so it counts eight in all
+ * (0.35-0.9 ns per weight in the 1x1 convs on 1x1 planes of
+ * squeeze-excitation blocks, whose work is reading their weights). */
+#define FX__COST_GEMM_MADD 0.5
+#define FX__COST_DW_MADD 2.0
+#define FX__COST_POOL_TAP 4.0
+#define FX__COST_WEIGHT 8.0
+
+double fx_conv2d_cost(const void *params, int32_t n_in, const fx_tensor *in,
+                      const fx_tensor *out);
+double fx_conv2d_bn_cost(const void *params, int32_t n_in,
+                         const fx_tensor *in, const fx_tensor *out);
+double fx_linear_cost(const void *params, int32_t n_in, const fx_tensor *in,
+                      const fx_tensor *out);
+double fx_max_pool2d_cost(const void *params, int32_t n_in,
+                          const fx_tensor *in, const fx_tensor *out);
+double fx_avg_pool2d_cost(const void *params, int32_t n_in,
+                          const fx_tensor *in, const fx_tensor *out);
 
 /* ---- helpers -------------------------------------------------------- */
 

@@ -159,6 +159,17 @@ fx__pool_planes(const fx_kargs *a, int64_t *planes, int64_t *h, int64_t *w,
                               : fx_tensor_numel(a->out) / ((*oh) * (*ow));
 }
 
+/* Work of a windowed pooling op (fx_cost_fn): every window tap of every
+ * output. */
+static double
+pool_cost(const fx_ints *ks, int32_t n_in, const fx_tensor *in,
+          const fx_tensor *out)
+{
+    return fx__io_floats(n_in, in, out)
+           + FX__COST_POOL_TAP * (double)fx_tensor_numel(out)
+                 * (double)(ks->v[0] * ks->v[1]);
+}
+
 /* ---- max_pool2d ----------------------------------------------------- */
 
 fx_status
@@ -170,6 +181,15 @@ fx_max_pool2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     *workspace = 0;
     return pool_infer("max_pool2d", &in[0], &p->kernel_size, &p->stride,
                       &p->padding, p->dilation.v, p->ceil_mode, out, err);
+}
+
+double
+fx_max_pool2d_cost(const void *params, int32_t n_in, const fx_tensor *in,
+                   const fx_tensor *out)
+{
+    const fx_max_pool2d_params *p = params;
+
+    return pool_cost(&p->kernel_size, n_in, in, out);
 }
 
 /* One output row i, columns [j0, j1), of one plane (see ops.h). */
@@ -242,6 +262,15 @@ fx_avg_pool2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     }
     return pool_infer("avg_pool2d", &in[0], &p->kernel_size, &p->stride,
                       &p->padding, dil, p->ceil_mode, out, err);
+}
+
+double
+fx_avg_pool2d_cost(const void *params, int32_t n_in, const fx_tensor *in,
+                   const fx_tensor *out)
+{
+    const fx_avg_pool2d_params *p = params;
+
+    return pool_cost(&p->kernel_size, n_in, in, out);
 }
 
 /* One output row i, columns [j0, j1), of one plane (see ops.h). */

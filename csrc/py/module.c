@@ -143,9 +143,10 @@ static PyMethodDef module_methods[] = {
     {"get_num_threads", get_num_threads, METH_NOARGS,
      "get_num_threads() -> int"},
     {"_set_serial_below", set_serial_below, METH_O,
-     "_set_serial_below(floats)\n\nKernel calls touching fewer floats run "
-     "on the calling thread (default FX_POOL_SERIAL_BELOW). Private; tests "
-     "set 0 so every thread split runs."},
+     "_set_serial_below(floats)\n\nKernel calls whose work (fx_op_cost, "
+     "in elementwise floats) is below this run on the calling thread "
+     "(default FX_POOL_SERIAL_BELOW). Private; tests set 0 so every "
+     "thread split runs."},
     {NULL, NULL, 0, NULL},
 };
 

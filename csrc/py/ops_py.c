@@ -354,22 +354,14 @@ infer(const fx_op_info *op, const void *params, Py_ssize_t n,
     return 0;
 }
 
-/* 1 if the call reads and writes fewer floats than the pool's
- * fx_pool_serial_below (so it runs on the calling thread). */
+/* 1 if the call's work (fx_op_cost) is below the pool's
+ * fx_pool_serial_below, so that it runs on the calling thread. */
 static int
-small_work(const fx_pool *pool, const fx_tensor *in, Py_ssize_t n,
-           const fx_tensor *out)
+small_work(const fx_op_info *op, const void *params, const fx_pool *pool,
+           const fx_tensor *in, Py_ssize_t n, const fx_tensor *out)
 {
-    const int64_t below = fx_pool_serial_below(pool);
-    int64_t floats = fx_tensor_numel(out);
-    Py_ssize_t i;
-
-    for (i = 0; i < n && floats < below; i++) {
-        if (in[i].data != NULL) {
-            floats += fx_tensor_numel(&in[i]);
-        }
-    }
-    return floats < below;
+    return fx_op_cost(op, params, (int32_t)n, in, out)
+           < (double)fx_pool_serial_below(pool);
 }
 
 PyObject *
@@ -447,7 +439,8 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     out.data = (float *)PyArray_DATA(out_arr);
     if (fx_tensor_numel(&out) > 0) {
         /* infer gives scratch bytes per thread: one aligned slot each */
-        nth = small_work(pool, in, n, &out) ? 1 : fx_pool_size(pool);
+        nth = small_work(op, pbuf, pool, in, n, &out) ? 1
+                                                      : fx_pool_size(pool);
         if (ws > 0) {
             if (ws > (SIZE_MAX - 128) / (size_t)nth) {
                 PyErr_NoMemory();
