@@ -253,3 +253,102 @@ def test_reuse_switch_off_gives_the_same_results():
     got, want = ex(x), plain.run((x,))
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
+
+
+# Calls of one extractor with input shapes that change from call to call:
+# any memory a run keeps for the next must never serve a value of another
+# size, be shared with a returned array, or be reused while a Python step
+# still holds the value.
+SHAPES = [(1, 3, 64, 64), (2, 3, 48, 80), (1, 3, 96, 96), (1, 3, 64, 64),
+          (3, 3, 32, 32), (2, 3, 48, 80)]
+
+
+def test_changing_input_shapes_give_the_values_of_fresh_extractors():
+    model = models.densenet121().eval()  # concat: many sizes
+    nodes = ["features.denseblock1", "features.transition2", "classifier"]
+    ex = create_feature_extractor(model, nodes)
+    got = [ex(_x(*s, seed=i)) for i, s in enumerate(SHAPES)]
+    for i, s in enumerate(SHAPES):
+        fresh = create_feature_extractor(model, nodes)(_x(*s, seed=i))
+        for k in nodes:
+            np.testing.assert_array_equal(got[i][k], fresh[k])
+
+
+def test_returned_arrays_stay_independent_of_later_calls():
+    ex = create_feature_extractor(models.resnet18().eval(),
+                                  ["layer1", "layer3", "fc"])
+    outs = [ex(_x(*s, seed=i)) for i, s in enumerate(SHAPES)]
+    snaps = [{k: v.copy() for k, v in o.items()} for o in outs]
+    for o in outs:
+        for v in o.values():
+            assert v.flags.owndata
+            v[...] = -7.0  # the user writes into what was returned
+    again = [ex(_x(*s, seed=i)) for i, s in enumerate(SHAPES)]
+    for o, snap in zip(again, snaps):
+        for k, v in snap.items():
+            np.testing.assert_array_equal(o[k], v)
+    for o in outs:
+        for v in o.values():
+            assert (v == -7.0).all()
+
+
+def test_intermediates_kept_by_a_python_step_survive_later_calls():
+    kept = []
+    plan = _plan([(1, "kernel", "mul", (0, TWO), {}, "mul"),
+                  (2, "python", kept.append, (SlotRef(1),), {}, "keep"),
+                  (3, "kernel", "relu", (1,), {}, "relu"),
+                  (4, "kernel", "mul", (3, TWO), {}, "mul_1"),
+                  (5, "kernel", "relu", (4,), {}, "relu_1")],
+                 [("relu_1", 5)])
+    xs = [_x(*s, seed=i) for i, s in enumerate(SHAPES * 2)]
+    for x in xs:
+        np.testing.assert_array_equal(plan.run((x,))["relu_1"],
+                                      np.maximum(x * 4, 0))
+    assert len(kept) == len(xs)
+    for k, x in zip(kept, xs):
+        np.testing.assert_array_equal(k, x * 2)
+
+
+class _Keep(featx.nn.Module):
+    """A user leaf module that keeps every input it sees, and a copy."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((x, x.copy()))
+        return x * 1.0
+
+
+def test_user_leaf_module_keeping_an_intermediate_over_calls():
+    model = models.resnet18().eval()
+    keep = _Keep()
+    model.layer2 = featx.nn.Sequential(model.layer2, keep)
+    ex = create_feature_extractor(
+        model, ["layer1", "layer3"],
+        tracer_kwargs={"leaf_modules": [_Keep]})
+    for i, s in enumerate(SHAPES * 2):
+        ex(_x(*s, seed=i))
+    assert len(keep.seen) == 2 * len(SHAPES)
+    for kept, copy in keep.seen:
+        np.testing.assert_array_equal(kept, copy)
+
+
+def test_memory_stays_bounded_over_many_calls_with_varied_shapes():
+    ex = create_feature_extractor(models.resnet18().eval(),
+                                  ["layer2", "fc"])
+
+    def rss_mib():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    for i, s in enumerate(SHAPES):
+        ex(_x(*s, seed=i))
+    gc.collect()
+    before = rss_mib()
+    for i in range(5):
+        for j, s in enumerate(SHAPES):
+            ex(_x(*s, seed=i + j))
+    gc.collect()
+    assert rss_mib() - before < 32
