@@ -465,12 +465,17 @@ fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
     g.dw = cp->dilation.v[1];
     /* ring rows: those of two output rows' taps; each with PW zeros, the
      * row, and room for the widest block's loads past it (see the file
-     * comment) */
-    g.kr = pow2_ceil(g.sh + g.dh * (g.kh - 1) + 1);
+     * comment). The vector path only when the ring fits its buffer, each
+     * term bounded first, so that a huge stride, dilation or padding
+     * (up to 2^62) cannot overflow the sizes */
+    vec = g.sw <= 2 && g.sh < RING_FLOATS
+          && g.dh * (g.kh - 1) < RING_FLOATS
+          && g.wd + 2 * g.pw < RING_FLOATS;
+    g.kr = vec ? pow2_ceil(g.sh + g.dh * (g.kh - 1) + 1) : 1;
     g.pwid = (g.wd + 2 * g.pw + 31) / 16 * 16;
     g.half = g.pwid / 2;
     g.ring = ring;
-    vec = g.sw <= 2 && 2 * g.kr * g.pwid <= RING_FLOATS
+    vec = vec && 2 * g.kr * g.pwid <= RING_FLOATS
           && 8 * g.sw + (g.kw - 1) * g.dw <= g.pwid;
     if (vec) {
         memset(ring, 0, (size_t)(2 * g.kr * g.pwid) * sizeof(float));
