@@ -339,9 +339,10 @@ def test_inception_aux_fc_stddev():
 
 
 def test_block_list_lengths():
-    with pytest.raises(ValueError, match="blocks length should be 3"):
+    with pytest.raises(ValueError, match=r"GoogLeNet blocks: expected 3 block classes .*, got 0$"):
         M.GoogLeNet(blocks=[], init_weights=False)
-    with pytest.raises(ValueError, match="inception_blocks should be 7"):
+    with pytest.raises(ValueError, match=r"Inception3 inception_blocks: "
+                       r"expected 7 block classes .*, got 1$"):
         M.Inception3(inception_blocks=[nn.Identity], init_weights=False)
 
 
@@ -432,7 +433,8 @@ def test_classifier_arguments():
 
 
 def test_squeezenet_version_error():
-    with pytest.raises(ValueError, match="Unsupported SqueezeNet version"):
+    with pytest.raises(ValueError, match="^SqueezeNet version: expected "
+                       "'1_0' or '1_1', got '1_2'$"):
         M.SqueezeNet("1_2")
 
 

@@ -53,7 +53,9 @@ def test_registry():
     with pytest.raises(ValueError, match="resnet18") as e:
         models.get_model("resnet19")
     assert "list_models" in str(e.value)
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match=r"register_model: the name "
+                       r"'resnet18' is taken \(by featx.models.resnet."
+                       r"resnet18\); expected a name not yet registered$"):
         models.register_model("resnet18")(lambda: None)
 
 

@@ -208,7 +208,8 @@ class GoogLeNet(nn.Module):
             init_weights = True
         if len(blocks) != 3:
             raise ValueError(
-                f"blocks length should be 3 instead of {len(blocks)}")
+                f"GoogLeNet blocks: expected 3 block classes (conv, "
+                f"inception, aux), got {len(blocks)}")
         conv_block, inception_block, inception_aux_block = blocks
 
         self.aux_logits = aux_logits
