@@ -66,8 +66,9 @@ def test_weights_names_are_checked_before_any_download():
 
 
 def test_builder_overrides_and_block_checks():
-    with pytest.raises(ValueError, match="'groups' expected value 32 but "
-                       "got 8"):
+    with pytest.raises(ValueError, match="^groups=8 conflicts with this "
+                       "model/weights, which fix groups=32; expected 32 or no "
+                       "groups argument$"):
         models.resnext50_32x4d(groups=8)
     m = models.resnext50_32x4d(groups=32)  # same value is fine
     assert m.layer1[0].conv2.groups == 32

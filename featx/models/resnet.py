@@ -12,7 +12,8 @@ from typing import Any, Optional, Union
 
 from .. import _functions, nn
 from ._api import register_model
-from ._weights import ResolvedWeights, WeightsEnum, get_model_weights, resolve_weights
+from ._weights import (ResolvedWeights, WeightsEnum, _override, get_model_weights,
+                       resolve_weights)
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34",
            "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
@@ -306,15 +307,6 @@ class ResNet(nn.Module):
 
     def forward(self, x: Any) -> Any:
         return self._forward_impl(x)
-
-
-def _override(kwargs: dict, name: str, value: Any) -> None:
-    """Sets kwargs[name] = value; a different caller value is an error."""
-    if name in kwargs and kwargs[name] != value:
-        raise ValueError(
-            f"The parameter '{name}' expected value {value} but got "
-            f"{kwargs[name]} instead.")
-    kwargs[name] = value
 
 
 def _resnet(block: type[Union[BasicBlock, Bottleneck]], layers: list[int],
