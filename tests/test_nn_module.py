@@ -421,6 +421,13 @@ def test_sequential():
     assert list(named._modules) == ["conv", "act"]
     x = np.array([[-1.0, 2.0]], np.float32)
     np.testing.assert_array_equal(nn.Sequential(nn.ReLU())(x), [[0, 2]])
+    s = nn.Sequential(nn.ReLU())
+    with pytest.raises(AssertionError, match="^Sequential.insert: expected a "
+                       "featx.nn.Module, got int$"):
+        s.insert(0, 3)
+    with pytest.raises(IndexError, match=r"^Sequential.insert: index expected "
+                       r"in \[-1, 1\] for 1 modules, got 2$"):
+        s.insert(2, nn.ReLU())
 
 
 def test_module_list_and_dict():
@@ -564,8 +571,16 @@ def test_other_initialisers():
     assert (w == 1).all()
     assert init.calculate_gain("leaky_relu", math.sqrt(5)) == pytest.approx(
         math.sqrt(2 / 6))
-    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+    with pytest.raises(ValueError, match=r"expected a weight of at least 2 "
+                       r"dimensions \(out, in, \*kernel\), got shape \(3,\)$"):
         init.kaiming_normal_(np.empty(3, np.float32))
+    with pytest.raises(ValueError, match=r"^calculate_gain\('leaky_relu'\): "
+                       r"param is the negative slope, expected an int or float, "
+                       r"got 'x'$"):
+        init.calculate_gain("leaky_relu", "x")
+    with pytest.raises(ValueError, match="^calculate_gain: no gain known for "
+                       "nonlinearity 'gelu'; expected one of linear, .*, selu$"):
+        init.calculate_gain("gelu")
     with pytest.raises(ValueError, match="mode"):
         init.kaiming_normal_(w, mode="fan_avg")
 

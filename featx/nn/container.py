@@ -93,10 +93,14 @@ class Sequential(Module):
     def insert(self, index: int, module: Module) -> "Sequential":
         """Inserts ``module`` before position ``index`` and renumbers."""
         if not isinstance(module, Module):
-            raise AssertionError(f"module should be of type: {Module}")
+            raise AssertionError(
+                f"Sequential.insert: expected a featx.nn.Module, got "
+                f"{type(module).__name__}")
         n = len(self._modules)
         if not -n <= index <= n:
-            raise IndexError(f"Index out of range: {index}")
+            raise IndexError(
+                f"Sequential.insert: index expected in [{-n}, {n}] for "
+                f"{n} modules, got {index}")
         if index < 0:
             index += n
         mods = list(self._modules.values())
