@@ -73,11 +73,14 @@ def test_builder_overrides_and_block_checks():
     m = models.resnext50_32x4d(groups=32)  # same value is fine
     assert m.layer1[0].conv2.groups == 32
     assert m.layer1[0].conv2.weight.shape == (128, 4, 3, 3)
-    with pytest.raises(ValueError, match="BasicBlock only supports"):
+    with pytest.raises(ValueError, match=r"^BasicBlock \(resnet18/34\): expected "
+                       r"groups=1 and base_width=64 .*, got groups=2, base_width=64$"):
         models.resnet18(groups=2)
-    with pytest.raises(NotImplementedError, match="Dilation"):
+    with pytest.raises(NotImplementedError, match=r"^BasicBlock \(resnet18/34\) "
+                       r"dilation: expected 1 .*, got 2$"):
         models.resnet18(replace_stride_with_dilation=[False, False, True])
-    with pytest.raises(ValueError, match="3-element"):
+    with pytest.raises(ValueError, match=r"^ResNet replace_stride_with_dilation: "
+                       r"expected None or 3 bools .*, got \[True\]$"):
         models.resnet50(replace_stride_with_dilation=[True])
 
 

@@ -364,10 +364,28 @@ def test_train_eval_recursive_and_type_check():
     assert all(x.training for x in m.modules())
     m.block.train(False)
     assert m.training and not m.block.bn.training
-    with pytest.raises(ValueError, match="boolean"):
+    with pytest.raises(ValueError, match=r"^train\(mode\): expected True or "
+                       r"False, got str 'yes'$"):
         m.train("yes")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="got int 1$"):
         m.train(1)
+    s = nn.Sequential(nn.ReLU())
+    with pytest.raises(ValueError, match="^Sequential \\+ x: expected x to be a "
+                       "Sequential, got list$"):
+        s + [nn.ReLU()]
+    with pytest.raises(TypeError, match="^ModuleList.extend: expected an "
+                       "iterable of modules, got int$"):
+        nn.ModuleList().extend(3)
+    with pytest.raises(TypeError, match=r"^ModuleDict.update: expected a "
+                       r"mapping or an iterable of \(name, module\) pairs, got "
+                       r"int$"):
+        nn.ModuleDict().update(3)
+    with pytest.raises(ValueError, match=r"^ModuleDict.update: item 0 expected "
+                       r"a \(name, module\) pair, got 'ab'$"):
+        nn.ModuleDict().update(["ab"])
+    with pytest.raises(ValueError, match="kaiming_normal_: mode: expected "
+                       "'fan_in' or 'fan_out', got 'fan_avg'$"):
+        init.kaiming_normal_(np.zeros((2, 2), np.float32), mode="fan_avg")
 
 
 def test_apply_visits_children_first():
@@ -630,7 +648,8 @@ def test_other_initialisers():
     with pytest.raises(ValueError, match="^calculate_gain: no gain known for "
                        "nonlinearity 'gelu'; expected one of linear, .*, selu$"):
         init.calculate_gain("gelu")
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match="mode: expected 'fan_in' or "
+                       "'fan_out', got 'fan_avg'$"):
         init.kaiming_normal_(w, mode="fan_avg")
 
 

@@ -91,11 +91,13 @@ class BasicBlock(nn.Module):
             norm_layer = nn.BatchNorm2d
         if groups != 1 or base_width != 64:
             raise ValueError(
-                "BasicBlock only supports groups=1 and base_width=64, got "
-                f"groups={groups}, base_width={base_width}")
+                f"BasicBlock (resnet18/34): expected groups=1 and "
+                f"base_width=64 (grouped or wider blocks are Bottleneck's), "
+                f"got groups={groups}, base_width={base_width}")
         if dilation > 1:
             raise NotImplementedError(
-                f"Dilation > 1 not supported in BasicBlock (got {dilation})")
+                f"BasicBlock (resnet18/34) dilation: expected 1 (dilated "
+                f"stages need Bottleneck blocks), got {dilation}")
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = norm_layer(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -224,8 +226,9 @@ class ResNet(nn.Module):
             replace_stride_with_dilation = [False, False, False]
         if len(replace_stride_with_dilation) != 3:
             raise ValueError(
-                "replace_stride_with_dilation should be None or a 3-element "
-                f"tuple, got {replace_stride_with_dilation}")
+                f"ResNet replace_stride_with_dilation: expected None or 3 "
+                f"bools (one per stage 2-4), got "
+                f"{replace_stride_with_dilation!r}")
         self.groups = groups
         self.base_width = width_per_group
         self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2,

@@ -657,7 +657,7 @@ def gelu(input: Any, approximate: str = "none") -> Any:
     """
     if approximate not in _GELU_APPROXIMATE:
         raise ValueError(
-            f"gelu: approximate argument must be either 'none' or 'tanh', "
+            f"gelu: approximate: expected 'none' (exact erf form) or 'tanh', "
             f"got {approximate!r}")
     input = _float_input("gelu", "input", input)
     return OpSpec("gelu", (input,),

@@ -212,8 +212,7 @@ def _kaiming_std(fn: str, tensor: np.ndarray, a: float, mode: str,
         return None
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(
-            f"{fn}: mode {mode!r} not supported, please use one of "
-            f"fan_in, fan_out")
+            f"{fn}: mode: expected 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _fans(tensor)
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)

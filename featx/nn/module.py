@@ -111,6 +111,14 @@ def _require_attr(fn: str, target: str, mod: Any, name: str,
             f"attribute {name!r}")
 
 
+def _check_train_mode(mode: Any) -> None:
+    """The one check of ``train(mode)``'s argument (``Module`` and feature
+    extractors)."""
+    if not isinstance(mode, bool):
+        raise ValueError(f"train(mode): expected True or False, got "
+                         f"{type(mode).__name__} {mode!r}")
+
+
 def _is_array(value: Any) -> bool:
     return isinstance(value, np.ndarray)
 
@@ -691,10 +699,7 @@ class Module:
         Raises:
             ValueError: ``mode`` is not a bool (as torch).
         """
-        if not isinstance(mode, bool):
-            raise ValueError(
-                f"training mode is expected to be boolean, got "
-                f"{type(mode).__name__} {mode!r}")
+        _check_train_mode(mode)
         self.training = mode
         for module in self.children():
             module.train(mode)
