@@ -206,7 +206,8 @@ def test_hash_mismatch_leaves_no_file(server, torch_home):
         load_state_dict_from_url(server.url(name), check_hash=True, progress=False)
     assert isinstance(info.value, RuntimeError)
     msg = str(info.value)
-    assert f'expected "{wrong}"' in msg and DIGEST in msg
+    assert msg.startswith(f"SHA-256 of {server.url(name)}: expected a digest starting with "
+                          f"'{wrong}', got '{DIGEST}'; the file was not saved as "), msg
     assert os.listdir(torch_home) == []  # neither the final name nor a temporary file
     # Without check_hash the same file is accepted, as in torch.
     _assert_state(load_state_dict_from_url(server.url(name), progress=False))

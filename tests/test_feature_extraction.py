@@ -439,7 +439,8 @@ def test_extractor_starts_in_the_models_mode_and_switches_graphs():
     assert m.training is False and m.drop.training is False
     assert (tr == 0).mean() > 0.3         # dropout active in train
     np.testing.assert_array_equal(ev, _extract(m, ["layer1"], x)["layer1"])
-    with pytest.raises(ValueError, match="boolean"):
+    with pytest.raises(ValueError, match=r"^train\(mode\): expected True or "
+                       r"False, got str 'yes'$"):
         ex.train("yes")
 
 

@@ -139,19 +139,40 @@ def test_conv2d_string_padding_and_layer():
     x, w = rand(1, 2, 6, 6), rand(3, 2, 3, 3)
     close(F.conv2d(x, w, padding="same"), ref_conv2d(x, w, None, 1, 1, 1, 1))
     close(F.conv2d(x, w, padding="valid"), ref_conv2d(x, w, None, 1, 0, 1, 1))
-    with pytest.raises(ValueError, match="strided"):
+    with pytest.raises(ValueError, match=r"^conv2d padding='same' keeps the "
+                       r"input size, so it needs stride 1; got stride=\(2, 2\)$"):
         F.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(ValueError, match="^conv2d padding: expected an int, a "
+                       "pair of ints, 'valid' or 'same', got 'full'$"):
+        F.conv2d(x, w, padding="full")
     with pytest.raises(NotImplementedError, match="asymmetric"):
         F.conv2d(x, rand(3, 2, 2, 2), padding="same")
     conv = nn.Conv2d(2, 3, 3, padding="same")
     assert conv(x).shape == (1, 3, 6, 6)
     conv = nn.Conv2d(2, 4, 3, stride=2, padding=1, groups=2)
     close(conv(x), ref_conv2d(x, conv.weight, conv.bias, 2, 1, 1, 2))
-    with pytest.raises(ValueError, match="divisible by groups"):
+    with pytest.raises(ValueError, match=r"^Conv2d in_channels: expected a "
+                       r"multiple of groups=2 \(.*\), got 3$"):
         nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match=r"^Conv2d out_channels: expected a "
+                       r"multiple of groups=2 \(.*\), got 3$"):
+        nn.Conv2d(4, 3, 3, groups=2)
+    with pytest.raises(ValueError, match="^Conv2d groups: expected an int >= "
+                       "1, got 0$"):
+        nn.Conv2d(4, 4, 3, groups=0)
+    with pytest.raises(ValueError, match=r"^Conv2d padding='same' keeps the "
+                       r"input size, so it needs stride 1; got stride=\(2, 2\)$"):
+        nn.Conv2d(4, 4, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="^Conv2d padding: expected an int, a "
+                       "pair of ints, 'valid' or 'same', got 'full'$"):
+        nn.Conv2d(4, 4, 3, padding="full")
+    with pytest.raises(NotImplementedError, match="asymmetric"):
+        nn.Conv2d(4, 4, 2, padding="same")
     with pytest.raises(NotImplementedError, match="padding_mode"):
         nn.Conv2d(3, 4, 3, padding_mode="reflect")
-    with pytest.raises(ValueError, match="padding_mode"):
+    with pytest.raises(ValueError, match="^Conv2d padding_mode: expected one "
+                       "of 'zeros', 'reflect', 'replicate', 'circular', got "
+                       "'nope'$"):
         nn.Conv2d(3, 4, 3, padding_mode="nope")
 
 

@@ -74,7 +74,8 @@ def test_gelu_modes():
     np.testing.assert_allclose(F.gelu(x, approximate="tanh"), ref.gelu(x, "tanh"),
                                rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(nn.GELU("tanh")(x), F.gelu(x, approximate="tanh"))
-    with pytest.raises(ValueError, match="'none' or 'tanh'"):
+    with pytest.raises(ValueError, match=r"^gelu: approximate: expected 'none' "
+                       r"\(exact erf form\) or 'tanh', got 'erf'$"):
         F.gelu(x, approximate="erf")
 
 

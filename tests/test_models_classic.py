@@ -339,9 +339,10 @@ def test_inception_aux_fc_stddev():
 
 
 def test_block_list_lengths():
-    with pytest.raises(ValueError, match="blocks length should be 3"):
+    with pytest.raises(ValueError, match=r"GoogLeNet blocks: expected 3 block classes .*, got 0$"):
         M.GoogLeNet(blocks=[], init_weights=False)
-    with pytest.raises(ValueError, match="inception_blocks should be 7"):
+    with pytest.raises(ValueError, match=r"Inception3 inception_blocks: "
+                       r"expected 7 block classes .*, got 1$"):
         M.Inception3(inception_blocks=[nn.Identity], init_weights=False)
 
 
@@ -349,7 +350,8 @@ def test_block_list_lengths():
 def test_pretrained_rule_checks_aux_logits(name):
     # torchvision: with weights, aux_logits must be True and init_weights
     # False; other values are a ValueError before anything is loaded.
-    with pytest.raises(ValueError, match="aux_logits"):
+    with pytest.raises(ValueError, match="^aux_logits=False conflicts with "
+                       "this model/weights, which fix aux_logits=True"):
         getattr(M, name)(weights="DEFAULT", aux_logits=False)
     with pytest.raises(ValueError, match="init_weights"):
         getattr(M, name)(weights="DEFAULT", init_weights=True)
@@ -432,7 +434,8 @@ def test_classifier_arguments():
 
 
 def test_squeezenet_version_error():
-    with pytest.raises(ValueError, match="Unsupported SqueezeNet version"):
+    with pytest.raises(ValueError, match="^SqueezeNet version: expected "
+                       "'1_0' or '1_1', got '1_2'$"):
         M.SqueezeNet("1_2")
 
 
@@ -639,16 +642,21 @@ def test_weights_forms_resolve_to_the_builders_enum(name, monkeypatch):
                                                 match="deprecated"):
         getattr(M, name)(pretrained=True)
     assert seen[-1][0] is enum.IMAGENET1K_V1
-    with pytest.raises(TypeError, match=f"expected {enum.__name__}"):
+    with pytest.raises(TypeError, match=f"expected a {enum.__name__} member, "
+                       rf"one of its names or None, got ResNet18_Weights\."
+                       rf"IMAGENET1K_V1 \(of type ResNet18_Weights\)$"):
         getattr(M, name)(weights=M.ResNet18_Weights.DEFAULT)
-    with pytest.raises(ValueError, match="IMAGENET1K_V1"):
+    with pytest.raises(KeyError, match=f"^{enum.__name__} has no weights "
+                       "'IMAGENET1K_V9'; choose one of IMAGENET1K_V1"):
         getattr(M, name)(weights="IMAGENET1K_V9")
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_num_classes_conflict_with_weights(name):
     with pytest.raises(ValueError,
-                       match="'num_classes' expected value 1000 but got 10"):
+                       match="^num_classes=10 conflicts with this model/weights, "
+                       "which fix num_classes=1000; expected 1000 or no "
+                       "num_classes argument$"):
         getattr(M, name)(weights="DEFAULT", num_classes=10)
 
 

@@ -212,7 +212,7 @@ def test_efficientnet_errors():
         efficientnet.EfficientNet([], 0.2)
     with pytest.raises(TypeError, match="got str at index 1"):
         efficientnet.EfficientNet([cfg, "x"], 0.2)
-    with pytest.raises(ValueError, match="stride: expected 1 or 2, got 3"):
+    with pytest.raises(ValueError, match="^MBConv block stride: expected 1 or 2, got 3$"):
         efficientnet.EfficientNet(
             [efficientnet.MBConvConfig(1, 3, 3, 32, 16, 1)], 0.2)
     with pytest.raises(ValueError, match="no EfficientNet configuration named"):
@@ -251,7 +251,9 @@ def test_regnet_arguments_and_errors(no_init):
         models.regnet_x_400mf(bottleneck_multiplier=2.0)
     with pytest.raises(TypeError, match="depth"):
         models.regnet_y_400mf(depth=3)
-    with pytest.raises(ValueError, match="Invalid RegNet settings"):
+    with pytest.raises(ValueError, match=r"expected w_a >= 0, w_0 a positive "
+                       r"multiple of 8 and w_m > 1, got w_a=1.0, w_0=12, "
+                       r"w_m=2.0$"):
         regnet.BlockParams.from_init_params(depth=4, w_0=12, w_a=1.0,
                                             w_m=2.0, group_width=8)
     p = regnet.BlockParams.from_init_params(depth=3, w_0=16, w_a=8.0,

@@ -91,11 +91,14 @@ def test_mobilenet_v2_names_and_arguments():
     assert m.last_channel == 1280
     assert isinstance(m.features[0], Conv2dNormActivation)
     assert isinstance(m.features[0][2], nn.ReLU6)
-    with pytest.raises(ValueError, match="non-empty or a 4-element list"):
+    with pytest.raises(ValueError, match=r"expected a non-empty list of "
+                       r"\[t, c, n, s\] rows \(4 values each\), got \[\]$"):
         models.mobilenet_v2(inverted_residual_setting=[])
-    with pytest.raises(ValueError, match="non-empty or a 4-element list"):
+    with pytest.raises(ValueError, match=r"\(4 values each\), got "
+                       r"\[\[1, 16, 1\]\]$"):
         models.mobilenet_v2(inverted_residual_setting=[[1, 16, 1]])
-    with pytest.raises(ValueError, match="stride should be 1 or 2"):
+    with pytest.raises(ValueError, match="^MobileNetV2 InvertedResidual "
+                       "stride: expected 1 or 2, got 3$"):
         mobilenetv2.InvertedResidual(8, 8, 3, 6)
     assert mobilenetv2._make_divisible(83, 8) == 80
     assert mobilenetv2._make_divisible(90, 64) == 128  # 64 would lose > 10%
@@ -130,12 +133,21 @@ def test_mnasnet_arguments():
     m = models.mnasnet1_0(dropout=0.5)
     assert m.alpha == 1.0 and m.classifier[0].p == 0.5
     assert m.layers[1].momentum == pytest.approx(0.0003)
-    with pytest.raises(ValueError, match="alpha should be greater than 0.0"):
+    with pytest.raises(ValueError, match="alpha .*: expected a value > 0, "
+                       "got 0.0$"):
         mnasnet.MNASNet(0.0)
-    with pytest.raises(ValueError, match="kernel_size should be 3 or 5"):
+    with pytest.raises(ValueError, match="kernel_size: expected 3 or 5, "
+                       "got 7$"):
         mnasnet._InvertedResidual(8, 8, 7, 1, 3)
-    with pytest.raises(ValueError, match="repeats should be >= 1"):
+    with pytest.raises(ValueError, match="^MNASNet inverted residual stride: "
+                       "expected 1 or 2, got 3$"):
+        mnasnet._InvertedResidual(8, 8, 3, 3, 3)
+    with pytest.raises(ValueError, match="repeats: expected at least 1 "
+                       "block, got 0$"):
         mnasnet._stack(8, 8, 3, 1, 3, 0, 0.1)
+    with pytest.raises(ValueError, match=r"round_up_bias: expected a value "
+                       r"in the open interval \(0, 1\), got 1.0$"):
+        mnasnet._round_to_multiple_of(83, 8, 1.0)
 
 
 def test_shufflenet_arguments_and_shuffle_nodes():
@@ -151,13 +163,17 @@ def test_shufflenet_arguments_and_shuffle_nodes():
         "stage2.1.floordiv", "stage2.1.view", "stage2.1.transpose",
         "stage2.1.contiguous", "stage2.1.view_1"]
     assert names[-3:] == ["conv5.2", "mean", "fc"]
-    with pytest.raises(ValueError, match="list of 3 positive ints"):
+    with pytest.raises(ValueError, match=r"stages_repeats: expected 3 block "
+                       r"counts .*, got 2: \[4, 8\]$"):
         shufflenetv2.ShuffleNetV2([4, 8], [24, 48, 96, 192, 1024])
-    with pytest.raises(ValueError, match="list of 5 positive ints"):
+    with pytest.raises(ValueError, match=r"stages_out_channels: expected 5 "
+                       r"channel counts .*, got 4: \[24, 48, 96, 192\]$"):
         shufflenetv2.ShuffleNetV2([4, 8, 4], [24, 48, 96, 192])
-    with pytest.raises(ValueError, match="illegal stride value"):
+    with pytest.raises(ValueError, match="^ShuffleNetV2 InvertedResidual "
+                       "stride: expected one of 1, 2, 3, got 4$"):
         shufflenetv2.InvertedResidual(24, 24, 4)
-    with pytest.raises(ValueError, match="Invalid combination of stride 1"):
+    with pytest.raises(ValueError, match=r"with stride 1: expected inp == "
+                       r"2 \* \(oup // 2\) = 48 .*, got inp=24, oup=48$"):
         shufflenetv2.InvertedResidual(24, 48, 1)
     assert len(shufflenetv2.InvertedResidual(24, 24, 1).branch1) == 0
 

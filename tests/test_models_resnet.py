@@ -53,7 +53,9 @@ def test_registry():
     with pytest.raises(ValueError, match="resnet18") as e:
         models.get_model("resnet19")
     assert "list_models" in str(e.value)
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match=r"register_model: the name "
+                       r"'resnet18' is taken \(by featx.models.resnet."
+                       r"resnet18\); expected a name not yet registered$"):
         models.register_model("resnet18")(lambda: None)
 
 
@@ -64,17 +66,21 @@ def test_weights_names_are_checked_before_any_download():
 
 
 def test_builder_overrides_and_block_checks():
-    with pytest.raises(ValueError, match="'groups' expected value 32 but "
-                       "got 8"):
+    with pytest.raises(ValueError, match="^groups=8 conflicts with this "
+                       "model/weights, which fix groups=32; expected 32 or no "
+                       "groups argument$"):
         models.resnext50_32x4d(groups=8)
     m = models.resnext50_32x4d(groups=32)  # same value is fine
     assert m.layer1[0].conv2.groups == 32
     assert m.layer1[0].conv2.weight.shape == (128, 4, 3, 3)
-    with pytest.raises(ValueError, match="BasicBlock only supports"):
+    with pytest.raises(ValueError, match=r"^BasicBlock \(resnet18/34\): expected "
+                       r"groups=1 and base_width=64 .*, got groups=2, base_width=64$"):
         models.resnet18(groups=2)
-    with pytest.raises(NotImplementedError, match="Dilation"):
+    with pytest.raises(NotImplementedError, match=r"^BasicBlock \(resnet18/34\) "
+                       r"dilation: expected 1 .*, got 2$"):
         models.resnet18(replace_stride_with_dilation=[False, False, True])
-    with pytest.raises(ValueError, match="3-element"):
+    with pytest.raises(ValueError, match=r"^ResNet replace_stride_with_dilation: "
+                       r"expected None or 3 bools .*, got \[True\]$"):
         models.resnet50(replace_stride_with_dilation=[True])
 
 

@@ -82,17 +82,38 @@ def test_reassigning_kind_moves_the_name():
 
 def test_register_errors():
     m = nn.Module()
-    with pytest.raises(KeyError, match="contain"):
+    with pytest.raises(KeyError, match=r"buffer name 'a\.b': expected no '\.' "):
         m.register_buffer("a.b", np.zeros(1))
-    with pytest.raises(KeyError, match="empty"):
+    with pytest.raises(KeyError, match="parameter name: expected a "
+                       "non-empty string, got ''"):
         m.register_parameter("", None)
+    with pytest.raises(TypeError, match="^child module name: expected a str, "
+                       "got int$"):
+        m.add_module(3, nn.ReLU())
     m.foo = 1
-    with pytest.raises(KeyError, match="already exists"):
+    with pytest.raises(KeyError, match="buffer name 'foo': Module already "
+                       "has an attribute of that name; expected a new name"):
         m.register_buffer("foo", np.zeros(1))
-    with pytest.raises(TypeError, match="not a Module subclass"):
+    with pytest.raises(TypeError, match="^child module 'x': expected a "
+                       "featx.nn.Module or None, got int$"):
         m.add_module("x", 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^parameter 'p': expected a "
+                       "featx.nn.Parameter or None, got numpy.ndarray$"):
         m.register_parameter("p", np.zeros(1))
+    with pytest.raises(TypeError, match="^buffer 'b': expected a "
+                       "numpy.ndarray or None, got list$"):
+        m.register_buffer("b", [1.0])
+    m.register_buffer("b", None)
+    with pytest.raises(TypeError, match="^buffer 'b': expected a "
+                       "numpy.ndarray or None, got str$"):
+        m.b = "x"
+    m.c = nn.ReLU()
+    with pytest.raises(TypeError, match="^child module 'c': expected a "
+                       "featx.nn.Module or None, got int$"):
+        m.c = 3
+    with pytest.raises(NotImplementedError, match=r"^Module has no forward\(\); "
+                       r"expected every featx.nn.Module subclass to define"):
+        m(1)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         _ = m.nope
 
@@ -102,8 +123,18 @@ def test_register_before_init_fails():
         def __init__(self) -> None:
             self.w = nn.Parameter(np.zeros(1))
 
-    with pytest.raises(AttributeError, match="before Module.__init__"):
+    with pytest.raises(AttributeError, match=r"^Bad: parameter 'w' set before "
+                       r"Module.__init__\(\) ran; expected super\(\).__init__\(\) "
+                       r"to be called first in __init__$"):
         Bad()
+
+    class BadChild(nn.Module):
+        def __init__(self) -> None:
+            self.c = nn.ReLU()
+
+    with pytest.raises(AttributeError, match="^BadChild: child module 'c' set "
+                       "before Module.__init__"):
+        BadChild()
 
 
 def test_delattr_and_dir():
@@ -160,12 +191,23 @@ def test_get_submodule_and_parameter():
     assert m.get_submodule("") is m
     assert m.get_parameter("head.1.weight") is m.head[1].weight
     assert m.get_buffer("block.bn.running_var") is m.block.bn.running_var
-    with pytest.raises(AttributeError, match="has no attribute `nope`"):
+    with pytest.raises(AttributeError, match=r"^get_submodule\('block.nope'\): "
+                       r"the Block at 'block' has no attribute 'nope'$"):
         m.get_submodule("block.nope")
-    with pytest.raises(AttributeError, match="is not an nn.Module"):
+    with pytest.raises(AttributeError, match=r"^get_submodule\('block.bn.eps'\): "
+                       r"'block.bn.eps' is a float; expected a featx.nn.Module$"):
         m.get_submodule("block.bn.eps")
-    with pytest.raises(AttributeError, match="not an nn.Parameter"):
+    with pytest.raises(AttributeError, match=r"^get_parameter\('block.bn."
+                       r"running_mean'\): 'running_mean' of BatchNorm2d is a "
+                       r"numpy.ndarray; expected a featx.nn.Parameter$"):
         m.get_parameter("block.bn.running_mean")
+    with pytest.raises(AttributeError, match=r"^get_parameter\('nope'\): the "
+                       r"Net \(the root\) has no attribute 'nope'$"):
+        m.get_parameter("nope")
+    with pytest.raises(AttributeError, match=r"^get_buffer\('block.bn.weight'\):"
+                       r" 'weight' of BatchNorm2d is a featx.nn.parameter."
+                       r"Parameter, not one of its registered buffers"):
+        m.get_buffer("block.bn.weight")
 
 
 # ---------------------------------------------------------------- state_dict
@@ -259,9 +301,8 @@ def test_load_state_dict_size_mismatch_raises_even_non_strict():
     for strict in (True, False):
         with pytest.raises(RuntimeError) as e:
             m.load_state_dict(sd, strict=strict)
-        assert ("size mismatch for head.1.weight: copying a param with shape "
-                "(10, 64) from checkpoint, the shape in current model is "
-                "(5, 64).") in str(e.value)
+        assert ("size mismatch for head.1.weight: the state dict has shape "
+                "(10, 64), the model expects (5, 64)") in str(e.value)
 
 
 def test_failed_load_state_dict_leaves_the_module_unchanged():
@@ -287,11 +328,19 @@ def test_failed_load_state_dict_leaves_the_module_unchanged():
 
 def test_load_state_dict_type_errors():
     m = Net()
-    with pytest.raises(TypeError, match="dict-like"):
+    with pytest.raises(TypeError, match="^load_state_dict: expected a mapping "
+                       r"of names to arrays \(e.g. a dict\), got list$"):
         m.load_state_dict([1, 2])
     sd = dict(m.state_dict())
     sd["scale"] = "x"
-    with pytest.raises(RuntimeError, match='parameter named "scale"'):
+    with pytest.raises(RuntimeError, match="scale: expected an array in the "
+                       "state dict, got str"):
+        m.load_state_dict(sd)
+    sd["scale"] = np.array(["a"] * m.scale.size).reshape(m.scale.shape)
+    with pytest.raises(RuntimeError, match=r"scale: the state dict's <U1 array "
+                       r"of shape \(.*\) cannot be copied into the model's "
+                       r"float32 array .*; expected a bool, integer or float "
+                       r"array"):
         m.load_state_dict(sd)
 
 
@@ -315,10 +364,28 @@ def test_train_eval_recursive_and_type_check():
     assert all(x.training for x in m.modules())
     m.block.train(False)
     assert m.training and not m.block.bn.training
-    with pytest.raises(ValueError, match="boolean"):
+    with pytest.raises(ValueError, match=r"^train\(mode\): expected True or "
+                       r"False, got str 'yes'$"):
         m.train("yes")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="got int 1$"):
         m.train(1)
+    s = nn.Sequential(nn.ReLU())
+    with pytest.raises(ValueError, match="^Sequential \\+ x: expected x to be a "
+                       "Sequential, got list$"):
+        s + [nn.ReLU()]
+    with pytest.raises(TypeError, match="^ModuleList.extend: expected an "
+                       "iterable of modules, got int$"):
+        nn.ModuleList().extend(3)
+    with pytest.raises(TypeError, match=r"^ModuleDict.update: expected a "
+                       r"mapping or an iterable of \(name, module\) pairs, got "
+                       r"int$"):
+        nn.ModuleDict().update(3)
+    with pytest.raises(ValueError, match=r"^ModuleDict.update: item 0 expected "
+                       r"a \(name, module\) pair, got 'ab'$"):
+        nn.ModuleDict().update(["ab"])
+    with pytest.raises(ValueError, match="kaiming_normal_: mode: expected "
+                       "'fan_in' or 'fan_out', got 'fan_avg'$"):
+        init.kaiming_normal_(np.zeros((2, 2), np.float32), mode="fan_avg")
 
 
 def test_apply_visits_children_first():
@@ -421,6 +488,13 @@ def test_sequential():
     assert list(named._modules) == ["conv", "act"]
     x = np.array([[-1.0, 2.0]], np.float32)
     np.testing.assert_array_equal(nn.Sequential(nn.ReLU())(x), [[0, 2]])
+    s = nn.Sequential(nn.ReLU())
+    with pytest.raises(AssertionError, match="^Sequential.insert: expected a "
+                       "featx.nn.Module, got int$"):
+        s.insert(0, 3)
+    with pytest.raises(IndexError, match=r"^Sequential.insert: index expected "
+                       r"in \[-1, 1\] for 1 modules, got 2$"):
+        s.insert(2, nn.ReLU())
 
 
 def test_module_list_and_dict():
@@ -564,9 +638,18 @@ def test_other_initialisers():
     assert (w == 1).all()
     assert init.calculate_gain("leaky_relu", math.sqrt(5)) == pytest.approx(
         math.sqrt(2 / 6))
-    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+    with pytest.raises(ValueError, match=r"expected a weight of at least 2 "
+                       r"dimensions \(out, in, \*kernel\), got shape \(3,\)$"):
         init.kaiming_normal_(np.empty(3, np.float32))
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match=r"^calculate_gain\('leaky_relu'\): "
+                       r"param is the negative slope, expected an int or float, "
+                       r"got 'x'$"):
+        init.calculate_gain("leaky_relu", "x")
+    with pytest.raises(ValueError, match="^calculate_gain: no gain known for "
+                       "nonlinearity 'gelu'; expected one of linear, .*, selu$"):
+        init.calculate_gain("gelu")
+    with pytest.raises(ValueError, match="mode: expected 'fan_in' or "
+                       "'fan_out', got 'fan_avg'$"):
         init.kaiming_normal_(w, mode="fan_avg")
 
 

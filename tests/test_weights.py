@@ -186,6 +186,11 @@ def test_resnet_enums_are_exported_and_match_builders():
 def test_get_model_weights_unknown_name():
     with pytest.raises(ValueError, match="resnet50"):
         get_model_weights("resnet05")
+    # torchvision raises TypeError for a non-name; featx raised ValueError: both catch it
+    for exc in (TypeError, ValueError):
+        with pytest.raises(exc, match=r"^get_model_weights: expected a model name or "
+                           r"builder function, got 3 \(of type int\)$"):
+            get_model_weights(3)
 
 
 def test_get_weight():
@@ -193,12 +198,19 @@ def test_get_weight():
         get_weight("ResNet50_Weights.IMAGENET1K_V1") is ResNet50_Weights.IMAGENET1K_V1
     )
     assert get_weight("ResNet50_Weights.DEFAULT") is ResNet50_Weights.IMAGENET1K_V2
-    with pytest.raises(ValueError, match="Invalid weight name"):
+    with pytest.raises(ValueError, match=r"^get_weight: expected '<EnumClass>\.<MEMBER>' "
+                       r"\(one dot\), e\.g\. .*, got 'ResNet50_Weights'$"):
         get_weight("ResNet50_Weights")
-    with pytest.raises(ValueError, match="ResNet51_Weights"):
+    with pytest.raises(ValueError, match=r"^get_weight: no weights enum named "
+                       r"'ResNet51_Weights' in 'ResNet51_Weights\.IMAGENET1K_V1'; "
+                       r"expected one of list_weights_enums\(\) \(did you mean "
+                       r"'ResNet50_Weights'"):
         get_weight("ResNet51_Weights.IMAGENET1K_V1")
-    with pytest.raises(ValueError, match="IMAGENET1K_V9"):
-        get_weight("ResNet50_Weights.IMAGENET1K_V9")
+    # an unknown member: KeyError as in torchvision, ValueError as featx documented
+    for exc in (KeyError, ValueError, W.UnknownWeightsError):
+        with pytest.raises(exc, match="^ResNet50_Weights has no weights 'IMAGENET1K_V9'; "
+                           "choose one of IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT$"):
+            get_weight("ResNet50_Weights.IMAGENET1K_V9")
 
 
 def test_verify():
@@ -209,11 +221,21 @@ def test_verify():
     assert ResNet50_Weights.verify("ResNet50_Weights.IMAGENET1K_V1") is v1
     assert ResNet50_Weights.verify("DEFAULT") is ResNet50_Weights.IMAGENET1K_V2
     with pytest.raises(
-        TypeError, match="expected ResNet50_Weights but received ResNet18"
+        TypeError, match=r"^ResNet50_Weights\.verify: expected a ResNet50_Weights member, "
+        r"one of its names or None, got ResNet18_Weights\.IMAGENET1K_V1 \(of type "
+        r"ResNet18_Weights\)$"
     ):
         ResNet50_Weights.verify(ResNet18_Weights.IMAGENET1K_V1)
-    with pytest.raises(ValueError, match="IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT"):
-        ResNet50_Weights.verify("IMAGENET")
+    with pytest.raises(TypeError, match=r"got 3 \(of type int\)$"):
+        ResNet50_Weights.verify(3)
+    # torchvision raises KeyError here; featx documented ValueError: both catch it
+    for exc in (KeyError, ValueError):
+        with pytest.raises(exc, match="^ResNet50_Weights has no weights 'IMAGENET'; choose "
+                           "one of IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT$") as e:
+            ResNet50_Weights.verify("IMAGENET")
+        assert isinstance(e.value, W.UnknownWeightsError)
+    with pytest.raises(KeyError, match="no such file: 'X'"):
+        models.resnet50(weights="X")
 
 
 def test_members_pickle():
@@ -281,9 +303,11 @@ def test_bad_weights_arguments(tmp_path):
         models.resnet18(weights=str(tmp_path / "nope.pth"))
     with pytest.raises(FileNotFoundError):
         models.resnet18(weights="nope.safetensors")
-    with pytest.raises(TypeError, match="expected ResNet18_Weights"):
+    with pytest.raises(TypeError, match=r"^ResNet18_Weights\.verify: expected a "
+                       r"ResNet18_Weights member, one of its names or None, got "
+                       r"ResNet50_Weights\.IMAGENET1K_V2 \(of type ResNet50_Weights\)$"):
         models.resnet18(weights=ResNet50_Weights.DEFAULT)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"got 3 \(of type int\)$"):
         models.resnet18(weights=3)
 
 
@@ -302,7 +326,8 @@ def test_checkpoint_that_does_not_fit_gives_load_state_dict_error(
 
 def test_num_classes_conflict_with_weights_categories(torch_home):
     with pytest.raises(
-        ValueError, match="'num_classes' expected value 1000 but got 10"
+        ValueError, match=r"^num_classes=10 conflicts with this model/weights, which fix "
+        r"num_classes=1000; expected 1000 or no num_classes argument$"
     ):
         models.resnet50(weights=ResNet50_Weights.IMAGENET1K_V2, num_classes=10)
     kwargs = {"num_classes": 1000}
@@ -354,7 +379,9 @@ def test_pretrained_true_on_resnet50_is_v1_not_default():
         "regnet_y_128gf",
         "vit_h_14",
     ):  # torchvision has no legacy weights there
-        with pytest.raises(ValueError, match=f"No weights available for model {name}"):
+        with pytest.raises(ValueError, match=rf"^{name}\(pretrained=True\): torchvision has "
+                           r"no legacy default weights for this model; expected "
+                           r"pretrained=False, or weights= one of "):
             W.resolve_weights(None, get_model_weights(name), {"pretrained": True})
 
 

@@ -21,6 +21,7 @@ from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
                    as_meta, conv2d_bn_spec, linear_act_spec)
 from .._tensor_methods import METHODS
 from ..nn import Module, Parameter
+from ..nn.module import _check_train_mode
 
 
 class NodeInfo(NamedTuple):
@@ -642,9 +643,7 @@ class FeatureExtractor(Module):
         """Selects the train graph (``mode=True``) or the eval graph. Unlike
         ``torch.nn.Module.train``, the original model's flags stay as they
         are."""
-        if not isinstance(mode, bool):
-            raise ValueError(
-                f"training mode is expected to be boolean, got {mode!r}")
+        _check_train_mode(mode)
         self.__dict__["training"] = mode
         return self
 

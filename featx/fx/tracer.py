@@ -261,7 +261,9 @@ class Tracer:
                 values.append(node)
                 continue
             value = concrete[name]
-            message = f"{name} has been specialized to have value {value!r}"
+            message = (f"argument {name!r} was fixed to {value!r} by "
+                       f"concrete_args when tracing; expected that value at "
+                       f"every call")
             if value is None:
                 _assert_is_none(node, message)
             elif isinstance(value, (bool, int, float, str)):

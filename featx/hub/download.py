@@ -65,8 +65,7 @@ class DownloadError(OSError):
 class ChecksumError(RuntimeError):
     """A downloaded file's SHA-256 digest does not start with the expected prefix.
 
-    Raised like torch.hub's ``RuntimeError('invalid hash value ...')``; nothing is left under the
-    final name.
+    A ``RuntimeError``, as torch.hub raises for it; nothing is left under the final name.
     """
 
 
@@ -236,8 +235,8 @@ def download_url_to_file(
             digest = sha256.hexdigest()
             if digest[: len(hash_prefix)] != hash_prefix:
                 raise ChecksumError(
-                    f'invalid hash value (expected "{hash_prefix}", got "{digest}") for '
-                    f"{url}; the file was not saved as {dst}"
+                    f"SHA-256 of {url}: expected a digest starting with {hash_prefix!r}, got "
+                    f"{digest!r}; the file was not saved as {dst}"
                 )
         os.replace(tmp, dst)
     except BaseException:

@@ -41,7 +41,10 @@ def register_model(name: Optional[str] = None
             _import_families()  # a user's builder: find a clash with ours now
         if key in BUILTIN_MODELS:
             raise ValueError(
-                f"An entry is already registered under the name '{key}'.")
+                f"register_model: the name {key!r} is taken (by "
+                f"{BUILTIN_MODELS[key].__module__}."
+                f"{BUILTIN_MODELS[key].__qualname__}); expected a name not "
+                f"yet registered")
         BUILTIN_MODELS[key] = fn
         return fn
 

@@ -30,3 +30,18 @@ def check_block_configs(arg: str, setting: Any,
         if not isinstance(s, allowed):
             raise TypeError(f"{arg}: expected a sequence of {names}, got "
                             f"{type(s).__name__} at index {i}")
+
+
+def check_stride(block: str, stride: int,
+                 allowed: tuple[int, ...] = (1, 2)) -> None:
+    """Raises ``ValueError`` unless ``stride`` is one of ``allowed``.
+
+    The one stride check of the inverted-residual blocks (MobileNetV2/V3,
+    MNASNet, ShuffleNetV2, EfficientNet); ``block`` names the block in the
+    message, e.g. ``"MNASNet inverted residual stride: expected 1 or 2, got
+    3"``.
+    """
+    if stride not in allowed:
+        expected = (" or ".join(str(s) for s in allowed) if len(allowed) <= 2
+                    else f"one of {', '.join(str(s) for s in allowed)}")
+        raise ValueError(f"{block} stride: expected {expected}, got {stride}")

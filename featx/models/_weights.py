@@ -44,6 +44,7 @@ import numpy as np
 
 __all__ = [
     "ResolvedWeights",
+    "UnknownWeightsError",
     "Weights",
     "WeightsEnum",
     "get_model_weights",
@@ -51,6 +52,23 @@ __all__ = [
     "list_weights_enums",
     "resolve_weights",
 ]
+
+class UnknownWeightsError(KeyError, ValueError):
+    """A weights name that names no member of its enum.
+
+    Both a ``KeyError`` (what torchvision raises for it, so ``except KeyError`` code written for
+    torchvision keeps working) and a ``ValueError`` (what featx documented before). Its ``str()``
+    is the plain message (``KeyError`` alone would show it quoted).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class _NotAModelError(TypeError, ValueError):
+    """``get_model_weights`` given neither a name nor a builder: a ``TypeError`` as torchvision
+    raises, and a ``ValueError`` as featx documented before."""
+
 
 _JSON_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.json")
 
@@ -135,8 +153,9 @@ class WeightsEnum(enum.Enum):
             The member, or None for None.
 
         Raises:
-            ValueError: a string that names no member; the message lists the members
-                (torchvision raises ``KeyError``).
+            UnknownWeightsError: a string that names no member; the message lists the
+                members. It subclasses both ``KeyError`` (as torchvision raises) and
+                ``ValueError`` (as featx documented), so either ``except`` catches it.
             TypeError: a member of another enum, or any other type.
         """
         if obj is None:
@@ -150,14 +169,14 @@ class WeightsEnum(enum.Enum):
             try:
                 return cls[key]
             except KeyError:
-                raise ValueError(
+                raise UnknownWeightsError(
                     f"{cls.__name__} has no weights {obj!r}; choose one of "
                     f"{', '.join(cls.__members__)}"
                 ) from None
         if not isinstance(obj, cls):
             raise TypeError(
-                f"Invalid Weight class provided; expected {cls.__name__} but received "
-                f"{obj.__class__.__name__}."
+                f"{cls.__name__}.verify: expected a {cls.__name__} member, one of its names "
+                f"or None, got {obj!r} (of type {type(obj).__name__})"
             )
         return obj
 
@@ -313,11 +332,18 @@ def get_model_weights(name: Callable[..., Any] | str) -> type[WeightsEnum]:
 
     Raises:
         ValueError: unknown model name; the message lists close names.
+        TypeError: ``name`` is neither a string nor a function (the exception is also a
+            ``ValueError``, as featx raised before; torchvision raises ``TypeError``).
 
     Example:
         >>> get_model_weights("resnet50").DEFAULT
         ResNet50_Weights.IMAGENET1K_V2
     """
+    if not isinstance(name, str) and not callable(name):
+        raise _NotAModelError(
+            f"get_model_weights: expected a model name or builder function, got {name!r} "
+            f"(of type {type(name).__name__})"
+        )
     key = name if isinstance(name, str) else getattr(name, "__name__", repr(name))
     key = key.lower()
     model_to_enum = _facts()["models"]
@@ -340,7 +366,9 @@ def get_weight(name: str) -> WeightsEnum:
         The member.
 
     Raises:
-        ValueError: not of the form ``A.B``, unknown enum class or unknown member.
+        ValueError: not of the form ``A.B`` or unknown enum class.
+        UnknownWeightsError: unknown member (a ``KeyError`` as in torchvision, and a
+            ``ValueError``).
 
     Example:
         >>> get_weight("ResNet50_Weights.IMAGENET1K_V1").url
@@ -349,10 +377,17 @@ def get_weight(name: str) -> WeightsEnum:
     try:
         enum_name, value_name = name.split(".")
     except ValueError:
-        raise ValueError(f"Invalid weight name provided: '{name}'.") from None
-    if enum_name not in _facts()["enums"]:
         raise ValueError(
-            f"The weight enum '{enum_name}' for the specific method couldn't be retrieved."
+            f"get_weight: expected '<EnumClass>.<MEMBER>' (one dot), e.g. "
+            f"'ResNet50_Weights.IMAGENET1K_V1', got {name!r}"
+        ) from None
+    enums = _facts()["enums"]
+    if enum_name not in enums:
+        close = difflib.get_close_matches(enum_name, enums, n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise ValueError(
+            f"get_weight: no weights enum named {enum_name!r} in {name!r}; expected one of "
+            f"list_weights_enums(){hint}"
         )
     return _enum(enum_name).verify(value_name)
 
@@ -420,11 +455,19 @@ class ResolvedWeights:
 
 
 def _override(kwargs: dict[str, Any], name: str, value: Any) -> None:
-    """torchvision's ``_ovewrite_named_param``: set ``kwargs[name]``; a different value fails."""
+    """Set ``kwargs[name] = value`` for a builder (torchvision's ``_ovewrite_named_param``).
+
+    The one check of a builder argument fixed by the builder or its weights (``num_classes``
+    of the categories, ResNeXt's ``groups``...): a caller's different value is an error.
+
+    Raises:
+        ValueError: ``kwargs[name]`` is given and differs from ``value``.
+    """
     if name in kwargs:
         if kwargs[name] != value:
             raise ValueError(
-                f"The parameter '{name}' expected value {value} but got {kwargs[name]} instead."
+                f"{name}={kwargs[name]!r} conflicts with this model/weights, which fix "
+                f"{name}={value!r}; expected {value!r} or no {name} argument"
             )
     else:
         kwargs[name] = value
@@ -438,7 +481,11 @@ def _legacy_pretrained(
     if pretrained:
         default_name = _facts()["enums"][weights_enum.__name__]["legacy_pretrained"]
         if default_name is None:
-            raise ValueError(f"No weights available for model {model_name}")
+            raise ValueError(
+                f"{model_name}(pretrained=True): torchvision has no legacy default weights "
+                f"for this model; expected pretrained=False, or weights= one of "
+                f"{', '.join(weights_enum.__members__)}"
+            )
         default: WeightsEnum | None = weights_enum[default_name]
     else:
         default = None
@@ -491,7 +538,9 @@ def resolve_weights(
         ``load_into(model, progress)`` (a no-op when there are no weights).
 
     Raises:
-        ValueError: an unknown member name; ``num_classes`` in ``kwargs`` differs from the
+        UnknownWeightsError: an unknown member name (a ``KeyError`` as in torchvision, and a
+            ``ValueError``).
+        ValueError: ``num_classes`` in ``kwargs`` differs from the
             weights' number of categories; ``pretrained=True`` for a model torchvision has no
             legacy weights for.
         TypeError: a member of another enum or an unsupported type; both ``weights`` and
@@ -540,8 +589,8 @@ def resolve_weights(
     elif isinstance(weights, str):
         try:
             resolved = ResolvedWeights(enum=weights_enum.verify(weights))
-        except ValueError as exc:
-            raise ValueError(
+        except UnknownWeightsError as exc:
+            raise UnknownWeightsError(
                 f"{exc}, or the path of a checkpoint file (no such file: {weights!r})"
             ) from None
     else:

@@ -18,7 +18,7 @@ from typing import Any, Optional, Union
 from .. import _functions, nn
 from ..ops import Conv2dNormActivation, SqueezeExcitation, StochasticDepth
 from ._api import register_model
-from ._config import check_block_configs
+from ._config import check_block_configs, check_stride
 from ._weights import (ResolvedWeights, WeightsEnum, get_model_weights,
                        resolve_weights)
 from .mobilenetv2 import _make_divisible
@@ -154,11 +154,6 @@ class FusedMBConvConfig(_MBConvConfig):
                          FusedMBConv if block is None else block)
 
 
-def _check_stride(stride: int) -> None:
-    if not 1 <= stride <= 2:
-        raise ValueError(f"MBConv block stride: expected 1 or 2, got {stride}")
-
-
 class MBConv(nn.Module):
     """Inverted residual block: 1x1 expand, depthwise KxK, squeeze-and-
     excitation, 1x1 project, plus a stochastic-depth shortcut.
@@ -182,7 +177,7 @@ class MBConv(nn.Module):
                  norm_layer: ModuleFactory,
                  se_layer: ModuleFactory = SqueezeExcitation) -> None:
         super().__init__()
-        _check_stride(cnf.stride)
+        check_stride("MBConv block", cnf.stride)
         self.use_res_connect = (cnf.stride == 1
                                 and cnf.input_channels == cnf.out_channels)
 
@@ -236,7 +231,7 @@ class FusedMBConv(nn.Module):
     def __init__(self, cnf: _MBConvConfig, stochastic_depth_prob: float,
                  norm_layer: ModuleFactory) -> None:
         super().__init__()
-        _check_stride(cnf.stride)
+        check_stride("FusedMBConv block", cnf.stride)
         self.use_res_connect = (cnf.stride == 1
                                 and cnf.input_channels == cnf.out_channels)
 

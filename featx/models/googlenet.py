@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Optional
 from .. import _functions, nn
 from ..nn import functional as F
 from ._api import register_model
-from ._weights import WeightsEnum, get_model_weights, resolve_weights
+from ._weights import WeightsEnum, _override, get_model_weights, resolve_weights
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "_GoogLeNetOutputs",
            "GoogLeNet_Weights", "googlenet"]
@@ -208,7 +208,8 @@ class GoogLeNet(nn.Module):
             init_weights = True
         if len(blocks) != 3:
             raise ValueError(
-                f"blocks length should be 3 instead of {len(blocks)}")
+                f"GoogLeNet blocks: expected 3 block classes (conv, "
+                f"inception, aux), got {len(blocks)}")
         conv_block, inception_block, inception_aux_block = blocks
 
         self.aux_logits = aux_logits
@@ -309,15 +310,6 @@ class GoogLeNet(nn.Module):
         x = self._transform_input(x)
         x, aux2, aux1 = self._forward(x)
         return self.eager_outputs(x, aux2, aux1)
-
-
-def _override(kwargs: dict, name: str, value: Any) -> None:
-    """Sets kwargs[name] = value; a different caller value is an error."""
-    if name in kwargs and kwargs[name] != value:
-        raise ValueError(
-            f"The parameter '{name}' expected value {value} but got "
-            f"{kwargs[name]} instead.")
-    kwargs[name] = value
 
 
 def _pretrained_kwargs(kwargs: dict) -> None:

@@ -344,8 +344,8 @@ class Inception3(nn.Module):
             init_weights = True
         if len(inception_blocks) != 7:
             raise ValueError(
-                f"length of inception_blocks should be 7 instead of "
-                f"{len(inception_blocks)}")
+                f"Inception3 inception_blocks: expected 7 block classes "
+                f"(conv, A, B, C, D, E, aux), got {len(inception_blocks)}")
         (conv_block, inception_a, inception_b, inception_c, inception_d,
          inception_e, inception_aux) = inception_blocks
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import _functions, nn
 from ._api import register_model
+from ._config import check_stride
 from ._weights import WeightsEnum, get_model_weights, resolve_weights
 
 __all__ = ["MNASNet", "MNASNet0_5_Weights", "MNASNet0_75_Weights",
@@ -52,11 +53,11 @@ class _InvertedResidual(nn.Module):
                  stride: int, expansion_factor: int,
                  bn_momentum: float = 0.1) -> None:
         super().__init__()
-        if stride not in (1, 2):
-            raise ValueError(f"stride should be 1 or 2 instead of {stride}")
+        check_stride("MNASNet inverted residual", stride)
         if kernel_size not in (3, 5):
             raise ValueError(
-                f"kernel_size should be 3 or 5 instead of {kernel_size}")
+                f"MNASNet inverted residual kernel_size: expected 3 or 5, "
+                f"got {kernel_size}")
         mid_ch = in_ch * expansion_factor
         self.apply_residual = in_ch == out_ch and stride == 1
         self.layers = nn.Sequential(
@@ -83,7 +84,8 @@ def _stack(in_ch: int, out_ch: int, kernel_size: int, stride: int,
     """``repeats`` inverted residuals; only the first changes channels and
     applies ``stride``."""
     if repeats < 1:
-        raise ValueError(f"repeats should be >= 1, instead got {repeats}")
+        raise ValueError(
+            f"MNASNet stack repeats: expected at least 1 block, got {repeats}")
     blocks = [_InvertedResidual(in_ch, out_ch, kernel_size, stride,
                                 exp_factor, bn_momentum=bn_momentum)]
     for _ in range(1, repeats):
@@ -99,8 +101,8 @@ def _round_to_multiple_of(val: float, divisor: int,
     (84, 8) -> 88)."""
     if not 0.0 < round_up_bias < 1.0:
         raise ValueError(
-            f"round_up_bias should be greater than 0.0 and smaller than "
-            f"1.0 instead of {round_up_bias}")
+            f"MNASNet channel rounding round_up_bias: expected a value in "
+            f"the open interval (0, 1), got {round_up_bias}")
     new_val = max(divisor, int(val + divisor / 2) // divisor * divisor)
     return new_val if new_val >= round_up_bias * val else new_val + divisor
 
@@ -140,7 +142,8 @@ class MNASNet(nn.Module):
         super().__init__()
         if alpha <= 0.0:
             raise ValueError(
-                f"alpha should be greater than 0.0 instead of {alpha}")
+                f"MNASNet alpha (depth multiplier): expected a value > 0, "
+                f"got {alpha}")
         self.alpha = alpha
         self.num_classes = num_classes
         depths = _get_depths(alpha)

@@ -15,6 +15,7 @@ from .. import _functions, nn
 from ..nn import functional as F
 from ..ops.misc import Conv2dNormActivation
 from ._api import register_model
+from ._config import check_stride
 from ._weights import WeightsEnum, get_model_weights, resolve_weights
 
 __all__ = ["MobileNetV2", "MobileNet_V2_Weights", "mobilenet_v2"]
@@ -63,8 +64,7 @@ class InvertedResidual(nn.Module):
                  ) -> None:
         super().__init__()
         self.stride = stride
-        if stride not in (1, 2):
-            raise ValueError(f"stride should be 1 or 2 instead of {stride}")
+        check_stride("MobileNetV2 InvertedResidual", stride)
         if norm_layer is None:
             norm_layer = nn.BatchNorm2d
         hidden_dim = round(inp * expand_ratio)
@@ -146,8 +146,9 @@ class MobileNetV2(nn.Module):
         if (len(inverted_residual_setting) == 0
                 or len(inverted_residual_setting[0]) != 4):
             raise ValueError(
-                f"inverted_residual_setting should be non-empty or a "
-                f"4-element list, got {inverted_residual_setting}")
+                f"MobileNetV2 inverted_residual_setting: expected a non-empty "
+                f"list of [t, c, n, s] rows (4 values each), got "
+                f"{inverted_residual_setting!r}")
         input_channel = _make_divisible(input_channel * width_mult,
                                         round_nearest)
         self.last_channel = _make_divisible(

@@ -15,7 +15,7 @@ from .. import _functions, nn
 from ..ops.misc import Conv2dNormActivation
 from ..ops.misc import SqueezeExcitation as SElayer
 from ._api import register_model
-from ._config import check_block_configs
+from ._config import check_block_configs, check_stride
 from ._weights import WeightsEnum, get_model_weights, resolve_weights
 from .mobilenetv2 import _make_divisible
 
@@ -93,9 +93,7 @@ class InvertedResidual(nn.Module):
                  se_layer: Callable[..., nn.Module] = partial(  # noqa: B008
                      SElayer, scale_activation=nn.Hardsigmoid)) -> None:
         super().__init__()
-        if not 1 <= cnf.stride <= 2:
-            raise ValueError(
-                f"InvertedResidual stride: expected 1 or 2, got {cnf.stride}")
+        check_stride("InvertedResidual", cnf.stride)
         self.use_res_connect = (cnf.stride == 1
                                 and cnf.input_channels == cnf.out_channels)
         layers: list[nn.Module] = []

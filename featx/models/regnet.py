@@ -260,7 +260,10 @@ class BlockParams:
         """
         quant, stride = 8, 2
         if w_a < 0 or w_0 <= 0 or w_m <= 1 or w_0 % 8 != 0:
-            raise ValueError("Invalid RegNet settings")
+            raise ValueError(
+                f"RegNet block widths: expected w_a >= 0, w_0 a positive "
+                f"multiple of 8 and w_m > 1, got w_a={w_a}, w_0={w_0}, "
+                f"w_m={w_m}")
         f32 = np.float32
         widths_cont = (np.arange(depth).astype(f32) * f32(w_a) + f32(w_0))
         capacity = np.round(np.log(widths_cont / f32(w_0))

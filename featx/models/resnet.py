@@ -12,7 +12,8 @@ from typing import Any, Optional, Union
 
 from .. import _functions, nn
 from ._api import register_model
-from ._weights import ResolvedWeights, WeightsEnum, get_model_weights, resolve_weights
+from ._weights import (ResolvedWeights, WeightsEnum, _override, get_model_weights,
+                       resolve_weights)
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34",
            "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
@@ -90,11 +91,13 @@ class BasicBlock(nn.Module):
             norm_layer = nn.BatchNorm2d
         if groups != 1 or base_width != 64:
             raise ValueError(
-                "BasicBlock only supports groups=1 and base_width=64, got "
-                f"groups={groups}, base_width={base_width}")
+                f"BasicBlock (resnet18/34): expected groups=1 and "
+                f"base_width=64 (grouped or wider blocks are Bottleneck's), "
+                f"got groups={groups}, base_width={base_width}")
         if dilation > 1:
             raise NotImplementedError(
-                f"Dilation > 1 not supported in BasicBlock (got {dilation})")
+                f"BasicBlock (resnet18/34) dilation: expected 1 (dilated "
+                f"stages need Bottleneck blocks), got {dilation}")
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = norm_layer(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -223,8 +226,9 @@ class ResNet(nn.Module):
             replace_stride_with_dilation = [False, False, False]
         if len(replace_stride_with_dilation) != 3:
             raise ValueError(
-                "replace_stride_with_dilation should be None or a 3-element "
-                f"tuple, got {replace_stride_with_dilation}")
+                f"ResNet replace_stride_with_dilation: expected None or 3 "
+                f"bools (one per stage 2-4), got "
+                f"{replace_stride_with_dilation!r}")
         self.groups = groups
         self.base_width = width_per_group
         self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2,
@@ -306,15 +310,6 @@ class ResNet(nn.Module):
 
     def forward(self, x: Any) -> Any:
         return self._forward_impl(x)
-
-
-def _override(kwargs: dict, name: str, value: Any) -> None:
-    """Sets kwargs[name] = value; a different caller value is an error."""
-    if name in kwargs and kwargs[name] != value:
-        raise ValueError(
-            f"The parameter '{name}' expected value {value} but got "
-            f"{kwargs[name]} instead.")
-    kwargs[name] = value
 
 
 def _resnet(block: type[Union[BasicBlock, Bottleneck]], layers: list[int],

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import _functions, nn
 from ._api import register_model
+from ._config import check_stride
 from ._weights import WeightsEnum, get_model_weights, resolve_weights
 
 __all__ = ["ShuffleNetV2", "ShuffleNet_V2_X0_5_Weights",
@@ -77,15 +78,14 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, inp: int, oup: int, stride: int) -> None:
         super().__init__()
-        if not 1 <= stride <= 3:
-            raise ValueError("illegal stride value")
+        check_stride("ShuffleNetV2 InvertedResidual", stride, (1, 2, 3))
         self.stride = stride
         branch_features = oup // 2
         if self.stride == 1 and inp != branch_features << 1:
             raise ValueError(
-                f"Invalid combination of stride {stride}, inp {inp} and oup "
-                f"{oup} values. If stride == 1 then inp should be equal to "
-                f"oup // 2 << 1.")
+                f"ShuffleNetV2 InvertedResidual with stride 1: expected "
+                f"inp == 2 * (oup // 2) = {branch_features << 1} (the input "
+                f"splits into two halves), got inp={inp}, oup={oup}")
         if self.stride > 1:
             self.branch1 = nn.Sequential(
                 self.depthwise_conv(inp, inp, kernel_size=3,
@@ -160,10 +160,14 @@ class ShuffleNetV2(nn.Module):
         super().__init__()
         if len(stages_repeats) != 3:
             raise ValueError(
-                "expected stages_repeats as list of 3 positive ints")
+                f"ShuffleNetV2 stages_repeats: expected 3 block counts (one "
+                f"per stage), got {len(stages_repeats)}: "
+                f"{list(stages_repeats)!r}")
         if len(stages_out_channels) != 5:
             raise ValueError(
-                "expected stages_out_channels as list of 5 positive ints")
+                f"ShuffleNetV2 stages_out_channels: expected 5 channel counts "
+                f"(stem, 3 stages, last conv), got {len(stages_out_channels)}: "
+                f"{list(stages_out_channels)!r}")
         self._stage_out_channels = stages_out_channels
 
         input_channels = 3

@@ -111,8 +111,8 @@ class SqueezeNet(nn.Module):
                 Fire(512, 64, 256, 256),
             )
         else:
-            raise ValueError(f"Unsupported SqueezeNet version {version}: "
-                             f"1_0 or 1_1 expected")
+            raise ValueError(f"SqueezeNet version: expected '1_0' or '1_1', "
+                             f"got {version!r}")
         final_conv = nn.Conv2d(512, self.num_classes, kernel_size=1)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout), final_conv, nn.ReLU(inplace=True),

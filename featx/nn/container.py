@@ -72,8 +72,8 @@ class Sequential(Module):
     def __add__(self, other: "Sequential") -> "Sequential":
         if not isinstance(other, Sequential):
             raise ValueError(
-                "add operator supports only objects of Sequential class, "
-                f"but {type(other)} is given.")
+                f"Sequential + x: expected x to be a Sequential, got "
+                f"{type(other).__name__}")
         ret = Sequential()
         for m in [*self, *other]:
             ret.append(m)
@@ -93,10 +93,14 @@ class Sequential(Module):
     def insert(self, index: int, module: Module) -> "Sequential":
         """Inserts ``module`` before position ``index`` and renumbers."""
         if not isinstance(module, Module):
-            raise AssertionError(f"module should be of type: {Module}")
+            raise AssertionError(
+                f"Sequential.insert: expected a featx.nn.Module, got "
+                f"{type(module).__name__}")
         n = len(self._modules)
         if not -n <= index <= n:
-            raise IndexError(f"Index out of range: {index}")
+            raise IndexError(
+                f"Sequential.insert: index expected in [{-n}, {n}] for "
+                f"{n} modules, got {index}")
         if index < 0:
             index += n
         mods = list(self._modules.values())
@@ -192,8 +196,8 @@ class ModuleList(Module):
         """
         if not isinstance(modules, Iterable):
             raise TypeError(
-                "ModuleList.extend should be called with an iterable, but "
-                f"got {type(modules).__name__}")
+                f"ModuleList.extend: expected an iterable of modules, got "
+                f"{type(modules).__name__}")
         offset = len(self)
         for i, module in enumerate(modules):
             self.add_module(str(offset + i), module)
@@ -291,13 +295,13 @@ class ModuleDict(Module):
             return
         if not isinstance(modules, Iterable):
             raise TypeError(
-                "ModuleDict.update should be called with an iterable of "
-                f"key/value pairs, but got {type(modules).__name__}")
+                f"ModuleDict.update: expected a mapping or an iterable of "
+                f"(name, module) pairs, got {type(modules).__name__}")
         for j, m in enumerate(modules):
             if not isinstance(m, (list, tuple)) or len(m) != 2:
                 raise ValueError(
-                    f"ModuleDict update sequence element #{j} should be a "
-                    f"pair (key, module), got {m!r}")
+                    f"ModuleDict.update: item {j} expected a (name, module) "
+                    f"pair, got {m!r}")
             self[m[0]] = m[1]
 
 

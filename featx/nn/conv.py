@@ -70,16 +70,20 @@ class Conv2d(Module):
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
         if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
-        valid_modes = {"zeros", "reflect", "replicate", "circular"}
+            raise ValueError(f"Conv2d groups: expected an int >= 1, got "
+                             f"{groups!r}")
+        for arg, n in (("in_channels", in_channels),
+                       ("out_channels", out_channels)):
+            if n % groups != 0:
+                raise ValueError(
+                    f"Conv2d {arg}: expected a multiple of groups={groups} "
+                    f"(each group takes an equal share), got {n}")
+        valid_modes = ("zeros", "reflect", "replicate", "circular")
         if padding_mode not in valid_modes:
             raise ValueError(
-                f"padding_mode must be one of {valid_modes}, but got "
-                f"padding_mode='{padding_mode}'")
+                f"Conv2d padding_mode: expected one of "
+                f"{', '.join(repr(m) for m in valid_modes)}, got "
+                f"{padding_mode!r}")
         if padding_mode != "zeros":
             raise NotImplementedError(
                 f"Conv2d: padding_mode={padding_mode!r} is not supported "
@@ -88,22 +92,8 @@ class Conv2d(Module):
         stride_ = _pair("Conv2d", "stride", stride)
         dilation_ = _pair("Conv2d", "dilation", dilation)
         if isinstance(padding, str):
-            if padding not in ("valid", "same"):
-                raise ValueError(
-                    f"Invalid padding string {padding!r}, should be one of "
-                    f"{{'valid', 'same'}}")
-            if padding == "same" and stride_ != (1, 1):
-                raise ValueError(
-                    "padding='same' is not supported for strided "
-                    "convolutions")
-            if padding == "same":
-                for d, k in zip(dilation_, kernel_size_, strict=True):
-                    if d * (k - 1) % 2:
-                        raise NotImplementedError(
-                            f"Conv2d: padding='same' with kernel_size "
-                            f"{kernel_size_} and dilation {dilation_} needs "
-                            f"asymmetric padding, which featx does not "
-                            f"support")
+            F._string_padding("Conv2d", padding, kernel_size_, stride_,
+                              dilation_)  # checks only; the string is kept
             padding_: Union[tuple, str] = padding
         else:
             padding_ = _pair("Conv2d", "padding", padding)

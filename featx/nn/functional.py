@@ -117,8 +117,10 @@ def _conv2d_spec(input: Any, weight: Any, bias: Any, stride: _IntOrPair,
     stride = _ints("conv2d", "stride", stride)
     dilation = _ints("conv2d", "dilation", dilation)
     if isinstance(padding, str):
-        padding = _string_padding("conv2d", padding, weight, stride,
-                                  dilation)
+        padding = _string_padding(
+            "conv2d", padding,
+            tuple(weight.shape[-2:]) if hasattr(weight, "shape") else None,
+            stride, dilation)
     else:
         padding = _ints("conv2d", "padding", padding)
     attrs = {"stride": stride, "padding": padding, "dilation": dilation,
@@ -128,27 +130,38 @@ def _conv2d_spec(input: Any, weight: Any, bias: Any, stride: _IntOrPair,
     return OpSpec("conv2d", (input, weight, bias), attrs)
 
 
-def _string_padding(fn: str, padding: str, weight: Any, stride: Any,
-                    dilation: Any) -> tuple:
+def _string_padding(fn: str, padding: str, kernel: Optional[tuple],
+                    stride: Any, dilation: Any) -> tuple:
+    """The (top/bottom, left/right) padding of ``padding='valid'/'same'``.
+
+    The one check of a string padding, for ``conv2d`` and ``nn.Conv2d``
+    (``fn`` names the caller in the messages); ``kernel`` is the kernel's
+    (height, width), or None when not known yet.
+
+    Raises:
+        ValueError: another string, or ``'same'`` with a stride other than 1.
+        NotImplementedError: ``'same'`` needing asymmetric padding, or an
+            unknown kernel shape.
+    """
+    if padding not in ("valid", "same"):
+        raise ValueError(
+            f"{fn} padding: expected an int, a pair of ints, 'valid' or "
+            f"'same', got {padding!r}")
     if padding == "valid":
         return (0, 0)
-    if padding != "same":
-        raise ValueError(
-            f"{fn}: invalid padding string {padding!r}, should be one of "
-            f"'valid', 'same'")
     if _pair(stride) != (1, 1):
         raise ValueError(
-            f"{fn}: padding='same' is not supported for strided "
-            f"convolutions (stride={stride})")
-    if not hasattr(weight, "shape"):
+            f"{fn} padding='same' keeps the input size, so it needs stride "
+            f"1; got stride={_pair(stride)}")
+    if kernel is None:
         raise NotImplementedError(
             f"{fn}: padding='same' needs a weight array with a known shape")
     pads = []
-    for d, k in zip(_pair(dilation), weight.shape[-2:], strict=True):
+    for d, k in zip(_pair(dilation), kernel, strict=True):
         total = d * (k - 1)
         if total % 2:
             raise NotImplementedError(
-                f"{fn}: padding='same' with kernel {tuple(weight.shape[-2:])}"
+                f"{fn}: padding='same' with kernel {tuple(kernel)}"
                 f" and dilation {dilation} needs asymmetric padding, which "
                 f"featx does not support; pad explicitly")
         pads.append(total // 2)
@@ -644,7 +657,7 @@ def gelu(input: Any, approximate: str = "none") -> Any:
     """
     if approximate not in _GELU_APPROXIMATE:
         raise ValueError(
-            f"gelu: approximate argument must be either 'none' or 'tanh', "
+            f"gelu: approximate: expected 'none' (exact erf form) or 'tanh', "
             f"got {approximate!r}")
     input = _float_input("gelu", "input", input)
     return OpSpec("gelu", (input,),

@@ -66,18 +66,23 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None
         elif not isinstance(param, bool) and isinstance(param, (int, float)):
             slope = param
         else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+            raise ValueError(
+                f"calculate_gain('leaky_relu'): param is the negative slope, "
+                f"expected an int or float, got {param!r}")
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    raise ValueError(
+        f"calculate_gain: no gain known for nonlinearity {nonlinearity!r}; "
+        f"expected one of {', '.join(linear)}, sigmoid, tanh, relu, "
+        f"leaky_relu, selu")
 
 
 def _fans(tensor: np.ndarray) -> tuple[int, int]:
     if tensor.ndim < 2:
         raise ValueError(
-            "Fan in and fan out can not be computed for tensor with fewer "
-            f"than 2 dimensions (got shape {tuple(tensor.shape)})")
+            f"fan_in/fan_out: expected a weight of at least 2 dimensions "
+            f"(out, in, *kernel), got shape {tuple(tensor.shape)}")
     receptive = int(np.prod(tensor.shape[2:])) if tensor.ndim > 2 else 1
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
@@ -207,8 +212,7 @@ def _kaiming_std(fn: str, tensor: np.ndarray, a: float, mode: str,
         return None
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(
-            f"{fn}: mode {mode!r} not supported, please use one of "
-            f"fan_in, fan_out")
+            f"{fn}: mode: expected 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _fans(tensor)
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)

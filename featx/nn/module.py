@@ -61,6 +61,64 @@ def _typename(obj: Any) -> str:
         f"{t.__module__}.{t.__qualname__}")
 
 
+def _before_init(module: Any, kind: str, name: Any) -> AttributeError:
+    """The error for a parameter/buffer/submodule set before ``Module.__init__``."""
+    return AttributeError(
+        f"{type(module).__name__}: {kind} {name!r} set before "
+        f"Module.__init__() ran; expected super().__init__() to be called "
+        f"first in __init__")
+
+
+def _wrong_type(kind: str, name: str, value: Any, expected: str) -> TypeError:
+    """The error for a value of the wrong type stored as a parameter,
+    buffer or submodule."""
+    return TypeError(f"{kind} {name!r}: expected {expected} or None, got "
+                     f"{_typename(value)}")
+
+
+def _check_new_name(module: Any, kind: str, name: Any,
+                    own: Mapping[str, Any]) -> None:
+    """The one check of a name given to ``register_buffer``,
+    ``register_parameter`` and ``add_module``.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        KeyError: ``name`` is empty, has a dot, or is an attribute of
+            ``module`` other than one of ``own`` (its entries of that kind).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name: expected a str, got {_typename(name)}")
+    if name == "":
+        raise KeyError(f"{kind} name: expected a non-empty string, got ''")
+    if "." in name:
+        raise KeyError(f"{kind} name {name!r}: expected no '.' (dots "
+                       f"separate the levels of state_dict keys)")
+    if hasattr(module, name) and name not in own:
+        raise KeyError(f"{kind} name {name!r}: {type(module).__name__} "
+                       f"already has an attribute of that name; expected a "
+                       f"new name")
+
+
+def _require_attr(fn: str, target: str, mod: Any, name: str,
+                  walked: list[str]) -> None:
+    """Raises ``AttributeError`` unless ``mod`` (reached from the root by
+    ``walked``) has ``name``; the one check of ``get_submodule``,
+    ``get_parameter`` and ``get_buffer``."""
+    if not hasattr(mod, name):
+        where = f"at {'.'.join(walked)!r}" if walked else "(the root)"
+        raise AttributeError(
+            f"{fn}({target!r}): the {type(mod).__name__} {where} has no "
+            f"attribute {name!r}")
+
+
+def _check_train_mode(mode: Any) -> None:
+    """The one check of ``train(mode)``'s argument (``Module`` and feature
+    extractors)."""
+    if not isinstance(mode, bool):
+        raise ValueError(f"train(mode): expected True or False, got "
+                         f"{type(mode).__name__} {mode!r}")
+
+
 def _is_array(value: Any) -> bool:
     return isinstance(value, np.ndarray)
 
@@ -141,8 +199,8 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Computes the module's output; every subclass defines it."""
         raise NotImplementedError(
-            f'Module [{type(self).__name__}] is missing the required '
-            f'"forward" function')
+            f"{type(self).__name__} has no forward(); expected every "
+            f"featx.nn.Module subclass to define forward(...)")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         t = _context.current()
@@ -171,21 +229,10 @@ class Module:
             TypeError: ``tensor`` is neither an ndarray nor ``None``.
         """
         if "_buffers" not in self.__dict__:
-            raise AttributeError(
-                "cannot assign buffer before Module.__init__() call")
-        if not isinstance(name, str):
-            raise TypeError(
-                f"buffer name should be a string. Got {_typename(name)}")
-        if "." in name:
-            raise KeyError('buffer name can\'t contain "."')
-        if name == "":
-            raise KeyError('buffer name can\'t be empty string ""')
-        if hasattr(self, name) and name not in self._buffers:
-            raise KeyError(f"attribute '{name}' already exists")
+            raise _before_init(self, "buffer", name)
+        _check_new_name(self, "buffer", name, self._buffers)
         if tensor is not None and not _is_array(tensor):
-            raise TypeError(
-                f"cannot assign '{_typename(tensor)}' object to buffer "
-                f"'{name}' (numpy.ndarray or None required)")
+            raise _wrong_type("buffer", name, tensor, "a numpy.ndarray")
         self._touch()
         self._buffers[name] = tensor
         if persistent:
@@ -203,21 +250,11 @@ class Module:
             TypeError: ``param`` is neither a Parameter nor ``None``.
         """
         if "_parameters" not in self.__dict__:
-            raise AttributeError(
-                "cannot assign parameter before Module.__init__() call")
-        if not isinstance(name, str):
-            raise TypeError(
-                f"parameter name should be a string. Got {_typename(name)}")
-        if "." in name:
-            raise KeyError('parameter name can\'t contain "."')
-        if name == "":
-            raise KeyError('parameter name can\'t be empty string ""')
-        if hasattr(self, name) and name not in self._parameters:
-            raise KeyError(f"attribute '{name}' already exists")
+            raise _before_init(self, "parameter", name)
+        _check_new_name(self, "parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
-                f"cannot assign '{_typename(param)}' object to parameter "
-                f"'{name}' (featx.nn.Parameter or None required)")
+            raise _wrong_type("parameter", name, param,
+                              "a featx.nn.Parameter")
         self._touch()
         self._parameters[name] = param
 
@@ -229,16 +266,9 @@ class Module:
             KeyError: bad name, or an attribute of that name exists.
         """
         if not isinstance(module, Module) and module is not None:
-            raise TypeError(f"{_typename(module)} is not a Module subclass")
-        if not isinstance(name, str):
-            raise TypeError(
-                f"module name should be a string. Got {_typename(name)}")
-        if hasattr(self, name) and name not in self._modules:
-            raise KeyError(f"attribute '{name}' already exists")
-        if "." in name:
-            raise KeyError(f'module name can\'t contain ".", got: {name}')
-        if name == "":
-            raise KeyError('module name can\'t be empty string ""')
+            raise _wrong_type("child module", str(name), module,
+                              "a featx.nn.Module")
+        _check_new_name(self, "child module", name, self._modules)
         self._touch()
         self._modules[name] = module
 
@@ -288,41 +318,35 @@ class Module:
         params = d.get("_parameters")
         if isinstance(value, Parameter):
             if params is None:
-                raise AttributeError(
-                    "cannot assign parameters before Module.__init__() call")
+                raise _before_init(self, "parameter", name)
             remove_from(d, self._buffers, self._modules,
                         self._non_persistent_buffers_set)
             self.register_parameter(name, value)
             return
         if params is not None and name in params:
             if value is not None:
-                raise TypeError(
-                    f"cannot assign '{_typename(value)}' as parameter "
-                    f"'{name}' (featx.nn.Parameter or None expected)")
+                raise _wrong_type("parameter", name, value,
+                                  "a featx.nn.Parameter")
             self.register_parameter(name, value)
             return
         modules = d.get("_modules")
         if isinstance(value, Module):
             if modules is None:
-                raise AttributeError(
-                    "cannot assign module before Module.__init__() call")
+                raise _before_init(self, "child module", name)
             remove_from(d, self._parameters, self._buffers,
                         self._non_persistent_buffers_set)
             modules[name] = value
             return
         if modules is not None and name in modules:
             if value is not None:
-                raise TypeError(
-                    f"cannot assign '{_typename(value)}' as child module "
-                    f"'{name}' (featx.nn.Module or None expected)")
+                raise _wrong_type("child module", name, value,
+                                  "a featx.nn.Module")
             modules[name] = value
             return
         buffers = d.get("_buffers")
         if buffers is not None and name in buffers:
             if value is not None and not _is_array(value):
-                raise TypeError(
-                    f"cannot assign '{_typename(value)}' as buffer '{name}' "
-                    f"(numpy.ndarray or None expected)")
+                raise _wrong_type("buffer", name, value, "a numpy.ndarray")
             buffers[name] = value
             return
         object.__setattr__(self, name, value)
@@ -440,13 +464,15 @@ class Module:
         if target == "":
             return self
         mod: Module = self
+        walked: list[str] = []
         for item in target.split("."):
-            if not hasattr(mod, item):
-                raise AttributeError(
-                    f"{type(mod).__name__} has no attribute `{item}`")
+            _require_attr("get_submodule", target, mod, item, walked)
             mod = getattr(mod, item)
+            walked.append(item)
             if not isinstance(mod, Module):
-                raise AttributeError(f"`{item}` is not an nn.Module")
+                raise AttributeError(
+                    f"get_submodule({target!r}): {'.'.join(walked)!r} is a "
+                    f"{_typename(mod)}; expected a featx.nn.Module")
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
@@ -457,12 +483,14 @@ class Module:
         """
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
-        if not hasattr(mod, name):
-            raise AttributeError(
-                f"{type(mod).__name__} has no attribute `{name}`")
+        _require_attr("get_parameter", target, mod, name,
+                      module_path.split(".") if module_path else [])
         param = mod._parameters.get(name)
         if not isinstance(param, Parameter):
-            raise AttributeError(f"`{name}` is not an nn.Parameter")
+            raise AttributeError(
+                f"get_parameter({target!r}): {name!r} of "
+                f"{type(mod).__name__} is a {_typename(getattr(mod, name))}"
+                f"; expected a featx.nn.Parameter")
         return param
 
     def get_buffer(self, target: str) -> np.ndarray:
@@ -473,11 +501,13 @@ class Module:
         """
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
-        if not hasattr(mod, name):
-            raise AttributeError(
-                f"{type(mod).__name__} has no attribute `{name}`")
+        _require_attr("get_buffer", target, mod, name,
+                      module_path.split(".") if module_path else [])
         if name not in mod._buffers:
-            raise AttributeError(f"`{name}` is not a buffer")
+            raise AttributeError(
+                f"get_buffer({target!r}): {name!r} of {type(mod).__name__} "
+                f"is a {_typename(getattr(mod, name))}, not one of its "
+                f"registered buffers; expected a buffer name")
         return mod._buffers[name]
 
     # ---- state -----------------------------------------------------------
@@ -541,17 +571,17 @@ class Module:
                 value = value.view(np.ndarray)
             if not hasattr(value, "shape") or not hasattr(value, "dtype"):
                 error_msgs.append(
-                    f'While copying the parameter named "{key}", expected '
-                    f"an ndarray from checkpoint but received {type(value)}")
+                    f"{key}: expected an array in the state dict, got "
+                    f"{_typename(value)}")
                 continue
             value = np.asarray(value)
             if param.ndim == 0 and value.shape == (1,):
                 value = value[0]
             if value.shape != param.shape:
                 error_msgs.append(
-                    f"size mismatch for {key}: copying a param with shape "
-                    f"{tuple(value.shape)} from checkpoint, the shape in "
-                    f"current model is {tuple(param.shape)}.")
+                    f"size mismatch for {key}: the state dict has shape "
+                    f"{tuple(value.shape)}, the model expects "
+                    f"{tuple(param.shape)}")
                 continue
             try:
                 if value.dtype.kind not in "biuf":
@@ -560,11 +590,10 @@ class Module:
                     param[...] = value
             except Exception as ex:
                 error_msgs.append(
-                    f'While copying the parameter named "{key}", whose '
-                    f"dimensions in the model are {tuple(param.shape)} and "
-                    f"whose dimensions in the checkpoint are "
-                    f"{tuple(value.shape)}, an exception occurred : "
-                    f"{ex.args}.")
+                    f"{key}: the state dict's {value.dtype} array of shape "
+                    f"{tuple(value.shape)} cannot be copied into the model's "
+                    f"{param.dtype} array of shape {tuple(param.shape)}; "
+                    f"expected a bool, integer or float array ({ex})")
         for key in state_dict:
             if not key.startswith(prefix):
                 continue
@@ -605,8 +634,8 @@ class Module:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(
-                f"Expected state_dict to be dict-like, got "
-                f"{type(state_dict)}.")
+                f"load_state_dict: expected a mapping of names to arrays "
+                f"(e.g. a dict), got {_typename(state_dict)}")
         bad = [k for k in state_dict if not isinstance(k, str)]
         if bad:
             raise TypeError(
@@ -670,10 +699,7 @@ class Module:
         Raises:
             ValueError: ``mode`` is not a bool (as torch).
         """
-        if not isinstance(mode, bool):
-            raise ValueError(
-                f"training mode is expected to be boolean, got "
-                f"{type(mode).__name__} {mode!r}")
+        _check_train_mode(mode)
         self.training = mode
         for module in self.children():
             module.train(mode)
