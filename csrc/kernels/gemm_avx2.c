@@ -1045,9 +1045,11 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
         /* a GEMM would have one row: the direct kernel
          * (kernels/dwconv2d_avx2.c), with the epilogue in its stores */
         fx__split(n_batch * oc, ith, nth, &p0, &p1);
-        fx__f32_dwconv2d__avx2(
-            a, p0, p1, alpha, beta, act,
-            all_below(w->data, fx_tensor_numel(w), __builtin_inff()));
+        if (p0 < p1) { /* else nothing to zero, scan or compute */
+            fx__f32_dwconv2d__avx2(
+                a, p0, p1, alpha, beta, act,
+                all_below(w->data, fx_tensor_numel(w), __builtin_inff()));
+        }
         return;
     }
     if ((g.ph != 0 || g.pw != 0)
