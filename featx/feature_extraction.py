@@ -9,7 +9,6 @@ multiply-adds per node, without running the model) is featx's own.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import operator
 import warnings
@@ -18,6 +17,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from ._op import MacCounter, SlotRef, meta_array
+from ._suggest import did_you_mean
 from ._tensor_methods import METHODS, is_inplace, unsupported_method_message
 from .fx.graph_module import (FeatureExtractor, export_graph, meta_run,
                               mode_view, op_label, value_shape)
@@ -458,10 +458,9 @@ def _resolve(graph: Any, spec: dict[str, str], mode: str,
         try:
             index = graph.resolve(query)
         except ValueError:
-            close = difflib.get_close_matches(query, candidates, n=5,
-                                                cutoff=0.5)
+            close = did_you_mean(query, candidates)
             hint = _alias_hint(model, graph, query) or (
-                f" Close names: {close}." if close else "")
+                f" {close[0].upper()}{close[1:]}" if close else "")
             raise ValueError(
                 f"node {query!r} is not present in the model's {mode}-mode "
                 f"graph.{hint} Call get_graph_node_names(model) to list the "

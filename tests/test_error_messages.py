@@ -126,7 +126,7 @@ def test_cli_weights_directory_is_named_as_such(tmp_path, capsys):
 
 def test_cli_unknown_model_points_to_featx_models(capsys):
     err = _cli_error(capsys, "nodes", "resnet1")
-    assert "Unknown model 'resnet1'" in err and "'resnet18'" in err
+    assert "Unknown model 'resnet1'; did you mean " in err and "'resnet18'" in err
     assert "Run 'featx models'" in err and "list_models" not in err
     with pytest.raises(ValueError, match=r"list_models\(\)"):
         featx.models.get_model("resnet1")

@@ -200,7 +200,7 @@ def test_unknown_query_names_mode_close_names_and_the_helper():
         create_feature_extractor(Net(), ["layer1.0.relu_2"])
     msg = str(e.value)
     assert "layer1.0.relu_2" in msg and "train" in msg
-    assert "layer1.0.relu_1" in msg
+    assert "Did you mean 'layer1.0.relu_1'" in msg
     assert "get_graph_node_names" in msg
 
 

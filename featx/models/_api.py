@@ -7,10 +7,11 @@ here import the families they look at first.
 """
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
+
+from .._suggest import did_you_mean
 
 if TYPE_CHECKING:  # featx.nn is imported with the first family, not here
     from ..nn import Module
@@ -106,10 +107,8 @@ def unknown_model_message(name: str, listing: str) -> str:
     """The message for an unknown model ``name``: close names, then
     ``listing`` (where to find the available ones)."""
     _import_families()  # every name
-    close = difflib.get_close_matches(name.lower(), BUILTIN_MODELS, n=5,
-                                      cutoff=0.5)
-    hint = (f"; did you mean {', '.join(repr(c) for c in close)}?"
-            if close else "")
+    close = did_you_mean(name.lower(), BUILTIN_MODELS)
+    hint = f"; {close}" if close else ""
     return (f"Unknown model {name!r}{hint or '.'} {listing} for the "
             f"{len(BUILTIN_MODELS)} available models.")
 

@@ -29,7 +29,6 @@ and GoogLeNet, ``image_size`` for ViT, ...) stay in the builder, after the call,
 
 from __future__ import annotations
 
-import difflib
 import enum
 import functools
 import json
@@ -41,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .._suggest import did_you_mean
 
 __all__ = [
     "ResolvedWeights",
@@ -348,8 +349,8 @@ def get_model_weights(name: Callable[..., Any] | str) -> type[WeightsEnum]:
     key = key.lower()
     model_to_enum = _facts()["models"]
     if key not in model_to_enum:
-        close = difflib.get_close_matches(key, model_to_enum, n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        close = did_you_mean(key, model_to_enum)
+        hint = f"; {close}" if close else ""
         raise ValueError(
             f"Unknown model {name!r}: no pretrained weights are known{hint}"
         )
@@ -383,8 +384,8 @@ def get_weight(name: str) -> WeightsEnum:
         ) from None
     enums = _facts()["enums"]
     if enum_name not in enums:
-        close = difflib.get_close_matches(enum_name, enums, n=3, cutoff=0.6)
-        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        close = did_you_mean(enum_name, enums, n=3, cutoff=0.6)
+        hint = f" ({close})" if close else ""
         raise ValueError(
             f"get_weight: no weights enum named {enum_name!r} in {name!r}; expected one of "
             f"list_weights_enums(){hint}"
