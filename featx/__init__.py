@@ -46,6 +46,7 @@ def _read_isa_env() -> str | None:
 _DEFAULT_ISA = _read_isa_env()
 
 # After the ISA cap: nothing below may run a kernel before it is applied.
+from ._errors import OpError  # noqa: E402
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
 #: Submodules imported on first use as ``featx.<name>``, so that ``import
@@ -62,7 +63,7 @@ _FUNCTIONS = {
     **dict.fromkeys(("initial_seed", "manual_seed", "seed"), "_rng"),
 }
 
-__all__ = ["__version__", "get_num_threads", "models", "nn",
+__all__ = ["OpError", "__version__", "get_num_threads", "models", "nn",
            "set_num_threads", *_FUNCTIONS]
 
 

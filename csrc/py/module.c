@@ -42,6 +42,26 @@ module_free(void *m)
     st->pool = NULL;
 }
 
+/* Sets featx._errors.OpError (a ValueError and a RuntimeError: torch
+ * raises the latter for these) with msg; ValueError if that class cannot
+ * be had. Looked up when raised, so the module keeps no global. */
+static void
+set_op_error(const char *msg)
+{
+    PyObject *mod = PyImport_ImportModule("featx._errors");
+    PyObject *cls = mod != NULL ? PyObject_GetAttrString(mod, "OpError")
+                                : NULL;
+
+    Py_XDECREF(mod);
+    if (cls == NULL) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, msg);
+        return;
+    }
+    PyErr_SetString(cls, msg);
+    Py_DECREF(cls);
+}
+
 PyObject *
 fxpy_raise(const fx_error *err)
 {
@@ -63,7 +83,11 @@ fxpy_raise(const fx_error *err)
                      "internal error in featx core; please report: %s",
                      err->msg);
         break;
-    default: /* ARG, SHAPE, NOT_FOUND */
+    case FX_ERR_ARG:
+    case FX_ERR_SHAPE:
+        set_op_error(err->msg);
+        break;
+    default: /* NOT_FOUND */
         PyErr_SetString(PyExc_ValueError, err->msg);
         break;
     }

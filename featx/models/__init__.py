@@ -16,7 +16,8 @@ import types
 from typing import Any
 
 from ._api import get_model, get_model_builder, list_models, register_model
-from ._weights import Weights, WeightsEnum, get_model_weights, get_weight
+from ._weights import (UnknownWeightsError, Weights, WeightsEnum,
+                       get_model_weights, get_weight)
 
 #: Model family module -> its public names (its ``__all__``), all of which
 #: featx.models exports. tests/test_import.py checks this against the modules.
@@ -97,7 +98,8 @@ _FAMILY_OF = {name: family for family, names in _FAMILIES.items()
               for name in names}
 
 __all__ = ["get_model", "get_model_builder", "list_models", "register_model",
-           "Weights", "WeightsEnum", "get_model_weights", "get_weight",
+           "UnknownWeightsError", "Weights", "WeightsEnum", "get_model_weights",
+           "get_weight",
            *_FAMILY_OF]
 
 

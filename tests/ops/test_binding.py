@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+import featx
 from featx import _core
 from oputil import call
 
@@ -254,3 +255,17 @@ def test_concurrent_calls_from_threads():
     assert len(results) == 20
     for r in results:
         np.testing.assert_array_equal(r, expect)
+
+
+def test_refused_inputs_raise_op_error_catchable_as_torch_and_featx_document():
+    # torch raises RuntimeError for these calls; featx documented ValueError
+    x = np.ones((1, 3, 8, 8), np.float32)
+    with pytest.raises(featx.OpError, match=r"conv2d: weight of shape "
+                       r"\(4, 2, 3, 3\) expects 2 input channels") as e:
+        _core.call("conv2d", [x, np.ones((4, 2, 3, 3), np.float32)],
+                   CONV_ATTRS)
+    assert isinstance(e.value, RuntimeError) and isinstance(e.value, ValueError)
+    with pytest.raises(RuntimeError, match="output size would be 0x0"):
+        _core.call("max_pool2d", [x[:, :, :2, :2]],
+                   {"kernel_size": 3, "stride": 3, "padding": 0,
+                    "dilation": 1, "ceil_mode": False})
