@@ -22,6 +22,11 @@ fxpy_state *fxpy_state_of_type(PyTypeObject *tp);
  * with err->msg verbatim. Returns NULL. */
 PyObject *fxpy_raise(const fx_error *err);
 
+/* featx._errors.OpError (new reference; looked up each call, so the
+ * module keeps no global), or NULL with no exception set if it cannot be
+ * imported. fxpy_raise raises it for FX_ERR_ARG and FX_ERR_SHAPE. */
+PyObject *fxpy_op_error(void);
+
 /* Parses an attrs dict against op's schema into params (FX_MAX_PARAMS
  * bytes, zeroed first). Returns 0, or -1 with an exception set. */
 int fxpy_parse_attrs(const fx_op_info *op, PyObject *attrs, void *params);

@@ -42,11 +42,8 @@ module_free(void *m)
     st->pool = NULL;
 }
 
-/* Sets featx._errors.OpError (a ValueError and a RuntimeError: torch
- * raises the latter for these) with msg; ValueError if that class cannot
- * be had. Looked up when raised, so the module keeps no global. */
-static void
-set_op_error(const char *msg)
+PyObject *
+fxpy_op_error(void)
 {
     PyObject *mod = PyImport_ImportModule("featx._errors");
     PyObject *cls = mod != NULL ? PyObject_GetAttrString(mod, "OpError")
@@ -55,11 +52,19 @@ set_op_error(const char *msg)
     Py_XDECREF(mod);
     if (cls == NULL) {
         PyErr_Clear();
-        PyErr_SetString(PyExc_ValueError, msg);
-        return;
     }
-    PyErr_SetString(cls, msg);
-    Py_DECREF(cls);
+    return cls;
+}
+
+/* Sets OpError (fxpy_op_error) with msg, or ValueError if that class
+ * cannot be had. */
+static void
+set_op_error(const char *msg)
+{
+    PyObject *cls = fxpy_op_error();
+
+    PyErr_SetString(cls != NULL ? cls : PyExc_ValueError, msg);
+    Py_XDECREF(cls);
 }
 
 PyObject *

@@ -664,12 +664,13 @@ run_step(PlanObject *self, step *s, run_state *r)
     }
 }
 
-/* Adds the node's name to a ValueError/TypeError raised by its step, so
- * users see which layer rejected their input. */
+/* Adds the node's name to a ValueError/TypeError/OpError raised by its
+ * step, so users see which layer rejected their input (other subclasses
+ * keep their own message format). */
 static void
 name_failed_node(step *s)
 {
-    PyObject *type, *value, *tb;
+    PyObject *type, *value, *tb, *op_error;
 
     if (!PyErr_ExceptionMatches(PyExc_ValueError)
         && !PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -677,13 +678,17 @@ name_failed_node(step *s)
     }
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
-    if (type == PyExc_ValueError || type == PyExc_TypeError) {
+    op_error = fxpy_op_error();
+    if (type == PyExc_ValueError || type == PyExc_TypeError
+        || (op_error != NULL && type == op_error)) {
         PyErr_Format(type, "node '%U': %S", s->name, value);
+        Py_XDECREF(op_error);
         Py_XDECREF(type);
         Py_XDECREF(value);
         Py_XDECREF(tb);
         return;
     }
+    Py_XDECREF(op_error);
     PyErr_Restore(type, value, tb);
 }
 

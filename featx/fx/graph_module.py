@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core, _rng
+from .._errors import OpError
 from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
                    as_meta, conv2d_bn_spec, linear_act_spec)
 from .._tensor_methods import METHODS
@@ -532,7 +533,8 @@ def meta_run(graph: ModeGraph, root: Module, training: bool,
                     value = as_meta(fn(*_subst(args, values),
                                        **_subst(kwargs, values)), counter)
                 except (ValueError, TypeError) as e:
-                    cls = TypeError if isinstance(e, TypeError) else ValueError
+                    cls = (OpError if isinstance(e, OpError) else TypeError
+                           if isinstance(e, TypeError) else ValueError)
                     raise cls(f"node {name!r}: {e}") from e
             values[index] = value
             result.append((value, counter.macs - before))

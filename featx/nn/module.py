@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Optional, TypeVar
 
 import numpy as np
 
+from .._errors import OpError
 from ..fx import _context
 from .parameter import Parameter
 
@@ -129,7 +130,8 @@ def _name_failing_module(caller: "Module", error: BaseException) -> None:
     (each enclosing call redoes it, so the outermost call leaves the full
     path: "in module 'features.5' (MaxPool2d): ..."). Only on the error
     path; subclasses with their own message format are left alone."""
-    if type(error) not in (ValueError, TypeError) or len(error.args) != 1:
+    if type(error) not in (ValueError, TypeError, OpError) \
+            or len(error.args) != 1:
         return
     state = error.__dict__.setdefault(
         "_featx_origin", (caller, str(error.args[0])))
