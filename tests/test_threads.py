@@ -52,6 +52,10 @@ CASES = [
     ("avg_pool2d", (_rand(2, 3, 9, 9),),
      dict(kernel_size=3, stride=2, padding=1, ceil_mode=False,
           count_include_pad=True, divisor_override=0)),
+    # densenet's transition pool: 7 output columns, one masked block
+    ("avg_pool2d", (_rand(1, 24, 14, 14),),
+     dict(kernel_size=2, stride=2, padding=0, ceil_mode=False,
+          count_include_pad=True, divisor_override=0)),
     ("adaptive_avg_pool2d", (_rand(2, 3, 9, 7),), dict(output_size=(4, 3))),
     ("add", (_rand(2, 3, 4, 5), _rand(3, 1, 5)), {}),
     ("add", (_rand(2, 3, 4, 5), _rand(2, 3, 4, 5, seed=1)), {}),

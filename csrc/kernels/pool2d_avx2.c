@@ -7,9 +7,12 @@
  * row are computed 8 at a time: each tap loads 8 input values at the
  * output stride (stride 1: one load; stride 2: two loads and a
  * de-interleave; larger strides: a gather). A last partial block is
- * recomputed overlapping the previous one (pure outputs, so harmless).
- * Border columns (padding, ceil_mode overhang) and narrow rows use the
- * reference row function, so they are the reference by construction.
+ * recomputed overlapping the previous one (pure outputs, so harmless);
+ * fewer than 8 such columns (a 7x7 output row, as densenet's 2x2
+ * average pools on 14x14 planes give) are one block whose loads and
+ * store are masked to them, so no element outside their windows is
+ * read. Border columns (padding, ceil_mode overhang) use the reference
+ * row function, so they are the reference by construction.
  *
  * Results equal the reference bit for bit: the taps are visited in the
  * same (row, column) order; max keeps the running value unless the tap is
@@ -44,6 +47,75 @@ load8(const float *p, int64_t sw, __m256i vidx)
             _mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
     }
     return _mm256_i32gather_ps(p, vidx, 4);
+}
+
+/* Which columns a block computes: all 8 (whole), or the first n < 8 (a
+ * row with fewer interior columns), whose loads are then masked: lane
+ * masks of the loads at p (m0) and at p + 7 (m1, stride 2's second),
+ * and of the store (out). */
+typedef struct block_mask {
+    int whole;
+    __m256i m0, m1, out;
+} block_mask;
+
+/* Lanes l < n set. */
+static inline __m256i
+lanes_below(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The masks of a block of n interior columns at stride sw. */
+static block_mask
+block_of(int64_t n, int64_t sw)
+{
+    block_mask b;
+
+    b.whole = n >= 8;
+    b.out = lanes_below(n);
+    /* stride 2 reads p[0..7] and p[7..14] for p[2l], l < n */
+    b.m0 = sw == 2 ? lanes_below(2 * n - 1) : b.out;
+    b.m1 = lanes_below(2 * n - 8);
+    return b;
+}
+
+/* load8 of the block's columns only (b: not whole): lanes past them are
+ * 0 and their elements are not read. */
+static inline __m256
+load8_part(const float *p, int64_t sw, __m256i vidx, const block_mask *b)
+{
+    if (sw == 1) {
+        return _mm256_maskload_ps(p, b->m0);
+    }
+    if (sw == 2) {
+        const __m256 a = _mm256_maskload_ps(p, b->m0);
+        const __m256 c = _mm256_maskload_ps(p + 7, b->m1);
+        const __m256 s = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 1, 2, 0));
+
+        return _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, vidx,
+                                    _mm256_castsi256_ps(b->m0), 4);
+}
+
+/* The block's load: load8, or load8_part for a partial block. */
+static inline __m256
+load_block(const float *p, int64_t sw, __m256i vidx, const block_mask *b)
+{
+    return b->whole ? load8(p, sw, vidx) : load8_part(p, sw, vidx, b);
+}
+
+static inline void
+store_block(float *y, __m256 v, const block_mask *b)
+{
+    if (b->whole) {
+        _mm256_storeu_ps(y, v);
+    }
+    else {
+        _mm256_maskstore_ps(y, b->out, v);
+    }
 }
 
 /* The reference's running max: m unless v > m or v is NaN. */
@@ -92,14 +164,16 @@ fx_f32_max_pool2d__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
     const int64_t dh = p->dilation.v[0], dw = p->dilation.v[1];
     int64_t planes, h, w, oh, ow, pl, i, j, u, v, begin, end, jlo, jhi;
+    block_mask blk;
     __m256i vidx;
 
     fx__pool_planes(a, &planes, &h, &w, &oh, &ow);
     fx__split(planes, ith, nth, &begin, &end);
     interior(w, ow, kw, sw, pw, dw, &jlo, &jhi);
-    if (jhi - jlo < 8 || !vector_ok(sw)) {
+    if (jhi <= jlo || !vector_ok(sw)) {
         jlo = jhi = ow; /* all columns by the reference */
     }
+    blk = block_of(jhi - jlo, sw);
     vidx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                               _mm256_set1_epi32(vector_ok(sw) ? (int)sw : 0));
     for (pl = begin; pl < end; pl++) {
@@ -110,7 +184,7 @@ fx_f32_max_pool2d__avx2(const fx_kargs *a, int ith, int nth)
 
             fx__max_pool2d_row(p, x, h, w, y, i, 0, jlo);
             for (j = jlo; j < jhi; j += 8) {
-                const int64_t jb = j + 8 <= jhi ? j : jhi - 8;
+                const int64_t jb = j + 8 <= jhi || !blk.whole ? j : jhi - 8;
                 __m256 m = _mm256_set1_ps(-INFINITY);
 
                 for (u = 0; u < kh; u++) {
@@ -122,10 +196,11 @@ fx_f32_max_pool2d__avx2(const fx_kargs *a, int ith, int nth)
                     }
                     r = x + yi * w + jb * sw - pw;
                     for (v = 0; v < kw; v++) {
-                        m = max_step(m, load8(r + v * dw, sw, vidx));
+                        m = max_step(m, load_block(r + v * dw, sw, vidx,
+                                                   &blk));
                     }
                 }
-                _mm256_storeu_ps(y + jb, m);
+                store_block(y + jb, m, &blk);
             }
             fx__max_pool2d_row(p, x, h, w, y, i, jhi, ow);
         }
@@ -140,14 +215,16 @@ fx_f32_avg_pool2d__avx2(const fx_kargs *a, int ith, int nth)
     const int64_t sh = p->stride.v[0], sw = p->stride.v[1];
     const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
     int64_t planes, h, w, oh, ow, pl, i, j, u, v, begin, end, jlo, jhi;
+    block_mask blk;
     __m256i vidx;
 
     fx__pool_planes(a, &planes, &h, &w, &oh, &ow);
     fx__split(planes, ith, nth, &begin, &end);
     interior(w, ow, kw, sw, pw, 1, &jlo, &jhi);
-    if (jhi - jlo < 8 || !vector_ok(sw)) {
+    if (jhi <= jlo || !vector_ok(sw)) {
         jlo = jhi = ow;
     }
+    blk = block_of(jhi - jlo, sw);
     vidx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                               _mm256_set1_epi32(vector_ok(sw) ? (int)sw : 0));
     for (pl = begin; pl < end; pl++) {
@@ -175,18 +252,21 @@ fx_f32_avg_pool2d__avx2(const fx_kargs *a, int ith, int nth)
             vdiv = _mm256_set1_ps((float)div);
             fx__avg_pool2d_row(p, x, h, w, y, i, 0, jlo);
             for (j = jlo; j < jhi; j += 8) {
-                const int64_t jb = j + 8 <= jhi ? j : jhi - 8;
+                const int64_t jb = j + 8 <= jhi || !blk.whole ? j : jhi - 8;
                 __m256 sum = _mm256_setzero_ps();
 
                 for (u = h0; u < h1; u++) {
                     const float *r = x + u * w + jb * sw - pw;
 
                     for (v = 0; v < kw; v++) {
-                        sum = _mm256_add_ps(sum, load8(r + v, sw, vidx));
+                        sum = _mm256_add_ps(sum, load_block(r + v, sw, vidx,
+                                                            &blk));
                     }
                 }
-                _mm256_storeu_ps(y + jb, div > 0 ? _mm256_div_ps(sum, vdiv)
-                                                 : _mm256_setzero_ps());
+                store_block(y + jb,
+                            div > 0 ? _mm256_div_ps(sum, vdiv)
+                                    : _mm256_setzero_ps(),
+                            &blk);
             }
             fx__avg_pool2d_row(p, x, h, w, y, i, jhi, ow);
         }
