@@ -31,6 +31,11 @@ CASES = [
      dict(stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=1)),
     ("conv2d", (_rand(1, 64, 9, 9), _rand(32, 64, 1, 1), None),
      dict(stride=1, padding=0, dilation=1, groups=1)),
+    # 13 panels (the last of 4 columns): threads share a panel's rows
+    ("conv2d", (_rand(1, 40, 14, 14), _rand(20, 40, 1, 1), _rand(20)),
+     dict(stride=1, padding=0, dilation=1, groups=1)),
+    ("conv2d", (_rand(2, 12, 9, 9), _rand(18, 6, 3, 3), None),
+     dict(stride=2, padding=1, dilation=1, groups=2)),
     ("conv2d", (_rand(1, 6, 8, 8), _rand(6, 1, 3, 3), None),
      dict(stride=1, padding=1, dilation=1, groups=6)),
     ("linear", (_rand(3, 37), _rand(45, 37), _rand(45)), {"act": 5}),

@@ -669,7 +669,10 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
  * panels of a row of B is kept tight (this copy is bound by memory, and
  * the fewer instructions per cache line, the more misses the core keeps
  * in flight): whole panels inside one image are one vector pair each at
- * a precomputed offset; the others copy their runs. */
+ * a precomputed offset; the others copy their runs. A block with a
+ * partial panel (the last of a 14x14 plane: 4 columns) still copies its
+ * whole panels by vector pairs: run by run they cost as much as a
+ * sixth more panels (1x1 conv, 832 -> 128 channels on 14x14). */
 static void
 pack_b_rows(const bsource *bs, const col_runs *runs, int64_t k0,
             int64_t kc, float *blk, int64_t p0, int64_t p1)
@@ -699,6 +702,13 @@ pack_b_rows(const bsource *bs, const col_runs *runs, int64_t k0,
         for (p = p0; p < p1; p++) {
             const col_runs *r = &runs[p - p0];
 
+            if (r->n == 1 && r->nr == NR) { /* a whole one, as above */
+                _mm256_store_ps(d, _mm256_loadu_ps(row + off[p - p0]));
+                _mm256_store_ps(d + 8,
+                                _mm256_loadu_ps(row + off[p - p0] + 8));
+                d += kc * NR;
+                continue;
+            }
             for (s = 0; s < r->n; s++) {
                 memcpy(d + r->off[s], row + r->img[s] * bs->img + r->q[s],
                        (size_t)r->len[s] * sizeof(float));
@@ -950,23 +960,37 @@ panel_cols(int64_t n, int64_t p0, int64_t p1)
  * cycle (either packer). */
 #define PACK_MADDS 8
 
+/* One thread's share of a GEMM: rows [m0, m1) of panels [p0, p1). */
+typedef struct work_piece {
+    int64_t m0, m1, p0, p1;
+} work_piece;
+
 /*
- * Work split of C = A (m x k) * B (k x n) among nth threads: by panels,
- * each thread packing and computing its own; or, when the panels are too
- * few to share evenly (a 7x7 plane at batch 1 is 3 panels and one of a
- * single column: 2 panels against 1.1), by rows of C in groups of 8, each
- * thread packing every panel. The row split is taken when the busiest
- * thread's cost (multiply-adds plus packing) is 10% lower with it.
- * Results do not depend on the split (see the summation order above).
+ * Work split of C = A (m x k) * B (k x n) among nth threads, into at most
+ * 3 pieces per thread (returned; 0 if the thread has none).
+ *
+ * By panels: the panels, each cut into groups of 8 rows, are shared as
+ * a run of (panel, row group) units in panel order, so a thread takes
+ * whole panels plus, where the panels do not divide evenly, some rows of
+ * the panel at either end of its run (packing that panel too). A 14x14
+ * plane's 13 panels then give each of 2 threads 6.5, where whole panels
+ * gave one 7 (its part took 17% longer, 1x1 conv 832 -> 128; a last
+ * panel of 4 columns costs about as much as a full one). Or, when the
+ * panels are too few to share evenly (a 7x7 plane at batch 1 is 3 panels
+ * and one of a single column: 2 panels against 1.1), by rows of C in
+ * groups of 8, each thread packing every panel. The row split is taken
+ * when the busiest thread's cost (multiply-adds plus packing) is 10%
+ * lower with it. Results do not depend on the split (see the summation
+ * order above).
  */
-static void
-split_work(int64_t m, int64_t n, int64_t k, int ith, int nth, int64_t *m0,
-           int64_t *m1, int64_t *p0, int64_t *p1)
+static int
+split_work(int64_t m, int64_t n, int64_t k, int ith, int nth,
+           work_piece pc[3])
 {
     const int64_t np = (n + NR - 1) / NR, groups = (m + 7) / 8;
     const int64_t rows = (groups + nth - 1) / nth * 8;
-    int64_t by_panels = 0, by_rows, b, e, c;
-    int t;
+    int64_t by_panels = 0, by_rows, b, e, c, pb, pe, gb, ge;
+    int t, npc = 0;
 
     for (t = 0; t < nth; t++) {
         fx__split(np, t, nth, &b, &e);
@@ -977,16 +1001,39 @@ split_work(int64_t m, int64_t n, int64_t k, int ith, int nth, int64_t *m0,
               + PACK_MADDS * k * NR * np;
     if (nth > 1 && 10 * by_rows < 9 * by_panels) {
         fx__split(groups, ith, nth, &b, &e);
-        *m0 = b * 8 < m ? b * 8 : m;
-        *m1 = e * 8 < m ? e * 8 : m;
-        *p0 = 0;
-        *p1 = np;
+        pc[0].m0 = b * 8 < m ? b * 8 : m;
+        pc[0].m1 = e * 8 < m ? e * 8 : m;
+        pc[0].p0 = 0;
+        pc[0].p1 = np;
+        return pc[0].m0 < pc[0].m1;
     }
-    else {
-        *m0 = 0;
-        *m1 = m;
-        fx__split(np, ith, nth, p0, p1);
+    /* units [b, e): panel u / groups, row group u % groups */
+    fx__split(np * groups, ith, nth, &b, &e);
+    if (b >= e) {
+        return 0;
     }
+    pb = b / groups;
+    gb = b % groups;
+    pe = (e - 1) / groups;
+    ge = (e - 1) % groups + 1; /* row groups [0, ge) of panel pe */
+    if (pb == pe) {
+        pc[0] = (work_piece){gb * 8, ge * 8 < m ? ge * 8 : m, pb, pb + 1};
+        return 1;
+    }
+    if (gb > 0) { /* the end of panel pb */
+        pc[npc++] = (work_piece){gb * 8, m, pb, pb + 1};
+        pb++;
+    }
+    if (ge < groups) { /* the start of panel pe */
+        pe--;
+    }
+    if (pb <= pe) {
+        pc[npc++] = (work_piece){0, m, pb, pe + 1};
+    }
+    if (ge < groups) {
+        pc[npc++] = (work_piece){0, ge * 8, pe + 1, pe + 2};
+    }
+    return npc;
 }
 
 /*
@@ -1011,8 +1058,9 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     bsource bs;
     gemm_out out;
     gemm_epilogue epi;
-    int64_t k, n, m0, m1, p0, p1, b, gi;
-    int depthwise;
+    int64_t k, n, p0, p1, b, gi;
+    work_piece pc[3];
+    int depthwise, npc, q;
 
     g.h = x->shape[2];
     g.w = x->shape[3];
@@ -1071,8 +1119,8 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     /* the GEMM's columns are every image's output pixels, image after
      * image (see col_runs), so small planes still fill whole panels and
      * the threads' shares of a batch are even */
-    split_work(ocg, n_batch * n, k, ith, nth, &m0, &m1, &p0, &p1);
-    if (p0 >= p1 || m0 >= m1) {
+    npc = split_work(ocg, n_batch * n, k, ith, nth, pc);
+    if (npc == 0) {
         return;
     }
     bs.kind = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0
@@ -1089,15 +1137,17 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     out.epi = alpha != NULL ? &epi : NULL;
     epi.act = act;
     for (gi = 0; gi < groups; gi++) {
-        const int64_t o = gi * ocg + m0; /* the thread's first row */
-
         bs.src = x->data + gi * cg * g.h * g.w;
-        out.c = a->out->data + o * n;
-        out.row_bias = bias != NULL ? bias + o : NULL;
-        epi.alpha = alpha != NULL ? alpha + o : NULL;
-        epi.beta = beta != NULL ? beta + o : NULL;
-        gemm_panels(m1 - m0, n_batch * n, k, w->data + o * k, k, &bs, bp,
-                    &out, p0, p1);
+        for (q = 0; q < npc; q++) {
+            const int64_t o = gi * ocg + pc[q].m0; /* the piece's row 0 */
+
+            out.c = a->out->data + o * n;
+            out.row_bias = bias != NULL ? bias + o : NULL;
+            epi.alpha = alpha != NULL ? alpha + o : NULL;
+            epi.beta = beta != NULL ? beta + o : NULL;
+            gemm_panels(pc[q].m1 - pc[q].m0, n_batch * n, k, w->data + o * k,
+                        k, &bs, bp, &out, pc[q].p0, pc[q].p1);
+        }
     }
 }
 
