@@ -237,6 +237,29 @@ def linear_act_spec(linear: OpSpec, act: OpSpec) -> OpSpec | None:
     return OpSpec("linear", linear.inputs, {"act": LINEAR_ACTS[act.name]})
 
 
+# The hidden-layer activations for which linear -> act -> linear becomes
+# one mlp call: exact gelu, the MLPs over tokens (ConvNeXt's blocks), whose
+# many rows the mlp kernel shares between threads. Classifier heads
+# (relu, hardswish) run on one row per image, which its split by rows
+# would leave to one thread, so they stay two linear calls.
+MLP_ACTS = {"gelu": LINEAR_ACTS["gelu"]}
+
+
+def mlp_spec(first: OpSpec, second: OpSpec) -> OpSpec | None:
+    """The one mlp call equal to ``first`` (a linear call with an
+    activation of MLP_ACTS, as linear_act_spec makes it), then the
+    activation-free linear ``second`` on its output; None if the calls are
+    no such pair (the caller checks that second reads first's output,
+    inputs[0], and nothing else does)."""
+    if (first.name != "linear" or second.name != "linear"
+            or first.attrs["act"] not in MLP_ACTS.values()
+            or second.attrs["act"]):
+        return None
+    x, w1, b1 = (tuple(first.inputs) + (None,))[:3]
+    w2, b2 = (tuple(second.inputs[1:]) + (None,))[:2]
+    return OpSpec("mlp", (x, w1, w2, b1, b2), {"act": first.attrs["act"]})
+
+
 def conv2d_bn_spec(conv: OpSpec, bn: OpSpec,
                    act: OpSpec | None = None) -> OpSpec | None:
     """The one conv2d_bn call equal to ``conv``, then eval-mode ``bn`` on

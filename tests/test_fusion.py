@@ -1,5 +1,6 @@
 """conv2d -> batch_norm (-> activation), batch_norm -> activation,
-add -> relu and linear -> activation fusion in the plan (featx.fx.graph_module._fuse): results
+add -> relu, linear -> activation and linear -> gelu -> linear (mlp)
+fusion in the plan (featx.fx.graph_module._fuse): results
 unchanged, never across a returned node, BN fusions never in train mode,
 BN parameters read at run time."""
 from __future__ import annotations
@@ -365,7 +366,9 @@ def test_linear_activation_is_one_exact_step(act, mode):
 
     ex = create_feature_extractor(Net(), ["fc2"])
     ex.train(mode == "train")
-    assert _fused_ops(ex, mode) == ["linear", "linear"]
+    # exact gelu between two linears makes one mlp step (see below)
+    assert _fused_ops(ex, mode) == (["mlp"] if act == "GELU"
+                                    else ["linear", "linear"])
     x = _x(2, 7, 7, 24) * 3
     out = ex(x)["fc2"]
     np.testing.assert_array_equal(
@@ -395,11 +398,68 @@ def test_linear_gelu_tanh_and_returned_linear_are_not_fused():
                                   _unfused(ex).run((x,))["gelu"])
 
 
+def _mlp_net(act2=None):
+    """x -> fc1 -> exact gelu -> fc2 (-> act2), returning every node."""
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(24, 96)
+            self.gelu = nn.GELU()
+            self.fc2 = nn.Linear(96, 24)
+            self.act2 = act2 or nn.Identity()
+
+        def forward(self, x):
+            return self.act2(self.fc2(self.gelu(self.fc1(x))))
+
+    return Net()
+
+
+@pytest.mark.parametrize("asked", [[], ["fc1"], ["gelu"]])
+def test_linear_gelu_linear_is_one_mlp_step_unless_asked(asked):
+    """linear -> gelu -> linear is one mlp step, the same bits as the
+    unfused chain; a returned fc1 or gelu splits the chain there (a
+    returned gelu still fuses into fc1: the fused step computes it)."""
+    ex = create_feature_extractor(_mlp_net(), asked + ["fc2"]).eval()
+    expect = {(): ["mlp"], ("fc1",): ["linear", "gelu", "linear"],
+              ("gelu",): ["linear", "linear"]}[tuple(asked)]
+    assert _fused_ops(ex) == expect
+    x = _x(2, 5, 24) * 3
+    out, ref = ex(x), _unfused(ex).run((x,))
+    assert list(out) == list(ref)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k])
+
+
+def test_mlp_second_linear_keeps_its_own_activation():
+    """fc2 -> relu fuses as linear + act, so fc1 -> gelu stays one linear
+    step and fc2 -> relu another (never two fusions of one step)."""
+    from featx import nn
+
+    ex = create_feature_extractor(_mlp_net(nn.ReLU()), ["act2"]).eval()
+    assert _fused_ops(ex) == ["linear", "linear"]
+    x = _x(3, 24)
+    np.testing.assert_array_equal(ex(x)["act2"],
+                                  _unfused(ex).run((x,))["act2"])
+
+
+def test_classifier_relu_mlp_stays_two_linear_steps():
+    """relu/hardswish heads (one row per image) are not made mlp steps."""
+    from featx import nn
+
+    net = _mlp_net()
+    net.gelu = nn.ReLU()
+    ex = create_feature_extractor(net, ["fc2"]).eval()
+    assert _fused_ops(ex) == ["linear", "linear"]
+
+
 def test_convnext_mlp_fused_and_unchanged():
     ex = create_feature_extractor(models.convnext_tiny().eval(),
                                   ["features.1", "features.3"]).eval()
     ops = _fused_ops(ex)
-    assert "gelu" not in ops and ops.count("linear") == 12
+    assert "gelu" not in ops and "linear" not in ops
+    assert ops.count("mlp") == 6
     x = _x(1, 3, 64, 64)
     out, ref = ex(x), _unfused(ex).run((x,))
     for k in ref:

@@ -19,7 +19,7 @@ import numpy as np
 from .. import _core, _rng
 from .._errors import OpError
 from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
-                   as_meta, conv2d_bn_spec, linear_act_spec)
+                   as_meta, conv2d_bn_spec, linear_act_spec, mlp_spec)
 from .._tensor_methods import METHODS
 from ..nn import Module, Parameter
 from ..nn.module import _check_train_mode
@@ -311,9 +311,12 @@ def _fuse(steps: list[tuple], wanted: set[int],
     * in eval mode, a remaining batch_norm -> activation (pre-activation
       blocks, as DenseNet's) becomes one batch_norm step with that "act";
     * add -> relu (a residual connection) becomes one add_relu step;
-    * linear -> relu, relu6, hardswish, silu or exact gelu (an MLP, as
-      ConvNeXt's) becomes one linear step with that "act" (applied in the
-      GEMM's epilogue).
+    * linear -> relu, relu6, hardswish, silu or exact gelu becomes one
+      linear step with that "act" (applied in the GEMM's epilogue);
+    * linear -> exact gelu -> linear (an MLP over tokens, as ConvNeXt's)
+      becomes one mlp step (the hidden activations never exist as one
+      array, see csrc/ops/mlp.c), unless the second linear has an
+      activation of its own to fuse.
 
     A link is fused only if the producer is not a returned output and its
     slot has exactly one use among all steps (Python steps' templates
@@ -323,6 +326,17 @@ def _fuse(steps: list[tuple], wanted: set[int],
     """
     readers = _Readers(steps, wanted)
     out, drop = list(steps), set()
+
+    def linear_act(pos: int) -> tuple[int, OpSpec] | None:
+        """The activation step fused into linear step ``pos`` and the
+        fused call, if any."""
+        act = readers.sole_reader(pos, LINEAR_ACTS)
+        if act is None:
+            return None
+        fused = linear_act_spec(OpSpec(*steps[pos][2:5]),
+                                OpSpec(*steps[act][2:5]))
+        return None if fused is None else (act, fused)
+
     for pos, st in enumerate(steps):
         if st[1] != "kernel":
             continue
@@ -347,13 +361,20 @@ def _fuse(steps: list[tuple], wanted: set[int],
                              st[5])
                 drop.add(pos)
         elif st[2] == "linear":
-            act = readers.sole_reader(pos, LINEAR_ACTS)
-            if act is None:
+            chain = linear_act(pos)
+            if chain is None:
                 continue
-            fused = linear_act_spec(OpSpec(*st[2:5]), OpSpec(*steps[act][2:5]))
-            if fused is not None:
-                out[act] = (steps[act][0], "kernel", "linear", fused.inputs,
-                            fused.attrs, st[5])
+            act_pos, fused = chain
+            nxt = readers.sole_reader(act_pos, ("linear",))
+            mlp = (mlp_spec(fused, OpSpec(*steps[nxt][2:5]))
+                   if nxt is not None and linear_act(nxt) is None else None)
+            if nxt is not None and mlp is not None:
+                out[nxt] = (steps[nxt][0], "kernel", "mlp", mlp.inputs,
+                            mlp.attrs, st[5])
+                drop.update({pos, act_pos})
+            else:
+                out[act_pos] = (steps[act_pos][0], "kernel", "linear",
+                                fused.inputs, fused.attrs, st[5])
                 drop.add(pos)
     if not training:
         for pos, st in enumerate(out):
