@@ -1212,39 +1212,89 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
 
 void fx_f32_mlp_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth);
 
-/* y[j, o] = yt[o * ldt + j] for j < n, o < n_out: 8 x 8 blocks
- * transposed in registers, the edges element by element. */
-static void
-store_transposed(const float *yt, int64_t ldt, int64_t n, int64_t n_out,
-                 float *y)
+/* The operands of one mlp call (see fx_f32_mlp_gemm_6x16__avx2); s:
+ * pixels per image (fx__mlp_pixels). */
+typedef struct mlp_args {
+    const float *x, *w1, *w2, *b1, *b2, *scale;
+    int64_t c, h, n_out, act, s;
+    float *y;
+} mlp_args;
+
+/* The scale of output o: v * scale[o] (the mul op's one rounding), or v
+ * without a scale. */
+FX_INLINE __m256
+scaled(const mlp_args *m, int64_t o, __m256 v)
 {
-    int64_t j, o;
+    return m->scale != NULL ? _mm256_mul_ps(v, _mm256_set1_ps(m->scale[o]))
+                            : v;
+}
 
-    for (o = 0; o + 8 <= n_out; o += 8) {
-        for (j = 0; j + 8 <= n; j += 8) {
-            fx__transpose8(yt + o * ldt + j, ldt, y + j * n_out + o, n_out);
+FX_INLINE float
+scaled1(const mlp_args *m, int64_t o, float v)
+{
+    return m->scale != NULL ? v * m->scale[o] : v;
+}
+
+/* Rows [r0, r0 + n) of y from y^T (yt, row stride ldt), scaled. Rows
+ * last (s == 1): y[r, o] = yt[o, r - r0], 8 x 8 blocks transposed in
+ * registers, the edges element by element. Channels first: each output
+ * row o's run of pixels within one image is one contiguous copy. */
+static void
+mlp_store(const mlp_args *m, int64_t r0, int64_t n, const float *yt,
+          int64_t ldt)
+{
+    int64_t j, o, r, len;
+    int u;
+
+    if (m->s == 1) {
+        float *y = m->y + r0 * m->n_out;
+
+        for (o = 0; o + 8 <= m->n_out; o += 8) {
+            for (j = 0; j + 8 <= n; j += 8) {
+                __m256 v[8];
+
+                for (u = 0; u < 8; u++) {
+                    v[u] = scaled(m, o + u,
+                                  _mm256_loadu_ps(yt + (o + u) * ldt + j));
+                }
+                fx__transpose8_regs(v);
+                for (u = 0; u < 8; u++) {
+                    _mm256_storeu_ps(y + (j + u) * m->n_out + o, v[u]);
+                }
+            }
+            for (; j < n; j++) {
+                for (u = 0; u < 8; u++) {
+                    y[j * m->n_out + o + u] = scaled1(m, o + u,
+                                                      yt[(o + u) * ldt + j]);
+                }
+            }
         }
-        for (; j < n; j++) {
-            int u;
+        for (; o < m->n_out; o++) {
+            for (j = 0; j < n; j++) {
+                y[j * m->n_out + o] = scaled1(m, o, yt[o * ldt + j]);
+            }
+        }
+        return;
+    }
+    for (r = r0; r < r0 + n; r += len) {
+        const int64_t q = r % m->s;
+        float *y = m->y + (r / m->s) * m->n_out * m->s + q;
 
-            for (u = 0; u < 8; u++) {
-                y[j * n_out + o + u] = yt[(o + u) * ldt + j];
+        len = m->s - q < r0 + n - r ? m->s - q : r0 + n - r;
+        for (o = 0; o < m->n_out; o++) {
+            const float *src = yt + o * ldt + (r - r0);
+            float *dst = y + o * m->s;
+
+            for (j = 0; j + 8 <= len; j += 8) {
+                _mm256_storeu_ps(dst + j,
+                                 scaled(m, o, _mm256_loadu_ps(src + j)));
+            }
+            for (; j < len; j++) {
+                dst[j] = scaled1(m, o, src[j]);
             }
         }
     }
-    for (; o < n_out; o++) {
-        for (j = 0; j < n; j++) {
-            y[j * n_out + o] = yt[o * ldt + j];
-        }
-    }
 }
-
-/* The operands of one mlp call (see fx_f32_mlp_gemm_6x16__avx2). */
-typedef struct mlp_args {
-    const float *x, *w1, *w2, *b1, *b2;
-    int64_t c, h, n_out, act;
-    float *y;
-} mlp_args;
 
 /*
  * Rows [r0, r0 + n) of the mlp, n <= the block rows (at most NB panels),
@@ -1259,7 +1309,8 @@ typedef struct mlp_args {
  * GEMM straight into the packed layout of w2's K block (C(i, j) at
  * ht + (j / NR)*hc*NR + i*NR + j % NR: hw = NR, one image per panel),
  * which the second GEMM consumes at once, adding its partial sums to y^T
- * in K-block order; y^T is transposed into y at the end. Element by
+ * in K-block order; y^T is transposed into y at the end, scaled
+ * (mlp_store), or copied plane by plane with channels_first. Element by
  * element this is the linear kernel's arithmetic (an FMA's product does
  * not depend on the order of its factors, and a row bias is added as a
  * column bias is), so y equals linear(act) -> linear bit for bit.
@@ -1329,12 +1380,13 @@ mlp_block(const mlp_args *m, int64_t r0, int64_t n, float *xt, float *ht,
             break;
         }
     }
-    store_transposed(yt, ldt, n, m->n_out, m->y + r0 * m->n_out);
+    mlp_store(m, r0, n, yt, ldt);
 }
 
 /*
- * x: (..., C)  w1: (H, C)  w2: (OUT, H)  b1: (H)  b2: (OUT)
- * y: (..., OUT) = linear(act(linear(x, w1, b1)), w2, b2), in blocks of
+ * x: (..., C)  w1: (H, C)  w2: (OUT, H)  b1: (H)  b2: (OUT)  scale: (OUT)
+ * y: (..., OUT) = linear(act(linear(x, w1, b1)), w2, b2) * scale, or
+ * (N, OUT, ...) with channels_first (see ops/mlp.c), in blocks of
  * fx__mlp_block_rows(C, OUT) rows (mlp_block). Work split: by groups of
  * NR rows (a panel of the block GEMMs), each thread its own consecutive
  * groups, in blocks, in its own slot. The blocks' size and place change
@@ -1357,6 +1409,8 @@ fx_f32_mlp_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     m.w2 = w2->data;
     m.b1 = a->n_in > 3 ? a->in[3].data : NULL;
     m.b2 = a->n_in > 4 ? a->in[4].data : NULL;
+    m.scale = a->n_in > 5 ? a->in[5].data : NULL;
+    m.s = fx__mlp_pixels(a);
     m.c = w1->shape[1];
     m.h = w1->shape[0];
     m.n_out = w2->shape[0];

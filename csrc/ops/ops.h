@@ -131,6 +131,7 @@ typedef enum fx_act {
 /* mlp: linear -> act -> linear in one op (ops/mlp.c) */
 typedef struct fx_mlp_params {
     int64_t act; /* fx_act, applied after the first linear's bias */
+    int channels_first; /* y (N, OUT, ...) from x (N, ..., C) */
 } fx_mlp_params;
 
 /* conv2d_bn: conv2d's params first, so conv2d kernels can read them */
@@ -170,7 +171,7 @@ typedef struct fx_conv2d_bn_params {
 #define FX__NATTRS_PERMUTE 1
 #define FX__NATTRS_CONV2D_BN 6
 #define FX__NATTRS_ADD_RELU 0
-#define FX__NATTRS_MLP 1
+#define FX__NATTRS_MLP 2
 
 #define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
@@ -363,6 +364,8 @@ void fx__linear_row(const float *x, const float *w, const float *b,
  * less when C + OUT is large, to bound the workspace (see mlp.c). */
 #define FX__MLP_ROWS 128
 int64_t fx__mlp_block_rows(int64_t c, int64_t n_out);
+/* mlp: the pixels per image (1 unless channels_first; see ops/mlp.c). */
+int64_t fx__mlp_pixels(const fx_kargs *a);
 
 /* The binary ops (ops/binary.c), and one element of each as the reference
  * computes it (the AVX2 kernels' tails use it too, so both round alike). */

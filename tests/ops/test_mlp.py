@@ -8,8 +8,11 @@ row, partial and whole 16-row groups, a one-column last group, several
 blocks; C (the first GEMM's K) one and two 256-blocks and 8-row
 transposes; H (the second GEMM's K, made 256 hidden units at a time)
 less than a tile, one and several 256-blocks; OUT partial panels and
-the 8 x 8 transposes of the output."""
+the 8 x 8 transposes of the output. channels_first and scale (ConvNeXt's
+permute back to NCHW and layer_scale) against mlp -> permute -> mul."""
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytest
@@ -181,3 +184,65 @@ def test_mlp_error_input_rank(isa):
     with pytest.raises(ValueError, match=r"at least 1 dimension.*\(\)"):
         call("mlp", [np.float32(1.0), np.zeros((3, 1), np.float32),
                      np.zeros((2, 3), np.float32)], {"act": 0}, isa)
+
+
+# x shapes for channels_first: images whose pixels a 128-row block
+# straddles (50 and 390 pixels), one pixel per image (2-D x), and a
+# 3-D x (one spatial dim)
+CF_SHAPES = [(3, 50, 8), (2, 3, 130, 8), (2, 7, 7, 24), (4, 9), (1, 300, 16)]
+
+
+def _cf_inputs(shape, seed):
+    rng = np.random.default_rng(seed)
+    c, h, o = shape[-1], 40, 17
+    return [rand(rng, *shape), rand(rng, h, c), rand(rng, o, h), rand(rng, h),
+            rand(rng, o)], rand(rng, o)
+
+
+@pytest.mark.parametrize("shape", CF_SHAPES, ids=[str(s) for s in CF_SHAPES])
+@pytest.mark.parametrize("with_scale", [False, True])
+def test_mlp_channels_first_scale_equal_permute_mul(isa, shape, with_scale):
+    """channels_first == mlp -> permute (last dim to dim 1) and scale ==
+    then mul by the (OUT, 1, .., 1) scale (ConvNeXt's layer_scale), of the
+    same ISA, bit for bit, at 1, 2 and 3 threads; scale given as (OUT,)
+    or (OUT, 1, .., 1) alike."""
+    inputs, scale = _cf_inputs(shape, len(shape))
+    nd = len(shape)
+    sc = scale.reshape((-1,) + (1,) * (nd - 2))
+    z = call("mlp", inputs, {"act": 5}, isa)
+    z = call("permute", [z], {"dims": (0, nd - 1) + tuple(range(1, nd - 1))},
+             isa)
+    if with_scale:
+        z = call("mul", [sc, z], {}, isa)
+    for n in (1, 2, 3):
+        for s in ([sc, scale] if with_scale else [None]):
+            y = _at_threads(n, partial(call, "mlp", inputs + [s], {
+                "act": 5, "channels_first": 1}, isa))
+            np.testing.assert_array_equal(y, z, err_msg=f"{n} threads")
+    ref_y = np.moveaxis(_reference(inputs, 5), -1, 1)
+    if with_scale:
+        ref_y = ref_y * sc.astype(np.float64)
+    assert_close(z, ref_y, k=shape[-1] + 40)
+
+
+def test_mlp_scale_channels_last_equals_mul(isa):
+    inputs, scale = _cf_inputs((2, 5, 8), 4)
+    y = call("mlp", inputs + [scale], {"act": 1}, isa)
+    z = call("mul", [call("mlp", inputs, {"act": 1}, isa), scale], {}, isa)
+    np.testing.assert_array_equal(y, z)
+
+
+@pytest.mark.parametrize("shape", [(4, 1), (17, 2), (1, 17), (16,), ()])
+def test_mlp_error_scale(isa, shape):
+    inputs, _ = _cf_inputs((2, 3, 8), 5)
+    with pytest.raises(ValueError, match=r"mlp: expected scale of shape "
+                       r"\(17,\) or \(17, 1, \.\.\., 1\), got shape "):
+        call("mlp", inputs + [np.zeros(shape, np.float32)], {"act": 0}, isa)
+
+
+def test_mlp_error_channels_first_needs_2d(isa):
+    inputs, _ = _cf_inputs((8,), 6)
+    with pytest.raises(ValueError, match=r"channels_first needs an input "
+                       r"\(N, \.\.\., C\) of at least 2 dimensions, got "
+                       r"shape \(8,\)"):
+        call("mlp", inputs, {"act": 0, "channels_first": 1}, isa)
