@@ -1315,6 +1315,8 @@ mlp_store(const mlp_args *m, int64_t r0, int64_t n, const float *yt,
  * not depend on the order of its factors, and a row bias is added as a
  * column bias is), so y equals linear(act) -> linear bit for bit.
  */
+_Static_assert(FX__MLP_ROWS <= NB * NR, "an mlp block is one panel block");
+
 static void
 mlp_block(const mlp_args *m, int64_t r0, int64_t n, float *xt, float *ht,
           float *yt)
