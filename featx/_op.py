@@ -237,6 +237,62 @@ def linear_act_spec(linear: OpSpec, act: OpSpec) -> OpSpec | None:
     return OpSpec("linear", linear.inputs, {"act": LINEAR_ACTS[act.name]})
 
 
+# The hidden-layer activations for which linear -> act -> linear becomes
+# one mlp call: exact gelu, the MLPs over tokens (ConvNeXt's blocks), whose
+# many rows the mlp kernel shares between threads. Classifier heads
+# (relu, hardswish) run on one row per image, which its split by rows
+# would leave to one thread, so they stay two linear calls.
+MLP_ACTS = {"gelu": LINEAR_ACTS["gelu"]}
+
+
+def mlp_spec(first: OpSpec, second: OpSpec) -> OpSpec | None:
+    """The one mlp call equal to ``first`` (a linear call with an
+    activation of MLP_ACTS, as linear_act_spec makes it), then the
+    activation-free linear ``second`` on its output; None if the calls are
+    no such pair (the caller checks that second reads first's output,
+    inputs[0], and nothing else does)."""
+    if (first.name != "linear" or second.name != "linear"
+            or first.attrs["act"] not in MLP_ACTS.values()
+            or second.attrs["act"]):
+        return None
+    x, w1, b1 = (tuple(first.inputs) + (None,))[:3]
+    w2, b2 = (tuple(second.inputs[1:]) + (None,))[:2]
+    return OpSpec("mlp", (x, w1, w2, b1, b2), {"act": first.attrs["act"]})
+
+
+def mlp_channels_first_spec(mlp: OpSpec, permute: OpSpec) -> OpSpec | None:
+    """The one mlp call equal to ``mlp`` (without channels_first), then
+    ``permute`` moving the last dim to dim 1 (NHWC -> NCHW); None if
+    ``permute`` is another permutation."""
+    dims = tuple(permute.attrs["dims"])
+    n = len(dims)
+    if (permute.name != "permute" or mlp.attrs.get("channels_first")
+            or n < 2 or tuple(d % n for d in dims)
+            != (0, n - 1) + tuple(range(1, n - 1))):
+        return None
+    return OpSpec("mlp", mlp.inputs, dict(mlp.attrs, channels_first=1))
+
+
+def mlp_scale_spec(mlp: OpSpec, slot: int, ndim: int,
+                   mul: OpSpec) -> OpSpec | None:
+    """The one mlp call equal to channels-first ``mlp`` (whose ndim-D value
+    is in ``slot``), then ``mul`` of that value by a float32 array of shape
+    (OUT, 1, .., 1) with ndim - 1 dims, a per-channel scale (ConvNeXt's
+    layer_scale; passed by reference); None if ``mul`` is no such product
+    or mlp has a scale already."""
+    w2, ins = mlp.inputs[2], list(mul.inputs)
+    mine = [isinstance(v, int) and v == slot for v in ins]
+    if (mul.name != "mul" or len(mlp.inputs) > 5 or len(ins) != 2
+            or not mlp.attrs.get("channels_first") or sum(mine) != 1
+            or not isinstance(w2, np.ndarray)):
+        return None
+    scale = ins[1] if mine[0] else ins[0]
+    if (not isinstance(scale, np.ndarray) or scale.dtype != np.float32
+            or scale.shape != (w2.shape[0],) + (1,) * (ndim - 2)):
+        return None
+    return OpSpec("mlp", tuple(mlp.inputs) + (scale,), mlp.attrs)
+
+
 def conv2d_bn_spec(conv: OpSpec, bn: OpSpec,
                    act: OpSpec | None = None) -> OpSpec | None:
     """The one conv2d_bn call equal to ``conv``, then eval-mode ``bn`` on

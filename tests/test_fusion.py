@@ -1,5 +1,6 @@
 """conv2d -> batch_norm (-> activation), batch_norm -> activation,
-add -> relu and linear -> activation fusion in the plan (featx.fx.graph_module._fuse): results
+add -> relu, linear -> activation and linear -> gelu -> linear (mlp)
+fusion in the plan (featx.fx.graph_module._fuse): results
 unchanged, never across a returned node, BN fusions never in train mode,
 BN parameters read at run time."""
 from __future__ import annotations
@@ -365,7 +366,9 @@ def test_linear_activation_is_one_exact_step(act, mode):
 
     ex = create_feature_extractor(Net(), ["fc2"])
     ex.train(mode == "train")
-    assert _fused_ops(ex, mode) == ["linear", "linear"]
+    # exact gelu between two linears makes one mlp step (see below)
+    assert _fused_ops(ex, mode) == (["mlp"] if act == "GELU"
+                                    else ["linear", "linear"])
     x = _x(2, 7, 7, 24) * 3
     out = ex(x)["fc2"]
     np.testing.assert_array_equal(
@@ -395,11 +398,131 @@ def test_linear_gelu_tanh_and_returned_linear_are_not_fused():
                                   _unfused(ex).run((x,))["gelu"])
 
 
+def _mlp_net(act2=None):
+    """x -> fc1 -> exact gelu -> fc2 (-> act2), returning every node."""
+    from featx import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(24, 96)
+            self.gelu = nn.GELU()
+            self.fc2 = nn.Linear(96, 24)
+            self.act2 = act2 or nn.Identity()
+
+        def forward(self, x):
+            return self.act2(self.fc2(self.gelu(self.fc1(x))))
+
+    return Net()
+
+
+@pytest.mark.parametrize("asked", [[], ["fc1"], ["gelu"]])
+def test_linear_gelu_linear_is_one_mlp_step_unless_asked(asked):
+    """linear -> gelu -> linear is one mlp step, the same bits as the
+    unfused chain; a returned fc1 or gelu splits the chain there (a
+    returned gelu still fuses into fc1: the fused step computes it)."""
+    ex = create_feature_extractor(_mlp_net(), asked + ["fc2"]).eval()
+    expect = {(): ["mlp"], ("fc1",): ["linear", "gelu", "linear"],
+              ("gelu",): ["linear", "linear"]}[tuple(asked)]
+    assert _fused_ops(ex) == expect
+    x = _x(2, 5, 24) * 3
+    out, ref = ex(x), _unfused(ex).run((x,))
+    assert list(out) == list(ref)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k])
+
+
+def test_mlp_second_linear_keeps_its_own_activation():
+    """fc2 -> relu fuses as linear + act, so fc1 -> gelu stays one linear
+    step and fc2 -> relu another (never two fusions of one step)."""
+    from featx import nn
+
+    ex = create_feature_extractor(_mlp_net(nn.ReLU()), ["act2"]).eval()
+    assert _fused_ops(ex) == ["linear", "linear"]
+    x = _x(3, 24)
+    np.testing.assert_array_equal(ex(x)["act2"],
+                                  _unfused(ex).run((x,))["act2"])
+
+
+def test_classifier_relu_mlp_stays_two_linear_steps():
+    """relu/hardswish heads (one row per image) are not made mlp steps."""
+    from featx import nn
+
+    net = _mlp_net()
+    net.gelu = nn.ReLU()
+    ex = create_feature_extractor(net, ["fc2"]).eval()
+    assert _fused_ops(ex) == ["linear", "linear"]
+
+
+def _scaled_mlp_net(scale_shape):
+    """ConvNeXt's branch: NHWC fc1 -> gelu -> fc2, permute back to NCHW,
+    times a parameter of scale_shape."""
+    from featx import nn
+    from featx.ops import Permute
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(24, 96)
+            self.gelu = nn.GELU()
+            self.fc2 = nn.Linear(96, 24)
+            self.perm = Permute([0, 3, 1, 2])
+            self.scale = nn.Parameter(np.random.default_rng(3).uniform(
+                0.5, 2.0, scale_shape).astype(np.float32))
+
+        def forward(self, x):
+            return self.scale * self.perm(self.fc2(self.gelu(self.fc1(x))))
+
+    return Net()
+
+
+@pytest.mark.parametrize("scale_shape, ops", [
+    ((24, 1, 1), ["mlp"]),
+    ((1, 24, 1, 1), ["mlp", "mul"]),   # not the (OUT, 1, 1) form
+    ((24,), ["mlp", "mul"]),           # scales the last dim, W
+])
+def test_mlp_absorbs_permute_back_and_layer_scale(scale_shape, ops):
+    """mlp -> permute (NHWC -> NCHW) -> (C, 1, 1) * value is one
+    channels-first mlp step with a scale, the same bits as the unfused
+    steps; another scale shape leaves its mul a step of its own."""
+    ex = create_feature_extractor(_scaled_mlp_net(scale_shape),
+                                  ["mul"]).eval()
+    assert _fused_ops(ex) == ops
+    x = _x(2, 5, 24, 24) if scale_shape == (24,) else _x(2, 5, 7, 24)
+    np.testing.assert_array_equal(ex(x)["mul"],
+                                  _unfused(ex).run((x,))["mul"])
+
+
+def test_mlp_scale_is_read_at_run_time():
+    net = _scaled_mlp_net((24, 1, 1))
+    ex = create_feature_extractor(net, ["mul"]).eval()
+    x = _x(1, 3, 4, 24)
+    before = ex(x)["mul"]
+    net.scale[...] *= 2
+    np.testing.assert_array_equal(ex(x)["mul"], before * 2)
+
+
+def test_returned_permute_stops_mlp_fusion_there():
+    """A returned permute is the channels-first mlp step's value (it
+    computes it), so only the mul stays a step."""
+    ex = create_feature_extractor(_scaled_mlp_net((24, 1, 1)),
+                                  ["perm", "mul"]).eval()
+    assert _fused_ops(ex) == ["mlp", "mul"]
+    x = _x(1, 3, 4, 24)
+    out, ref = ex(x), _unfused(ex).run((x,))
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k])
+
+
 def test_convnext_mlp_fused_and_unchanged():
     ex = create_feature_extractor(models.convnext_tiny().eval(),
                                   ["features.1", "features.3"]).eval()
     ops = _fused_ops(ex)
-    assert "gelu" not in ops and ops.count("linear") == 12
+    assert "gelu" not in ops and "linear" not in ops
+    # per block one permute is left (NCHW -> NHWC before the LayerNorm);
+    # the one back and the layer_scale mul are in the mlp step
+    assert ops.count("mlp") == 6 and "mul" not in ops
+    assert ops.count("permute") == 6 + 2  # + stage 2's LayerNorm2d
     x = _x(1, 3, 64, 64)
     out, ref = ex(x), _unfused(ex).run((x,))
     for k in ref:
@@ -420,7 +543,10 @@ def test_convnext_block_runs_as_kernel_steps():
     stochastic depth to no step at all, and layer_scale * x (a float32
     parameter times a kernel value) to the mul kernel."""
     model, ex = _convnext_block_extractor(["features.3"])
-    names = set(_python_steps_names(ex))
+    # (the fused plan has block.6 and mul inside its mlp steps)
+    kernels = {slot for slot, _, _ in _unfused(ex).kernels()}
+    names = {name for i, name, kind, *_ in ex._graphs["eval"].nodes
+             if kind != "placeholder" and i not in kernels}
     # (stage 1's adds stay Python steps: they read the stem, a leaf)
     for node in ("block.1", "block.6", "mul", "add"):
         assert f"features.3.1.{node}" not in names

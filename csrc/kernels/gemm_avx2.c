@@ -50,7 +50,9 @@
  * 1x1 / stride 1 / no padding conv) of every image, packed directly into
  * panels, A = the group's weights (OC/G x C/G*KH*KW), C = the output
  * planes (OC/G x N*OH*OW), bias per row. linear: A = x (rows x IN),
- * B = w^T, C = y, bias per column.
+ * B = w^T, C = y, bias per column. mlp (linear -> act -> linear): per
+ * block of rows, transposed, A = the weights and B = the rows (see
+ * mlp_block); the same arithmetic per element as two linear calls.
  *
  * Work split (ith, nth): by 16-column panels of the output (all images
  * together, so a batch of small planes splits evenly); each thread packs
@@ -603,6 +605,41 @@ tile_rows(int64_t rows)
     return (int)(rows / ((rows + MR - 1) / MR));
 }
 
+/* One packed K block times A: C[0:m, panels pb..pe) gets A[0:m, 0:kc] *
+ * the block (kc rows; panel p at blk + (p - pb)*kc*NR, its columns
+ * runs[p - pb]), as K block t->first / t->last of the GEMM (see
+ * gemm_out). a: A's first element of the block (row stride lda). M
+ * blocks of MC rows (A block in L2), panels (B micro-panel in L1),
+ * tiles. */
+static void
+gemm_block(int64_t m, int64_t kc, const float *a, int64_t lda,
+           const float *blk, const col_runs *runs, int64_t pb, int64_t pe,
+           tile_dst *t)
+{
+    int64_t i0, p, i;
+    int mr;
+
+    for (i0 = 0; i0 < m; i0 += MC) {
+        const int64_t ie = i0 + MC < m ? i0 + MC : m;
+
+        for (p = pb; p < pe; p++) {
+            const float *b = blk + (p - pb) * kc * NR;
+
+            t->r = &runs[p - pb];
+            t->j0 = p * NR;
+            i = i0;
+            if (t->r->nr == 1) {
+                i = column_rows(i0, ie, kc, a, lda, b, t);
+            }
+            for (; i < ie; i += mr) {
+                mr = tile_rows(ie - i);
+                t->i = i;
+                ukernel(mr, t->r->nr, kc, a + i * lda, lda, b, t);
+            }
+        }
+    }
+}
+
 /* C = bias + A * B over the panels [p0, p1) of the n columns, then the
  * epilogue (see gemm_out). Each (panel block, K block) of B is packed into
  * bp, the calling thread's slot, just before it is used, so it is still
@@ -616,8 +653,7 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
     const int64_t ow = bs->geom != NULL ? bs->geom->ow : out->hw;
     col_runs runs[NB];
     tile_dst t;
-    int64_t pb, k0, i0, p, i;
-    int mr;
+    int64_t pb, k0, p;
 
     t.o = out;
     for (pb = p0; pb < p1; pb += NB) {
@@ -634,25 +670,7 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
             }
             t.first = k0 == 0;
             t.last = k0 + kc >= k;
-            for (i0 = 0; i0 < m; i0 += MC) {
-                const int64_t ie = i0 + MC < m ? i0 + MC : m;
-
-                for (p = pb; p < pe; p++) {
-                    t.r = &runs[p - pb];
-                    t.j0 = p * NR;
-                    i = i0;
-                    if (t.r->nr == 1) {
-                        i = column_rows(i0, ie, kc, a + k0, lda,
-                                        bp + (p - pb) * kc * NR, &t);
-                    }
-                    for (; i < ie; i += mr) {
-                        mr = tile_rows(ie - i);
-                        t.i = i;
-                        ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,
-                                bp + (p - pb) * kc * NR, &t);
-                    }
-                }
-            }
+            gemm_block(m, kc, a + k0, lda, bp, runs, pb, pe, &t);
             if (t.last) {
                 break;
             }
@@ -1238,4 +1256,222 @@ fx_f32_linear_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
     out.row_bias = NULL;
     out.col_bias = bias;
     gemm_panels(m, n, k, x->data, k, &bs, bp, &out, p0, p1);
+}
+
+/* ---- mlp: linear -> act -> linear ------------------------------------ */
+
+void fx_f32_mlp_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth);
+
+/* The operands of one mlp call (see fx_f32_mlp_gemm_6x16__avx2); s:
+ * pixels per image (fx__mlp_pixels). */
+typedef struct mlp_args {
+    const float *x, *w1, *w2, *b1, *b2, *scale;
+    int64_t c, h, n_out, act, s;
+    float *y;
+} mlp_args;
+
+/* The scale of output o: v * scale[o] (the mul op's one rounding), or v
+ * without a scale. */
+FX_INLINE __m256
+scaled(const mlp_args *m, int64_t o, __m256 v)
+{
+    return m->scale != NULL ? _mm256_mul_ps(v, _mm256_set1_ps(m->scale[o]))
+                            : v;
+}
+
+FX_INLINE float
+scaled1(const mlp_args *m, int64_t o, float v)
+{
+    return m->scale != NULL ? v * m->scale[o] : v;
+}
+
+/* Rows [r0, r0 + n) of y from y^T (yt, row stride ldt), scaled. Rows
+ * last (s == 1): y[r, o] = yt[o, r - r0], 8 x 8 blocks transposed in
+ * registers, the edges element by element. Channels first: each output
+ * row o's run of pixels within one image is one contiguous copy. */
+static void
+mlp_store(const mlp_args *m, int64_t r0, int64_t n, const float *yt,
+          int64_t ldt)
+{
+    int64_t j, o, r, len;
+    int u;
+
+    if (m->s == 1) {
+        float *y = m->y + r0 * m->n_out;
+
+        for (o = 0; o + 8 <= m->n_out; o += 8) {
+            for (j = 0; j + 8 <= n; j += 8) {
+                __m256 v[8];
+
+                for (u = 0; u < 8; u++) {
+                    v[u] = scaled(m, o + u,
+                                  _mm256_loadu_ps(yt + (o + u) * ldt + j));
+                }
+                fx__transpose8_regs(v);
+                for (u = 0; u < 8; u++) {
+                    _mm256_storeu_ps(y + (j + u) * m->n_out + o, v[u]);
+                }
+            }
+            for (; j < n; j++) {
+                for (u = 0; u < 8; u++) {
+                    y[j * m->n_out + o + u] = scaled1(m, o + u,
+                                                      yt[(o + u) * ldt + j]);
+                }
+            }
+        }
+        for (; o < m->n_out; o++) {
+            for (j = 0; j < n; j++) {
+                y[j * m->n_out + o] = scaled1(m, o, yt[o * ldt + j]);
+            }
+        }
+        return;
+    }
+    for (r = r0; r < r0 + n; r += len) {
+        const int64_t q = r % m->s;
+        float *y = m->y + (r / m->s) * m->n_out * m->s + q;
+
+        len = m->s - q < r0 + n - r ? m->s - q : r0 + n - r;
+        for (o = 0; o < m->n_out; o++) {
+            const float *src = yt + o * ldt + (r - r0);
+            float *dst = y + o * m->s;
+
+            for (j = 0; j + 8 <= len; j += 8) {
+                _mm256_storeu_ps(dst + j,
+                                 scaled(m, o, _mm256_loadu_ps(src + j)));
+            }
+            for (; j < len; j++) {
+                dst[j] = scaled1(m, o, src[j]);
+            }
+        }
+    }
+}
+
+/*
+ * Rows [r0, r0 + n) of the mlp, n <= the block rows (at most NB panels),
+ * in the thread's slot: xt (x^T packed, every K block of C), ht (one
+ * packed K block of H^T, KC hidden units) and yt (y^T, n_out rows of
+ * ldt = panels*NR floats).
+ *
+ *   H^T = act(b1 + w1 x^T)   (h x n)      y^T = b2 + w2 H^T   (n_out x n)
+ *
+ * The weights are the GEMMs' A, read in place (never packed), and the
+ * rows the columns. H^T is made KC hidden units at a time by the first
+ * GEMM straight into the packed layout of w2's K block (C(i, j) at
+ * ht + (j / NR)*hc*NR + i*NR + j % NR: hw = NR, one image per panel),
+ * which the second GEMM consumes at once, adding its partial sums to y^T
+ * in K-block order; y^T is transposed into y at the end, scaled
+ * (mlp_store), or copied plane by plane with channels_first. Element by
+ * element this is the linear kernel's arithmetic (an FMA's product does
+ * not depend on the order of its factors, and a row bias is added as a
+ * column bias is), so y equals linear(act) -> linear bit for bit.
+ */
+_Static_assert(FX__MLP_ROWS <= NB * NR, "an mlp block is one panel block");
+
+static void
+mlp_block(const mlp_args *m, int64_t r0, int64_t n, float *xt, float *ht,
+          float *yt)
+{
+    const int64_t np = (n + NR - 1) / NR, ldt = np * NR;
+    col_runs runs1[NB], runs2[NB];
+    gemm_out o1, o2;
+    gemm_epilogue epi;
+    tile_dst t1, t2;
+    int64_t p, k0, h0, kc, hc;
+
+    for (p = 0; p < np; p++) {
+        panel_runs(p, n, NR, NR, &runs1[p]);
+        panel_runs(p, n, n, n, &runs2[p]);
+    }
+    for (k0 = 0; k0 < m->c; k0 += KC) {
+        kc = m->c - k0 < KC ? m->c - k0 : KC;
+        pack_b_cols(m->x + r0 * m->c, m->c, n, k0, kc, xt + k0 * ldt, 0, np);
+    }
+    epi.alpha = NULL;
+    epi.beta = NULL;
+    epi.act = m->act;
+    o1.c = ht;
+    o1.ldc = NR;
+    o1.hw = NR;
+    o1.col_bias = NULL;
+    o1.epi = m->act != FX_ACT_NONE ? &epi : NULL;
+    o2.c = yt;
+    o2.ldc = ldt;
+    o2.hw = n;
+    o2.img = 0;
+    o2.row_bias = m->b2;
+    o2.col_bias = NULL;
+    o2.epi = NULL;
+    t1.o = &o1;
+    t2.o = &o2;
+    for (h0 = 0;; h0 += KC) {
+        hc = m->h - h0 < KC ? m->h - h0 : KC;
+        if (hc > 0) {
+            /* the last panel's columns past n are never stored: zeros,
+             * so that the second GEMM's unused lanes read no garbage */
+            if (n % NR != 0) {
+                memset(ht + (np - 1) * hc * NR, 0,
+                       (size_t)(hc * NR) * sizeof(float));
+            }
+            o1.img = hc * NR;
+            o1.row_bias = m->b1 != NULL ? m->b1 + h0 : NULL;
+            for (k0 = 0;; k0 += KC) {
+                kc = m->c - k0 < KC ? m->c - k0 : KC;
+                t1.first = k0 == 0;
+                t1.last = k0 + kc >= m->c;
+                gemm_block(hc, kc, m->w1 + h0 * m->c + k0, m->c,
+                           xt + k0 * ldt, runs1, 0, np, &t1);
+                if (t1.last) {
+                    break;
+                }
+            }
+        }
+        t2.first = h0 == 0;
+        t2.last = h0 + hc >= m->h;
+        gemm_block(m->n_out, hc, m->w2 + h0, m->h, ht, runs2, 0, np, &t2);
+        if (t2.last) {
+            break;
+        }
+    }
+    mlp_store(m, r0, n, yt, ldt);
+}
+
+/*
+ * x: (..., C)  w1: (H, C)  w2: (OUT, H)  b1: (H)  b2: (OUT)  scale: (OUT)
+ * y: (..., OUT) = linear(act(linear(x, w1, b1)), w2, b2) * scale, or
+ * (N, OUT, ...) with channels_first (see ops/mlp.c), in blocks of
+ * fx__mlp_block_rows(C, OUT) rows (mlp_block). Work split: by groups of
+ * NR rows (a panel of the block GEMMs), each thread its own consecutive
+ * groups, in blocks, in its own slot. The blocks' size and place change
+ * no result.
+ */
+void
+fx_f32_mlp_gemm_6x16__avx2(const fx_kargs *a, int ith, int nth)
+{
+    const fx_mlp_params *p = a->params;
+    const fx_tensor *w1 = &a->in[1], *w2 = &a->in[2];
+    const int64_t rb = fx__mlp_block_rows(w1->shape[1], w2->shape[0]);
+    float *xt = thread_slot(a, ith);
+    float *ht = xt + w1->shape[1] * rb;
+    float *yt = ht + (w1->shape[0] < KC ? w1->shape[0] : KC) * rb;
+    mlp_args m;
+    int64_t rows, g0, g1, r0, r1;
+
+    m.x = a->in[0].data;
+    m.w1 = w1->data;
+    m.w2 = w2->data;
+    m.b1 = a->n_in > 3 ? a->in[3].data : NULL;
+    m.b2 = a->n_in > 4 ? a->in[4].data : NULL;
+    m.scale = a->n_in > 5 ? a->in[5].data : NULL;
+    m.s = fx__mlp_pixels(a);
+    m.c = w1->shape[1];
+    m.h = w1->shape[0];
+    m.n_out = w2->shape[0];
+    m.act = p->act;
+    m.y = a->out->data;
+    rows = m.n_out > 0 ? fx_tensor_numel(a->out) / m.n_out : 0;
+    fx__split((rows + NR - 1) / NR, ith, nth, &g0, &g1);
+    r1 = g1 * NR < rows ? g1 * NR : rows;
+    for (r0 = g0 * NR; r0 < r1; r0 += rb) {
+        mlp_block(&m, r0, r1 - r0 < rb ? r1 - r0 : rb, xt, ht, yt);
+    }
 }

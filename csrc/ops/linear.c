@@ -22,35 +22,29 @@ const fx_attr_def fx_linear_attrs[FX__NATTRS_LINEAR + 1] = {
 };
 
 fx_status
-fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
-                fx_tensor *out, size_t *workspace, fx_error *err)
+fx__linear_shapes(const char *op, const fx_tensor *x, const fx_tensor *w,
+                  const fx_tensor *b, fx_tensor *out, fx_error *err)
 {
-    const fx_linear_params *p = params;
-    const fx_tensor *x = &in[0], *w = &in[1];
-    const fx_tensor *b = n_in > 2 ? &in[2] : NULL;
     char s1[160], s2[160];
     int32_t i;
 
-    if (fx__act_check("linear", p->act, err) != FX_OK) {
-        return FX_ERR_ARG;
-    }
     if (x->ndim < 1) {
         return fx_error_set(err, FX_ERR_SHAPE,
-                            "linear: expected an input with at least 1 "
+                            "%s: expected an input with at least 1 "
                             "dimension (..., in_features), got shape %s",
-                            fx__shape_str(x, s1, sizeof(s1)));
+                            op, fx__shape_str(x, s1, sizeof(s1)));
     }
     if (w->ndim != 2) {
         return fx_error_set(err, FX_ERR_SHAPE,
-                            "linear: expected a 2-D weight (out_features, "
+                            "%s: expected a 2-D weight (out_features, "
                             "in_features), got shape %s",
-                            fx__shape_str(w, s1, sizeof(s1)));
+                            op, fx__shape_str(w, s1, sizeof(s1)));
     }
     if (x->shape[x->ndim - 1] != w->shape[1]) {
         return fx_error_set(err, FX_ERR_SHAPE,
-                            "linear: input of shape %s has %lld features, "
+                            "%s: input of shape %s has %lld features, "
                             "weight of shape %s expects %lld",
-                            fx__shape_str(x, s1, sizeof(s1)),
+                            op, fx__shape_str(x, s1, sizeof(s1)),
                             (long long)x->shape[x->ndim - 1],
                             fx__shape_str(w, s2, sizeof(s2)),
                             (long long)w->shape[1]);
@@ -58,9 +52,9 @@ fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
     if (b != NULL && b->ndim != -1
         && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
         return fx_error_set(err, FX_ERR_SHAPE,
-                            "linear: expected bias of shape (%lld,), got "
+                            "%s: expected bias of shape (%lld,), got "
                             "shape %s",
-                            (long long)w->shape[0],
+                            op, (long long)w->shape[0],
                             fx__shape_str(b, s1, sizeof(s1)));
     }
     out->ndim = x->ndim;
@@ -68,6 +62,24 @@ fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
         out->shape[i] = x->shape[i];
     }
     out->shape[x->ndim - 1] = w->shape[0];
+    return FX_OK;
+}
+
+fx_status
+fx_linear_infer(const void *params, int32_t n_in, const fx_tensor *in,
+                fx_tensor *out, size_t *workspace, fx_error *err)
+{
+    const fx_linear_params *p = params;
+    const fx_tensor *w = &in[1];
+    fx_status st = fx__act_check("linear", p->act, err);
+
+    if (st == FX_OK) {
+        st = fx__linear_shapes("linear", &in[0], w, n_in > 2 ? &in[2] : NULL,
+                               out, err);
+    }
+    if (st != FX_OK) {
+        return st;
+    }
     *workspace = fx__gemm_workspace(w->shape[1], w->shape[0]);
     return FX_OK;
 }
@@ -85,6 +97,23 @@ fx_linear_cost(const void *params, int32_t n_in, const fx_tensor *in,
                  * (double)w->shape[1];
 }
 
+void
+fx__linear_row(const float *x, const float *w, const float *b, int64_t k,
+               int64_t n, int64_t act, float *y)
+{
+    int64_t o, i;
+
+    for (o = 0; o < n; o++) {
+        const float *wo = w + o * k;
+        float acc = 0.0f;
+
+        for (i = 0; i < k; i++) {
+            acc += x[i] * wo[i];
+        }
+        y[o] = fx__act1(act, acc + (b != NULL ? b[o] : 0.0f));
+    }
+}
+
 /* Reference: one output row per work item. */
 void
 fx_linear_ref(const fx_kargs *a, int ith, int nth)
@@ -95,21 +124,11 @@ fx_linear_ref(const fx_kargs *a, int ith, int nth)
     const int64_t k = w->shape[1], n_out = w->shape[0];
     const int64_t rows = k > 0 ? fx_tensor_numel(x) / k
                                : fx_tensor_numel(a->out) / (n_out ? n_out : 1);
-    int64_t r, o, i, begin, end;
+    int64_t r, begin, end;
 
     fx__split(rows, ith, nth, &begin, &end);
     for (r = begin; r < end; r++) {
-        const float *xr = x->data + r * k;
-        float *y = a->out->data + r * n_out;
-
-        for (o = 0; o < n_out; o++) {
-            const float *wo = w->data + o * k;
-            float acc = 0.0f;
-
-            for (i = 0; i < k; i++) {
-                acc += xr[i] * wo[i];
-            }
-            y[o] = fx__act1(p->act, acc + (bias != NULL ? bias[o] : 0.0f));
-        }
+        fx__linear_row(x->data + r * k, w->data, bias, k, n_out, p->act,
+                       a->out->data + r * n_out);
     }
 }

@@ -128,6 +128,12 @@ typedef enum fx_act {
     FX_ACT_COUNT
 } fx_act;
 
+/* mlp: linear -> act -> linear in one op (ops/mlp.c) */
+typedef struct fx_mlp_params {
+    int64_t act; /* fx_act, applied after the first linear's bias */
+    int channels_first; /* y (N, OUT, ...) from x (N, ..., C) */
+} fx_mlp_params;
+
 /* conv2d_bn: conv2d's params first, so conv2d kernels can read them */
 typedef struct fx_conv2d_bn_params {
     fx_conv2d_params conv;
@@ -165,6 +171,7 @@ typedef struct fx_conv2d_bn_params {
 #define FX__NATTRS_PERMUTE 1
 #define FX__NATTRS_CONV2D_BN 6
 #define FX__NATTRS_ADD_RELU 0
+#define FX__NATTRS_MLP 2
 
 #define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
@@ -201,6 +208,8 @@ double fx_conv2d_bn_cost(const void *params, int32_t n_in,
                          const fx_tensor *in, const fx_tensor *out);
 double fx_linear_cost(const void *params, int32_t n_in, const fx_tensor *in,
                       const fx_tensor *out);
+double fx_mlp_cost(const void *params, int32_t n_in, const fx_tensor *in,
+                   const fx_tensor *out);
 double fx_max_pool2d_cost(const void *params, int32_t n_in,
                           const fx_tensor *in, const fx_tensor *out);
 double fx_avg_pool2d_cost(const void *params, int32_t n_in,
@@ -337,6 +346,26 @@ float fx__plane_sum(const float *x, int64_t n);
  * right-hand side: one packed KC x NB*NR block, bounded by 128 KiB
  * whatever K and N are. */
 size_t fx__gemm_workspace(int64_t k, int64_t n);
+
+/* linear (ops/linear.c): shape checks and output shape of
+ * linear(x, w, b) (b NULL or ndim -1 if absent); messages start with op. */
+fx_status fx__linear_shapes(const char *op, const fx_tensor *x,
+                            const fx_tensor *w, const fx_tensor *b,
+                            fx_tensor *out, fx_error *err);
+
+/* One row of the linear reference: y[o] = act(acc + b[o]) for o < n,
+ * acc = x[0]*w[o, 0] + ... + x[k-1]*w[o, k-1] summed from 0 in that order
+ * (b may be NULL: 0); w: (n, k). */
+void fx__linear_row(const float *x, const float *w, const float *b,
+                    int64_t k, int64_t n, int64_t act, float *y);
+
+/* mlp (ops/mlp.c): the AVX2 kernel's rows per block for C input and OUT
+ * output features: a multiple of FX__GEMM_NR, at most FX__MLP_ROWS, and
+ * less when C + OUT is large, to bound the workspace (see mlp.c). */
+#define FX__MLP_ROWS 128
+int64_t fx__mlp_block_rows(int64_t c, int64_t n_out);
+/* mlp: the pixels per image (1 unless channels_first; see ops/mlp.c). */
+int64_t fx__mlp_pixels(const fx_kargs *a);
 
 /* The binary ops (ops/binary.c), and one element of each as the reference
  * computes it (the AVX2 kernels' tails use it too, so both round alike). */

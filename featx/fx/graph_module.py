@@ -19,7 +19,8 @@ import numpy as np
 from .. import _core, _rng
 from .._errors import OpError
 from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
-                   as_meta, conv2d_bn_spec, linear_act_spec)
+                   as_meta, conv2d_bn_spec, linear_act_spec,
+                   mlp_channels_first_spec, mlp_scale_spec, mlp_spec)
 from .._tensor_methods import METHODS
 from ..nn import Module, Parameter
 from ..nn.module import _check_train_mode
@@ -265,11 +266,13 @@ class _Readers:
         self.steps, self.wanted = steps, wanted
         self.uses: dict[int, int] = {}
         self.first_input: dict[int, int] = {}
+        self.any_input: dict[int, int] = {}
         for pos, st in enumerate(steps):
             if st[1] == "kernel":
                 for v in st[3]:
                     if isinstance(v, int):
                         self.uses[v] = self.uses.get(v, 0) + 1
+                        self.any_input[v] = pos
                 if st[3] and isinstance(st[3][0], int):
                     self.first_input[st[3][0]] = pos
             else:
@@ -287,13 +290,15 @@ class _Readers:
         elif isinstance(v, slice):
             self._count((v.start, v.stop, v.step))
 
-    def sole_reader(self, pos: int, ops: Collection[str]) -> int | None:
+    def sole_reader(self, pos: int, ops: Collection[str],
+                    any_input: bool = False) -> int | None:
         """The position of the only reader of step ``pos``'s value if that
-        is a kernel step of one of ``ops`` reading it as input 0 and the
-        value is not returned; else None. Fusing the two never hides a
-        value the user asked for or another step reads."""
+        is a kernel step of one of ``ops`` reading it as input 0 (any
+        input if ``any_input``) and the value is not returned; else None.
+        Fusing the two never hides a value the user asked for or another
+        step reads."""
         slot = self.steps[pos][0]
-        nxt = self.first_input.get(slot)
+        nxt = (self.any_input if any_input else self.first_input).get(slot)
         if (slot in self.wanted or self.uses.get(slot) != 1 or nxt is None
                 or self.steps[nxt][2] not in ops):
             return None
@@ -311,9 +316,14 @@ def _fuse(steps: list[tuple], wanted: set[int],
     * in eval mode, a remaining batch_norm -> activation (pre-activation
       blocks, as DenseNet's) becomes one batch_norm step with that "act";
     * add -> relu (a residual connection) becomes one add_relu step;
-    * linear -> relu, relu6, hardswish, silu or exact gelu (an MLP, as
-      ConvNeXt's) becomes one linear step with that "act" (applied in the
-      GEMM's epilogue).
+    * linear -> relu, relu6, hardswish, silu or exact gelu becomes one
+      linear step with that "act" (applied in the GEMM's epilogue);
+    * linear -> exact gelu -> linear (an MLP over tokens, as ConvNeXt's)
+      becomes one mlp step (the hidden activations never exist as one
+      array, see csrc/ops/mlp.c), unless the second linear has an
+      activation of its own to fuse; with a permute back to channels
+      first after it (-> a per-channel scale: ConvNeXt's
+      ``permute -> layer_scale *``) fused too.
 
     A link is fused only if the producer is not a returned output and its
     slot has exactly one use among all steps (Python steps' templates
@@ -323,6 +333,37 @@ def _fuse(steps: list[tuple], wanted: set[int],
     """
     readers = _Readers(steps, wanted)
     out, drop = list(steps), set()
+
+    def linear_act(pos: int) -> tuple[int, OpSpec] | None:
+        """The activation step fused into linear step ``pos`` and the
+        fused call, if any."""
+        act = readers.sole_reader(pos, LINEAR_ACTS)
+        if act is None:
+            return None
+        fused = linear_act_spec(OpSpec(*steps[pos][2:5]),
+                                OpSpec(*steps[act][2:5]))
+        return None if fused is None else (act, fused)
+
+    def mlp_tail(chain: list[int], mlp: OpSpec) -> OpSpec:
+        """mlp (the last step of chain) with the permute back to channels
+        first and then the per-channel scale that follow it, if they do;
+        their positions are appended to chain."""
+        perm = readers.sole_reader(chain[-1], ("permute",))
+        if perm is None:
+            return mlp
+        spec = mlp_channels_first_spec(mlp, OpSpec(*steps[perm][2:5]))
+        if spec is None:
+            return mlp
+        chain.append(perm)
+        mul = readers.sole_reader(perm, ("mul",), any_input=True)
+        scaled = None if mul is None else mlp_scale_spec(
+            spec, steps[perm][0], len(steps[perm][4]["dims"]),
+            OpSpec(*steps[mul][2:5]))
+        if mul is None or scaled is None:
+            return spec
+        chain.append(mul)
+        return scaled
+
     for pos, st in enumerate(steps):
         if st[1] != "kernel":
             continue
@@ -347,13 +388,23 @@ def _fuse(steps: list[tuple], wanted: set[int],
                              st[5])
                 drop.add(pos)
         elif st[2] == "linear":
-            act = readers.sole_reader(pos, LINEAR_ACTS)
-            if act is None:
+            chain = linear_act(pos)
+            if chain is None:
                 continue
-            fused = linear_act_spec(OpSpec(*st[2:5]), OpSpec(*steps[act][2:5]))
-            if fused is not None:
-                out[act] = (steps[act][0], "kernel", "linear", fused.inputs,
-                            fused.attrs, st[5])
+            act_pos, fused = chain
+            nxt = readers.sole_reader(act_pos, ("linear",))
+            mlp = (mlp_spec(fused, OpSpec(*steps[nxt][2:5]))
+                   if nxt is not None and linear_act(nxt) is None else None)
+            if nxt is not None and mlp is not None:
+                fused_pos = [pos, act_pos, nxt]
+                mlp = mlp_tail(fused_pos, mlp)
+                last = fused_pos[-1]
+                out[last] = (steps[last][0], "kernel", "mlp", mlp.inputs,
+                             mlp.attrs, st[5])
+                drop.update(fused_pos[:-1])
+            else:
+                out[act_pos] = (steps[act_pos][0], "kernel", "linear",
+                                fused.inputs, fused.attrs, st[5])
                 drop.add(pos)
     if not training:
         for pos, st in enumerate(out):
