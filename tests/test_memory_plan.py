@@ -6,6 +6,8 @@ to run; returned arrays never alias each other (SPEC section 6)."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 import weakref
 
@@ -479,3 +481,44 @@ def test_a_failed_run_leaves_the_plan_usable(where):
                 plan.run((x,))
         else:
             np.testing.assert_array_equal(plan.run((x,))["relu_1"], want)
+
+
+_ARENA_OOM = """
+import resource
+import numpy as np
+from featx import _core
+from featx._op import SlotRef
+two = np.array(2.0, np.float32)
+plan = _core.Plan(n_slots=4, input_slots=(0,),
+                  steps=[(1, "kernel", "mul", (0, two), {}, "mul"),
+                         (2, "kernel", "relu", (1,), {}, "relu"),
+                         (3, "kernel", "mul", (2, two), {}, "mul_1")],
+                  outputs=(("mul_1", 3),), slotref_type=SlotRef,
+                  isa_mask=_core.isa_mask())
+x = np.ones((1 << 24,), np.float32)  # 64 MiB
+assert (plan.run((x,))["mul_1"] == 4).all()  # notes the sizes
+with open("/proc/self/status") as f:
+    vm = [int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize")][0]
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (vm + (16 << 20), hard))
+try:
+    plan.run((x,))
+except MemoryError as e:
+    print(e)
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+assert (plan.run((x,))["mul_1"] == 4).all()
+print("ok", plan._arenas()[0])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="RLIMIT_AS and /proc/self/status are Linux's")
+def test_arena_out_of_memory_names_the_bytes_and_recovers():
+    out = subprocess.run([sys.executable, "-c", _ARENA_OOM],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, last = out.stdout.splitlines()
+    # one region of 2**26 bytes, plus the 64 bytes of alignment
+    assert first == ("Plan.run: cannot allocate 67108928 bytes for the "
+                     "intermediate values")
+    assert last == "ok (67108864, 67108864)"

@@ -759,6 +759,11 @@ arena_take(PlanObject *self, arena **out)
         a->cap = 0;
         a->block = PyArray_SimpleNew(1, &bytes, NPY_UINT8);
         if (a->block == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+                PyErr_Format(PyExc_MemoryError,
+                             "Plan.run: cannot allocate %zd bytes for the "
+                             "intermediate values", (Py_ssize_t)bytes);
+            }
             goto fail;
         }
         a->base = (char *)(((uintptr_t)PyArray_BYTES(
