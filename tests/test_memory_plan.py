@@ -1,10 +1,14 @@
 """The plan's memory reuse: elementwise kernel steps write into the buffer
 of a dead intermediate (csrc/py/plan_py.c), never into a returned value,
 a user's input, a weight, or an array something else still references;
-returned arrays never alias each other (SPEC section 6)."""
+intermediates only kernels read live in an arena the plan keeps from run
+to run; returned arrays never alias each other (SPEC section 6)."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+import threading
 import weakref
 
 import numpy as np
@@ -352,3 +356,169 @@ def test_memory_stays_bounded_over_many_calls_with_varied_shapes():
             ex(_x(*s, seed=i + j))
     gc.collect()
     assert rss_mib() - before < 32
+
+
+# The arenas: a run lays intermediates out by the sizes the runs before it
+# saw, so the first run of a shape allocates and the next ones do not.
+
+def test_in_place_chain_takes_one_region_of_the_arena():
+    plan = _plan([(1, "kernel", "mul", (0, TWO), {}, "mul"),
+                  (2, "kernel", "relu", (1,), {}, "relu"),
+                  (3, "kernel", "mul", (2, TWO), {}, "mul_1"),
+                  (4, "kernel", "relu", (3,), {}, "relu_1"),
+                  (5, "kernel", "relu", (4,), {}, "relu_2")],
+                 [("relu_2", 5)])
+    assert plan._arenas() == [(0, 0), (0, 0)]
+    x = _x(3, 40)
+    for i in range(3):
+        np.testing.assert_array_equal(plan.run((x,))["relu_2"],
+                                      np.maximum(x * 4, 0))
+        # 3 * 40 floats, rounded up to 64 bytes; the returned value is
+        # not in it
+        assert plan._arenas()[0] == ((0, 0) if i == 0 else (512, 512))
+    assert plan._arenas()[1] == (0, 0)  # no two runs at once
+
+
+def test_values_live_at_once_get_separate_regions():
+    w = _x(64, 64, seed=1) / 8
+    plan = _plan([(1, "kernel", "linear", (0, w, None), {"act": 0}, "fc0"),
+                  (2, "kernel", "linear", (1, w, None), {"act": 0}, "fc1"),
+                  (3, "kernel", "add", (1, 2), {}, "add"),
+                  (4, "kernel", "linear", (3, w, None), {"act": 0}, "fc2")],
+                 [("fc2", 4)])
+    x = _x(4, 64)
+    want = np.asarray(x @ w.T, np.float64)
+    want = want + want @ w.T
+    for _ in range(3):
+        np.testing.assert_allclose(plan.run((x,))["fc2"], want @ w.T,
+                                   rtol=1e-4, atol=1e-4)
+    # fc0 and fc1 are read together by the add, which writes in place
+    assert plan._arenas()[0][0] >= 2 * 4 * 64 * 4
+
+
+def test_plan_without_reuse_keeps_no_arena():
+    plan = _core.Plan(n_slots=3, input_slots=(0,),
+                      steps=[(1, "kernel", "mul", (0, TWO), {}, "mul"),
+                             (2, "kernel", "relu", (1,), {}, "relu")],
+                      outputs=(("relu", 2),), slotref_type=SlotRef,
+                      isa_mask=_core.isa_mask(), reuse=False)
+    x = _x(3, 5)
+    for _ in range(2):
+        np.testing.assert_array_equal(plan.run((x,))["relu"],
+                                      np.maximum(x * 2, 0))
+    assert plan._arenas() == []
+
+
+def test_results_of_a_run_are_unchanged_by_the_next_run():
+    ex = create_feature_extractor(models.resnet18().eval(), NODES[:-1])
+    x1, x2 = _x(2, 3, 48, 48, seed=1), _x(2, 3, 48, 48, seed=2)
+    ex(x1)
+    first = ex(x1)
+    copies = {k: v.copy() for k, v in first.items()}
+    second = ex(x2)  # same shapes: the arena laid out by the first runs
+    assert ex._plans["eval"]._arenas()[0][0] > 0
+    for k in first:
+        assert first[k].flags.owndata  # not a view on an arena
+        np.testing.assert_array_equal(first[k], copies[k])
+        assert not np.shares_memory(first[k], second[k])
+        assert not np.array_equal(first[k], second[k])
+
+
+def test_concurrent_runs_with_varied_shapes_equal_serial_runs():
+    ex = create_feature_extractor(models.resnet18().eval(),
+                                  ["layer1", "layer3", "fc"])
+    xs = [_x(*s, seed=i) for i, s in enumerate(SHAPES)][:4]
+    serial = [ex(x) for x in xs]
+    results: list = [[] for _ in xs]
+    errors: list = []
+
+    def work(i):
+        try:
+            for j in range(3):  # each thread also meets the others' shapes
+                results[i].append(ex(xs[(i + j) % len(xs)]))
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,))
+               for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors
+    for i, got in enumerate(results):
+        assert len(got) == 3
+        for j, out in enumerate(got):
+            want = serial[(i + j) % len(xs)]
+            for k in want:
+                np.testing.assert_array_equal(out[k], want[k])
+    assert len(ex._plans["eval"]._arenas()) == 2
+
+
+@pytest.mark.parametrize("where", ["kernel", "python"])
+def test_a_failed_run_leaves_the_plan_usable(where):
+    w = _x(3, 40, seed=1)
+
+    def check(v):
+        if v.shape != w.shape:
+            raise ValueError(f"check: shape {v.shape}, expected {w.shape}")
+        return v
+
+    late = ((4, "kernel", "add", (3, w), {}, "addw") if where == "kernel"
+            else (4, "python", check, (SlotRef(3),), {}, "check"))
+    plan = _plan([(1, "kernel", "mul", (0, TWO), {}, "mul"),
+                  (2, "kernel", "relu", (1,), {}, "relu"),
+                  (3, "kernel", "mul", (2, TWO), {}, "mul_1"),
+                  late,
+                  (5, "kernel", "relu", (4,), {}, "relu_1")],
+                 [("relu_1", 5)])
+    good, bad = _x(3, 40, seed=2), _x(4, 9, seed=3)
+    want = np.maximum(np.maximum(good * 2, 0) * 2
+                      + (w if where == "kernel" else 0), 0)
+    for x in (good, good, bad, good, bad, bad, good):
+        if x is bad:
+            with pytest.raises(ValueError, match="node '(addw|check)'"):
+                plan.run((x,))
+        else:
+            np.testing.assert_array_equal(plan.run((x,))["relu_1"], want)
+
+
+_ARENA_OOM = """
+import resource
+import numpy as np
+from featx import _core
+from featx._op import SlotRef
+two = np.array(2.0, np.float32)
+plan = _core.Plan(n_slots=4, input_slots=(0,),
+                  steps=[(1, "kernel", "mul", (0, two), {}, "mul"),
+                         (2, "kernel", "relu", (1,), {}, "relu"),
+                         (3, "kernel", "mul", (2, two), {}, "mul_1")],
+                  outputs=(("mul_1", 3),), slotref_type=SlotRef,
+                  isa_mask=_core.isa_mask())
+x = np.ones((1 << 24,), np.float32)  # 64 MiB
+assert (plan.run((x,))["mul_1"] == 4).all()  # notes the sizes
+with open("/proc/self/status") as f:
+    vm = [int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize")][0]
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (vm + (16 << 20), hard))
+try:
+    plan.run((x,))
+except MemoryError as e:
+    print(e)
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+assert (plan.run((x,))["mul_1"] == 4).all()
+print("ok", plan._arenas()[0])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="RLIMIT_AS and /proc/self/status are Linux's")
+def test_arena_out_of_memory_names_the_bytes_and_recovers():
+    out = subprocess.run([sys.executable, "-c", _ARENA_OOM],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, last = out.stdout.splitlines()
+    # one region of 2**26 bytes, plus the 64 bytes of alignment
+    assert first == ("Plan.run: cannot allocate 67108928 bytes for the "
+                     "intermediate values")
+    assert last == "ok (67108864, 67108864)"

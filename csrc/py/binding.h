@@ -49,21 +49,38 @@ PyObject *fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask,
                           fx_pool *pool, const void *params,
                           PyObject *inputs);
 
-/* Buffers a plan run lends its kernel steps, one per run (all of it is
- * per-run state, so concurrent runs share nothing). */
+/* Buffers a plan run lends its kernel steps, one per run (the regions
+ * are in an arena lent to that run alone, so concurrent runs share
+ * nothing). */
 typedef struct fxpy_bufs {
-    /* Candidate outputs, tried in order: the kernel writes into the first
-     * with the output's shape, which is returned (new reference) instead
-     * of a new array. Each must be a float32 C-contiguous aligned
-     * writeable array that nothing else can observe, and only an op for
-     * which fx_op_elementwise() holds may be given one of its inputs. */
+    /* The output's planned region (NULL: none): `room` bytes at `at`
+     * inside the memory of `owner`. The kernel writes there when the
+     * output fits and the region overlaps no input, except an input of
+     * the output's shape at the same address for an op for which
+     * fx_op_elementwise() holds (in place); the array returned is a
+     * view on it holding a reference to owner. */
+    char *at;
+    size_t room;
+    PyObject *owner;
+    /* Else candidate outputs, tried in order: the kernel writes into the
+     * first with the output's shape, which is returned (new reference)
+     * instead of a new array. Each must be a float32 C-contiguous
+     * aligned writeable array that nothing else can observe, and only an
+     * op for which fx_op_elementwise() holds may be given one of its
+     * inputs. */
     PyArrayObject *const *out;
     int n_out;
-    /* Kernel scratch kept from step to step (malloc'd; the run frees
+    /* The kernel scratch's planned region (NULL: none), used when the
+     * step's scratch fits in ws_room bytes. */
+    char *ws_at;
+    size_t ws_room;
+    /* Else scratch kept from step to step (malloc'd; the run frees
      * ws_raw) and grown when a step needs more, so steps do not allocate
      * and page in fresh scratch each time. */
     void *ws_raw;
     size_t ws_cap; /* bytes */
+    /* Set by the call: the bytes of its output and of its scratch. */
+    size_t need, ws_need;
 } fxpy_bufs;
 
 /* As fxpy_run_parsed, with a plan run's buffers (NULL: none). */

@@ -364,6 +364,54 @@ small_work(const fx_op_info *op, const void *params, const fx_pool *pool,
            < (double)fx_pool_serial_below(pool);
 }
 
+/* Whether the output (bufs->need bytes at bufs->at) may be written
+ * there: it overlaps no input but one of its own shape at the same
+ * address, read by an elementwise op (in place). */
+static int
+region_free(const fx_op_info *op, const fxpy_bufs *bufs,
+            PyArrayObject *const *arrays, Py_ssize_t n, const fx_tensor *out)
+{
+    const char *lo = bufs->at, *hi = bufs->at + bufs->need;
+    Py_ssize_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *a, *b;
+
+        if (arrays[i] == NULL) {
+            continue;
+        }
+        a = PyArray_BYTES(arrays[i]);
+        b = a + PyArray_NBYTES(arrays[i]);
+        if (a < hi && lo < b
+            && !(a == lo && has_shape(arrays[i], out)
+                 && fx_op_elementwise(op))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A float32 C-contiguous array of shape dims on bufs->at, keeping
+ * bufs->owner alive (new reference), or NULL with an exception set. */
+static PyArrayObject *
+view_on(const fxpy_bufs *bufs, int ndim, npy_intp *dims)
+{
+    PyObject *v = PyArray_NewFromDescr(&PyArray_Type,
+                                       PyArray_DescrFromType(NPY_FLOAT32),
+                                       ndim, dims, NULL, bufs->at,
+                                       NPY_ARRAY_CARRAY, NULL);
+
+    if (v == NULL) {
+        return NULL;
+    }
+    if (PyArray_SetBaseObject((PyArrayObject *)v,
+                              Py_NewRef(bufs->owner)) < 0) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    return (PyArrayObject *)v;
+}
+
 PyObject *
 fxpy_run_parsed(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
                 const void *params, PyObject *inputs)
@@ -424,6 +472,17 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
     for (i = 0; i < out.ndim; i++) {
         dims[i] = (npy_intp)out.shape[i];
     }
+    if (bufs != NULL) {
+        bufs->need = (size_t)fx_tensor_numel(&out) * sizeof(float);
+        bufs->ws_need = 0;
+        if (bufs->at != NULL && bufs->need <= bufs->room
+            && region_free(op, bufs, arrays, n, &out)) {
+            out_arr = view_on(bufs, out.ndim, dims);
+            if (out_arr == NULL) {
+                goto fail;
+            }
+        }
+    }
     for (i = 0; bufs != NULL && out_arr == NULL && i < bufs->n_out; i++) {
         if (has_shape(bufs->out[i], &out)) {
             out_arr = (PyArrayObject *)Py_NewRef((PyObject *)bufs->out[i]);
@@ -451,6 +510,9 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
             if (bufs == NULL) {
                 ws_aligned = ws_raw = malloc(ws_need);
             }
+            else if (bufs->ws_room >= ws_need) {
+                ws_aligned = bufs->ws_at;
+            }
             else if (bufs->ws_cap >= ws_need) {
                 ws_aligned = bufs->ws_raw;
             }
@@ -460,8 +522,13 @@ fxpy_run_into(const fx_op_info *op, unsigned isa_mask, fx_pool *pool,
                 bufs->ws_cap = ws_aligned != NULL ? ws_need : 0;
             }
             if (ws_aligned == NULL) {
-                PyErr_NoMemory();
+                PyErr_Format(PyExc_MemoryError,
+                             "%s: cannot allocate %zu bytes of scratch",
+                             op->name, ws_need);
                 goto fail;
+            }
+            if (bufs != NULL) {
+                bufs->ws_need = ws_need;
             }
             ws_aligned =
                 (void *)(((uintptr_t)ws_aligned + 63) & ~(uintptr_t)63);
