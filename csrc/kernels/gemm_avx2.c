@@ -30,7 +30,10 @@
  *   so a GEMM with few rows, e.g. a conv with 2 output channels, does
  *   only its own FMAs). A panel with one real column (a 7x7 plane's
  *   last, a 1x1 plane) has its rows in vector lanes instead, 16 or 8 at
- *   a time (column_rows), the rows left over in tiles.
+ *   a time (column_rows), the rows left over in tiles. A K block of at
+ *   most SHORT_K rows (a 1x1 conv from few channels, as mobile nets'
+ *   expansions over large planes) swaps the last two loops: tiles, then
+ *   panels, so its stores run along C's rows (its B block is small).
  *
  *   Stores: C is never pre-filled nor post-processed in a pass of its
  *   own. The first K block's micro-kernel stores bias + its sums, later
@@ -70,6 +73,7 @@
 #define KC FX__GEMM_KC
 #define MC 72
 #define NB FX__GEMM_NB
+#define SHORT_K 64 /* K blocks up to this long: tiles by rows first */
 
 /* Runs of columns of one 16-column panel that stay within one image:
  * GEMM column j is pixel q = j % hw of image j / hw (hw = N for a plain
@@ -644,12 +648,30 @@ gemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                     if (t.r->nr == 1) {
                         i = column_rows(i0, ie, kc, a + k0, lda,
                                         bp + (p - pb) * kc * NR, &t);
+                    } else if (kc <= SHORT_K) {
+                        continue; /* below, by rows */
                     }
                     for (; i < ie; i += mr) {
                         mr = tile_rows(ie - i);
                         t.i = i;
                         ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,
                                 bp + (p - pb) * kc * NR, &t);
+                    }
+                }
+                /* short K: each tile of rows over all the block's panels
+                 * in turn, so that its stores run along its rows (the
+                 * stores of all rows to one panel's columns, one line per
+                 * row, left each store waiting for its line) */
+                for (i = i0; i < ie && kc <= SHORT_K; i += mr) {
+                    mr = tile_rows(ie - i);
+                    t.i = i;
+                    for (p = pb; p < pe; p++) {
+                        t.r = &runs[p - pb];
+                        t.j0 = p * NR;
+                        if (t.r->nr != 1) {
+                            ukernel(mr, t.r->nr, kc, a + i * lda + k0, lda,
+                                    bp + (p - pb) * kc * NR, &t);
+                        }
                     }
                 }
             }
