@@ -178,9 +178,11 @@ epi_vec(const int64_t act, const gemm_epilogue *e, int64_t i, __m256 v)
  * (or biases) are gathered into v, combined with the row's sums
  * acc[row*16 ..] by the same vector operations as the other stores
  * (lanes past the panel's columns are zero and are not written back),
- * then scattered. */
-static void
-tile_store(const float *acc, int mr, const tile_dst *t)
+ * then scattered. act: the epilogue's activation, a constant where this
+ * is inlined (see tile_store). */
+FX_INLINE void
+tile_store_act(const int64_t act, const float *acc, int mr,
+               const tile_dst *t)
 {
     const gemm_out *o = t->o;
     const col_runs *r = t->r;
@@ -212,8 +214,8 @@ tile_store(const float *acc, int mr, const tile_dst *t)
         v1 = _mm256_add_ps(_mm256_loadu_ps(v + 8),
                            _mm256_loadu_ps(acc + row * NR + 8));
         if (t->last && o->epi != NULL) {
-            v0 = epi_vec(o->epi->act, o->epi, i, v0);
-            v1 = epi_vec(o->epi->act, o->epi, i, v1);
+            v0 = epi_vec(act, o->epi, i, v0);
+            v1 = epi_vec(act, o->epi, i, v1);
         }
         _mm256_storeu_ps(v, v0);
         _mm256_storeu_ps(v + 8, v1);
@@ -221,6 +223,33 @@ tile_store(const float *acc, int mr, const tile_dst *t)
             memcpy(run_c(o, r, s, i), v + r->off[s],
                    (size_t)r->len[s] * sizeof(float));
         }
+    }
+}
+
+/* tile_store_act with the activation (if this block applies it) switched
+ * once per tile, as tile_store_epi does. */
+static void
+tile_store(const float *acc, int mr, const tile_dst *t)
+{
+    switch (t->last && t->o->epi != NULL ? t->o->epi->act : FX_ACT_NONE) {
+    case FX_ACT_RELU:
+        tile_store_act(FX_ACT_RELU, acc, mr, t);
+        break;
+    case FX_ACT_RELU6:
+        tile_store_act(FX_ACT_RELU6, acc, mr, t);
+        break;
+    case FX_ACT_HARDSWISH:
+        tile_store_act(FX_ACT_HARDSWISH, acc, mr, t);
+        break;
+    case FX_ACT_SILU:
+        tile_store_act(FX_ACT_SILU, acc, mr, t);
+        break;
+    case FX_ACT_GELU:
+        tile_store_act(FX_ACT_GELU, acc, mr, t);
+        break;
+    default:
+        tile_store_act(FX_ACT_NONE, acc, mr, t);
+        break;
     }
 }
 
@@ -265,8 +294,15 @@ tile_store_epi(const float *acc, int mr, const tile_dst *t)
     case FX_ACT_GELU: /* ConvNeXt's MLP: every tile of its first linear */
         tile_rows_epi(FX_ACT_GELU, acc, mr, t);
         break;
-    default: /* the others cost more than a switch per vector */
-        tile_rows_epi(t->o->epi->act, acc, mr, t);
+    case FX_ACT_SILU: /* EfficientNet's expansions: x2 the time with the
+                       * switch per vector */
+        tile_rows_epi(FX_ACT_SILU, acc, mr, t);
+        break;
+    case FX_ACT_HARDSWISH: /* MobileNetV3's */
+        tile_rows_epi(FX_ACT_HARDSWISH, acc, mr, t);
+        break;
+    default:
+        tile_rows_epi(FX_ACT_NONE, acc, mr, t);
         break;
     }
 }
