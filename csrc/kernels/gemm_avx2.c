@@ -757,6 +757,13 @@ pack_b_rows(const bsource *bs, const col_runs *runs, int64_t k0,
         for (p = p0; p < p1; p++) {
             const col_runs *r = &runs[p - p0];
 
+            if (r->n == 1 && r->nr == NR) { /* a whole panel: no call */
+                _mm256_store_ps(d, _mm256_loadu_ps(row + off[p - p0]));
+                _mm256_store_ps(d + 8,
+                                _mm256_loadu_ps(row + off[p - p0] + 8));
+                d += kc * NR;
+                continue;
+            }
             for (s = 0; s < r->n; s++) {
                 memcpy(d + r->off[s], row + r->img[s] * bs->img + r->q[s],
                        (size_t)r->len[s] * sizeof(float));
