@@ -39,12 +39,29 @@ fx__v_relu6(__m256 v)
     return _mm256_min_ps(_mm256_set1_ps(6.0f), fx__v_relu(v));
 }
 
+/* u / 6 correctly rounded (as a division rounds it) for u = 0, NaN and
+ * every u from 2^-120 on, without a division (one per 8 floats took
+ * longer than the rest of hardswish): q = u * c with c = RN(1/6) is
+ * within an ulp of u / 6, the remainder u - 6q is exact in an FMA, and
+ * q + (u - 6q) * c rounds to the quotient. Checked against u / 6.0f for
+ * every finite float u >= 0: only quotients below FLT_MIN (u < 2^-120)
+ * may differ, and hardsigmoid never divides those (x + 3 is 0 or at
+ * least 2^-22). */
+FX_INLINE __m256
+fx__v_div6(__m256 u)
+{
+    const __m256 c = _mm256_set1_ps(1.0f / 6.0f);
+    const __m256 q = _mm256_mul_ps(u, c);
+
+    return _mm256_fmadd_ps(_mm256_fnmadd_ps(q, _mm256_set1_ps(6.0f), u), c,
+                           q);
+}
+
 /* min(max(v + 3, 0), 6) / 6, NaN kept. */
 FX_INLINE __m256
 fx__v_hardsigmoid(__m256 v)
 {
-    return _mm256_div_ps(fx__v_relu6(_mm256_add_ps(v, _mm256_set1_ps(3.0f))),
-                         _mm256_set1_ps(6.0f));
+    return fx__v_div6(fx__v_relu6(_mm256_add_ps(v, _mm256_set1_ps(3.0f))));
 }
 
 FX_INLINE __m256

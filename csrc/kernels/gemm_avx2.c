@@ -30,7 +30,10 @@
  *   so a GEMM with few rows, e.g. a conv with 2 output channels, does
  *   only its own FMAs). A panel with one real column (a 7x7 plane's
  *   last, a 1x1 plane) has its rows in vector lanes instead, 16 or 8 at
- *   a time (column_rows), the rows left over in tiles.
+ *   a time (column_rows), the rows left over in tiles. A K block of at
+ *   most SHORT_K rows (a 1x1 conv from few channels, as mobile nets'
+ *   expansions over large planes) swaps the last two loops: tiles, then
+ *   panels, so its stores run along C's rows (its B block is small).
  *
  *   Stores: C is never pre-filled nor post-processed in a pass of its
  *   own. The first K block's micro-kernel stores bias + its sums, later
@@ -72,6 +75,7 @@
 #define KC FX__GEMM_KC
 #define MC 72
 #define NB FX__GEMM_NB
+#define SHORT_K 64 /* K blocks up to this long: tiles by rows first */
 
 /* Runs of columns of one 16-column panel that stay within one image:
  * GEMM column j is pixel q = j % hw of image j / hw (hw = N for a plain
@@ -176,9 +180,11 @@ epi_vec(const int64_t act, const gemm_epilogue *e, int64_t i, __m256 v)
  * (or biases) are gathered into v, combined with the row's sums
  * acc[row*16 ..] by the same vector operations as the other stores
  * (lanes past the panel's columns are zero and are not written back),
- * then scattered. */
-static void
-tile_store(const float *acc, int mr, const tile_dst *t)
+ * then scattered. act: the epilogue's activation, a constant where this
+ * is inlined (see tile_store). */
+FX_INLINE void
+tile_store_act(const int64_t act, const float *acc, int mr,
+               const tile_dst *t)
 {
     const gemm_out *o = t->o;
     const col_runs *r = t->r;
@@ -210,8 +216,8 @@ tile_store(const float *acc, int mr, const tile_dst *t)
         v1 = _mm256_add_ps(_mm256_loadu_ps(v + 8),
                            _mm256_loadu_ps(acc + row * NR + 8));
         if (t->last && o->epi != NULL) {
-            v0 = epi_vec(o->epi->act, o->epi, i, v0);
-            v1 = epi_vec(o->epi->act, o->epi, i, v1);
+            v0 = epi_vec(act, o->epi, i, v0);
+            v1 = epi_vec(act, o->epi, i, v1);
         }
         _mm256_storeu_ps(v, v0);
         _mm256_storeu_ps(v + 8, v1);
@@ -219,6 +225,33 @@ tile_store(const float *acc, int mr, const tile_dst *t)
             memcpy(run_c(o, r, s, i), v + r->off[s],
                    (size_t)r->len[s] * sizeof(float));
         }
+    }
+}
+
+/* tile_store_act with the activation (if this block applies it) switched
+ * once per tile, as tile_store_epi does. */
+static void
+tile_store(const float *acc, int mr, const tile_dst *t)
+{
+    switch (t->last && t->o->epi != NULL ? t->o->epi->act : FX_ACT_NONE) {
+    case FX_ACT_RELU:
+        tile_store_act(FX_ACT_RELU, acc, mr, t);
+        break;
+    case FX_ACT_RELU6:
+        tile_store_act(FX_ACT_RELU6, acc, mr, t);
+        break;
+    case FX_ACT_HARDSWISH:
+        tile_store_act(FX_ACT_HARDSWISH, acc, mr, t);
+        break;
+    case FX_ACT_SILU:
+        tile_store_act(FX_ACT_SILU, acc, mr, t);
+        break;
+    case FX_ACT_GELU:
+        tile_store_act(FX_ACT_GELU, acc, mr, t);
+        break;
+    default:
+        tile_store_act(FX_ACT_NONE, acc, mr, t);
+        break;
     }
 }
 
@@ -263,8 +296,15 @@ tile_store_epi(const float *acc, int mr, const tile_dst *t)
     case FX_ACT_GELU: /* ConvNeXt's MLP: every tile of its first linear */
         tile_rows_epi(FX_ACT_GELU, acc, mr, t);
         break;
-    default: /* the others cost more than a switch per vector */
-        tile_rows_epi(t->o->epi->act, acc, mr, t);
+    case FX_ACT_SILU: /* EfficientNet's expansions: x2 the time with the
+                       * switch per vector */
+        tile_rows_epi(FX_ACT_SILU, acc, mr, t);
+        break;
+    case FX_ACT_HARDSWISH: /* MobileNetV3's */
+        tile_rows_epi(FX_ACT_HARDSWISH, acc, mr, t);
+        break;
+    default:
+        tile_rows_epi(FX_ACT_NONE, acc, mr, t);
         break;
     }
 }
@@ -610,7 +650,7 @@ tile_rows(int64_t rows)
  * runs[p - pb]), as K block t->first / t->last of the GEMM (see
  * gemm_out). a: A's first element of the block (row stride lda). M
  * blocks of MC rows (A block in L2), panels (B micro-panel in L1),
- * tiles. */
+ * tiles; for a block of at most SHORT_K rows, tiles then panels. */
 static void
 gemm_block(int64_t m, int64_t kc, const float *a, int64_t lda,
            const float *blk, const col_runs *runs, int64_t pb, int64_t pe,
@@ -630,11 +670,29 @@ gemm_block(int64_t m, int64_t kc, const float *a, int64_t lda,
             i = i0;
             if (t->r->nr == 1) {
                 i = column_rows(i0, ie, kc, a, lda, b, t);
+            } else if (kc <= SHORT_K) {
+                continue; /* below, by rows */
             }
             for (; i < ie; i += mr) {
                 mr = tile_rows(ie - i);
                 t->i = i;
                 ukernel(mr, t->r->nr, kc, a + i * lda, lda, b, t);
+            }
+        }
+        /* short K: each tile of rows over all the block's panels in
+         * turn, so that its stores run along its rows (the stores of all
+         * rows to one panel's columns, one line per row, left each store
+         * waiting for its line) */
+        for (i = i0; i < ie && kc <= SHORT_K; i += mr) {
+            mr = tile_rows(ie - i);
+            t->i = i;
+            for (p = pb; p < pe; p++) {
+                t->r = &runs[p - pb];
+                t->j0 = p * NR;
+                if (t->r->nr != 1) {
+                    ukernel(mr, t->r->nr, kc, a + i * lda, lda,
+                            blk + (p - pb) * kc * NR, t);
+                }
             }
         }
     }

@@ -114,6 +114,20 @@ def test_unary_dense_sweep_is_accurate(isa, name, attrs):
     assert float(err.max()) <= ulps * 2.0 ** -23, x[np.argmax(err)]
 
 
+def test_hardsigmoid_divides_every_float_exactly(isa):
+    """Every float v in [2, 4) as x + 3 (x = v - 3 is exact): hardsigmoid
+    is v / 6 correctly rounded and hardswish x * (v / 6), bit for bit,
+    also on AVX2, which divides by a multiply and an FMA correction
+    (kernels/activation_avx2.h, fx__v_div6)."""
+    bits = np.arange(0x40000000, 0x40800000, dtype=np.uint32)
+    v = bits.view(np.float32)
+    x = (v.astype(np.float64) - 3.0).astype(np.float32)
+    assert np.array_equal(x + np.float32(3.0), v)
+    q = v / np.float32(6.0)
+    np.testing.assert_array_equal(call("hardsigmoid", [x], {}, isa), q)
+    np.testing.assert_array_equal(call("hardswish", [x], {}, isa), x * q)
+
+
 @pytest.mark.parametrize("name,attrs", ALL)
 def test_unary_every_vector_remainder(isa, name, attrs):
     """Sizes 1..33 hit every tail length; an element's value does not
