@@ -9,7 +9,7 @@ import numpy as np
 from .._op import MetaArray, SlotRef, op
 from . import functional as F
 from . import init
-from .module import Module
+from .module import Module, _size_arg
 from .parameter import Parameter
 
 __all__ = ["BatchNorm2d"]
@@ -67,6 +67,8 @@ class BatchNorm2d(Module):
                  track_running_stats: bool = True, device: Any = None,
                  dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
+        num_features = _size_arg(type(self).__name__, "num_features",
+                                 num_features)
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum

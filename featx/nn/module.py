@@ -62,6 +62,18 @@ def _typename(obj: Any) -> str:
         f"{t.__module__}.{t.__qualname__}")
 
 
+def _size_arg(owner: str, name: str, value: Any) -> int:
+    """A layer's size argument (channels, features, kernel extent) as an int
+    >= 0; a bool, float or negative value is refused naming ``owner``'s
+    argument ``name``, before NumPy would raise its own message."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner} {name}: expected an int >= 0, got "
+                        f"{value!r} ({_typename(value)})")
+    if value < 0:
+        raise ValueError(f"{owner} {name}: expected an int >= 0, got {value}")
+    return int(value)
+
+
 def _before_init(module: Any, kind: str, name: Any) -> AttributeError:
     """The error for a parameter/buffer/submodule set before ``Module.__init__``."""
     return AttributeError(
