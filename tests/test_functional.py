@@ -226,6 +226,31 @@ def test_layer_sizes_of_zero_and_numpy_ints_are_accepted():
     assert type(nn.Conv2d(np.int64(4), 2, 3, groups=np.int64(2)).groups) is int
 
 
+@pytest.mark.parametrize("call, msg", [
+    # the message listed all three ranges and all three pairs
+    (lambda x, w: F.conv2d(x, w, stride=0),
+     "conv2d: stride must be >= 1 in both dimensions, got stride (0, 0)"),
+    (lambda x, w: F.conv2d(x, w, padding=(1, -1)),
+     "conv2d: padding must be in [0, 2**48] in both dimensions, got padding "
+     "(1, -1)"),
+    (lambda x, w: F.conv2d(x, w, dilation=(0, 1)),
+     "conv2d: dilation must be in [1, 2**48] in both dimensions, got "
+     "dilation (0, 1)"),
+    (lambda x, w: F.max_pool2d(x, 2, stride=(1, 0)),
+     "max_pool2d: stride must be >= 1 in both dimensions, got stride (1, 0)"),
+    (lambda x, w: F.max_pool2d(x, 2, dilation=0),
+     "max_pool2d: dilation must be in [1, 2**48] in both dimensions, got "
+     "dilation (0, 0)"),
+    (lambda x, w: F.avg_pool2d(x, (0, 2)),
+     "avg_pool2d: kernel_size must be in [1, 2**48] in both dimensions, got "
+     "kernel_size (0, 2)"),
+])
+def test_window_attribute_errors_name_the_attribute(call, msg):
+    with pytest.raises(featx.OpError) as e:
+        call(rand(1, 2, 6, 6), rand(3, 2, 3, 3))
+    assert str(e.value) == msg
+
+
 def test_linear():
     x, w, b = rand(3, 5), rand(4, 5), rand(4)
     close(F.linear(x, w, b), x.astype(np.float64) @ w.T.astype(np.float64) + b)
