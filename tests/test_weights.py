@@ -186,11 +186,26 @@ def test_resnet_enums_are_exported_and_match_builders():
 def test_get_model_weights_unknown_name():
     with pytest.raises(ValueError, match="resnet50"):
         get_model_weights("resnet05")
-    # torchvision raises TypeError for a non-name; featx raised ValueError: both catch it
-    for exc in (TypeError, ValueError):
-        with pytest.raises(exc, match=r"^get_model_weights: expected a model name or "
-                           r"builder function, got 3 \(of type int\)$"):
-            get_model_weights(3)
+    # a TypeError, as torchvision raises (its traceback showed a private class
+    # _NotAModelError, a TypeError and ValueError)
+    with pytest.raises(TypeError) as e:
+        get_model_weights(3)
+    assert type(e.value) is TypeError
+    assert str(e.value) == ("get_model_weights: expected a model name or builder function, "
+                            "got 3 (of type int)")
+
+
+@pytest.mark.parametrize("fn", [models.get_model, models.get_model_builder])
+def test_get_model_of_a_non_name_is_a_type_error(fn):
+    # AttributeError "'function' object has no attribute 'lower'" before
+    with pytest.raises(TypeError) as e:
+        fn(models.resnet18)
+    assert str(e.value).startswith("get_model: expected a model name (a str such as "
+                                   "'resnet50'), got <function resnet18")
+    assert str(e.value).endswith("(of type function); call resnet18() itself")
+    with pytest.raises(TypeError, match=r"^get_model: expected a model name \(a str such "
+                       r"as 'resnet50'\), got 3 \(of type int\)$"):
+        fn(3)
 
 
 def test_get_weight():

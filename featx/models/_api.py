@@ -92,7 +92,14 @@ def get_model_builder(name: str) -> Callable[..., Module]:
 
     Raises:
         ValueError: unknown name; the message lists close names.
+        TypeError: ``name`` is not a string.
     """
+    if not isinstance(name, str):
+        hint = (f"; call {name.__name__}() itself" if callable(name)
+                and hasattr(name, "__name__") else "")
+        raise TypeError(
+            f"get_model: expected a model name (a str such as 'resnet50'), got "
+            f"{name!r} (of type {type(name).__name__}){hint}")
     key = name.lower()
     if key not in BUILTIN_MODELS:
         _import_families(key)
@@ -125,6 +132,7 @@ def get_model(name: str, **config: Any) -> Module:
 
     Raises:
         ValueError: unknown name; the message lists close names.
+        TypeError: ``name`` is not a string.
     """
     return get_model_builder(name)(**config)
 

@@ -66,11 +66,6 @@ class UnknownWeightsError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-class _NotAModelError(TypeError, ValueError):
-    """``get_model_weights`` given neither a name nor a builder: a ``TypeError`` as torchvision
-    raises, and a ``ValueError`` as featx documented before."""
-
-
 _JSON_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.json")
 
 
@@ -333,15 +328,14 @@ def get_model_weights(name: Callable[..., Any] | str) -> type[WeightsEnum]:
 
     Raises:
         ValueError: unknown model name; the message lists close names.
-        TypeError: ``name`` is neither a string nor a function (the exception is also a
-            ``ValueError``, as featx raised before; torchvision raises ``TypeError``).
+        TypeError: ``name`` is neither a string nor a function (as torchvision).
 
     Example:
         >>> get_model_weights("resnet50").DEFAULT
         ResNet50_Weights.IMAGENET1K_V2
     """
     if not isinstance(name, str) and not callable(name):
-        raise _NotAModelError(
+        raise TypeError(
             f"get_model_weights: expected a model name or builder function, got {name!r} "
             f"(of type {type(name).__name__})"
         )
