@@ -378,18 +378,21 @@ def test_pretrained_true_means_first_imagenet_weights_and_warns(
 ):
     model, rec = _warnings_of(lambda: models.resnet18(pretrained=True))
     _assert_loaded(model, resnet18_sd)
-    assert [c for c, _, _ in rec] == [UserWarning, UserWarning]
-    assert "'pretrained' is deprecated since 0.13" in rec[0][1]
-    assert "equivalent to passing `weights=ResNet18_Weights.IMAGENET1K_V1`" in rec[1][1]
-    assert "ResNet18_Weights.DEFAULT" in rec[1][1]
-    assert all(f == __file__ for _, _, f in rec)  # attributed to the caller's line
+    # one warning in featx's words (the two of torchvision's were copied word for word)
+    assert rec == [(UserWarning,
+                    "resnet18(pretrained=True) is deprecated (replaced by weights= in "
+                    "torchvision 0.13); it means weights=ResNet18_Weights.IMAGENET1K_V1. "
+                    "Expected weights=ResNet18_Weights.IMAGENET1K_V1 (or "
+                    "ResNet18_Weights.DEFAULT, the best ones).",
+                    __file__)]  # attributed to the caller's line
 
 
 def test_pretrained_true_on_resnet50_is_v1_not_default():
     kwargs = {"pretrained": True}
     w, rec = _warnings_of(lambda: W.resolve_weights(None, ResNet50_Weights, kwargs))
     assert w.enum is ResNet50_Weights.IMAGENET1K_V1
-    assert kwargs == {"num_classes": 1000} and len(rec) == 2
+    assert kwargs == {"num_classes": 1000} and len(rec) == 1
+    assert "it means weights=ResNet50_Weights.IMAGENET1K_V1." in rec[0][1]
     for name in (
         "regnet_y_128gf",
         "vit_h_14",
@@ -403,8 +406,10 @@ def test_pretrained_true_on_resnet50_is_v1_not_default():
 def test_pretrained_false_warns_and_means_random(torch_home):
     model, rec = _warnings_of(lambda: models.resnet18(pretrained=False))
     assert isinstance(model, models.ResNet)
-    assert len(rec) == 2 and "`weights=None`" in rec[1][1]
-    assert "DEFAULT" not in rec[1][1]
+    assert [(c, m) for c, m, _ in rec] == [(
+        UserWarning,
+        "resnet18(pretrained=False) is deprecated (replaced by weights= in torchvision "
+        "0.13); it means weights=None (random initialisation). Expected weights=None.")]
 
 
 def test_pretrained_and_weights_together_is_an_error():
