@@ -332,10 +332,10 @@ def test_checkpoint_that_does_not_fit_gives_load_state_dict_error(
     path = tmp_path / "r18.npz"
     np.savez(path, **resnet18_sd)
     with pytest.raises(
-        RuntimeError, match="Error\\(s\\) in loading state_dict for ResNet"
+        RuntimeError, match=r"^ResNet\.load_state_dict: the state dict does not fit"
     ):
         models.resnet34(weights=path)
-    with pytest.raises(RuntimeError, match="size mismatch for fc.weight"):
+    with pytest.raises(RuntimeError, match="fc.weight: the state dict has shape"):
         models.resnet18(weights=path, num_classes=10)
 
 
