@@ -158,18 +158,19 @@ def test_download_into_torch_cache_then_cache_hit(server, torch_home, capsys):
     assert sorted(os.listdir(torch_home)) == [GOOD_NAME]  # no temporary file left
     assert (torch_home / GOOD_NAME).read_bytes() == PAYLOAD
     err = capsys.readouterr().err
-    assert f'Downloading: "{url}" to {torch_home / GOOD_NAME}' in err
+    # featx's words (torch's 'Downloading: "URL" to PATH' was copied)
+    assert f"featx: downloading {url} into {torch_home / GOOD_NAME}\n" in err
     assert "100%" in err  # the tqdm bar reached the end
     # Second call: read from the cache, no request.
     _assert_state(load_state_dict_from_url(url, check_hash=True, progress=True))
     assert len(server.requests) == 1
-    assert "Downloading" not in capsys.readouterr().err
+    assert "downloading" not in capsys.readouterr().err
 
 
 def test_progress_false_prints_no_bar(server, torch_home, capsys):
     load_state_dict_from_url(server.url(GOOD_NAME), progress=False)
     err = capsys.readouterr().err
-    assert "Downloading" in err and "%" not in err
+    assert "featx: downloading" in err and "%" not in err
 
 
 def test_model_dir_and_file_name(server, tmp_path):

@@ -310,7 +310,7 @@ def load_state_dict_from_url(
                 f"cannot create the cache directory {model_dir} ({exc}); "
                 f"{_manual_hint(url, cached_file)}"
             ) from exc
-        sys.stderr.write(f'Downloading: "{url}" to {cached_file}\n')
+        sys.stderr.write(f"featx: downloading {url} into {cached_file}\n")
         download_url_to_file(url, cached_file, hash_prefix, progress=progress)
 
     from . import CheckpointFormatError, load_state_dict_file
