@@ -173,6 +173,19 @@ def test_progress_false_prints_no_bar(server, torch_home, capsys):
     assert "featx: downloading" in err and "%" not in err
 
 
+def test_url_without_a_file_name_is_refused_before_connecting(server, tmp_path):
+    # it downloaded to the cache folder itself: IsADirectoryError "[Errno 21] Is a
+    # directory: '.../'"
+    url = server.url("")
+    with pytest.raises(ValueError) as e:
+        load_state_dict_from_url(url, model_dir=tmp_path, progress=False)
+    assert str(e.value) == (
+        f"load_state_dict_from_url: the URL {url!r} ends without a file name; expected a "
+        f"URL such as https://host/resnet18-f37072fd.pth, or file_name= to name the "
+        f"cached file")
+    assert server.requests == [] and os.listdir(tmp_path) == []
+
+
 def test_model_dir_and_file_name(server, tmp_path):
     target = tmp_path / "elsewhere"
     sd = load_state_dict_from_url(
