@@ -492,6 +492,29 @@ def test_concrete_args_fix_control_flow():
         get_graph_node_names(Flagged(), concrete_args={"nope": 1})
 
 
+class KeywordOnly(nn.Module):
+    def forward(self, x, *, scale=2.0, bias=None):
+        y = x * scale
+        if bias is not None:
+            y = y + bias
+        return y
+
+
+def test_keyword_only_forward_arguments_are_traced():
+    # forward(self, x, *, scale=...) was called with every placeholder
+    # positionally: "forward() takes 2 positional arguments but 4 were given"
+    names = ["x", "scale", "bias", "_assert_is_none", "mul"]
+    assert get_graph_node_names(KeywordOnly(), concrete_args={"bias": None}) \
+        == (names, names)   # torchvision's lists for this module
+    ex = create_feature_extractor(KeywordOnly(), ["mul"],
+                                  concrete_args={"bias": None})
+    x = _x(2, 3)
+    np.testing.assert_array_equal(ex(x)["mul"], x * np.float32(2.0))
+    np.testing.assert_array_equal(ex(x, scale=3.0)["mul"], x * np.float32(3.0))
+    assert get_graph_node_names(KeywordOnly())[1] == [
+        "x", "scale", "bias", "mul", "add"]
+
+
 def opaque(n):
     return int(n) + 0        # would fail on a traced value
 
