@@ -515,6 +515,22 @@ def test_keyword_only_forward_arguments_are_traced():
         "x", "scale", "bias", "mul", "add"]
 
 
+class NoForward(nn.Module):
+    pass
+
+
+def test_a_module_without_forward_is_named_as_such():
+    # the tracer read Module.forward(*args, **kwargs) and said
+    # "NoForward.forward takes *args; give its arguments explicitly ..."
+    for fn in (get_graph_node_names,
+               lambda m: create_feature_extractor(m, ["x"])):
+        with pytest.raises(NotImplementedError) as e:
+            fn(NoForward())
+        assert str(e.value) == ("NoForward has no forward(); expected every "
+                                "featx.nn.Module subclass to define "
+                                "forward(...)")
+
+
 def opaque(n):
     return int(n) + 0        # would fail on a traced value
 
