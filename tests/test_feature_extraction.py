@@ -89,6 +89,32 @@ def test_operator_method_and_function_stems():
                      "flatten_1", "view", "lt"]
 
 
+class LateShape(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        unused = x.shape     # never used: no node (torch.fx records none)
+        early = x.shape      # read here, first used after the conv
+        y = self.c(x)
+        h = y.shape[2]
+        return featx.reshape(y, (early[0], -1)) * h, unused is not None
+
+
+def test_data_attribute_reads_are_recorded_at_first_use():
+    # x.shape was recorded when read: an unused read took the name
+    # 'getattr', so ['getattr'] returned x's shape where torchvision returns
+    # y's, and every later getattr was numbered one higher
+    names = ["x", "c", "getattr", "getitem", "getattr_1", "getitem_1",
+             "reshape", "mul"]   # torchvision's list for this module
+    assert get_graph_node_names(LateShape()) == (names, names)
+    out = create_feature_extractor(
+        LateShape(), ["getattr", "getattr_1", "getitem"])(_x(2, 3, 8, 8))
+    assert out == {"getattr": (2, 4, 6, 6), "getitem": 6,
+                   "getattr_1": (2, 3, 8, 8)}   # torchvision's values
+
+
 class Numbered(nn.Module):
     """Module names that end in _<digits> (ViT's ln_1/ln_2, a user fc_1)."""
 

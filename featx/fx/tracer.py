@@ -104,6 +104,21 @@ def _assert_is_none(value: Any, message: str) -> None:
         raise AssertionError(message)
 
 
+def _record_returned(value: Any) -> None:
+    """Records every traced value ``forward`` returns (in tuples, lists and
+    dict values, in order): a data attribute read such as ``x.shape`` gets
+    its node at first use, and being returned is a use, as torch.fx's
+    output node makes it."""
+    if isinstance(value, _core.Proxy):
+        value._fx_index  # noqa: B018 (reading the index records the node)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _record_returned(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _record_returned(item)
+
+
 def _iter_hook(proxy: Any) -> Iterator[Any]:
     """``iter()`` of a traced value: allowed only for tuple unpacking with a
     known count (``n, c, h, w = x.shape``), as in current torch.fx."""
@@ -235,7 +250,7 @@ class Tracer:
         token = _context.activate(self)
         try:
             self._autowrap(root.forward)
-            root.forward(*args, **kwargs)
+            _record_returned(root.forward(*args, **kwargs))
         finally:
             _context.deactivate(token)
             self._unpatch()
