@@ -89,6 +89,35 @@ def test_operator_method_and_function_stems():
                      "flatten_1", "view", "lt"]
 
 
+class SubclassedConv(nn.Conv2d):
+    """Defined outside featx.nn: traced through, as in torchvision."""
+
+
+class WithSubclassedConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = SubclassedConv(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_traced_through_conv2d_is_named_conv2d_in_both_modes():
+    # nn.Conv2d's train mode calls F._conv2d_direct (no Winograd): the node
+    # was 'conv._conv2d_direct' in the train graph, so the two lists
+    # differed (with a warning) and 'conv.conv2d' was refused in train mode
+    names = ["x", "conv.conv_weight", "conv.conv_bias", "conv.conv2d"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert get_graph_node_names(WithSubclassedConv()) == (names, names)
+        m = WithSubclassedConv()
+        ex = create_feature_extractor(m, ["conv.conv2d"])
+    x = _x(2, 3, 8, 8)
+    np.testing.assert_array_equal(ex(x)["conv.conv2d"], m(x))
+    ex.eval()
+    np.testing.assert_array_equal(ex(x)["conv.conv2d"], m.eval()(x))
+
+
 class LateShape(nn.Module):
     def __init__(self):
         super().__init__()
