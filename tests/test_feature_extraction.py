@@ -118,6 +118,37 @@ def test_traced_through_conv2d_is_named_conv2d_in_both_modes():
     np.testing.assert_array_equal(ex(x)["conv.conv2d"], m.eval()(x))
 
 
+class SubclassedBN(nn.BatchNorm2d):
+    pass
+
+
+class WithSubclassedBN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = SubclassedBN(3)
+
+    def forward(self, x):
+        return self.bn(x)
+
+
+def test_traced_through_batch_norm_is_named_batch_norm_in_both_modes():
+    # the train node was 'bn._batch_norm_train_step' (torchvision cannot
+    # trace a BatchNorm2d subclass at all)
+    train, eval_ = get_graph_node_names(WithSubclassedBN(),
+                                        suppress_diff_warning=True)
+    assert train == ["x", "bn.batch_norm"]
+    assert eval_ == ["x", "bn.bn_weight", "bn.bn_bias", "bn.batch_norm"]
+    m = WithSubclassedBN()
+    ex = create_feature_extractor(m, ["bn.batch_norm"],
+                                  suppress_diff_warning=True)
+    x = _x(4, 3, 5, 5)
+    np.testing.assert_allclose(
+        ex(x)["bn.batch_norm"],
+        (x - x.mean((0, 2, 3), keepdims=True))
+        / np.sqrt(x.var((0, 2, 3), keepdims=True) + 1e-5), atol=1e-5)
+    assert int(m.bn.num_batches_tracked) == 1
+
+
 class LateShape(nn.Module):
     def __init__(self):
         super().__init__()

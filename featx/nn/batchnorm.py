@@ -33,6 +33,12 @@ def _batch_norm_train_step(input: Any, module: "BatchNorm2d") -> Any:
                         module.weight, module.bias, True, factor, module.eps)
 
 
+# Named as the eval graph's F.batch_norm call, so a traced-through subclass
+# has a 'batch_norm' node in both modes (torchvision cannot trace one).
+_batch_norm_train_step.__name__ = "batch_norm"
+_batch_norm_train_step.__qualname__ = "batch_norm"
+
+
 class BatchNorm2d(Module):
     """Batch normalisation over (N, H, W) per channel (``nn.BatchNorm2d``).
 
