@@ -413,8 +413,28 @@ def test_relu_and_arithmetic():
     close(featx.div(x, 2), x / 2)
     with pytest.raises(ValueError):
         featx.add(rand(2, 3), rand(4))
-    with pytest.raises(NotImplementedError):
-        featx.div(x, z, rounding_mode="floor")
+    # featx.div refused rounding_mode (NotImplementedError) while the
+    # tensor method x.div(y, rounding_mode=...) computed it
+    d = x.astype(np.float64) / z.astype(np.float64)
+    close(featx.div(x, z, rounding_mode="floor"), np.floor(d), 0)
+    close(featx.div(x, z, rounding_mode="trunc"), np.trunc(d), 0)
+    with pytest.raises(ValueError, match="^div: rounding_mode must be None, "
+                       "'trunc' or 'floor', got 'round'$"):
+        featx.div(x, z, rounding_mode="round")
+
+
+class FloorDiv(nn.Module):
+    def forward(self, x):
+        return featx.div(x, 0.7, rounding_mode="floor")
+
+
+def test_div_rounding_mode_in_an_extractor():
+    from featx.feature_extraction import create_feature_extractor
+
+    x = rand(2, 3, 4)
+    out = create_feature_extractor(FloorDiv(), ["div"])(x)["div"]
+    close(out, np.floor(x / np.float32(0.7)), 0)
+    assert out.dtype == np.float32
 
 
 def test_shape_functions():
