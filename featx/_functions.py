@@ -225,7 +225,8 @@ def div(input: Any, other: Any, *, rounding_mode: Optional[str] = None
     Args:
         input: dividend.
         other: divisor.
-        rounding_mode: only ``None`` (true division) is supported.
+        rounding_mode: ``None`` (true division), ``"trunc"`` or ``"floor"``
+            (the quotient rounded that way).
 
     Returns:
         float32 ndarray of the broadcast shape.
@@ -234,12 +235,15 @@ def div(input: Any, other: Any, *, rounding_mode: Optional[str] = None
         NumPy broadcasting of the two shapes.
 
     Raises:
-        ValueError: shapes that do not broadcast.
-        NotImplementedError: ``rounding_mode`` other than ``None``.
+        ValueError: shapes that do not broadcast, or a ``rounding_mode``
+            other than those three.
     """
     if rounding_mode is not None:
-        raise NotImplementedError(
-            f"div: rounding_mode={rounding_mode!r} is not supported")
+        if isinstance(input, SlotRef) or isinstance(other, SlotRef):
+            return NotImplemented  # runs in Python, as the tensor method
+        from ._tensor_methods import div as rounded_div
+
+        return rounded_div(input, other, rounding_mode=rounding_mode)
     return OpSpec("div", (_float_input("div", "input", input),
                           _float_input("div", "other", other)), {})
 

@@ -50,6 +50,8 @@ def _check_model(model: Any) -> None:
                     "torch_model.state_dict().items()}) on it")
         raise TypeError(
             f"model must be a featx.nn.Module, got {name}{hint}")
+    if type(model).forward is Module.forward:
+        model.forward()  # raises: the class defines no forward
 
 
 def _make_tracer(tracer_kwargs: Mapping[str, Any] | None) -> Tracer:

@@ -148,6 +148,12 @@ def to_rgb(img: Image.Image) -> Image.Image:
         ValueError: Pillow cannot convert the mode to RGB.
     """
     if not isinstance(img, Image.Image):
+        if isinstance(img, np.ndarray):
+            raise TypeError(
+                f"expected a PIL.Image.Image, got a NumPy array of shape {img.shape} "
+                f"({img.dtype}); for an (H, W, 3) uint8 RGB array use "
+                f"PIL.Image.fromarray(array) first"
+            )
         raise TypeError(
             f"expected a PIL.Image.Image, got {type(img).__name__}; "
             "use featx.transforms.load_image(path) to read a file"

@@ -209,6 +209,29 @@ def test_forbidden_globals(tmp_path, module, name):
         load_torch_file(path)
 
 
+@pytest.mark.parametrize("module, name, says", [
+    # these said "featx loads only tensors and plain containers ...; if this
+    # is a whole pickled model, re-save it with torch.save(model.state_dict()
+    # ...)", which is no help for a state dict of float8 or quantized tensors
+    ("torch", "float8_e4m3fn", "the checkpoint holds tensors of dtype "
+     "float8_e4m3fn, which featx cannot read; expected one of float32, "),
+    ("torch", "qint8", "tensors of dtype qint8, which featx cannot read"),
+    ("torch", "complex32", "tensors of dtype complex32, which featx"),
+    ("torch._utils", "_rebuild_qtensor", "the checkpoint holds a kind of "
+     "tensor featx cannot read (qtensor); expected dense CPU tensors: re-save "
+     "them as such (v.dequantize(), v.to_dense(), v.cpu())"),
+    ("torch._utils", "_rebuild_sparse_tensor", "cannot read (sparse_tensor)"),
+])
+def test_unreadable_tensor_kinds_are_named(tmp_path, module, name, says):
+    path = tmp_path / "odd.pth"
+    cc.write_torch_zip(path, cc.payload_pickle(module, name))
+    with pytest.raises(UnsafeCheckpointError) as e:
+        load_torch_file(path)
+    assert f"refusing global {module}.{name}: " in str(e.value)
+    assert says in str(e.value)
+    assert "whole pickled model" not in str(e.value)
+
+
 def test_only_storage_persistent_ids(tmp_path):
     path = tmp_path / "pid.pth"
     pid = cc.p_tuple(cc.p_str("module"), cc.p_str("x"), cc.p_int(1),

@@ -575,7 +575,7 @@ def test_extract_with_pretrained_weights_name_prints_top5(
     assert list(_stat_lines(out)) == ["layer4"]
     with np.load(tmp_path / "f.npz") as data:
         assert data.files == ["layer4"]
-    assert "Downloading" not in proc.stderr  # read from the cache
+    assert "downloading" not in proc.stderr  # read from the cache
 
 
 def test_extract_with_torchvision_file_path_knows_its_categories(

@@ -158,18 +158,32 @@ def test_download_into_torch_cache_then_cache_hit(server, torch_home, capsys):
     assert sorted(os.listdir(torch_home)) == [GOOD_NAME]  # no temporary file left
     assert (torch_home / GOOD_NAME).read_bytes() == PAYLOAD
     err = capsys.readouterr().err
-    assert f'Downloading: "{url}" to {torch_home / GOOD_NAME}' in err
+    # featx's words (torch's 'Downloading: "URL" to PATH' was copied)
+    assert f"featx: downloading {url} into {torch_home / GOOD_NAME}\n" in err
     assert "100%" in err  # the tqdm bar reached the end
     # Second call: read from the cache, no request.
     _assert_state(load_state_dict_from_url(url, check_hash=True, progress=True))
     assert len(server.requests) == 1
-    assert "Downloading" not in capsys.readouterr().err
+    assert "downloading" not in capsys.readouterr().err
 
 
 def test_progress_false_prints_no_bar(server, torch_home, capsys):
     load_state_dict_from_url(server.url(GOOD_NAME), progress=False)
     err = capsys.readouterr().err
-    assert "Downloading" in err and "%" not in err
+    assert "featx: downloading" in err and "%" not in err
+
+
+def test_url_without_a_file_name_is_refused_before_connecting(server, tmp_path):
+    # it downloaded to the cache folder itself: IsADirectoryError "[Errno 21] Is a
+    # directory: '.../'"
+    url = server.url("")
+    with pytest.raises(ValueError) as e:
+        load_state_dict_from_url(url, model_dir=tmp_path, progress=False)
+    assert str(e.value) == (
+        f"load_state_dict_from_url: the URL {url!r} ends without a file name; expected a "
+        f"URL such as https://host/resnet18-f37072fd.pth, or file_name= to name the "
+        f"cached file")
+    assert server.requests == [] and os.listdir(tmp_path) == []
 
 
 def test_model_dir_and_file_name(server, tmp_path):

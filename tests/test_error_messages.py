@@ -130,3 +130,24 @@ def test_cli_unknown_model_points_to_featx_models(capsys):
     assert "Run 'featx models'" in err and "list_models" not in err
     with pytest.raises(ValueError, match=r"list_models\(\)"):
         featx.models.get_model("resnet1")
+
+
+def test_a_torchvision_model_featx_does_not_build_is_named_as_such(capsys):
+    # 'Unknown model' / a plain AttributeError, though featx knows its weights
+    n = len(featx.models.list_models())
+    with pytest.raises(ValueError) as e:
+        featx.models.get_model("vit_b_16")
+    assert str(e.value) == (
+        "'vit_b_16' is a torchvision model that featx does not build yet (featx "
+        "builds torchvision's classification CNNs). See featx.models.list_models() "
+        f"for the {n} available models.")
+    with pytest.raises(AttributeError) as e:
+        getattr(featx.models, "swin_t")  # noqa: B009
+    assert str(e.value) == (
+        "module 'featx.models' has no attribute 'swin_t' (swin_t is a torchvision "
+        "model that featx does not build yet; list_models() names the ones it builds)")
+    with pytest.raises(AttributeError) as e:
+        getattr(featx.models, "resnet_18")  # noqa: B009
+    assert str(e.value) == "module 'featx.models' has no attribute 'resnet_18'"
+    err = _cli_error(capsys, "nodes", "maxvit_t")
+    assert "'maxvit_t' is a torchvision model that featx does not build yet" in err

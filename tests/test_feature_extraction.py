@@ -89,6 +89,92 @@ def test_operator_method_and_function_stems():
                      "flatten_1", "view", "lt"]
 
 
+class SubclassedConv(nn.Conv2d):
+    """Defined outside featx.nn: traced through, as in torchvision."""
+
+
+class WithSubclassedConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = SubclassedConv(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_traced_through_conv2d_is_named_conv2d_in_both_modes():
+    # nn.Conv2d's train mode calls F._conv2d_direct (no Winograd): the node
+    # was 'conv._conv2d_direct' in the train graph, so the two lists
+    # differed (with a warning) and 'conv.conv2d' was refused in train mode
+    names = ["x", "conv.conv_weight", "conv.conv_bias", "conv.conv2d"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert get_graph_node_names(WithSubclassedConv()) == (names, names)
+        m = WithSubclassedConv()
+        ex = create_feature_extractor(m, ["conv.conv2d"])
+    x = _x(2, 3, 8, 8)
+    np.testing.assert_array_equal(ex(x)["conv.conv2d"], m(x))
+    ex.eval()
+    np.testing.assert_array_equal(ex(x)["conv.conv2d"], m.eval()(x))
+
+
+class SubclassedBN(nn.BatchNorm2d):
+    pass
+
+
+class WithSubclassedBN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = SubclassedBN(3)
+
+    def forward(self, x):
+        return self.bn(x)
+
+
+def test_traced_through_batch_norm_is_named_batch_norm_in_both_modes():
+    # the train node was 'bn._batch_norm_train_step' (torchvision cannot
+    # trace a BatchNorm2d subclass at all)
+    train, eval_ = get_graph_node_names(WithSubclassedBN(),
+                                        suppress_diff_warning=True)
+    assert train == ["x", "bn.batch_norm"]
+    assert eval_ == ["x", "bn.bn_weight", "bn.bn_bias", "bn.batch_norm"]
+    m = WithSubclassedBN()
+    ex = create_feature_extractor(m, ["bn.batch_norm"],
+                                  suppress_diff_warning=True)
+    x = _x(4, 3, 5, 5)
+    np.testing.assert_allclose(
+        ex(x)["bn.batch_norm"],
+        (x - x.mean((0, 2, 3), keepdims=True))
+        / np.sqrt(x.var((0, 2, 3), keepdims=True) + 1e-5), atol=1e-5)
+    assert int(m.bn.num_batches_tracked) == 1
+
+
+class LateShape(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        unused = x.shape     # never used: no node (torch.fx records none)
+        early = x.shape      # read here, first used after the conv
+        y = self.c(x)
+        h = y.shape[2]
+        return featx.reshape(y, (early[0], -1)) * h, unused is not None
+
+
+def test_data_attribute_reads_are_recorded_at_first_use():
+    # x.shape was recorded when read: an unused read took the name
+    # 'getattr', so ['getattr'] returned x's shape where torchvision returns
+    # y's, and every later getattr was numbered one higher
+    names = ["x", "c", "getattr", "getitem", "getattr_1", "getitem_1",
+             "reshape", "mul"]   # torchvision's list for this module
+    assert get_graph_node_names(LateShape()) == (names, names)
+    out = create_feature_extractor(
+        LateShape(), ["getattr", "getattr_1", "getitem"])(_x(2, 3, 8, 8))
+    assert out == {"getattr": (2, 4, 6, 6), "getitem": 6,
+                   "getattr_1": (2, 3, 8, 8)}   # torchvision's values
+
+
 class Numbered(nn.Module):
     """Module names that end in _<digits> (ViT's ln_1/ln_2, a user fc_1)."""
 
@@ -490,6 +576,45 @@ def test_concrete_args_fix_control_flow():
     np.testing.assert_array_equal(ex(x)["neg"], -x)
     with pytest.raises(TypeError, match="not arguments"):
         get_graph_node_names(Flagged(), concrete_args={"nope": 1})
+
+
+class KeywordOnly(nn.Module):
+    def forward(self, x, *, scale=2.0, bias=None):
+        y = x * scale
+        if bias is not None:
+            y = y + bias
+        return y
+
+
+def test_keyword_only_forward_arguments_are_traced():
+    # forward(self, x, *, scale=...) was called with every placeholder
+    # positionally: "forward() takes 2 positional arguments but 4 were given"
+    names = ["x", "scale", "bias", "_assert_is_none", "mul"]
+    assert get_graph_node_names(KeywordOnly(), concrete_args={"bias": None}) \
+        == (names, names)   # torchvision's lists for this module
+    ex = create_feature_extractor(KeywordOnly(), ["mul"],
+                                  concrete_args={"bias": None})
+    x = _x(2, 3)
+    np.testing.assert_array_equal(ex(x)["mul"], x * np.float32(2.0))
+    np.testing.assert_array_equal(ex(x, scale=3.0)["mul"], x * np.float32(3.0))
+    assert get_graph_node_names(KeywordOnly())[1] == [
+        "x", "scale", "bias", "mul", "add"]
+
+
+class NoForward(nn.Module):
+    pass
+
+
+def test_a_module_without_forward_is_named_as_such():
+    # the tracer read Module.forward(*args, **kwargs) and said
+    # "NoForward.forward takes *args; give its arguments explicitly ..."
+    for fn in (get_graph_node_names,
+               lambda m: create_feature_extractor(m, ["x"])):
+        with pytest.raises(NotImplementedError) as e:
+            fn(NoForward())
+        assert str(e.value) == ("NoForward has no forward(); expected every "
+                                "featx.nn.Module subclass to define "
+                                "forward(...)")
 
 
 def opaque(n):

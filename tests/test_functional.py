@@ -181,6 +181,76 @@ def test_conv2d_shape_errors():
         F.conv2d(rand(1, 3, 4, 4), rand(2, 4, 3, 3))
 
 
+@pytest.mark.parametrize("make, exc, msg", [
+    # NumPy's own "negative dimensions are not allowed" / "'float' object
+    # cannot be interpreted as an integer" / "'float' object is not
+    # iterable" came through before
+    (lambda: nn.Conv2d(4, 6, -1), ValueError,
+     "Conv2d kernel_size: expected an int >= 0, got -1"),
+    (lambda: nn.Conv2d(4, 6, (3, -2)), ValueError,
+     "Conv2d kernel_size: expected an int >= 0, got -2"),
+    (lambda: nn.Conv2d(-1, 6, 3), ValueError,
+     "Conv2d in_channels: expected an int >= 0, got -1"),
+    (lambda: nn.Conv2d(4, -6, 3), ValueError,
+     "Conv2d out_channels: expected an int >= 0, got -6"),
+    (lambda: nn.Conv2d(4.0, 6, 3), TypeError,
+     "Conv2d in_channels: expected an int >= 0, got 4.0 (float)"),
+    (lambda: nn.Conv2d(4, 6, 3, stride=1.5), TypeError,
+     "Conv2d: stride must be an int or a pair of ints, got 1.5 (float)"),
+    (lambda: nn.Conv2d(4, 6, 3, groups=1.0), TypeError,
+     "Conv2d groups: expected an int >= 1, got 1.0 (float)"),
+    (lambda: nn.Linear(-1, 3), ValueError,
+     "Linear in_features: expected an int >= 0, got -1"),
+    (lambda: nn.Linear(2, 2.5), TypeError,
+     "Linear out_features: expected an int >= 0, got 2.5 (float)"),
+    (lambda: nn.BatchNorm2d(-1), ValueError,
+     "BatchNorm2d num_features: expected an int >= 0, got -1"),
+    (lambda: nn.BatchNorm2d(2.5), TypeError,
+     "BatchNorm2d num_features: expected an int >= 0, got 2.5 (float)"),
+    (lambda: nn.BatchNorm2d(True), TypeError,
+     "BatchNorm2d num_features: expected an int >= 0, got True (bool)"),
+    (lambda: nn.LayerNorm([4, -1]), ValueError,
+     "LayerNorm normalized_shape: expected an int >= 0, got -1"),
+])
+def test_layer_size_arguments_are_checked_by_name(make, exc, msg):
+    with pytest.raises(exc) as e:
+        make()
+    assert str(e.value) == msg
+
+
+def test_layer_sizes_of_zero_and_numpy_ints_are_accepted():
+    # torch builds these (empty weights); so does featx
+    assert nn.Conv2d(np.int64(0), 2, 3).weight.shape == (2, 0, 3, 3)
+    assert nn.Linear(0, np.int32(3)).weight.shape == (3, 0)
+    assert nn.BatchNorm2d(np.int64(0)).running_mean.shape == (0,)
+    assert type(nn.Conv2d(np.int64(4), 2, 3, groups=np.int64(2)).groups) is int
+
+
+@pytest.mark.parametrize("call, msg", [
+    # the message listed all three ranges and all three pairs
+    (lambda x, w: F.conv2d(x, w, stride=0),
+     "conv2d: stride must be >= 1 in both dimensions, got stride (0, 0)"),
+    (lambda x, w: F.conv2d(x, w, padding=(1, -1)),
+     "conv2d: padding must be in [0, 2**48] in both dimensions, got padding "
+     "(1, -1)"),
+    (lambda x, w: F.conv2d(x, w, dilation=(0, 1)),
+     "conv2d: dilation must be in [1, 2**48] in both dimensions, got "
+     "dilation (0, 1)"),
+    (lambda x, w: F.max_pool2d(x, 2, stride=(1, 0)),
+     "max_pool2d: stride must be >= 1 in both dimensions, got stride (1, 0)"),
+    (lambda x, w: F.max_pool2d(x, 2, dilation=0),
+     "max_pool2d: dilation must be in [1, 2**48] in both dimensions, got "
+     "dilation (0, 0)"),
+    (lambda x, w: F.avg_pool2d(x, (0, 2)),
+     "avg_pool2d: kernel_size must be in [1, 2**48] in both dimensions, got "
+     "kernel_size (0, 2)"),
+])
+def test_window_attribute_errors_name_the_attribute(call, msg):
+    with pytest.raises(featx.OpError) as e:
+        call(rand(1, 2, 6, 6), rand(3, 2, 3, 3))
+    assert str(e.value) == msg
+
+
 def test_linear():
     x, w, b = rand(3, 5), rand(4, 5), rand(4)
     close(F.linear(x, w, b), x.astype(np.float64) @ w.T.astype(np.float64) + b)
@@ -343,8 +413,28 @@ def test_relu_and_arithmetic():
     close(featx.div(x, 2), x / 2)
     with pytest.raises(ValueError):
         featx.add(rand(2, 3), rand(4))
-    with pytest.raises(NotImplementedError):
-        featx.div(x, z, rounding_mode="floor")
+    # featx.div refused rounding_mode (NotImplementedError) while the
+    # tensor method x.div(y, rounding_mode=...) computed it
+    d = x.astype(np.float64) / z.astype(np.float64)
+    close(featx.div(x, z, rounding_mode="floor"), np.floor(d), 0)
+    close(featx.div(x, z, rounding_mode="trunc"), np.trunc(d), 0)
+    with pytest.raises(ValueError, match="^div: rounding_mode must be None, "
+                       "'trunc' or 'floor', got 'round'$"):
+        featx.div(x, z, rounding_mode="round")
+
+
+class FloorDiv(nn.Module):
+    def forward(self, x):
+        return featx.div(x, 0.7, rounding_mode="floor")
+
+
+def test_div_rounding_mode_in_an_extractor():
+    from featx.feature_extraction import create_feature_extractor
+
+    x = rand(2, 3, 4)
+    out = create_feature_extractor(FloorDiv(), ["div"])(x)["div"]
+    close(out, np.floor(x / np.float32(0.7)), 0)
+    assert out.dtype == np.float32
 
 
 def test_shape_functions():

@@ -39,7 +39,9 @@ def test_eager_equals_extractor(name):
 @pytest.mark.parametrize("name", ["alexnet", "resnet18", "squeezenet1_1",
                                   "mobilenet_v3_small", "googlenet"])
 def test_num_classes_zero_gives_an_empty_head(name):
-    # torchvision builds these with num_classes=0 and returns (N, 0) logits
+    # torchvision builds these with num_classes=0 and returns (N, 0) logits,
+    # except SqueezeNet: its forward refuses the final convolution with no
+    # output channels, which featx computes (an empty output; README)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = featx.models.get_model(name, num_classes=0).eval()

@@ -261,16 +261,23 @@ def test_load_state_dict_strict_errors():
     sd["nothere.weight"] = np.zeros(1)
     with pytest.raises(RuntimeError) as e:
         m.load_state_dict(sd)
-    msg = str(e.value)
-    assert msg.startswith("Error(s) in loading state_dict for Net:")
-    assert 'Missing key(s) in state_dict: "head.1.bias".' in msg
-    # torch's order: the root module's keys first, then each child's
-    assert ('Unexpected key(s) in state_dict: "nothere.weight", '
-            '"head.1.extra".') in msg
+    # in featx's words (it was torch's "Error(s) in loading state_dict for
+    # Net: Missing key(s) in state_dict: ..." copied); torch's key order: the
+    # root module's keys first, then each child's
+    assert str(e.value) == (
+        "Net.load_state_dict: the state dict does not fit (nothing was "
+        "loaded):\n"
+        "  1 missing (in the model, not in the state dict): 'head.1.bias'\n"
+        "  2 unexpected (in the state dict, not in the model): "
+        "'nothere.weight', 'head.1.extra'")
     res = m.load_state_dict(sd, strict=False)
     assert res.missing_keys == ["head.1.bias"]
     assert sorted(res.unexpected_keys) == ["head.1.extra", "nothere.weight"]
     assert res == (["head.1.bias"], res.unexpected_keys)
+    # a plain named tuple (its repr was torch's "<All keys matched
+    # successfully>" when nothing is left over)
+    assert repr(m.load_state_dict(m.state_dict())) == (
+        "_IncompatibleKeys(missing_keys=[], unexpected_keys=[])")
 
 
 def test_load_state_dict_names_a_wrapper_prefix():
@@ -301,8 +308,10 @@ def test_load_state_dict_size_mismatch_raises_even_non_strict():
     for strict in (True, False):
         with pytest.raises(RuntimeError) as e:
             m.load_state_dict(sd, strict=strict)
-        assert ("size mismatch for head.1.weight: the state dict has shape "
-                "(10, 64), the model expects (5, 64)") in str(e.value)
+        assert str(e.value) == (
+            "Net.load_state_dict: the state dict does not fit (nothing was "
+            "loaded):\n  head.1.weight: the state dict has shape (10, 64), "
+            "the model expects (5, 64)")
 
 
 def test_failed_load_state_dict_leaves_the_module_unchanged():

@@ -243,8 +243,14 @@ def test_to_rgb_returns_rgb_input_unchanged_and_rejects_non_images():
     img = Image.new("RGB", (2, 2))
     assert T.to_rgb(img) is img
     with pytest.raises(TypeError, match="PIL.Image.Image.*load_image"):
+        T.to_rgb("photo.jpg")
+    # an array was told to use load_image(path), which reads files
+    want = (r"^expected a PIL.Image.Image, got a NumPy array of shape \(2, 2, 3\) "
+            r"\(uint8\); for an \(H, W, 3\) uint8 RGB array use "
+            r"PIL.Image.fromarray\(array\) first$")
+    with pytest.raises(TypeError, match=want):
         T.to_rgb(np.zeros((2, 2, 3), np.uint8))
-    with pytest.raises(TypeError, match="ndarray"):
+    with pytest.raises(TypeError, match=want):
         T.ImageClassification()(np.zeros((2, 2, 3), np.uint8))
 
 

@@ -203,6 +203,32 @@ fx_tensor_numel(const fx_tensor *t)
     return n;
 }
 
+fx_status
+fx__check_pair(const char *op, const char *name, const int64_t *v,
+               int64_t lo, int64_t hi, fx_error *err)
+{
+    char range[64];
+
+    if (v[0] >= lo && v[0] <= hi && v[1] >= lo && v[1] <= hi) {
+        return FX_OK;
+    }
+    if (hi == INT64_MAX) {
+        snprintf(range, sizeof(range), ">= %lld", (long long)lo);
+    }
+    else if (hi == FX_MAX_NUMEL) {
+        snprintf(range, sizeof(range), "in [%lld, 2**48]", (long long)lo);
+    }
+    else {
+        snprintf(range, sizeof(range), "in [%lld, %lld]", (long long)lo,
+                 (long long)hi);
+    }
+    return fx_error_set(err, FX_ERR_ARG,
+                        "%s: %s must be %s in both dimensions, got %s "
+                        "(%lld, %lld)",
+                        op, name, range, name, (long long)v[0],
+                        (long long)v[1]);
+}
+
 const char *
 fx__shape_str(const fx_tensor *t, char *buf, size_t size)
 {

@@ -117,7 +117,6 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
     const fx_tensor *b = n_in > 2 ? &in[2] : NULL;
     char s1[160], s2[160];
     int64_t g = p->groups, oh, ow;
-    int i;
 
     if (x->ndim != 4) {
         return fx_error_set(err, FX_ERR_SHAPE,
@@ -136,19 +135,12 @@ fx_conv2d_infer(const void *params, int32_t n_in, const fx_tensor *in,
                             "conv2d: groups must be positive, got %lld",
                             (long long)g);
     }
-    for (i = 0; i < 2; i++) {
-        if (p->stride.v[i] < 1 || p->dilation.v[i] < 1
-            || p->padding.v[i] < 0 || p->dilation.v[i] > FX_MAX_NUMEL
-            || p->padding.v[i] > FX_MAX_NUMEL) {
-            return fx_error_set(
-                err, FX_ERR_ARG,
-                "conv2d: stride must be positive, dilation in [1, 2**48] "
-                "and padding in [0, 2**48], got stride (%lld, %lld), "
-                "padding (%lld, %lld), dilation (%lld, %lld)",
-                (long long)p->stride.v[0], (long long)p->stride.v[1],
-                (long long)p->padding.v[0], (long long)p->padding.v[1],
-                (long long)p->dilation.v[0], (long long)p->dilation.v[1]);
-        }
+    if (fx__check_pair("conv2d", "stride", p->stride.v, 1, INT64_MAX, err)
+        || fx__check_pair("conv2d", "padding", p->padding.v, 0, FX_MAX_NUMEL,
+                          err)
+        || fx__check_pair("conv2d", "dilation", p->dilation.v, 1,
+                          FX_MAX_NUMEL, err)) {
+        return FX_ERR_ARG;
     }
     if (x->shape[1] % g != 0 || w->shape[0] % g != 0) {
         return fx_error_set(err, FX_ERR_SHAPE,

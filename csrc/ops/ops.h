@@ -228,6 +228,13 @@ fx__split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
 /* Writes a tensor shape as "AxBxC" into buf (for messages). */
 const char *fx__shape_str(const fx_tensor *t, char *buf, size_t size);
 
+/* FX_OK if both values of the window attribute `name` of `op` (stride,
+ * padding, dilation, kernel_size: (H, W)) lie in [lo, hi]; else an
+ * FX_ERR_ARG naming that attribute, its range and the pair seen. hi ==
+ * INT64_MAX means no upper bound. */
+fx_status fx__check_pair(const char *op, const char *name, const int64_t *v,
+                         int64_t lo, int64_t hi, fx_error *err);
+
 /* The reference kernels' scalar activations (ops/activation.c has the
  * formulas); conv2d_bn's reference applies the same ones. NaN stays NaN. */
 FX_INLINE float

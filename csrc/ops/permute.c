@@ -34,9 +34,9 @@ fx_permute_infer(const void *params, int32_t n_in, const fx_tensor *in,
     *workspace = 0;
     if (p->dims.n != x->ndim) {
         return fx_error_set(err, FX_ERR_ARG,
-                            "permute: number of dims don't match: the input "
-                            "of shape %s has %d dims, got %d dims",
-                            fx__shape_str(x, s1, sizeof(s1)), (int)x->ndim,
+                            "permute: dims must name each of the %d dims "
+                            "of the input of shape %s once, got %d dims",
+                            (int)x->ndim, fx__shape_str(x, s1, sizeof(s1)),
                             (int)p->dims.n);
     }
     out->ndim = x->ndim;

@@ -90,18 +90,10 @@ pool_infer(const char *op, const fx_tensor *x, const fx_ints *ks,
                                 op, fx__shape_str(x, s1, sizeof(s1)));
         }
     }
-    for (i = 0; i < 2; i++) {
-        if (ks->v[i] < 1 || st->v[i] < 1 || dil[i] < 1
-            || ks->v[i] > FX_MAX_NUMEL || dil[i] > FX_MAX_NUMEL) {
-            return fx_error_set(
-                err, FX_ERR_ARG,
-                "%s: stride must be positive, kernel_size and dilation in "
-                "[1, 2**48], got kernel_size (%lld, %lld), stride (%lld, "
-                "%lld), dilation (%lld, %lld)",
-                op, (long long)ks->v[0], (long long)ks->v[1],
-                (long long)st->v[0], (long long)st->v[1], (long long)dil[0],
-                (long long)dil[1]);
-        }
+    if (fx__check_pair(op, "kernel_size", ks->v, 1, FX_MAX_NUMEL, err)
+        || fx__check_pair(op, "stride", st->v, 1, INT64_MAX, err)
+        || fx__check_pair(op, "dilation", dil, 1, FX_MAX_NUMEL, err)) {
+        return FX_ERR_ARG;
     }
     /* torch's limit is half the kernel_size itself, dilation not counted
      * (for max_pool2d it checks the dilated size too, which is larger) */

@@ -71,11 +71,12 @@ fx_flatten_infer(const void *params, int32_t n_in, const fx_tensor *in,
     *workspace = 0;
     if (s < 0 || e < 0) {
         return fx_error_set(err, FX_ERR_ARG,
-                            "flatten: dimension out of range (expected to "
-                            "be in range of [%lld, %lld], but got "
-                            "start_dim=%lld, end_dim=%lld)",
-                            (long long)-nd, (long long)(nd - 1),
-                            (long long)p->start_dim, (long long)p->end_dim);
+                            "flatten: %s %lld is out of range for a %d-D "
+                            "input (expected in [%lld, %lld])",
+                            s < 0 ? "start_dim" : "end_dim",
+                            (long long)(s < 0 ? p->start_dim : p->end_dim),
+                            (int)x->ndim, (long long)-nd,
+                            (long long)(nd - 1));
     }
     if (s > e) {
         return fx_error_set(err, FX_ERR_ARG,

@@ -30,8 +30,16 @@ typedef struct GraphObject {
 typedef struct ProxyObject {
     PyObject_HEAD
     PyObject *graph; /* GraphObject */
-    int32_t index;
+    int32_t index;   /* -1 while a data attribute read is pending */
+    /* A data attribute read (x.shape) records its getattr node only when
+     * the value is first used, as torch.fx does: an unused read leaves no
+     * node, and a later use is recorded there, so names and order match
+     * torchvision's. NULL once recorded (or for any other proxy). */
+    PyObject *attr_of; /* the Proxy read from */
+    PyObject *attr;    /* the attribute name */
 } ProxyObject;
+
+static int proxy_node(ProxyObject *p, int32_t *index);
 
 typedef struct MethodObject {
     PyObject_HEAD
@@ -73,7 +81,10 @@ collect_inputs(PyObject *o, fxpy_state *st, PyObject *graph, int32_t **idx,
             *idx = grown;
             *cap = c;
         }
-        (*idx)[(*n)++] = p->index;
+        if (proxy_node(p, &(*idx)[*n]) < 0) {
+            return -1;
+        }
+        (*n)++;
         return 0;
     }
     if (PyTuple_Check(o) || PyList_Check(o)) {
@@ -123,6 +134,8 @@ new_proxy(GraphObject *g, int32_t index)
     }
     p->graph = Py_NewRef((PyObject *)g);
     p->index = index;
+    p->attr_of = NULL;
+    p->attr = NULL;
     PyObject_GC_Track(p);
     return (PyObject *)p;
 }
@@ -579,6 +592,8 @@ proxy_traverse(ProxyObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->graph);
+    Py_VISIT(self->attr_of);
+    Py_VISIT(self->attr);
     return 0;
 }
 
@@ -586,6 +601,45 @@ static int
 proxy_clear(ProxyObject *self)
 {
     Py_CLEAR(self->graph);
+    Py_CLEAR(self->attr_of);
+    Py_CLEAR(self->attr);
+    return 0;
+}
+
+/* The node index of p in *index, recording its pending attribute read
+ * first (getattr(attr_of, attr), in the scope of this first use). 0 or -1
+ * with an exception set. */
+static int
+proxy_node(ProxyObject *p, int32_t *index)
+{
+    PyObject *builtins, *getattr_fn = NULL, *args = NULL, *kw = NULL;
+    PyObject *res = NULL;
+
+    if (p->attr_of == NULL) {
+        *index = p->index;
+        return 0;
+    }
+    builtins = PyImport_ImportModule("builtins");
+    if (builtins != NULL) {
+        getattr_fn = PyObject_GetAttrString(builtins, "getattr");
+    }
+    args = PyTuple_Pack(2, p->attr_of, p->attr);
+    kw = PyDict_New();
+    if (getattr_fn != NULL && args != NULL && kw != NULL) {
+        res = record_call((GraphObject *)p->graph, getattr_fn, args, kw);
+    }
+    Py_XDECREF(builtins);
+    Py_XDECREF(getattr_fn);
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    if (res == NULL) {
+        return -1;
+    }
+    p->index = ((ProxyObject *)res)->index;
+    Py_DECREF(res);
+    Py_CLEAR(p->attr_of);
+    Py_CLEAR(p->attr);
+    *index = p->index;
     return 0;
 }
 
@@ -605,6 +659,10 @@ proxy_repr(ProxyObject *self)
 {
     GraphObject *g = (GraphObject *)self->graph;
 
+    if (self->attr_of != NULL) {
+        return PyUnicode_FromFormat("Proxy(%R.%U)", self->attr_of,
+                                    self->attr);
+    }
     return PyUnicode_FromFormat("Proxy(%s)",
                                 fx_graph_node_name(g->g, self->index));
 }
@@ -832,22 +890,13 @@ proxy_getattro(PyObject *self, PyObject *name)
         return PyObject_GenericGetAttr(self, name);
     }
     if (is_data_attr(s)) {
-        PyObject *fn = PyImport_ImportModule("builtins"), *getattr_fn = NULL;
-        PyObject *args = NULL, *kw = NULL, *res = NULL;
+        ProxyObject *res = (ProxyObject *)new_proxy(g, -1);
 
-        if (fn != NULL) {
-            getattr_fn = PyObject_GetAttrString(fn, "getattr");
+        if (res != NULL) {
+            res->attr_of = Py_NewRef(self);
+            res->attr = Py_NewRef(name);
         }
-        args = PyTuple_Pack(2, self, name);
-        kw = PyDict_New();
-        if (getattr_fn != NULL && args != NULL && kw != NULL) {
-            res = record_call(g, getattr_fn, args, kw);
-        }
-        Py_XDECREF(fn);
-        Py_XDECREF(getattr_fn);
-        Py_XDECREF(args);
-        Py_XDECREF(kw);
-        return res;
+        return (PyObject *)res;
     }
     {
         MethodObject *m = PyObject_GC_New(MethodObject, st->method_type);
@@ -865,7 +914,12 @@ proxy_getattro(PyObject *self, PyObject *name)
 static PyObject *
 proxy_get_index(ProxyObject *self, void *closure)
 {
-    return PyLong_FromLong(self->index);
+    int32_t index;
+
+    if (proxy_node(self, &index) < 0) {
+        return NULL;
+    }
+    return PyLong_FromLong(index);
 }
 
 static PyObject *

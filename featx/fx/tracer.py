@@ -104,6 +104,21 @@ def _assert_is_none(value: Any, message: str) -> None:
         raise AssertionError(message)
 
 
+def _record_returned(value: Any) -> None:
+    """Records every traced value ``forward`` returns (in tuples, lists and
+    dict values, in order): a data attribute read such as ``x.shape`` gets
+    its node at first use, and being returned is a use, as torch.fx's
+    output node makes it."""
+    if isinstance(value, _core.Proxy):
+        value._fx_index  # noqa: B018 (reading the index records the node)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _record_returned(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _record_returned(item)
+
+
 def _iter_hook(proxy: Any) -> Iterator[Any]:
     """``iter()`` of a traced value: allowed only for tuple unpacking with a
     known count (``n, c, h, w = x.shape``), as in current torch.fx."""
@@ -231,11 +246,11 @@ class Tracer:
         self._params: dict[int, Any] = {}
         self._patches: list[tuple[dict, str, Any]] = []
         self._patched_globals: set[int] = set()
-        args = self._placeholders(root, dict(concrete_args or {}))
+        args, kwargs = self._placeholders(root, dict(concrete_args or {}))
         token = _context.activate(self)
         try:
             self._autowrap(root.forward)
-            root.forward(*args)
+            _record_returned(root.forward(*args, **kwargs))
         finally:
             _context.deactivate(token)
             self._unpatch()
@@ -243,14 +258,18 @@ class Tracer:
         graph, self._graph = self._graph, None
         return graph
 
-    def _placeholders(self, root: Any, concrete: dict[str, Any]) -> list[Any]:
+    def _placeholders(self, root: Any, concrete: dict[str, Any]
+                      ) -> tuple[list[Any], dict[str, Any]]:
+        """One placeholder per ``forward`` parameter; returns the positional
+        and the keyword-only values to call ``forward`` with."""
         sig = inspect.signature(root.forward)
         unknown = sorted(set(concrete) - set(sig.parameters))
         if unknown:
             raise TypeError(
                 f"concrete_args names {unknown}, which are not arguments of "
                 f"{type(root).__name__}.forward{sig}")
-        values = []
+        values: list[Any] = []
+        keywords: dict[str, Any] = {}
         for name, p in sig.parameters.items():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise TraceError(
@@ -258,7 +277,10 @@ class Tracer:
                     "arguments explicitly or fix them with concrete_args")
             node = self._graph.create_node("placeholder", name, (), {}, name)
             if name not in concrete:
-                values.append(node)
+                if p.kind == p.KEYWORD_ONLY:
+                    keywords[name] = node
+                else:
+                    values.append(node)
                 continue
             value = concrete[name]
             message = (f"argument {name!r} was fixed to {value!r} by "
@@ -268,8 +290,11 @@ class Tracer:
                 _assert_is_none(node, message)
             elif isinstance(value, (bool, int, float, str)):
                 _assert(node == value, message)
-            values.append(value)
-        return values
+            if p.kind == p.KEYWORD_ONLY:
+                keywords[name] = value
+            else:
+                values.append(value)
+        return values, keywords
 
     def call_module(self, module: Any, args: tuple, kwargs: dict) -> Any:
         """Called by ``Module.__call__`` while tracing."""

@@ -283,7 +283,8 @@ def load_state_dict_from_url(
         DownloadError: the file is not cached and cannot be downloaded; the message names the
             URL and the path where to put the file by hand. An ``OSError``.
         ChecksumError: ``check_hash`` and the digest does not match. A ``RuntimeError``.
-        ValueError: ``check_hash`` but the file name carries no hash prefix, or the file is
+        ValueError: the URL has no file name and ``file_name`` is None; ``check_hash`` but
+            the file name carries no hash prefix, or the file is
             not a readable checkpoint (see ``featx.hub.load_state_dict_file``); for a file
             found already in the cache, the message says so and names the file to delete.
     """
@@ -292,6 +293,11 @@ def load_state_dict_from_url(
     model_dir = os.path.expanduser(os.fspath(model_dir))
     if file_name is None:
         file_name = os.path.basename(urllib.parse.urlparse(url).path)
+        if not file_name:
+            raise ValueError(
+                f"load_state_dict_from_url: the URL {url!r} ends without a file name; "
+                f"expected a URL such as https://host/resnet18-f37072fd.pth, or "
+                f"file_name= to name the cached file")
     cached_file = os.path.join(model_dir, file_name)
     was_cached = os.path.exists(cached_file)
     if not was_cached:
@@ -310,7 +316,7 @@ def load_state_dict_from_url(
                 f"cannot create the cache directory {model_dir} ({exc}); "
                 f"{_manual_hint(url, cached_file)}"
             ) from exc
-        sys.stderr.write(f'Downloading: "{url}" to {cached_file}\n')
+        sys.stderr.write(f"featx: downloading {url} into {cached_file}\n")
         download_url_to_file(url, cached_file, hash_prefix, progress=progress)
 
     from . import CheckpointFormatError, load_state_dict_file

@@ -52,6 +52,7 @@ import io
 import math
 import os
 import pickle
+import re
 import pickletools
 import struct
 import zipfile
@@ -337,6 +338,35 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
 _ALLOWED = _allowed_globals()
 
 
+# torch dtypes featx has no NumPy counterpart for (float8, quantized, bit and
+# sub-byte integer dtypes, complex32), named as torch.<name>.
+_UNREAD_DTYPE = re.compile(
+    r"float8_\w+|float4_\w+|q?u?int\d+x\d+|qu?int\d+|bits\w+|u?int[1-7]|"
+    r"complex32|chalf")
+
+
+def _refusal(module: str, name: str) -> str:
+    """Why :class:`_RestrictedUnpickler` refuses the global ``module.name``:
+    a tensor featx cannot read (a dtype, or a quantized / sparse / other
+    non-dense tensor), else any other global."""
+    if (module == "torch" and isinstance(name, str)
+            and _UNREAD_DTYPE.fullmatch(name)):
+        return (f"refusing global {module}.{name}: the checkpoint holds "
+                f"tensors of dtype {name}, which featx cannot read; expected "
+                f"one of {', '.join(_DTYPES)}: re-save the state dict with "
+                f"float tensors ({{k: v.float() for k, v in sd.items()}})")
+    if module == "torch._utils" and str(name).startswith("_rebuild_"):
+        return (f"refusing global {module}.{name}: the checkpoint holds a "
+                f"kind of tensor featx cannot read ({name[9:]}); expected "
+                f"dense CPU tensors: re-save them as such (v.dequantize(), "
+                f"v.to_dense(), v.cpu())")
+    return (f"refusing global {module}.{name}: featx loads only tensors and "
+            f"plain containers (dict, list, tuple, OrderedDict, numbers, "
+            f"strings) and never runs code named by a checkpoint; if this is "
+            f"a whole pickled model, re-save it with "
+            f"torch.save(model.state_dict(), path)")
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that resolves only :data:`_ALLOWED` globals and
     ``('storage', ...)`` persistent ids; records the storages it meets."""
@@ -352,12 +382,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _ALLOWED[(module, name)]
         except (KeyError, TypeError):
             pass
-        raise UnsafeCheckpointError(
-            f"refusing global {module}.{name}: featx loads only tensors and "
-            f"plain containers (dict, list, tuple, OrderedDict, numbers, "
-            f"strings) and never runs code named by a checkpoint; if this is "
-            f"a whole pickled model, re-save it with "
-            f"torch.save(model.state_dict(), path)")
+        raise UnsafeCheckpointError(_refusal(module, name))
 
     def persistent_load(self, pid: Any) -> Any:
         n = 6 if self._legacy else 5

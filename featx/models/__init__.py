@@ -121,8 +121,14 @@ def __getattr__(name: str) -> Any:
     # PEP 562: a family's names, and the family module itself, on first use.
     family = _FAMILY_OF.get(name, name if name in _FAMILIES else None)
     if family is None:
+        from ._weights import _facts
+
+        hint = (f" ({name} is a torchvision model that featx does not build "
+                f"yet; list_models() names the ones it builds)"
+                if not name.startswith("_") and name in _facts()["models"]
+                else "")
         raise AttributeError(
-            f"module {__name__!r} has no attribute {name!r}")
+            f"module {__name__!r} has no attribute {name!r}{hint}")
     _import_family(family)
     return globals()[name]
 

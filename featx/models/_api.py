@@ -92,7 +92,14 @@ def get_model_builder(name: str) -> Callable[..., Module]:
 
     Raises:
         ValueError: unknown name; the message lists close names.
+        TypeError: ``name`` is not a string.
     """
+    if not isinstance(name, str):
+        hint = (f"; call {name.__name__}() itself" if callable(name)
+                and hasattr(name, "__name__") else "")
+        raise TypeError(
+            f"get_model: expected a model name (a str such as 'resnet50'), got "
+            f"{name!r} (of type {type(name).__name__}){hint}")
     key = name.lower()
     if key not in BUILTIN_MODELS:
         _import_families(key)
@@ -105,8 +112,13 @@ def get_model_builder(name: str) -> Callable[..., Module]:
 
 def unknown_model_message(name: str, listing: str) -> str:
     """The message for an unknown model ``name``: close names, then
-    ``listing`` (where to find the available ones)."""
+    ``listing`` (where to find the available ones). A torchvision model
+    featx does not build (ViT, Swin, MaxViT) is named as such."""
     _import_families()  # every name
+    if name.lower() in torchvision_only_models():
+        return (f"{name!r} is a torchvision model that featx does not build "
+                f"yet (featx builds torchvision's classification CNNs). "
+                f"{listing} for the {len(BUILTIN_MODELS)} available models.")
     close = did_you_mean(name.lower(), BUILTIN_MODELS)
     hint = f"; {close}" if close else ""
     return (f"Unknown model {name!r}{hint or '.'} {listing} for the "
@@ -125,8 +137,18 @@ def get_model(name: str, **config: Any) -> Module:
 
     Raises:
         ValueError: unknown name; the message lists close names.
+        TypeError: ``name`` is not a string.
     """
     return get_model_builder(name)(**config)
+
+
+def torchvision_only_models() -> set[str]:
+    """torchvision's classification models that featx has no builder for
+    (their weights enums are known: ``get_model_weights("vit_b_16")``)."""
+    from ._weights import _facts
+
+    _import_families()
+    return set(_facts()["models"]) - set(BUILTIN_MODELS)
 
 
 def _import_families(name: str | None = None) -> None:

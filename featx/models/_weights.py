@@ -66,11 +66,6 @@ class UnknownWeightsError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-class _NotAModelError(TypeError, ValueError):
-    """``get_model_weights`` given neither a name nor a builder: a ``TypeError`` as torchvision
-    raises, and a ``ValueError`` as featx documented before."""
-
-
 _JSON_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.json")
 
 
@@ -333,15 +328,14 @@ def get_model_weights(name: Callable[..., Any] | str) -> type[WeightsEnum]:
 
     Raises:
         ValueError: unknown model name; the message lists close names.
-        TypeError: ``name`` is neither a string nor a function (the exception is also a
-            ``ValueError``, as featx raised before; torchvision raises ``TypeError``).
+        TypeError: ``name`` is neither a string nor a function (as torchvision).
 
     Example:
         >>> get_model_weights("resnet50").DEFAULT
         ResNet50_Weights.IMAGENET1K_V2
     """
     if not isinstance(name, str) and not callable(name):
-        raise _NotAModelError(
+        raise TypeError(
             f"get_model_weights: expected a model name or builder function, got {name!r} "
             f"(of type {type(name).__name__})"
         )
@@ -477,7 +471,8 @@ def _override(kwargs: dict[str, Any], name: str, value: Any) -> None:
 def _legacy_pretrained(
     weights_enum: type[WeightsEnum], kwargs: dict[str, Any], model_name: str
 ) -> WeightsEnum | None:
-    """Turn the deprecated ``pretrained`` in ``kwargs`` into weights, warning as torchvision."""
+    """Turn the deprecated ``pretrained`` in ``kwargs`` into weights, with one warning that says
+    what it means (torchvision warns twice)."""
     pretrained = kwargs.pop("pretrained")
     if pretrained:
         default_name = _facts()["enums"][weights_enum.__name__]["legacy_pretrained"]
@@ -490,23 +485,17 @@ def _legacy_pretrained(
         default: WeightsEnum | None = weights_enum[default_name]
     else:
         default = None
+    if default is None:
+        meaning, instead = "weights=None (random initialisation)", "weights=None"
+    else:
+        meaning = f"weights={default}"
+        instead = f"weights={default} (or {weights_enum.__name__}.DEFAULT, the best ones)"
     warnings.warn(
-        "The parameter 'pretrained' is deprecated since 0.13 and may be removed in the "
-        "future, please use 'weights' instead.",
+        f"{model_name}(pretrained={pretrained!r}) is deprecated (replaced by weights= in "
+        f"torchvision 0.13); it means {meaning}. Expected {instead}.",
         UserWarning,
         stacklevel=4,
     )
-    msg = (
-        "Arguments other than a weight enum or `None` for 'weights' are deprecated since 0.13 "
-        "and may be removed in the future. The current behavior is equivalent to passing "
-        f"`weights={default}`."
-    )
-    if pretrained:
-        msg += (
-            f" You can also use `weights={weights_enum.__name__}.DEFAULT` to get the most "
-            "up-to-date weights."
-        )
-    warnings.warn(msg, UserWarning, stacklevel=4)
     return default
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from .module import Module
+from .module import Module, _size_arg
 from .parameter import Parameter
 
 __all__ = ["Conv2d"]
@@ -20,6 +20,9 @@ def _pair(fn: str, name: str, value: Any) -> tuple:
                         f"got {value!r}")
     if isinstance(value, (int, np.integer)):
         return (int(value), int(value))
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, "
+                        f"got {value!r} ({type(value).__name__})")
     value = tuple(value)
     if len(value) != 2 or not all(isinstance(v, (int, np.integer))
                                   for v in value):
@@ -69,9 +72,16 @@ class Conv2d(Module):
                  bias: bool = True, padding_mode: str = "zeros",
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        in_channels = _size_arg("Conv2d", "in_channels", in_channels)
+        out_channels = _size_arg("Conv2d", "out_channels", out_channels)
+        if isinstance(groups, bool) or not isinstance(groups,
+                                                      (int, np.integer)):
+            raise TypeError(f"Conv2d groups: expected an int >= 1, got "
+                            f"{groups!r} ({type(groups).__name__})")
         if groups <= 0:
             raise ValueError(f"Conv2d groups: expected an int >= 1, got "
                              f"{groups!r}")
+        groups = int(groups)
         for arg, n in (("in_channels", in_channels),
                        ("out_channels", out_channels)):
             if n % groups != 0:
@@ -88,7 +98,9 @@ class Conv2d(Module):
             raise NotImplementedError(
                 f"Conv2d: padding_mode={padding_mode!r} is not supported "
                 f"yet; only 'zeros'")
-        kernel_size_ = _pair("Conv2d", "kernel_size", kernel_size)
+        kernel_size_ = tuple(
+            _size_arg("Conv2d", "kernel_size", k)
+            for k in _pair("Conv2d", "kernel_size", kernel_size))
         stride_ = _pair("Conv2d", "stride", stride)
         dilation_ = _pair("Conv2d", "dilation", dilation)
         if isinstance(padding, str):

@@ -108,6 +108,11 @@ def _conv2d_direct(input: Any, weight: Any, bias: Any, stride: _IntOrPair,
                         groups, direct=True)
 
 
+# A traced call is named after its function: a traced-through nn.Conv2d
+# subclass records 'conv2d' in train mode too, as torchvision names it.
+_conv2d_direct.__name__ = _conv2d_direct.__qualname__ = "conv2d"
+
+
 def _conv2d_spec(input: Any, weight: Any, bias: Any, stride: _IntOrPair,
                  padding: Union[_IntOrPair, str], dilation: _IntOrPair,
                  groups: int, direct: bool) -> OpSpec:

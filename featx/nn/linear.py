@@ -8,7 +8,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from .module import Module
+from .module import Module, _size_arg
 from .parameter import Parameter
 
 __all__ = ["Identity", "Linear"]
@@ -49,6 +49,8 @@ class Linear(Module):
                  bias: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
+        in_features = _size_arg("Linear", "in_features", in_features)
+        out_features = _size_arg("Linear", "out_features", out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(np.empty((out_features, in_features),

@@ -37,14 +37,6 @@ class _IncompatibleKeys(NamedTuple):
     missing_keys: list
     unexpected_keys: list
 
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
-                f"unexpected_keys={self.unexpected_keys})")
-
-    def __str__(self) -> str:
-        return self.__repr__()
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -60,6 +52,18 @@ def _typename(obj: Any) -> str:
     t = type(obj)
     return t.__name__ if t.__module__ == "builtins" else (
         f"{t.__module__}.{t.__qualname__}")
+
+
+def _size_arg(owner: str, name: str, value: Any) -> int:
+    """A layer's size argument (channels, features, kernel extent) as an int
+    >= 0; a bool, float or negative value is refused naming ``owner``'s
+    argument ``name``, before NumPy would raise its own message."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner} {name}: expected an int >= 0, got "
+                        f"{value!r} ({_typename(value)})")
+    if value < 0:
+        raise ValueError(f"{owner} {name}: expected an int >= 0, got {value}")
+    return int(value)
 
 
 def _before_init(module: Any, kind: str, name: Any) -> AttributeError:
@@ -581,9 +585,8 @@ class Module:
                 value = value[0]
             if value.shape != param.shape:
                 error_msgs.append(
-                    f"size mismatch for {key}: the state dict has shape "
-                    f"{tuple(value.shape)}, the model expects "
-                    f"{tuple(param.shape)}")
+                    f"{key}: the state dict has shape {tuple(value.shape)}, "
+                    f"the model expects {tuple(param.shape)}")
                 continue
             try:
                 if value.dtype.kind not in "biuf":
@@ -665,18 +668,22 @@ class Module:
         def check() -> None:
             if strict:
                 if unexpected:
-                    errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                        ", ".join(f'"{k}"' for k in unexpected)))
+                    errors.insert(0, (
+                        f"{len(unexpected)} unexpected (in the state dict, "
+                        f"not in the model): "
+                        + ", ".join(repr(k) for k in unexpected)))
                 if missing:
-                    errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                        ", ".join(f'"{k}"' for k in missing)))
+                    errors.insert(0, (
+                        f"{len(missing)} missing (in the model, not in the "
+                        f"state dict): " + ", ".join(repr(k) for k in missing)))
                 hint = _prefix_hint(missing, unexpected)
                 if hint:
                     errors.insert(0, hint)
             if errors:
                 raise RuntimeError(
-                    "Error(s) in loading state_dict for {}:\n\t{}".format(
-                        type(self).__name__, "\n\t".join(errors)))
+                    f"{type(self).__name__}.load_state_dict: the state dict "
+                    f"does not fit (nothing was loaded):\n  "
+                    + "\n  ".join(errors))
 
         # First every check, writing nothing, so a bad state dict never
         # leaves the module half loaded; then the copy.

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from .module import Module
+from .module import Module, _size_arg
 from .parameter import Parameter
 
 __all__ = ["LayerNorm"]
@@ -43,13 +43,13 @@ class LayerNorm(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (int(normalized_shape),)
-        try:
-            shape = tuple(int(s) for s in normalized_shape)
-        except TypeError:
+            normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, Sequence):
             raise TypeError(
                 f"LayerNorm: normalized_shape must be an int or a sequence "
-                f"of ints, got {normalized_shape!r}") from None
+                f"of ints, got {normalized_shape!r}")
+        shape = tuple(_size_arg("LayerNorm", "normalized_shape", s)
+                      for s in normalized_shape)
         self.normalized_shape = shape
         self.eps = eps
         self.elementwise_affine = elementwise_affine

@@ -30,9 +30,14 @@ def test_flatten_input_layouts(isa):
 
 
 def test_flatten_error_range(isa):
-    with pytest.raises(ValueError, match=r"\[-3, 2\].*start_dim=3"):
-        call("flatten", [np.zeros((1, 2, 3), np.float32)],
-             {"start_dim": 3, "end_dim": -1}, isa)
+    # the message was torch's ("dimension out of range (expected to be in
+    # range of [-3, 2], but got ...)") and gave both dims without saying
+    # which one was out of range
+    for dims, bad in (((3, -1), "start_dim 3"), ((0, -4), "end_dim -4")):
+        with pytest.raises(ValueError, match=rf"^flatten: {bad} is out of "
+                           r"range for a 3-D input \(expected in \[-3, 2\]\)$"):
+            call("flatten", [np.zeros((1, 2, 3), np.float32)],
+                 {"start_dim": dims[0], "end_dim": dims[1]}, isa)
 
 
 def test_flatten_error_order(isa):
