@@ -1098,6 +1098,20 @@ done:
     return result;
 }
 
+/* Appends item (a new reference, or NULL after a failure) to *list and
+ * drops the reference; on failure clears *list and returns -1. */
+static int
+append_new(PyObject **list, PyObject *item)
+{
+    const int rc = item == NULL ? -1 : PyList_Append(*list, item);
+
+    Py_XDECREF(item);
+    if (rc < 0) {
+        Py_CLEAR(*list);
+    }
+    return rc;
+}
+
 PyDoc_STRVAR(kernels_doc,
 "kernels() -> list of (output slot, op, kernel name), one per kernel step");
 
@@ -1116,12 +1130,9 @@ plan_kernels(PlanObject *self, PyObject *noargs)
         }
         item = Py_BuildValue("(iss)", (int)s->out, s->op->name,
                              fx_op_kernel_name(s->op, self->isa_mask));
-        if (item == NULL || PyList_Append(list, item) < 0) {
-            Py_XDECREF(item);
-            Py_CLEAR(list);
+        if (append_new(&list, item) < 0) {
             break;
         }
-        Py_DECREF(item);
     }
     return list;
 }
@@ -1155,12 +1166,9 @@ plan_reuse(PlanObject *self, PyObject *noargs)
             PyTuple_SET_ITEM(slots, k, v);
         }
         item = slots ? Py_BuildValue("(iN)", (int)s->out, slots) : NULL;
-        if (item == NULL || PyList_Append(list, item) < 0) {
-            Py_XDECREF(item);
-            Py_CLEAR(list);
+        if (append_new(&list, item) < 0) {
             break;
         }
-        Py_DECREF(item);
     }
     return list;
 }
@@ -1188,12 +1196,9 @@ plan_arenas(PlanObject *self, PyObject *noargs)
         if (a == NULL) {
             continue;
         }
-        if (item == NULL || PyList_Append(list, item) < 0) {
-            Py_XDECREF(item);
-            Py_CLEAR(list);
+        if (append_new(&list, item) < 0) {
             break;
         }
-        Py_DECREF(item);
     }
     return list;
 }
