@@ -219,9 +219,12 @@ def test_layer_size_arguments_are_checked_by_name(make, exc, msg):
 
 
 def test_layer_sizes_of_zero_and_numpy_ints_are_accepted():
-    # torch builds these (empty weights); so does featx
-    assert nn.Conv2d(np.int64(0), 2, 3).weight.shape == (2, 0, 3, 3)
-    assert nn.Linear(0, np.int32(3)).weight.shape == (3, 0)
+    # torch builds these (empty weights, warning that their initialisation
+    # does nothing); so does featx
+    with pytest.warns(UserWarning, match="has no elements"):
+        assert nn.Conv2d(np.int64(0), 2, 3).weight.shape == (2, 0, 3, 3)
+    with pytest.warns(UserWarning, match="has no elements"):
+        assert nn.Linear(0, np.int32(3)).weight.shape == (3, 0)
     assert nn.BatchNorm2d(np.int64(0)).running_mean.shape == (0,)
     assert type(nn.Conv2d(np.int64(4), 2, 3, groups=np.int64(2)).groups) is int
 
