@@ -453,6 +453,40 @@ def test_an_extractor_keeps_two_arenas_per_mode():
     assert "keeps at most two per mode" in " ".join(readme.split())
 
 
+def test_a_deleted_extractor_frees_its_arenas_at_once():
+    """The extractor referenced itself (its own entry in the list of
+    modules whose versions trigger a re-plan), so `del ex` kept it, its
+    plans and their arenas until the cyclic garbage collector ran."""
+    ex = create_feature_extractor(models.resnet18().eval(), ["layer4"])
+    x = _x(2, 3, 48, 48)
+    ex(x)
+    ex(x)
+    assert ex._plans["eval"]._arenas()[0][1] > 0
+    gone = weakref.ref(ex)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del ex
+        assert gone() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_setting_an_attribute_of_the_extractor_itself_still_replans():
+    model = models.resnet18().eval()
+    ex = create_feature_extractor(model, ["layer1"])
+    x = _x(1, 3, 32, 32)
+    before = ex(x)["layer1"]
+    ex.conv1 = featx.nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+    ex.conv1.weight[...] = 0.0
+    after = ex(x)["layer1"]
+    assert not np.array_equal(before, after)
+    model.conv1.weight[...] = 0.0  # the same change, in a fresh extractor
+    np.testing.assert_array_equal(
+        after, create_feature_extractor(model, ["layer1"])(x)["layer1"])
+
+
 def test_results_of_a_run_are_unchanged_by_the_next_run():
     ex = create_feature_extractor(models.resnet18().eval(), NODES[:-1])
     x1, x2 = _x(2, 3, 48, 48, seed=1), _x(2, 3, 48, 48, seed=2)
