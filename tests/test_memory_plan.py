@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -407,6 +408,83 @@ def test_plan_without_reuse_keeps_no_arena():
         np.testing.assert_array_equal(plan.run((x,))["relu"],
                                       np.maximum(x * 2, 0))
     assert plan._arenas() == []
+
+
+class _Meet(featx.nn.Module):
+    """A user leaf module where two calls wait for each other, so both
+    hold an arena at once."""
+
+    def __init__(self, barrier):
+        super().__init__()
+        self.barrier = barrier
+
+    def forward(self, x):
+        self.barrier.wait(timeout=60)
+        return x
+
+
+def test_an_extractor_keeps_two_arenas_per_mode():
+    """README: at most two per mode, so four after two calls at once in
+    both train and eval mode (the README said two per extractor)."""
+    model = models.resnet18().eval()
+    model.layer3 = featx.nn.Sequential(model.layer3,
+                                       _Meet(threading.Barrier(2)))
+    ex = create_feature_extractor(model, ["layer4"],
+                                  tracer_kwargs={"leaf_modules": [_Meet]})
+    x = _x(1, 3, 48, 48)
+
+    def two_at_once():
+        for _ in range(2):  # the second pair runs on laid-out arenas
+            t = threading.Thread(target=ex, args=(x,))
+            t.start()
+            ex(x)
+            t.join()
+
+    two_at_once()
+    ex.train()
+    two_at_once()
+    kept = [a for mode in ("eval", "train")
+            for a in ex._plans[mode]._arenas() if a[1] > 0]
+    assert len(kept) == 4
+    for mode in ("eval", "train"):
+        assert len(ex._plans[mode]._arenas()) == 2
+    readme = (Path(__file__).parents[1] / "README.md").read_text(
+        encoding="utf-8")
+    assert "keeps at most two per mode" in " ".join(readme.split())
+
+
+def test_a_deleted_extractor_frees_its_arenas_at_once():
+    """The extractor referenced itself (its own entry in the list of
+    modules whose versions trigger a re-plan), so `del ex` kept it, its
+    plans and their arenas until the cyclic garbage collector ran."""
+    ex = create_feature_extractor(models.resnet18().eval(), ["layer4"])
+    x = _x(2, 3, 48, 48)
+    ex(x)
+    ex(x)
+    assert ex._plans["eval"]._arenas()[0][1] > 0
+    gone = weakref.ref(ex)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del ex
+        assert gone() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_setting_an_attribute_of_the_extractor_itself_still_replans():
+    model = models.resnet18().eval()
+    ex = create_feature_extractor(model, ["layer1"])
+    x = _x(1, 3, 32, 32)
+    before = ex(x)["layer1"]
+    ex.conv1 = featx.nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+    ex.conv1.weight[...] = 0.0
+    after = ex(x)["layer1"]
+    assert not np.array_equal(before, after)
+    model.conv1.weight[...] = 0.0  # the same change, in a fresh extractor
+    np.testing.assert_array_equal(
+        after, create_feature_extractor(model, ["layer1"])(x)["layer1"])
 
 
 def test_results_of_a_run_are_unchanged_by_the_next_run():

@@ -664,15 +664,22 @@ class FeatureExtractor(Module):
         self.__dict__["_plans"] = {
             mode: compile_plan(g, self, mode == "train", isa)
             for mode, g in self._graphs.items()}
-        used = [*self.modules(), *self._param_owners.values()]
+        # the extractor's own version is kept apart: a (self, version)
+        # pair would make it reference itself, so a deleted extractor
+        # (and its plans' arenas) would live on until a garbage collection
+        used = [m for m in (*self.modules(), *self._param_owners.values())
+                if m is not self]
         self.__dict__["_stamps"] = [(m, m.__dict__.get("_version", 0))
                                     for m in used]
+        self.__dict__["_own_stamp"] = self.__dict__.get("_version", 0)
 
     def _plan(self) -> "_core.Plan":
         """The current mode's plan, re-planned first if a module it uses
         changed since (e.g. ``model.fc.weight = Parameter(...)``,
         ``model.bn1.eps = 1e-3``)."""
-        if any(m.__dict__.get("_version", 0) != v for m, v in self._stamps):
+        if (self.__dict__.get("_version", 0) != self._own_stamp
+                or any(m.__dict__.get("_version", 0) != v
+                       for m, v in self._stamps)):
             self._compile()
         return self._plans[self._mode]
 
@@ -746,7 +753,7 @@ class FeatureExtractor(Module):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        del state["_plans"], state["_stamps"]
+        del state["_plans"], state["_stamps"], state["_own_stamp"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
