@@ -27,27 +27,66 @@ class _State:
 _STATE = _State()
 
 
-def manual_seed(seed: int) -> np.random.Generator:
+def _seed_int(seed: object) -> int:
+    """``seed`` as an int, converted where ``torch.manual_seed`` converts it.
+
+    torch calls ``int(seed)``: featx does the same for ints (NumPy's too),
+    whole-number floats (``42.0``) and strings of an int (``"42"``, e.g. an
+    argparse value without ``type=int``), and refuses what would silently
+    lose information or is most likely a mistake: a fraction (``1.5``, which
+    torch truncates to 1) and a bool (a flag passed where a seed was meant).
+    """
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(
+            f"manual_seed: expected an int seed, got the bool {seed!r} "
+            f"(torch reads it as {int(seed)}; pass an int)")
+    if isinstance(seed, (int, np.integer)):
+        return int(seed)
+    if isinstance(seed, (float, np.floating)):
+        if not float(seed).is_integer():
+            hint = ("torch would truncate it; pass int(seed) if that is meant"
+                    if np.isfinite(seed) else "torch refuses it too")
+            raise TypeError(
+                f"manual_seed: expected an int seed, got the "
+                f"{type(seed).__name__} {seed!r}, which is not a whole number "
+                f"({hint})")
+        return int(seed)
+    if isinstance(seed, str):
+        try:
+            return int(seed)
+        except ValueError:
+            raise TypeError(
+                f"manual_seed: expected an int seed (or a string of one, "
+                f"like '42'), got the string {seed!r}") from None
+    raise TypeError(
+        f"manual_seed: expected an int seed, got {type(seed).__name__} "
+        f"{seed!r}")
+
+
+def manual_seed(seed: int | float | str) -> np.random.Generator:
     """Re-seeds featx's generator (``torch.manual_seed``).
 
     Args:
-        seed: an int in [-2**63, 2**64) (negative values are mapped like
-            torch does, modulo 2**64).
+        seed: an int in [-2**63, 2**64). Negative seeds are mapped as torch
+            maps them, modulo 2**64 (``manual_seed(-1)`` then
+            ``initial_seed()`` gives ``2**64 - 1``). As torch does, a
+            whole-number float (``42.0``) or a string of an int (``"42"``)
+            is converted with ``int()``.
 
     Returns:
         The NumPy ``Generator`` now used by featx.
 
     Raises:
-        TypeError: ``seed`` is not an int.
+        TypeError: ``seed`` is not an int, a whole-number float or a string
+            of an int: a bool, a fraction such as ``1.5`` (torch truncates
+            it), ``None``, ... .
         ValueError: ``seed`` is outside [-2**63, 2**64) (torch raises too).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(
-            f"manual_seed: expected an int seed, got {type(seed).__name__}")
-    if not -(1 << 63) <= int(seed) < (1 << 64):
+    s = _seed_int(seed)
+    if not -(1 << 63) <= s < (1 << 64):
         raise ValueError(
-            f"manual_seed: seed must be in [-2**63, 2**64), got {seed}")
-    s = int(seed) % (1 << 64)
+            f"manual_seed: seed must be in [-2**63, 2**64), got {seed!r}")
+    s %= 1 << 64
     _STATE.seed = s
     _STATE.generator = np.random.default_rng(s)
     return _STATE.generator

@@ -350,9 +350,18 @@ def _print_top5(
 
 
 def _seed(seed: int | None) -> int:
-    """Seeds featx's generator with ``seed`` (if given) and returns the seed in use."""
+    """Seeds featx's generator with ``seed`` (if given) and returns the seed in use.
+
+    Only the seeds featx prints are accepted, 0..2**64-1: ``featx.manual_seed`` maps a
+    negative seed as torch does (-1 is 2**64-1), but typed on a command line -1 more
+    often means "any seed", so it is refused rather than echoed back as 2**64-1.
+    """
     import featx
 
+    if seed is not None and not 0 <= seed < 1 << 64:
+        raise CLIError(
+            f"--seed must be in 0..{(1 << 64) - 1}, got {seed} (omit --seed for a fresh "
+            "seed, which is printed)")
     if seed is not None:
         featx.manual_seed(seed)
     return int(featx.initial_seed())
@@ -868,7 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=None,
-        help="seed of the random initialisation (default: a fresh one, printed)",
+        help="seed of the random initialisation, 0..2**64-1 (default: a fresh one, printed)",
     )
     p.add_argument(
         "--out",

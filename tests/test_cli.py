@@ -730,3 +730,22 @@ def test_extract_names_the_output_it_cannot_write():
                "--seed", "0", "--input-size", "32", "--format", "npy-dir", "--out", out)
     assert proc.returncode == 2
     assert f"featx: error: cannot write '{out}': " in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", str(2**64)])
+@pytest.mark.parametrize("folder", [False, True])
+def test_seed_outside_the_printed_range_is_a_one_line_error(tmp_path, value, folder):
+    # featx.manual_seed(-1) wraps to 2**64-1 as torch does; the command takes only the
+    # seeds it prints, so that the one printed is the one typed.
+    inputs = [featx.transforms.sample_image_path()] if folder else []
+    proc = run("extract", "resnet18", *inputs, "--nodes", "layer1", "--seed", value,
+               "--input-size", "32", "--out", str(tmp_path / "f.npz"))
+    _assert_one_line_error(proc, "--seed", f"got {value}", f"0..{2**64 - 1}")
+    assert not (tmp_path / "f.npz").exists()
+
+
+def test_largest_seed_is_accepted_and_printed(tmp_path):
+    proc = run("extract", "resnet18", "--nodes", "layer1", "--seed", str(2**64 - 1),
+               "--input-size", "32", "--out", str(tmp_path / "f.npz"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"seed {2**64 - 1};" in proc.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -943,6 +944,45 @@ def test_manual_seed_range():
     for bad in (2**64, -2**63 - 1):
         with pytest.raises(ValueError, match=r"\[-2\*\*63, 2\*\*64\)"):
             featx.manual_seed(bad)
+
+
+# Seeds torch.manual_seed converts with int() and featx converts the same way.
+_SEEDS_AS_TORCH = (-1, -(2**63), 2**64 - 1, 42.0, np.float32(7.0), np.int64(5), "42", " 9 ")
+# Seeds torch int()s with a loss (a fraction) or that are most likely a mistake (a flag).
+_SEEDS_REFUSED = (1.5, np.float64(-0.25), True, np.bool_(False))
+
+
+def test_manual_seed_converts_as_torch_does():
+    for value in _SEEDS_AS_TORCH:
+        featx.manual_seed(value)
+        got = (featx.initial_seed(), featx._rng.default_generator().integers(0, 1 << 62))
+        featx.manual_seed(int(value))
+        want = (featx.initial_seed(), featx._rng.default_generator().integers(0, 1 << 62))
+        assert got == want, value
+    featx.manual_seed(-1)
+    assert featx.initial_seed() == 2**64 - 1
+
+
+def test_manual_seed_refuses_fractions_bools_and_non_numbers():
+    for value, says in [*((v, "not a whole number") for v in _SEEDS_REFUSED[:2]),
+                        *((v, "got the bool") for v in _SEEDS_REFUSED[2:]),
+                        (float("nan"), "torch refuses it too"), (None, "NoneType None"),
+                        ("abc", "string 'abc'"), ([1], "list")]:
+        with pytest.raises(TypeError, match=f"expected an int seed.*{re.escape(says)}"):
+            featx.manual_seed(value)
+
+
+@pytest.mark.oracle
+def test_oracle_manual_seed_conversions():
+    torch = pytest.importorskip("torch")
+    for value in _SEEDS_AS_TORCH:
+        torch.manual_seed(value)
+        featx.manual_seed(value)
+        assert featx.initial_seed() == torch.initial_seed(), value
+    for value in _SEEDS_REFUSED:  # torch takes them, as int(value)
+        torch.manual_seed(value)
+        assert torch.initial_seed() == int(value)
+        assert isinstance(value, (bool, np.bool_)) or int(value) != value
 
 
 def test_unknown_node_is_reported_for_the_models_current_mode():
