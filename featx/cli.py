@@ -200,9 +200,6 @@ def _print_node_tables(args: argparse.Namespace, model: Any, same: bool) -> int:
 # --------------------------------------------------------------------------- featx extract
 
 
-_CHECKPOINT_EXTS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".tar")
-
-
 @contextlib.contextmanager
 def _node_hint(model: str, nodes: list[str], module: Any = None) -> Iterator[None]:
     """An unknown --nodes name that is an existing file or a glob was most likely meant as
@@ -240,10 +237,12 @@ def _node_hint(model: str, nodes: list[str], module: Any = None) -> Iterator[Non
 def _is_weights_path(spec: str) -> bool:
     """Whether --weights names a file (it exists, has a directory part or a checkpoint
     extension) rather than a weights enum member such as ``DEFAULT``."""
+    from featx.hub import CHECKPOINT_EXTENSIONS
+
     if os.path.exists(spec):
         return True
     seps = [os.sep] + ([os.altsep] if os.altsep else [])
-    return any(sep in spec for sep in seps) or spec.lower().endswith(_CHECKPOINT_EXTS)
+    return any(sep in spec for sep in seps) or spec.lower().endswith(CHECKPOINT_EXTENSIONS)
 
 
 def _weights_enum(model_name: str) -> Any:
@@ -262,13 +261,14 @@ def _resolve_weights(model_name: str, spec: str) -> tuple[Any, str | None]:
     A file whose name is that of one of the model's torchvision weights (e.g. a copy of
     ``resnet50-0676ba61.pth``) also gives that member, for its preset and categories.
     """
+    from featx.hub import refuse_folder
+
     enum_cls = _weights_enum(model_name)
     if _is_weights_path(spec):
-        if os.path.isdir(spec):
-            raise CLIError(
-                f"--weights {spec!r} is a directory; expected a checkpoint file "
-                f"({', '.join(_CHECKPOINT_EXTS)}) or a weights name such as DEFAULT"
-            )
+        try:
+            refuse_folder(spec, "--weights")
+        except IsADirectoryError as e:
+            raise CLIError(f"{e}; or a weights name such as DEFAULT") from None
         if not os.path.isfile(spec):
             raise CLIError(f"weights file not found: {spec!r}")
         base = os.path.basename(spec)

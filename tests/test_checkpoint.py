@@ -22,6 +22,7 @@ import checkpoint_craft as cc
 import numpy as np
 import pytest
 
+import featx
 from featx.hub import (
     CheckpointFormatError,
     UnsafeCheckpointError,
@@ -140,6 +141,28 @@ def test_no_state_dict_is_a_value_error(tmp_path):
     assert load_torch_file(path) == (1,)
     with pytest.raises(ValueError, match="not a state dict"):
         load_state_dict_file(path)
+
+
+@pytest.mark.parametrize("name", ["weights", "resnet18.pth"])
+def test_folder_is_named_with_what_is_expected(tmp_path, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    for path in (folder, str(folder)):  # torch.load raises IsADirectoryError too
+        with pytest.raises(IsADirectoryError) as e:
+            load_state_dict_file(path)
+        msg = str(e.value)
+        assert msg == (f"path={str(folder)!r} is a folder; expected a checkpoint file "
+                       "(.pth, .pt, .bin, .ckpt, .tar, .safetensors, .npz)")
+        assert "Errno" not in msg
+    for f in ("model.safetensors", "b.PTH", "c.bin", "d.npz", "notes.txt"):
+        (folder / f).touch()
+    with pytest.raises(IsADirectoryError, match=r"; the folder holds b\.PTH, c\.bin, "
+                       r"d\.npz, \.\.\. \(4 files\)$"):
+        load_state_dict_file(folder)
+    # weights= and 'featx extract --weights' say the same, with their own argument name
+    with pytest.raises(IsADirectoryError, match=r"^weights='.*' is a folder; expected a "
+                       r"checkpoint file \(\.pth, .*; the folder holds b\.PTH"):
+        featx.models.resnet18(weights=folder)
 
 
 def test_torch_file_with_any_extension_and_prefix(tmp_path):

@@ -121,7 +121,10 @@ def test_cli_unknown_node_that_is_a_path_hints_at_argument_order(
 def test_cli_weights_directory_is_named_as_such(tmp_path, capsys):
     err = _cli_error(capsys, "extract", "resnet18", str(tmp_path),
                      "--nodes", "layer1", "--weights", str(tmp_path))
-    assert "is a directory" in err and "checkpoint file" in err
+    assert err.startswith(f"featx: error: --weights={str(tmp_path)!r} is a folder; expected "
+                          "a checkpoint file (.pth, .pt, .bin, .ckpt, .tar, .safetensors, "
+                          ".npz)"), err
+    assert err.endswith("; or a weights name such as DEFAULT"), err
 
 
 def test_cli_unknown_model_points_to_featx_models(capsys):

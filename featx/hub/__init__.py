@@ -25,10 +25,38 @@ from .torch_pickle import load as load_torch_file
 __all__ = ["ChecksumError", "DownloadError", "download_url_to_file", "get_dir",
            "load_state_dict_from_url", "set_dir",
            "CheckpointFormatError", "UnsafeCheckpointError",
-           "load_state_dict_file", "load_torch_file"]
+           "CHECKPOINT_EXTENSIONS", "load_state_dict_file", "load_torch_file",
+           "refuse_folder"]
 
 #: Entries of a checkpoint dict searched, in order, for the state dict.
 STATE_DICT_KEYS = ("state_dict", "model")
+
+#: File name endings of the checkpoints featx reads: ``torch.save`` files
+#: (the five usual ones; any other name is read as one too), safetensors, npz.
+CHECKPOINT_EXTENSIONS = (".pth", ".pt", ".bin", ".ckpt", ".tar", ".safetensors",
+                         ".npz")
+
+
+def refuse_folder(path: str, arg: str) -> None:
+    """Raises ``IsADirectoryError`` naming ``arg`` if ``path`` is a folder.
+
+    The one message for a folder given where a checkpoint file is expected
+    (``load_state_dict_file``, ``weights=``, ``featx extract --weights``);
+    it names the checkpoint files directly inside the folder, if any.
+    """
+    if not os.path.isdir(path):
+        return
+    try:
+        inside = sorted(n for n in os.listdir(path)
+                        if n.lower().endswith(CHECKPOINT_EXTENSIONS))
+    except OSError:
+        inside = []
+    more = f", ... ({len(inside)} files)" if len(inside) > 3 else ""
+    hint = (f"; the folder holds {', '.join(inside[:3])}{more}" if inside
+            else "")
+    raise IsADirectoryError(
+        f"{arg}={path!r} is a folder; expected a checkpoint file "
+        f"({', '.join(CHECKPOINT_EXTENSIONS)}){hint}")
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -203,6 +231,8 @@ def load_state_dict_file(path: str | os.PathLike[str], *,
         KeyError: ``key`` is not an entry of the checkpoint.
         ImportError: a ``.safetensors`` file without the ``safetensors``
             package installed.
+        IsADirectoryError: ``path`` is a folder (the message names the
+            checkpoint files in it). An ``OSError``.
         OSError: the file cannot be opened.
 
     Example:
@@ -214,6 +244,7 @@ def load_state_dict_file(path: str | os.PathLike[str], *,
         ((4, 3, 3, 3), dtype('float32'))
     """
     path = os.fspath(path)
+    refuse_folder(path, "path")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".safetensors":
         return _pick_state_dict(_load_safetensors(path), path, key)

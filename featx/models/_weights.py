@@ -389,9 +389,6 @@ def get_weight(name: str) -> WeightsEnum:
 
 # --------------------------------------------------------------------------- builder helper
 
-_CHECKPOINT_EXTS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".tar")
-
-
 @dataclass
 class ResolvedWeights:
     """What a builder loads after :func:`resolve_weights`: an enum member, a file, or nothing.
@@ -566,10 +563,9 @@ def resolve_weights(
         isinstance(weights, str) and _is_path_like(weights, weights_enum)
     ):
         path = os.fspath(weights)
-        if os.path.isdir(path):
-            raise IsADirectoryError(
-                f"weights={path!r} is a folder; expected a checkpoint file "
-                "(.pth, .pt, .safetensors, .npz)")
+        from ..hub import refuse_folder
+
+        refuse_folder(path, "weights")
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"weights file not found: {path!r} (weights= takes a path, or one of "
@@ -594,9 +590,11 @@ def resolve_weights(
 
 
 def _is_path_like(s: str, weights_enum: type[WeightsEnum]) -> bool:
+    from ..hub import CHECKPOINT_EXTENSIONS  # not at the top: featx.models loads without it
+
     if s in weights_enum.__members__ or s.startswith(weights_enum.__name__ + "."):
         return False
     if os.path.exists(s):
         return True
     seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
-    return any(sep in s for sep in seps) or s.lower().endswith(_CHECKPOINT_EXTS)
+    return any(sep in s for sep in seps) or s.lower().endswith(CHECKPOINT_EXTENSIONS)
