@@ -692,5 +692,37 @@ def test_device_and_dtype_noops():
         m.to("cuda")
     with pytest.raises(NotImplementedError):
         m.to(np.float16)
+    assert m.to("cpu:0") is m and m.to("cpu", non_blocking=True) is m
     assert repr(nn.Conv2d(2, 2, 3, padding="same")) == (
         "Conv2d(2, 2, kernel_size=(3, 3), stride=(1, 1), padding=same)")
+
+
+# torch.nn.Module's device and dtype conversions: featx returns self for the ones that change
+# nothing in featx and refuses the others with one message naming what it accepts.
+_SAME = ("cpu()", "float()", "to('cpu')", "to(np.float32)")
+_REFUSED = ("half()", "bfloat16()", "double()", "cuda()", "cuda(0)", "to('cuda:1')",
+            "to(np.float64)", "to('mps')")
+
+
+@pytest.mark.parametrize("call", _REFUSED)
+def test_unsupported_device_and_dtype_changes_name_what_featx_accepts(call):
+    from featx.models.feature_extraction import create_feature_extractor
+
+    for m in (Net(), nn.ReLU(), create_feature_extractor(Net(), ["block"])):
+        with pytest.raises(NotImplementedError) as e:
+            eval(f"m.{call}", {"m": m, "np": np})
+        assert str(e.value) == (
+            f"{type(m).__name__}.{call.replace('np.', 'numpy.')}: featx runs float32 on the "
+            f"CPU only; what it accepts (returning the module unchanged) is "
+            f".{', .'.join(_SAME[2:])}, .{_SAME[0]} and .{_SAME[1]}")
+        for same in _SAME:
+            assert eval(f"m.{same}", {"m": m, "np": np}) is m
+
+
+@pytest.mark.oracle
+def test_oracle_torch_modules_have_the_same_conversions():
+    torch = pytest.importorskip("torch")
+    for call in _SAME + _REFUSED:
+        name = call.split("(")[0]
+        assert callable(getattr(torch.nn.Module, name)), name
+        assert callable(getattr(nn.Module, name)), name

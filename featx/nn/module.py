@@ -12,10 +12,11 @@ trace runs goes through ``tracer.get_attr`` so that it can be recorded.
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple, Optional, TypeVar
+from typing import Any, NamedTuple, NoReturn, Optional, TypeVar
 
 import numpy as np
 
@@ -29,6 +30,9 @@ __all__ = ["Module"]
 _LOADING = threading.local()
 
 T = TypeVar("T", bound="Module")
+
+#: The devices ``Module.to`` accepts: torch's names of the CPU.
+_CPU_DEVICE = re.compile(r"cpu(:\d+)?")
 
 
 class _IncompatibleKeys(NamedTuple):
@@ -736,18 +740,25 @@ class Module:
         for value in (*args, *kwargs.values()):
             if value is None or isinstance(value, bool):
                 continue
-            if isinstance(value, str) and value in ("cpu", "float32",
-                                                     "float"):
+            if isinstance(value, str) and (
+                    value in ("float32", "float") or _CPU_DEVICE.fullmatch(value)):
                 continue
             try:
                 if np.dtype(value) == np.float32:
                     continue
             except TypeError:
                 pass
-            raise NotImplementedError(
-                f"{type(self).__name__}.to({value!r}): featx runs float32 "
-                f"on the CPU only")
+            shown = (f"{value.__module__}.{value.__qualname__}"
+                     if isinstance(value, type) else repr(value))
+            raise self._unsupported(f"to({shown})")
         return self
+
+    def _unsupported(self, call: str) -> NotImplementedError:
+        """The error of every device or dtype change featx cannot make."""
+        return NotImplementedError(
+            f"{type(self).__name__}.{call}: featx runs float32 on the CPU only; "
+            f"what it accepts (returning the module unchanged) is .to('cpu'), "
+            f".to(np.float32), .cpu() and .float()")
 
     def cpu(self: T) -> T:
         """Returns ``self``; featx always runs on the CPU."""
@@ -756,6 +767,22 @@ class Module:
     def float(self: T) -> T:
         """Returns ``self``; featx parameters are always float32."""
         return self
+
+    def half(self) -> NoReturn:
+        """Raises ``NotImplementedError``: featx has float32 kernels only."""
+        raise self._unsupported("half()")
+
+    def bfloat16(self) -> NoReturn:
+        """Raises ``NotImplementedError``: featx has float32 kernels only."""
+        raise self._unsupported("bfloat16()")
+
+    def double(self) -> NoReturn:
+        """Raises ``NotImplementedError``: featx has float32 kernels only."""
+        raise self._unsupported("double()")
+
+    def cuda(self, device: Any = None) -> NoReturn:
+        """Raises ``NotImplementedError``: featx runs on the CPU only."""
+        raise self._unsupported("cuda()" if device is None else f"cuda({device!r})")
 
     def requires_grad_(self: T, requires_grad: bool = True) -> T:
         """Accepted for torch compatibility; featx has no autograd."""
