@@ -16,7 +16,6 @@ Environment:
 
 import importlib as _importlib
 import os as _os
-import warnings as _warnings
 from typing import Any as _Any
 
 from . import _core  # noqa: F401  (the C core; loads the kernels)
@@ -33,9 +32,9 @@ def _read_isa_env() -> str | None:
     if not name:
         return None
     if name not in _ISA_MASKS:
-        _warnings.warn(
-            f"FEATX_ISA={name!r} is not one of {sorted(_ISA_MASKS)}; "
-            f"ignored", RuntimeWarning, stacklevel=2)
+        from ._env import warn_env
+
+        warn_env("FEATX_ISA", name, f"one of {sorted(_ISA_MASKS)}", "ignored")
         return None
     if hasattr(_core, "_set_isa_mask"):
         _core._set_isa_mask(_ISA_MASKS[name])

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import operator
 import os
-import warnings
 
 import numpy as np
 
 from . import _core
+from ._env import warn_env
 
 __all__ = ["get_num_threads", "set_num_threads"]
 
@@ -69,10 +69,8 @@ def _init_from_env() -> None:
             if not 1 <= n <= 256:
                 raise ValueError
         except ValueError:
-            warnings.warn(
-                f"FEATX_NUM_THREADS={text!r} is not a number of threads in "
-                f"[1, 256]; using {_available_cpus()}", RuntimeWarning,
-                stacklevel=3)
+            warn_env("FEATX_NUM_THREADS", text, "a number of threads in [1, 256]",
+                     f"using {_available_cpus()}")
             n = _available_cpus()
     _core.set_num_threads(min(n, 256))
 

@@ -209,3 +209,28 @@ def test_every_public_top_level_name_resolves():
         featx.no_such_name  # noqa: B018
     with pytest.raises(AttributeError, match="no_such_name"):
         models.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("statement", ["import featx", "import featx.models",
+                                       "from featx.nn import functional"])
+def test_environment_warnings_point_at_the_users_import(tmp_path, statement):
+    script = tmp_path / "user_script.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            {statement}  # line 5
+        print(json.dumps([[str(w.message), w.category.__name__, w.filename, w.lineno]
+                          for w in caught]))
+        """))
+    env = dict(os.environ, FEATX_ISA="SSE4", FEATX_NUM_THREADS="0")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert json.loads(proc.stdout) == [
+        ["FEATX_ISA='sse4' is not one of ['avx2', 'avx512', 'scalar']; ignored",
+         "RuntimeWarning", str(script), 5],
+        [f"FEATX_NUM_THREADS='0' is not a number of threads in [1, 256]; using {cpus}",
+         "RuntimeWarning", str(script), 5]]
