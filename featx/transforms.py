@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -211,8 +212,11 @@ def resize_shorter_side(
 
     Returns:
         The resized image (``img`` itself when it already has that size, as in torchvision).
+
+    Raises:
+        TypeError: ``size`` is not an int. ValueError: ``size`` < 1, unknown interpolation.
     """
-    new_size = resized_size(img.width, img.height, size)
+    new_size = resized_size(img.width, img.height, _pixels("size", size))
     if new_size == img.size:
         return img
     return img.resize(new_size, _pil_filter(interpolation))
@@ -225,12 +229,20 @@ def center_crop(img: Image.Image, size: int | tuple[int, int]) -> Image.Image:
         img: a PIL image.
         size: crop (height, width) in pixels; an int means a square.
 
+    Raises:
+        TypeError: a size that is not an int. ValueError: a size < 1, or not 1 or 2 of them.
+
     Returns:
         A PIL image of ``size``. The top-left corner is ``int(round((H - h) / 2.0))``,
         ``int(round((W - w) / 2.0))``; padding puts ``(w - W) // 2`` pixels on the left and
         ``(h - H) // 2`` on top, the rest right and bottom, as torchvision does.
     """
-    ch, cw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        ch, cw = _pixels("size[0] (height)", size[0]), _pixels("size[1] (width)", size[1])
+    elif isinstance(size, (tuple, list)):
+        raise ValueError(f"size must be (height, width) or one int, got {size!r}")
+    else:
+        ch = cw = _pixels("size", size)
     w, h = img.size
     if cw > w or ch > h:
         left = (cw - w) // 2 if cw > w else 0
@@ -248,22 +260,56 @@ def center_crop(img: Image.Image, size: int | tuple[int, int]) -> Image.Image:
     return img.crop((left, top, left + cw, top + ch))
 
 
+def _pixels(name: str, value: Any) -> int:
+    """``value`` as a number of pixels: TypeError if it is not an int, ValueError if < 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be an int number of pixels, got {value!r} ({type(value).__name__})"
+        )
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of pixels, got {value}")
+    return int(value)
+
+
+def _channel_values(name: str, values: Any) -> tuple[float, float, float]:
+    """``mean`` / ``std``: 3 numbers (R, G, B), or 1 used for all three (torch broadcasts it)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError(
+            f"{name} must be a sequence of 3 numbers (R, G, B), got {values!r} "
+            f"({type(values).__name__})"
+        )
+    if len(values) not in (1, 3):
+        raise ValueError(
+            f"{name} needs 3 values (R, G, B) or 1 for all channels, got {len(values)}: "
+            f"{tuple(values)}"
+        )
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            raise TypeError(f"{name} must hold numbers, got {v!r} ({type(v).__name__}) "
+                            f"in {tuple(values)}")
+        out.append(float(v))
+    return (out[0], out[0], out[0]) if len(out) == 1 else (out[0], out[1], out[2])
+
+
 def _pil_filter(interpolation: Any) -> int:
     # Accepts a name, torchvision's InterpolationMode (its .value is the name) or a PIL constant.
+    expected = f"one of {sorted(_FILTERS)}, a torchvision InterpolationMode or a Pillow filter"
     if isinstance(interpolation, str) or hasattr(interpolation, "value"):
         name = str(getattr(interpolation, "value", interpolation)).lower()
         if name not in _FILTERS:
-            raise ValueError(
-                f"unknown interpolation {interpolation!r}; expected one of {sorted(_FILTERS)}"
-            )
+            raise ValueError(f"unknown interpolation {interpolation!r}; expected {expected}")
         return int(_FILTERS[name])
-    if isinstance(interpolation, int) and interpolation in {
-        int(v) for v in _FILTERS.values()
-    }:
-        return interpolation
-    raise ValueError(
-        f"unknown interpolation {interpolation!r}; expected one of {sorted(_FILTERS)}"
-    )
+    if isinstance(interpolation, (bool, np.bool_)) or not isinstance(
+        interpolation, (int, np.integer)
+    ):
+        raise TypeError(
+            f"interpolation must be a name, a torchvision InterpolationMode or a Pillow "
+            f"filter constant, got {interpolation!r} ({type(interpolation).__name__})"
+        )
+    if int(interpolation) not in {int(v) for v in _FILTERS.values()}:
+        raise ValueError(f"unknown interpolation {interpolation!r}; expected {expected}")
+    return int(interpolation)
 
 
 class ImageClassification:
@@ -272,20 +318,26 @@ class ImageClassification:
     Args:
         crop_size: side of the square output in pixels (224 for most torchvision weights).
         resize_size: length of the shorter side after resizing, in pixels.
-        mean: per-channel mean subtracted after scaling to [0, 1] (R, G, B), unitless.
-        std: per-channel divisor applied after the mean (R, G, B), unitless, non-zero.
+        mean: per-channel mean subtracted after scaling to [0, 1] (R, G, B), unitless; one
+            value means the same for all three channels.
+        std: per-channel divisor applied after the mean (R, G, B), unitless, non-zero; one
+            value means the same for all three channels.
         interpolation: resize filter name (``"bilinear"`` default), a torchvision
             ``InterpolationMode`` or a Pillow filter constant.
         antialias: accepted for signature compatibility only. As torchvision documents, PIL
-            images are always antialiased when downscaled with bilinear or bicubic.
+            images are always antialiased when downscaled with bilinear or bicubic;
+            ``False`` warns once that it has no effect.
 
     Shape:
         One image -> (3, crop_size, crop_size) float32; a list of N images, or :meth:`batch`
         -> (N, 3, crop_size, crop_size) float32, NCHW.
 
     Raises:
-        ValueError: non-positive sizes, mean/std not of length 3, a zero std, unknown
-            interpolation.
+        TypeError: a size that is not an int (``224.0`` too: torchvision truncates it), mean
+            or std not a sequence of numbers, an interpolation of another type.
+        ValueError: a size < 1, mean or std of a length other than 3 (or 1, which torch
+            broadcasts to the three channels), a zero std, an unknown interpolation name or
+            Pillow constant.
 
     Example:
         >>> from PIL import Image
@@ -305,27 +357,24 @@ class ImageClassification:
         interpolation: Any = "bilinear",
         antialias: bool | None = True,
     ) -> None:
-        for name, value in (("crop_size", crop_size), ("resize_size", resize_size)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, np.integer))
-                or value <= 0
-            ):
-                raise ValueError(
-                    f"{name} must be a positive int (pixels), got {value!r}"
-                )
-        if len(mean) != 3 or len(std) != 3:
+        self.crop_size = _pixels("crop_size", crop_size)
+        self.resize_size = _pixels("resize_size", resize_size)
+        self.mean = _channel_values("mean", mean)
+        self.std = _channel_values("std", std)
+        if np.any(np.asarray(self.std, dtype=np.float32) == 0):
             raise ValueError(
-                f"mean and std need 3 values (R, G, B), got {len(mean)} and {len(std)}"
+                f"std must be non-zero in float32 (it divides), got {tuple(std)}"
             )
-        if any(float(s) == 0.0 for s in std):
-            raise ValueError(f"std must be non-zero, got {tuple(std)}")
-        self.crop_size = int(crop_size)
-        self.resize_size = int(resize_size)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
         self.interpolation = interpolation
         self._filter = _pil_filter(interpolation)
+        if antialias is not None and not isinstance(antialias, (bool, np.bool_)):
+            raise TypeError(f"antialias must be a bool or None, got {antialias!r}")
+        if antialias is False:
+            warnings.warn(
+                "ImageClassification(antialias=False) has no effect: Pillow always "
+                "antialiases when it downscales with bilinear or bicubic filters (torchvision "
+                "ignores the argument for PIL images too, with a warning per call)",
+                UserWarning, stacklevel=2)
         self.antialias = antialias
         # float32 constants, as torch builds them from the Python floats
         self._mean32 = np.asarray(self.mean, dtype=np.float32).reshape(3, 1, 1)

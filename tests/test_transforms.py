@@ -337,22 +337,94 @@ def test_sample_image():
 # --------------------------------------------------------------------------- arguments
 
 
-@pytest.mark.parametrize(
-    "kwargs,match",
-    [
-        ({"crop_size": 0}, "crop_size"),
-        ({"resize_size": -1}, "resize_size"),
-        ({"crop_size": 22.5}, "crop_size"),
-        ({"crop_size": True}, "crop_size"),
-        ({"mean": (0.5, 0.5)}, "mean and std need 3"),
-        ({"std": (0.2, 0.0, 0.2)}, "non-zero"),
-        ({"interpolation": "cubic-ish"}, "unknown interpolation"),
-        ({"interpolation": 12345}, "unknown interpolation"),
-    ],
-)
-def test_invalid_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+# Arguments torchvision's preset refuses too (at construction or at the first call; its
+# exception types vary: TypeError, ValueError, KeyError, RuntimeError), with featx's error.
+_BAD_ARGUMENTS = [
+    ({"resize_size": -1}, ValueError, "resize_size must be a positive number of pixels, got -1"),
+    ({"resize_size": 256.0}, TypeError,
+     "resize_size must be an int number of pixels, got 256.0 (float)"),
+    ({"resize_size": None}, TypeError,
+     "resize_size must be an int number of pixels, got None (NoneType)"),
+    ({"crop_size": "224"}, TypeError,
+     "crop_size must be an int number of pixels, got '224' (str)"),
+    ({"crop_size": (224, 200)}, TypeError,
+     "crop_size must be an int number of pixels, got (224, 200) (tuple)"),
+    ({"mean": 0.5}, TypeError,
+     "mean must be a sequence of 3 numbers (R, G, B), got 0.5 (float)"),
+    ({"std": "abc"}, TypeError, "std must be a sequence of 3 numbers (R, G, B), got 'abc' (str)"),
+    ({"std": ("a", "b", "c")}, TypeError, "std must hold numbers, got 'a' (str) in ('a', 'b', "),
+    ({"mean": (0.1, 0.2, 0.3, 0.4)}, ValueError,
+     "mean needs 3 values (R, G, B) or 1 for all channels, got 4: (0.1, 0.2, 0.3, 0.4)"),
+    ({"std": (0.2, 0.0, 0.2)}, ValueError,
+     "std must be non-zero in float32 (it divides), got (0.2, 0.0, 0.2)"),
+    ({"std": (0.2, 1e-50, 0.2)}, ValueError, "std must be non-zero in float32"),
+    ({"interpolation": "cubic-ish"}, ValueError, "unknown interpolation 'cubic-ish'"),
+    ({"interpolation": None}, TypeError, "interpolation must be a name, a torchvision "
+     "InterpolationMode or a Pillow filter constant, got None (NoneType)"),
+    ({"interpolation": 12345}, ValueError, "unknown interpolation 12345; expected one of "
+     "['bicubic', 'bilinear', 'box', 'hamming', 'lanczos', 'nearest'], a torchvision "
+     "InterpolationMode or a Pillow filter"),
+]
+# Arguments torchvision takes and featx refuses: a fractional or float size (torchvision
+# truncates 224.5 to 224), a bool size (True is a 1-pixel crop there), a 0-pixel crop.
+_REFUSED_ONLY_BY_FEATX = [
+    ({"crop_size": 0}, ValueError, "crop_size must be a positive number of pixels, got 0"),
+    ({"crop_size": 224.0}, TypeError,
+     "crop_size must be an int number of pixels, got 224.0 (float)"),
+    ({"crop_size": 22.5}, TypeError, "crop_size must be an int number of pixels, got 22.5"),
+    ({"crop_size": True}, TypeError, "crop_size must be an int number of pixels, got True"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,message", _BAD_ARGUMENTS + _REFUSED_ONLY_BY_FEATX)
+def test_invalid_arguments(kwargs, error, message):
+    with pytest.raises(error) as e:
         T.ImageClassification(**kwargs)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_one_mean_or_std_value_is_used_for_all_channels():
+    img = _random_rgb(64, 48)
+    np.testing.assert_array_equal(
+        T.ImageClassification(crop_size=32, resize_size=40, mean=(0.5,), std=[0.25])(img),
+        T.ImageClassification(crop_size=32, resize_size=40, mean=(0.5,) * 3,
+                              std=np.full(3, 0.25))(img))
+
+
+def test_antialias_false_warns_that_it_has_no_effect():
+    with pytest.warns(UserWarning, match=r"antialias=False\) has no effect"):
+        T.ImageClassification(antialias=False)
+    with pytest.raises(TypeError, match="antialias must be a bool or None, got 'yes'"):
+        T.ImageClassification(antialias="yes")
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda img: T.center_crop(img, 4.0), TypeError,
+     "size must be an int number of pixels, got 4.0 (float)"),
+    (lambda img: T.center_crop(img, (4, 0)), ValueError,
+     "size[1] (width) must be a positive number of pixels, got 0"),
+    (lambda img: T.center_crop(img, (4, 4, 4)), ValueError,
+     "size must be (height, width) or one int, got (4, 4, 4)"),
+    (lambda img: T.resize_shorter_side(img, "8"), TypeError,
+     "size must be an int number of pixels, got '8' (str)"),
+    (lambda img: T.resize_shorter_side(img, 8, interpolation=2.0), TypeError,
+     "interpolation must be a name"),
+])
+def test_function_arguments(call, error, message):
+    with pytest.raises(error) as e:
+        call(Image.new("RGB", (6, 5)))
+    assert str(e.value).startswith(message), str(e.value)
+
+
+@pytest.mark.oracle
+def test_oracle_torchvision_refuses_the_same_arguments():
+    presets = pytest.importorskip("torchvision.transforms._presets")
+    img = _random_rgb(64, 48)
+    for kwargs, _, _ in _BAD_ARGUMENTS:
+        with pytest.raises((TypeError, ValueError, KeyError, RuntimeError)):
+            presets.ImageClassification(**{"crop_size": 32, **kwargs})(img)
+    for kwargs, _, _ in _REFUSED_ONLY_BY_FEATX:
+        presets.ImageClassification(**{"crop_size": 32, **kwargs})(img)
 
 
 def test_interpolation_choices():
