@@ -726,3 +726,20 @@ def test_oracle_torch_modules_have_the_same_conversions():
         name = call.split("(")[0]
         assert callable(getattr(torch.nn.Module, name)), name
         assert callable(getattr(nn.Module, name)), name
+
+
+@pytest.mark.parametrize("method", ["register_forward_hook", "register_forward_pre_hook"])
+def test_hooks_point_to_the_feature_extractor(method):
+    m = Net()
+    with pytest.raises(NotImplementedError) as e:
+        getattr(m.block, method)(lambda *a: None)
+    assert str(e.value).startswith(
+        f"Block.{method}: featx modules have no hooks. To get the outputs of inner modules, "
+        "use featx.feature_extraction.create_feature_extractor(model, return_nodes=[...])")
+
+
+@pytest.mark.oracle
+def test_oracle_torch_modules_have_the_hook_methods():
+    torch = pytest.importorskip("torch")
+    for name in ("register_forward_hook", "register_forward_pre_hook"):
+        assert callable(getattr(torch.nn.Module, name)) and callable(getattr(nn.Module, name))

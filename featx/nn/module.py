@@ -156,6 +156,14 @@ def _name_failing_module(caller: "Module", error: BaseException) -> None:
             return
 
 
+def _no_hooks(module: Any, method: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{type(module).__name__}.{method}: featx modules have no hooks. To get the outputs "
+        f"of inner modules, use featx.feature_extraction.create_feature_extractor(model, "
+        f"return_nodes=[...]) with their names (module paths such as 'layer1' work; "
+        f"get_graph_node_names(model) lists them all)")
+
+
 def _prefix_hint(missing: list, unexpected: list) -> str:
     """A sentence when every missing key is among the unexpected ones under one extra
     first component (a model saved inside a wrapper, such as DataParallel's
@@ -790,6 +798,15 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Accepted for torch compatibility; featx has no autograd."""
+
+    def register_forward_hook(self, hook: Any, *args: Any, **kwargs: Any) -> NoReturn:
+        """Raises ``NotImplementedError``: featx modules have no hooks; an extractor
+        (``create_feature_extractor``) returns what a forward hook would capture."""
+        raise _no_hooks(self, "register_forward_hook")
+
+    def register_forward_pre_hook(self, hook: Any, *args: Any, **kwargs: Any) -> NoReturn:
+        """Raises ``NotImplementedError``: featx modules have no hooks."""
+        raise _no_hooks(self, "register_forward_pre_hook")
 
     def extra_repr(self) -> str:
         """One-line description of the module's settings for ``repr``."""
