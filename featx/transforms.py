@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -99,12 +99,20 @@ def load_image(
         A decoded PIL image of mode ``"RGB"``, ``size == (width, height)`` in pixels.
 
     Raises:
+        TypeError: ``path`` is not a path (an open file, a PIL image, None, ...).
         FileNotFoundError: ``path`` does not exist.
         IsADirectoryError: ``path`` is a directory.
         ValueError: the file exists but is not a decodable image (unknown format, truncated or
             corrupt data, too many pixels for Pillow's decompression-bomb limit); the message
             names the file.
     """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        hint = ("it is decoded already: featx.transforms.to_rgb(img) converts it to RGB, "
+                "ImageClassification takes it as it is" if isinstance(path, Image.Image)
+                else "for an open file, pass PIL.Image.open(f) to the transform instead")
+        raise TypeError(
+            f"load_image: expected a file path (str or os.PathLike), got "
+            f"{type(path).__name__}; {hint}")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"image file not found: {path!r}")
@@ -392,13 +400,19 @@ class ImageClassification:
             return self.batch(img)
         return self._one(cast(Image.Image, img))  # to_rgb checks what it is
 
-    def batch(self, images: Image.Image | Sequence[Image.Image]) -> np.ndarray:
+    def batch(self, images: Image.Image | Iterable[Image.Image]) -> np.ndarray:
         """Preprocess images into one float32 batch of shape (N, 3, crop_size, crop_size).
 
-        A single image gives N = 1; an empty list gives shape (0, 3, crop_size, crop_size).
+        ``images``: one image (N = 1) or any iterable of them (a list, a generator, ...); an
+        empty one gives shape (0, 3, crop_size, crop_size).
         """
         if isinstance(images, Image.Image):
             images = [images]
+        elif not isinstance(images, Iterable) or isinstance(images, (str, bytes, np.ndarray)):
+            raise TypeError(
+                f"batch: expected a PIL image or an iterable of PIL images, got "
+                f"{type(images).__name__}; use load_image(path) to read files")
+        images = list(images)
         n, size = len(images), self.crop_size
         out: np.ndarray = np.empty((n, 3, size, size), dtype=np.float32)
         for i, im in enumerate(images):

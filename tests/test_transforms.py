@@ -459,3 +459,36 @@ def test_bit_identical_to_torchvision_on_pil_images(size, crop, resize):
     np.testing.assert_array_equal(
         T.ImageClassification(crop_size=crop, resize_size=resize)(img), expected
     )
+
+
+def test_batch_takes_any_iterable_of_images():
+    t = T.ImageClassification(crop_size=8, resize_size=8)
+    imgs = [_random_rgb(9, 12), _random_rgb(12, 9)]
+    want = t.batch(imgs)
+    np.testing.assert_array_equal(t.batch(im for im in imgs), want)
+    np.testing.assert_array_equal(t.batch(tuple(imgs)), want)
+    for bad in (5, "photo.jpg", np.zeros((2, 8, 8, 3), np.uint8)):
+        with pytest.raises(TypeError, match=r"^batch: expected a PIL image or an iterable of "
+                           rf"PIL images, got {type(bad).__name__}; use load_image\(path\)"):
+            t.batch(bad)
+
+
+@pytest.mark.parametrize("bad,says", [
+    (None, "got NoneType; for an open file"),
+    (Image.new("RGB", (2, 2)), "got Image; it is decoded already: featx.transforms.to_rgb"),
+    (3, "got int; for an open file"),
+])
+def test_load_image_needs_a_path(bad, says):
+    with pytest.raises(TypeError) as e:
+        T.load_image(bad)
+    assert str(e.value).startswith(
+        "load_image: expected a file path (str or os.PathLike), " + says), str(e.value)
+
+
+def test_load_image_takes_an_open_files_name_not_the_file(tmp_path):
+    path = tmp_path / "a.png"
+    Image.new("RGB", (3, 2)).save(path)
+    assert T.load_image(path).size == T.load_image(str(path)).size == (3, 2)
+    with open(path, "rb") as f, pytest.raises(TypeError, match="got BufferedReader; for an "
+                                              r"open file, pass PIL\.Image\.open\(f\)"):
+        T.load_image(f)
