@@ -19,6 +19,18 @@ from PIL import Image
 __all__ = ["feature_grid"]
 
 
+def _int_arg(name: str, value: Any, low: int, high: int | None = None, of: str = "") -> int:
+    """``value`` as an int in ``[low, high]``: TypeError if it is no int, ValueError if out.
+
+    ``of`` ends the range's description (" for a batch of 2 feature maps")."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{name} must be {bounds}{of}, got {value}")
+    return int(value)
+
+
 def feature_grid(
     array: Any,
     max_channels: int | None = 64,
@@ -48,11 +60,21 @@ def feature_grid(
         ``nrows * H + (nrows + 1) * padding`` pixels, ``nrows = ceil(shown / ncols)``.
 
     Raises:
+        TypeError: a complex or non-numeric array; ``max_channels``, ``padding``, ``ncols``,
+            ``pad_value`` or ``index`` not an int (``1.0`` neither).
         ValueError: a shape other than (C, H, W) or (N, C, H, W), N > 1 without ``index``,
             ``index`` out of range or given for a (C, H, W) map, an empty map, or
             ``max_channels``, ``ncols`` < 1, ``padding`` < 0, ``pad_value`` outside 0..255.
     """
     a = np.asarray(array)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
+        raise TypeError(f"feature_grid needs a real-valued array, got dtype {a.dtype}")
+    if max_channels is not None:
+        max_channels = _int_arg("max_channels", max_channels, 1)
+    if ncols is not None:
+        ncols = _int_arg("ncols", ncols, 1)
+    padding = _int_arg("padding", padding, 0)
+    pad_value = _int_arg("pad_value", pad_value, 0, 255)
     if a.ndim == 4:
         n = a.shape[0]
         if n == 0:
@@ -66,14 +88,8 @@ def feature_grid(
                     f"index=0..{n - 1} to choose the one to draw (or pass array[i])"
                 )
             index = 0
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
-            -n <= index < n
-        ):
-            raise ValueError(
-                f"index must be an int in [{-n}, {n - 1}] for a batch of {n} feature maps, "
-                f"got {index!r}"
-            )
-        a = a[int(index)]
+        index = _int_arg("index", index, -n, n - 1, f" for a batch of {n} feature maps")
+        a = a[index]
     elif index is not None:
         raise ValueError(
             f"index selects a map of an (N, C, H, W) batch; the array has shape "
@@ -86,15 +102,7 @@ def feature_grid(
         )
     if a.size == 0:
         raise ValueError(f"feature_grid got an empty feature map of shape {a.shape}")
-    if max_channels is not None and max_channels < 1:
-        raise ValueError(f"max_channels must be >= 1 or None, got {max_channels}")
-    if padding < 0:
-        raise ValueError(f"padding must be >= 0 pixels, got {padding}")
-    if not 0 <= pad_value <= 255:
-        raise ValueError(f"pad_value must be in 0..255, got {pad_value}")
     c = a.shape[0] if max_channels is None else min(a.shape[0], max_channels)
-    if ncols is not None and ncols < 1:
-        raise ValueError(f"ncols must be >= 1, got {ncols}")
     cols = min(ncols or math.ceil(math.sqrt(c)), c)
     rows = math.ceil(c / cols)
     h, w = a.shape[1], a.shape[2]

@@ -627,7 +627,8 @@ def test_feature_grid_shape_dtype_and_normalisation():
     np.testing.assert_array_equal(np.asarray(feature_grid(batch, index=1)),
                                   np.asarray(feature_grid(fmap[0])))
     assert feature_grid(batch, index=-1).size == feature_grid(fmap).size
-    with pytest.raises(ValueError, match=r"index must be an int in \[-2, 1\].*got 2"):
+    with pytest.raises(ValueError, match=r"^index must be in -2\.\.1 for a batch of 2 feature "
+                       r"maps, got 2$"):
         feature_grid(batch, index=2)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\) batch.*got index=0"):
         feature_grid(fmap[0], index=0)
@@ -636,5 +637,27 @@ def test_feature_grid_shape_dtype_and_normalisation():
     for index in (None, 0):  # an empty batch (it asked for index=0..-1)
         with pytest.raises(ValueError, match=r"empty batch \(0 feature maps\), shape \(0, 3"):
             feature_grid(np.zeros((0, 3, 4, 4), np.float32), index=index)
-    with pytest.raises(ValueError, match="padding"):
+    with pytest.raises(ValueError, match="^padding must be >= 0, got -1$"):
         feature_grid(fmap, padding=-1)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"max_channels": 2.5}, TypeError, "max_channels must be an int, got 2.5 (float)"),
+    ({"max_channels": 0}, ValueError, "max_channels must be >= 1, got 0"),
+    ({"padding": "1"}, TypeError, "padding must be an int, got '1' (str)"),
+    ({"ncols": 0.5}, TypeError, "ncols must be an int, got 0.5 (float)"),
+    ({"ncols": 0}, ValueError, "ncols must be >= 1, got 0"),
+    ({"pad_value": 1.5}, TypeError, "pad_value must be an int, got 1.5 (float)"),
+    ({"pad_value": 256}, ValueError, "pad_value must be in 0..255, got 256"),
+    ({"index": 1.0}, TypeError, "index must be an int, got 1.0 (float)"),
+    ({"index": True}, TypeError, "index must be an int, got True (bool)"),
+    ({"array": np.zeros((2, 3, 4, 4), complex), "index": 0}, TypeError,
+     "feature_grid needs a real-valued array, got dtype complex128"),
+    ({"array": np.full((3, 4, 4), "a")}, TypeError,
+     "feature_grid needs a real-valued array, got dtype <U1"),
+])
+def test_feature_grid_argument_types_and_ranges(kwargs, error, message):
+    kwargs = {"array": np.zeros((2, 3, 4, 4), np.float32), "index": 1, **kwargs}
+    with pytest.raises(error) as e:
+        feature_grid(**kwargs)
+    assert str(e.value) == message
