@@ -743,3 +743,18 @@ def test_oracle_torch_modules_have_the_hook_methods():
     torch = pytest.importorskip("torch")
     for name in ("register_forward_hook", "register_forward_pre_hook"):
         assert callable(getattr(torch.nn.Module, name)) and callable(getattr(nn.Module, name))
+
+
+@pytest.mark.parametrize("p,error,says", [
+    ("0.5", TypeError, "expected a number in [0, 1], got '0.5' (str)"),
+    (None, TypeError, "expected a number in [0, 1], got None (NoneType)"),
+    (1.5, ValueError, "expected a value in [0, 1], got 1.5"),
+])
+def test_dropout_probability_is_checked(p, error, says):
+    import featx.nn.functional as F
+
+    x = np.ones((2, 3), np.float32)
+    for make in (lambda: nn.Dropout(p), lambda: F.dropout(x, p)):
+        with pytest.raises(error) as e:
+            make()
+        assert str(e.value) == "dropout: p is the probability of zeroing an element, " + says

@@ -472,7 +472,12 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Any:
 
 
 def _check_dropout_p(p: float) -> None:
-    """Raises ValueError unless 0 <= p <= 1 (the drop probability)."""
+    """Raises TypeError unless p is a real number, ValueError unless 0 <= p <= 1."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer,
+                                                             np.floating)):
+        raise TypeError(
+            f"dropout: p is the probability of zeroing an element, expected a "
+            f"number in [0, 1], got {p!r} ({type(p).__name__})")
     if not (0.0 <= p <= 1.0):
         raise ValueError(
             f"dropout: p is the probability of zeroing an element, expected "
