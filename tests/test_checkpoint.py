@@ -10,6 +10,7 @@ round-trips through a live torch and is skipped without it::
 from __future__ import annotations
 
 import importlib.util
+import os
 import pickle
 import pickletools
 import shutil
@@ -163,6 +164,23 @@ def test_folder_is_named_with_what_is_expected(tmp_path, name):
     with pytest.raises(IsADirectoryError, match=r"^weights='.*' is a folder; expected a "
                        r"checkpoint file \(\.pth, .*; the folder holds b\.PTH"):
         featx.models.resnet18(weights=folder)
+
+
+def test_path_and_key_types(tmp_path):
+    path = tmp_path / "w.npz"
+    np.savez(path, **{"a.weight": np.ones(3, "f4")})
+    assert list(load_state_dict_file(os.fsencode(path))) == ["a.weight"]  # as open() does
+    for bad in (None, 3):
+        with pytest.raises(TypeError) as e:
+            load_state_dict_file(bad)
+        assert str(e.value) == ("load_state_dict_file: expected a file path (str or "
+                                f"os.PathLike), got {type(bad).__name__} {bad!r}")
+    with pytest.raises(TypeError, match=r"^load_state_dict_file: key must be the name \(str\) "
+                       r"of a checkpoint entry such as 'model_ema', got int 5$"):
+        load_state_dict_file(path, key=5)
+    with pytest.raises(TypeError, match=r"got str; to read a checkpoint file, pass "
+                       r"featx\.hub\.load_state_dict_file\(path\)$"):
+        featx.nn.Linear(3, 2).load_state_dict(str(path))
 
 
 def test_torch_file_with_any_extension_and_prefix(tmp_path):

@@ -221,6 +221,7 @@ def load_state_dict_file(path: str | os.PathLike[str], *,
         bfloat16), in torch and safetensors files alike.
 
     Raises:
+        TypeError: ``path`` is not a path, or ``key`` not a str.
         UnsafeCheckpointError: a torch file's pickle names a global outside
             featx's allowlist (a pickled model class, ``os.system``, ...);
             nothing in it was run. A ``pickle.UnpicklingError``.
@@ -243,7 +244,15 @@ def load_state_dict_file(path: str | os.PathLike[str], *,
         >>> sd["conv1.weight"].shape, sd["conv1.weight"].dtype
         ((4, 3, 3, 3), dtype('float32'))
     """
-    path = os.fspath(path)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"load_state_dict_file: expected a file path (str or os.PathLike), got "
+            f"{type(path).__name__} {path!r}")
+    if key is not None and not isinstance(key, str):
+        raise TypeError(
+            f"load_state_dict_file: key must be the name (str) of a checkpoint entry such "
+            f"as 'model_ema', got {type(key).__name__} {key!r}")
+    path = os.fsdecode(path)
     refuse_folder(path, "path")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".safetensors":

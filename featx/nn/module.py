@@ -12,6 +12,7 @@ trace runs goes through ``tracer.get_attr`` so that it can be recorded.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -650,9 +651,12 @@ class Module:
             NotImplementedError: ``assign=True``.
         """
         if not isinstance(state_dict, Mapping):
+            hint = ("; to read a checkpoint file, pass "
+                    "featx.hub.load_state_dict_file(path)"
+                    if isinstance(state_dict, (str, os.PathLike)) else "")
             raise TypeError(
                 f"load_state_dict: expected a mapping of names to arrays "
-                f"(e.g. a dict), got {_typename(state_dict)}")
+                f"(e.g. a dict), got {_typename(state_dict)}{hint}")
         bad = [k for k in state_dict if not isinstance(k, str)]
         if bad:
             raise TypeError(
