@@ -43,6 +43,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._args import int_arg
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "BatchInfo",
@@ -94,7 +96,13 @@ def list_images(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
             matches nothing.
         ValueError: ``inputs`` is empty or names no image file at all.
     """
-    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    elif isinstance(inputs, Iterable):
+        inputs = list(inputs)
+    else:
+        raise TypeError(f"inputs must be a path, a glob pattern or a list of them, got "
+                        f"{type(inputs).__name__} {inputs!r}")
     if not inputs:  # (a generator is read once: kept for the message below)
         raise ValueError("no inputs given: expected image files, folders or glob patterns")
     found: set[str] = set()
@@ -351,12 +359,10 @@ class FeatureStream:
 
 
 def _check_options(batch_size: Any, pool: Any, num_workers: Any) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive number of images, got {batch_size!r}")
+    int_arg("batch_size", batch_size, 1, unit="images")
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+    int_arg("num_workers", num_workers, 0, unit="threads")
 
 
 def extract(
@@ -419,8 +425,7 @@ def extract(
 def _make_stream(files: list[str], model_or_extractor: Any, return_nodes: Any, weights: Any,
                  transform: Any, batch_size: int, pool: str, flatten: bool, num_workers: int,
                  start: int, on_skip: Callable[[str, str], None] | None) -> FeatureStream:
-    if not 0 <= start <= len(files):
-        raise ValueError(f"start must be in [0, {len(files)}], got {start}")
+    start = int_arg("start", start, 0, len(files), of=f" (the {len(files)} files found)")
     extractor, transform = _resolve(model_or_extractor, return_nodes, weights, transform)
     return FeatureStream(
         files, extractor, transform, batch_size, pool, flatten, num_workers, start, on_skip

@@ -45,6 +45,8 @@ from typing import Any, cast
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._args import int_arg
+
 __all__ = [
     "ImageClassification",
     "center_crop",
@@ -224,7 +226,7 @@ def resize_shorter_side(
     Raises:
         TypeError: ``size`` is not an int. ValueError: ``size`` < 1, unknown interpolation.
     """
-    new_size = resized_size(img.width, img.height, _pixels("size", size))
+    new_size = resized_size(img.width, img.height, int_arg("size", size, 1, unit="pixels"))
     if new_size == img.size:
         return img
     return img.resize(new_size, _pil_filter(interpolation))
@@ -246,11 +248,12 @@ def center_crop(img: Image.Image, size: int | tuple[int, int]) -> Image.Image:
         ``(h - H) // 2`` on top, the rest right and bottom, as torchvision does.
     """
     if isinstance(size, (tuple, list)) and len(size) == 2:
-        ch, cw = _pixels("size[0] (height)", size[0]), _pixels("size[1] (width)", size[1])
+        ch = int_arg("size[0] (height)", size[0], 1, unit="pixels")
+        cw = int_arg("size[1] (width)", size[1], 1, unit="pixels")
     elif isinstance(size, (tuple, list)):
         raise ValueError(f"size must be (height, width) or one int, got {size!r}")
     else:
-        ch = cw = _pixels("size", size)
+        ch = cw = int_arg("size", size, 1, unit="pixels")
     w, h = img.size
     if cw > w or ch > h:
         left = (cw - w) // 2 if cw > w else 0
@@ -266,17 +269,6 @@ def center_crop(img: Image.Image, size: int | tuple[int, int]) -> Image.Image:
     top = int(round((h - ch) / 2.0))
     left = int(round((w - cw) / 2.0))
     return img.crop((left, top, left + cw, top + ch))
-
-
-def _pixels(name: str, value: Any) -> int:
-    """``value`` as a number of pixels: TypeError if it is not an int, ValueError if < 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"{name} must be an int number of pixels, got {value!r} ({type(value).__name__})"
-        )
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number of pixels, got {value}")
-    return int(value)
 
 
 def _channel_values(name: str, values: Any) -> tuple[float, float, float]:
@@ -365,8 +357,8 @@ class ImageClassification:
         interpolation: Any = "bilinear",
         antialias: bool | None = True,
     ) -> None:
-        self.crop_size = _pixels("crop_size", crop_size)
-        self.resize_size = _pixels("resize_size", resize_size)
+        self.crop_size = int_arg("crop_size", crop_size, 1, unit="pixels")
+        self.resize_size = int_arg("resize_size", resize_size, 1, unit="pixels")
         self.mean = _channel_values("mean", mean)
         self.std = _channel_values("std", std)
         if np.any(np.asarray(self.std, dtype=np.float32) == 0):

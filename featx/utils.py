@@ -16,19 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ._args import int_arg
+
 __all__ = ["feature_grid"]
-
-
-def _int_arg(name: str, value: Any, low: int, high: int | None = None, of: str = "") -> int:
-    """``value`` as an int in ``[low, high]``: TypeError if it is no int, ValueError if out.
-
-    ``of`` ends the range's description (" for a batch of 2 feature maps")."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be {bounds}{of}, got {value}")
-    return int(value)
 
 
 def feature_grid(
@@ -70,11 +60,11 @@ def feature_grid(
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
         raise TypeError(f"feature_grid needs a real-valued array, got dtype {a.dtype}")
     if max_channels is not None:
-        max_channels = _int_arg("max_channels", max_channels, 1)
+        max_channels = int_arg("max_channels", max_channels, 1)
     if ncols is not None:
-        ncols = _int_arg("ncols", ncols, 1)
-    padding = _int_arg("padding", padding, 0)
-    pad_value = _int_arg("pad_value", pad_value, 0, 255)
+        ncols = int_arg("ncols", ncols, 1)
+    padding = int_arg("padding", padding, 0)
+    pad_value = int_arg("pad_value", pad_value, 0, 255)
     if a.ndim == 4:
         n = a.shape[0]
         if n == 0:
@@ -88,7 +78,7 @@ def feature_grid(
                     f"index=0..{n - 1} to choose the one to draw (or pass array[i])"
                 )
             index = 0
-        index = _int_arg("index", index, -n, n - 1, f" for a batch of {n} feature maps")
+        index = int_arg("index", index, -n, n - 1, of=f" for a batch of {n} feature maps")
         a = a[index]
     elif index is not None:
         raise ValueError(

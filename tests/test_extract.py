@@ -182,6 +182,25 @@ def test_extract_pool_flatten_and_model_name(weights):
         reduce_features({"a": np.zeros((1, 2, 3, 3))}, pool="sum")
 
 
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive number of images, got 0"),
+    ({"batch_size": 2.0}, TypeError, "batch_size must be an int number of images, got 2.0 (float)"),
+    ({"batch_size": True}, TypeError, "batch_size must be an int number of images, got True"),
+    ({"num_workers": -1}, ValueError, "num_workers must be >= 0, got -1"),
+    ({"num_workers": 1.5}, TypeError, "num_workers must be an int number of threads, got 1.5"),
+    ({"start": 1.0}, TypeError, "start must be an int, got 1.0 (float)"),
+    ({"start": 2}, ValueError, "start must be in 0..1 (the 1 files found), got 2"),
+    ({"inputs": None}, TypeError, "inputs must be a path, a glob pattern or a list of them, got "
+     "NoneType None"),
+])
+def test_extract_argument_types_and_ranges(kwargs, error, message):
+    model = featx.models.resnet18().eval()
+    kwargs = {"inputs": sample_image_path(), **kwargs}
+    with pytest.raises(error) as e:
+        list(extract(model, return_nodes=["fc"], **kwargs))
+    assert str(e.value).startswith(message), str(e.value)
+
+
 # --------------------------------------------------------------------------- writer + resume
 
 
