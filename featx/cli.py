@@ -379,6 +379,10 @@ def _output_path(path: str) -> str:
     """The .npz path to write, checked before any work is done."""
     if not path.strip() or os.path.basename(path) in ("", ".npz"):
         raise CLIError(f"--out needs a file name, got {path!r}")
+    for given in (path, path + ".npz"):  # /dev/null would become /dev/null.npz, in /dev
+        if os.path.exists(given) and not (os.path.isfile(given) or os.path.isdir(given)):
+            raise CLIError(
+                f"--out {given!r} is a device, pipe or socket; expected a .npz file name")
     out = path if path.endswith(".npz") else path + ".npz"
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):

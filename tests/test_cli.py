@@ -749,3 +749,13 @@ def test_largest_seed_is_accepted_and_printed(tmp_path):
                "--input-size", "32", "--out", str(tmp_path / "f.npz"))
     assert proc.returncode == 0, proc.stderr
     assert f"seed {2**64 - 1};" in proc.stdout
+
+
+def test_out_that_is_a_device_is_refused_not_suffixed(tmp_path):
+    # '--out /dev/null' wrote /dev/null.npz (a new file in /dev) before.
+    assert not os.path.isfile(os.devnull)
+    proc = run("extract", "resnet18", "--nodes", "layer1", "--input-size", "32",
+               "--out", os.devnull, cwd=tmp_path)
+    _assert_one_line_error(proc, f"--out {os.devnull!r} is a device, pipe or socket; "
+                           "expected a .npz file name")
+    assert not os.path.exists(os.devnull + ".npz")
