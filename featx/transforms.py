@@ -293,23 +293,25 @@ def _channel_values(name: str, values: Any) -> tuple[float, float, float]:
 
 
 def _pil_filter(interpolation: Any) -> int:
-    # Accepts a name, torchvision's InterpolationMode (its .value is the name) or a PIL constant.
+    # Accepts a name, torchvision's InterpolationMode (its .value is the name) or a Pillow
+    # filter: an int constant or a member of Pillow's Resampling IntEnum (which has a .value
+    # too, an int, so ints are told apart first).
     expected = f"one of {sorted(_FILTERS)}, a torchvision InterpolationMode or a Pillow filter"
+    if isinstance(interpolation, (int, np.integer)) and not isinstance(
+        interpolation, (bool, np.bool_)
+    ):
+        if int(interpolation) not in {int(v) for v in _FILTERS.values()}:
+            raise ValueError(f"unknown interpolation {interpolation!r}; expected {expected}")
+        return int(interpolation)
     if isinstance(interpolation, str) or hasattr(interpolation, "value"):
         name = str(getattr(interpolation, "value", interpolation)).lower()
         if name not in _FILTERS:
             raise ValueError(f"unknown interpolation {interpolation!r}; expected {expected}")
         return int(_FILTERS[name])
-    if isinstance(interpolation, (bool, np.bool_)) or not isinstance(
-        interpolation, (int, np.integer)
-    ):
-        raise TypeError(
-            f"interpolation must be a name, a torchvision InterpolationMode or a Pillow "
-            f"filter constant, got {interpolation!r} ({type(interpolation).__name__})"
-        )
-    if int(interpolation) not in {int(v) for v in _FILTERS.values()}:
-        raise ValueError(f"unknown interpolation {interpolation!r}; expected {expected}")
-    return int(interpolation)
+    raise TypeError(
+        f"interpolation must be a name, a torchvision InterpolationMode or a Pillow "
+        f"filter constant, got {interpolation!r} ({type(interpolation).__name__})"
+    )
 
 
 class ImageClassification:

@@ -440,6 +440,11 @@ def test_interpolation_choices():
     np.testing.assert_array_equal(
         bicubic, T.ImageClassification(interpolation=int(Image.BICUBIC))(img)
     )
+    np.testing.assert_array_equal(  # Pillow's IntEnum (it has a .value, an int)
+        bicubic, T.ImageClassification(interpolation=Image.Resampling.BICUBIC)(img)
+    )
+    with pytest.raises(TypeError, match=r"interpolation must be .*got True \(bool\)"):
+        T.ImageClassification(interpolation=True)
     assert not np.array_equal(bicubic, T.ImageClassification()(img))
     assert "crop_size=224" in repr(T.ImageClassification())
 
