@@ -273,6 +273,24 @@ def mlp_channels_first_spec(mlp: OpSpec, permute: OpSpec) -> OpSpec | None:
     return OpSpec("mlp", mlp.inputs, dict(mlp.attrs, channels_first=1))
 
 
+def layer_norm_channels_first_spec(permute: OpSpec,
+                                   ln: OpSpec) -> OpSpec | None:
+    """The one layer_norm call equal to ``permute`` moving dim 1 last
+    (NCHW -> NHWC), then ``ln`` over that last dim on its output; None if
+    the calls are no such pair (the caller checks that ln reads permute's
+    output, inputs[0], and nothing else does)."""
+    dims = tuple(permute.attrs["dims"])
+    n = len(dims)
+    if (permute.name != "permute" or ln.name != "layer_norm"
+            or ln.attrs.get("channels_first") or n < 2
+            or ln.attrs["normalized_ndim"] != 1
+            or tuple(d % n for d in dims)
+            != (0,) + tuple(range(2, n)) + (1,)):
+        return None
+    return OpSpec("layer_norm", (permute.inputs[0],) + tuple(ln.inputs[1:]),
+                  dict(ln.attrs, channels_first=1))
+
+
 def mlp_scale_spec(mlp: OpSpec, slot: int, ndim: int,
                    mul: OpSpec) -> OpSpec | None:
     """The one mlp call equal to channels-first ``mlp`` (whose ndim-D value

@@ -1,6 +1,6 @@
 """conv2d -> batch_norm (-> activation), batch_norm -> activation,
-add -> relu, linear -> activation and linear -> gelu -> linear (mlp)
-fusion in the plan (featx.fx.graph_module._fuse): results
+add -> relu, linear -> activation, linear -> gelu -> linear (mlp) and
+permute -> layer_norm fusion in the plan (featx.fx.graph_module._fuse): results
 unchanged, never across a returned node, BN fusions never in train mode,
 BN parameters read at run time."""
 from __future__ import annotations
@@ -519,10 +519,11 @@ def test_convnext_mlp_fused_and_unchanged():
                                   ["features.1", "features.3"]).eval()
     ops = _fused_ops(ex)
     assert "gelu" not in ops and "linear" not in ops
-    # per block one permute is left (NCHW -> NHWC before the LayerNorm);
-    # the one back and the layer_scale mul are in the mlp step
+    # the permute NCHW -> NHWC before each LayerNorm is in the
+    # layer_norm step, the one back and the layer_scale mul in the mlp
+    # step; stage 2's LayerNorm2d keeps its permute back
     assert ops.count("mlp") == 6 and "mul" not in ops
-    assert ops.count("permute") == 6 + 2  # + stage 2's LayerNorm2d
+    assert ops.count("permute") == 1 and ops.count("layer_norm") == 6 + 1
     x = _x(1, 3, 64, 64)
     out, ref = ex(x), _unfused(ex).run((x,))
     for k in ref:
@@ -629,3 +630,22 @@ def test_eval_stochastic_depth_is_an_identity_and_adds_lower():
     assert _fused_ops(ex).count("add") == 9  # every residual block's
     x = _x(1, 3, 64, 64)
     np.testing.assert_array_equal(ex(x)["classifier.1"], model(x))
+
+
+@pytest.mark.parametrize("asked", [[], ["features.1.0.block.1"]])
+def test_permute_into_layer_norm_unless_asked(asked):
+    """ConvNeXt's permute NCHW -> NHWC -> LayerNorm is one channels-first
+    layer_norm step, the same bits as the unfused steps, in both modes; a
+    returned permute stays a step of its own, read by the layer_norm."""
+    model = models.convnext_tiny()
+    ex = create_feature_extractor(model, asked + ["features.1.0.block.2"])
+    x = _x(2, 3, 32, 32)
+    for mode in ("eval", "train"):
+        getattr(ex, mode)()
+        assert _fused_ops(ex, mode)[-2:] == (["permute", "layer_norm"]
+                                             if asked else
+                                             ["conv2d", "layer_norm"])
+        out, ref = ex(x), _unfused(ex, mode).run((x,))
+        assert list(out) == list(ref)
+        for k in ref:
+            np.testing.assert_array_equal(out[k], ref[k])

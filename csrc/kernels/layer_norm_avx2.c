@@ -8,11 +8,16 @@
  *
  *   x: (*, D1, .., Dk)   w, b: (D1, .., Dk) optional   y: like x
  *
- * Work split (ith, nth): rows, as the reference.
+ * Work split (ith, nth): rows, as the reference. channels_first: x
+ * (N, C, ...) is moved into y's rows 8 pixels at a time by 8 x 8
+ * transposes in registers (the permute kernel's), each row then
+ * normalised in place while in L1 by the same row code; work items:
+ * (image, band of 8 pixels).
  */
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/transpose_avx2.h"
 #include "ops/ops.h"
 
 void fx_f32_layer_norm__avx2(const fx_kargs *a, int ith, int nth);
@@ -109,43 +114,73 @@ normalize8(__m256 v, __m256 mean, __m256 rstd, const float *w,
     return v;
 }
 
+/* One row: y[0..n) = the layer norm of xs[0..n) (y may be xs). */
+static void
+norm_row(const float *xs, float *y, int64_t inner, double eps,
+         const float *w, const float *b)
+{
+    const __m256i none = _mm256_setzero_si256();
+    double mean, sq;
+    __m256 vm, vr;
+    int64_t i;
+
+    row_stats(xs, inner, &mean, &sq);
+    vm = _mm256_set1_ps((float)mean);
+    vr = _mm256_set1_ps((float)(1.0 / sqrt(sq / (double)inner + eps)));
+    for (i = 0; i + 8 <= inner; i += 8) {
+        _mm256_storeu_ps(y + i, normalize8(_mm256_loadu_ps(xs + i), vm, vr,
+                                           w, b, i, none, 1));
+    }
+    if (i < inner) {
+        const __m256i m = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32((int)(inner - i)),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+        _mm256_maskstore_ps(y + i, m,
+                            normalize8(_mm256_maskload_ps(xs + i, m), vm, vr,
+                                       w, b, i, m, 0));
+    }
+}
+
 void
 fx_f32_layer_norm__avx2(const fx_kargs *a, int ith, int nth)
 {
     const fx_layer_norm_params *p = a->params;
-    const fx_tensor *x = &a->in[0];
+    const float *x = a->in[0].data;
     const float *w = a->n_in > 1 ? a->in[1].data : NULL;
     const float *b = a->n_in > 2 ? a->in[2].data : NULL;
-    const __m256i none = _mm256_setzero_si256();
-    int64_t inner = 1, rows, r, i, begin, end;
-    int32_t d;
+    int64_t c, rows, s, bands, item, r, begin, end, q, q0, q1, k;
 
-    for (d = x->ndim - (int32_t)p->normalized_ndim; d < x->ndim; d++) {
-        inner *= x->shape[d];
-    }
-    rows = inner > 0 ? fx_tensor_numel(x) / inner : 0;
-    fx__split(rows, ith, nth, &begin, &end);
-    for (r = begin; r < end; r++) {
-        const float *xs = x->data + r * inner;
-        float *y = a->out->data + r * inner;
-        double mean, sq;
-        __m256 vm, vr;
-
-        row_stats(xs, inner, &mean, &sq);
-        vm = _mm256_set1_ps((float)mean);
-        vr = _mm256_set1_ps((float)(1.0 / sqrt(sq / (double)inner + p->eps)));
-        for (i = 0; i + 8 <= inner; i += 8) {
-            _mm256_storeu_ps(y + i, normalize8(_mm256_loadu_ps(xs + i), vm,
-                                               vr, w, b, i, none, 1));
+    fx__layer_norm_rows(a, &c, &rows);
+    if (!p->channels_first || rows == 0) {
+        fx__split(rows, ith, nth, &begin, &end);
+        for (r = begin; r < end; r++) {
+            norm_row(x + r * c, a->out->data + r * c, c, p->eps, w, b);
         }
-        if (i < inner) {
-            const __m256i m = _mm256_cmpgt_epi32(
-                _mm256_set1_epi32((int)(inner - i)),
-                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        return;
+    }
+    s = rows / a->in[0].shape[0];
+    bands = (s + 7) / 8;
+    fx__split(a->in[0].shape[0] * bands, ith, nth, &begin, &end);
+    for (item = begin; item < end; item++) {
+        const float *xn = x + item / bands * c * s;
+        float *yn = a->out->data + item / bands * c * s;
 
-            _mm256_maskstore_ps(y + i, m,
-                                normalize8(_mm256_maskload_ps(xs + i, m), vm,
-                                           vr, w, b, i, m, 0));
+        q0 = item % bands * 8;
+        q1 = q0 + 8 < s ? q0 + 8 : s;
+        k = 0;
+        if (q1 - q0 == 8) {
+            for (; k + 8 <= c; k += 8) {
+                fx__transpose8(xn + k * s + q0, s, yn + q0 * c + k, c);
+            }
+        }
+        for (q = q0; q < q1; q++) {
+            int64_t j;
+
+            for (j = k; j < c; j++) {
+                yn[q * c + j] = xn[j * s + q];
+            }
+            norm_row(yn + q * c, yn + q * c, c, p->eps, w, b);
         }
     }
 }

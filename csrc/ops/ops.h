@@ -110,6 +110,7 @@ typedef struct fx_gelu_params {
 typedef struct fx_layer_norm_params {
     int64_t normalized_ndim; /* normalise over the last k dims */
     double eps;
+    int channels_first; /* x (N, C, ...) read as its permute (N, ..., C) */
 } fx_layer_norm_params;
 
 typedef struct fx_permute_params {
@@ -167,7 +168,7 @@ typedef struct fx_conv2d_bn_params {
 #define FX__NATTRS_SILU 0
 #define FX__NATTRS_SIGMOID 0
 #define FX__NATTRS_GELU 1
-#define FX__NATTRS_LAYER_NORM 2
+#define FX__NATTRS_LAYER_NORM 3
 #define FX__NATTRS_PERMUTE 1
 #define FX__NATTRS_CONV2D_BN 6
 #define FX__NATTRS_ADD_RELU 0
@@ -365,6 +366,10 @@ fx_status fx__linear_shapes(const char *op, const fx_tensor *x,
  * (b may be NULL: 0); w: (n, k). */
 void fx__linear_row(const float *x, const float *w, const float *b,
                     int64_t k, int64_t n, int64_t act, float *y);
+
+/* layer_norm (ops/layer_norm.c): the row length D and the number of
+ * rows of the output (its leading dims; channels_first: N * pixels). */
+void fx__layer_norm_rows(const fx_kargs *a, int64_t *inner, int64_t *rows);
 
 /* mlp (ops/mlp.c): the AVX2 kernel's rows per block for C input and OUT
  * output features: a multiple of FX__GEMM_NR, at most FX__MLP_ROWS, and

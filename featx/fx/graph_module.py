@@ -20,6 +20,7 @@ from .. import _core, _rng
 from .._errors import OpError
 from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
                    as_meta, conv2d_bn_spec, linear_act_spec,
+                   layer_norm_channels_first_spec,
                    mlp_channels_first_spec, mlp_scale_spec, mlp_spec)
 from .._tensor_methods import METHODS
 from ..nn import Module, Parameter
@@ -323,7 +324,10 @@ def _fuse(steps: list[tuple], wanted: set[int],
       array, see csrc/ops/mlp.c), unless the second linear has an
       activation of its own to fuse; with a permute back to channels
       first after it (-> a per-channel scale: ConvNeXt's
-      ``permute -> layer_scale *``) fused too.
+      ``permute -> layer_scale *``) fused too;
+    * permute NCHW -> NHWC -> layer_norm over C (ConvNeXt's blocks and
+      LayerNorm2d) becomes one channels-first layer_norm step (the
+      permuted array never exists).
 
     A link is fused only if the producer is not a returned output and its
     slot has exactly one use among all steps (Python steps' templates
@@ -381,6 +385,14 @@ def _fuse(steps: list[tuple], wanted: set[int],
             out[last] = (steps[last][0], "kernel", fused.name, fused.inputs,
                          fused.attrs, st[5])
             drop.update({pos, bn} - {last})
+        elif st[2] == "permute" and pos not in drop:
+            ln = readers.sole_reader(pos, ("layer_norm",))
+            spec = None if ln is None else layer_norm_channels_first_spec(
+                OpSpec(*st[2:5]), OpSpec(*steps[ln][2:5]))
+            if ln is not None and spec is not None:
+                out[ln] = (steps[ln][0], "kernel", spec.name, spec.inputs,
+                           spec.attrs, st[5])
+                drop.add(pos)
         elif st[2] == "add":
             relu = readers.sole_reader(pos, ("relu",))
             if relu is not None:

@@ -55,6 +55,15 @@ CASES = [
     (1, 9, 9, 5, 3, 1, 2, 2, False),         # ... dilation 2, 1 left
     (3, 5, 2, 3, 3, 1, 1, 1, True),          # ... across images
     (1, 10, 12, 11, 5, 1, 2, 1, True),       # ... rows < 16, 5x5
+    # ... 7x7 stride 1 (ConvNeXt's 14x14 and 7x7 planes): 4 pixels of a
+    # row at a time, the last 4 overlapping; rows of 4..15 and of 3
+    (1, 9, 14, 14, 7, 1, 3, 1, True),
+    (2, 8, 7, 7, 7, 1, 3, 1, True),
+    (1, 8, 5, 6, 7, 1, 3, 1, False),
+    (1, 8, 9, 9, 7, 1, 3, 1, True),
+    (1, 8, 4, 4, 7, 1, 3, 1, True),
+    (1, 8, 3, 3, 7, 1, 3, 1, True),
+    (1, 8, 6, 15, 7, 1, 2, 1, True),         # padding 2: narrower rows
 ]
 
 
@@ -110,6 +119,7 @@ def test_depthwise_input_layouts(isa):
     ((3, 9, 7, 7), 1, 3),    # ... and blocks of 8 planes, split anywhere
     ((2, 9, 12, 12), 1, 5),
     ((2, 9, 14, 13), 2, 5),
+    ((2, 9, 14, 14), 1, 7),  # 7x7 stride 1 blocks of 8 planes
 ])
 def test_depthwise_thread_count_does_not_change_results(isa, shape, stride,
                                                         k):
@@ -157,6 +167,11 @@ def test_depthwise_nonfinite_like_reference(isa, stride):
     ((1, 12, 14, 13), 5, 2),   # ... stride 2
     ((1, 10, 12, 11), 5, 1),   # ... rows < 16, 5x5
     ((3, 8, 2, 3), 3, 1),
+    ((1, 9, 14, 14), 7, 1),    # 7x7 stride 1: 4 pixels of a row at a time
+    ((2, 8, 7, 7), 7, 1),
+    ((1, 8, 9, 9), 7, 1),
+    ((1, 8, 5, 6), 7, 1),
+    ((1, 8, 3, 3), 7, 1),      # rows < 4: the general order of pixels
 ])
 def test_depthwise_channel_does_not_depend_on_path(isa, shape, k, stride):
     """An inf weight in one channel sends the call off the blocks of 8

@@ -129,3 +129,65 @@ def test_layer_norm_agrees_with_scalar_kernel(isa, d):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     fin = np.isfinite(want)
     np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5, atol=1e-5)
+
+
+def _last_to_channels(x):
+    """x (N, C, ...) permuted to (N, ..., C), contiguous."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+
+
+# C: the 8-channel transposes' remainders; the pixels: 8-pixel bands and
+# their remainders (49 = 6*8 + 1), one pixel, a 3-D input
+@pytest.mark.parametrize("shape", [
+    (2, 13, 5, 7), (1, 96, 7, 7), (3, 8, 3, 3), (2, 17, 9), (2, 24, 1, 1),
+    (1, 3, 4, 4), (2, 5), (0, 4, 3, 3), (2, 16, 8, 2)])
+@pytest.mark.parametrize("affine", [(True, True), (False, False)])
+def test_layer_norm_channels_first_is_permute_then_layer_norm(isa, shape,
+                                                               affine):
+    """channels_first: x (N, C, ...) normalised over C into (N, ..., C),
+    the same bits as permute -> layer_norm on the same ISA, and close to
+    the float64 reference; for 1, 2 and 3 threads."""
+    from featx import _core
+
+    rng = np.random.default_rng(sum(shape))
+    x = rand(rng, *shape) * 3 + 2
+    if x.size:
+        x.reshape(-1)[x.size // 3] = np.nan  # spreads over its row only
+    c = shape[1]
+    w = rand(rng, c) if affine[0] else None
+    b = rand(rng, c) if affine[1] else None
+    attrs = {"normalized_ndim": 1, "eps": 1e-6}
+    want = call("layer_norm", [_last_to_channels(x), w, b], attrs, isa)
+    before = _core.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            _core.set_num_threads(n)
+            got = call("layer_norm", [x, w, b],
+                       dict(attrs, channels_first=True), isa)
+            np.testing.assert_array_equal(got, want)
+    finally:
+        _core.set_num_threads(before)
+    fin = np.isfinite(want)
+    r = ref.layer_norm(_last_to_channels(x), 1, w, b, 1e-6)
+    assert np.array_equal(fin, np.isfinite(r))
+    assert_close(np.where(fin, want, 0), np.where(fin, r, 0), rtol=2e-5)
+
+
+def test_layer_norm_channels_first_errors(isa):
+    x = np.zeros((2, 3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match=r"channels_first needs "
+                       r"normalized_ndim 1 .* got normalized_ndim 2 and "
+                       r"shape \(2, 3, 4, 5\)"):
+        call("layer_norm", [x], {"normalized_ndim": 2, "eps": 1e-5,
+                                 "channels_first": True}, isa)
+    with pytest.raises(ValueError, match=r"at least 2 dimensions.*shape "
+                       r"\(3,\)"):
+        call("layer_norm", [np.zeros(3, np.float32)],
+             {"normalized_ndim": 1, "eps": 1e-5, "channels_first": True},
+             isa)
+    with pytest.raises(ValueError, match=r"weight must have the shape of the "
+                       r"last 1 dims of the permuted input \(2, 4, 5, 3\), "
+                       r"got \(5,\)"):
+        call("layer_norm", [x, np.ones(5, np.float32)],
+             {"normalized_ndim": 1, "eps": 1e-5, "channels_first": True},
+             isa)
