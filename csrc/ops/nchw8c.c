@@ -207,7 +207,9 @@ fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p, const fx_tensor *x,
         /* one packed block: KC input channels by OCB output channels */
         const int64_t c = x->shape[1] * 8;
         const int64_t kc = c < FX__GEMM_KC ? c : FX__GEMM_KC;
-        const int64_t ob = oc < FX__NCHW8C_OCB ? oc : FX__NCHW8C_OCB;
+        /* whole pairs of 8-channel output blocks */
+        const int64_t ob = oc < FX__NCHW8C_OCB ? (oc + 15) / 16 * 16
+                                               : FX__NCHW8C_OCB;
 
         floats = (size_t)(kc * ob);
     } else {

@@ -78,6 +78,11 @@ PW_CASES = [
     (1, 520, 3, 2, 136, 1, 1, 0, 1, False),   # three K blocks, OC > 128
     (2, 8, 3, 1, 88, 1, 1, 0, 2, False),      # dilation of a 1x1: no-op
     (1, 96, 14, 14, 8, 1, 1, 0, 1, False),
+    # tiles of every height: 2 pixels, 4, 7 = 3 + 4, 10 = 5 + 5
+    (3, 8, 1, 2, 16, 1, 1, 0, 1, False),
+    (1, 16, 2, 2, 40, 1, 1, 0, 1, False),
+    (1, 32, 1, 7, 24, 1, 1, 0, 1, False),
+    (2, 16, 2, 5, 8, 1, 1, 0, 1, False),
 ]
 DW_CASES = [
     (1, 8, 1, 1, 8, 3, 1, 1, 1, True),        # 1x1 plane, all padding
@@ -95,6 +100,9 @@ DW_CASES = [
     (1, 8, 11, 12, 8, 3, 3, 1, 1, True),      # stride 3
     (1, 16, 40, 37, 16, 3, 1, 1, 1, True),    # many interior pixels
     (0, 8, 5, 5, 8, 3, 1, 1, 1, True),        # batch 0
+    (1, 8, 15, 16, 8, 3, 2, 2, 2, True),      # stride 2, dilation 2
+    (2, 16, 20, 19, 16, 7, 2, 3, 1, True),
+    (1, 8, 9, 11, 8, 3, (2, 1), (0, 1), (1, 2), True),  # asymmetric
 ]
 CASES = PW_CASES + DW_CASES
 
@@ -151,6 +159,13 @@ def test_conv2d_bn_nchw8c_matches_reference_and_plain_op(isa, case, act):
     # the plain layout's op on the same ISA: the same bits
     np.testing.assert_array_equal(
         y, blocked(call("conv2d_bn", inputs, attrs, plain_op(isa))))
+
+
+def test_nchw8c_ops_have_their_own_kernels(isa):
+    for name in ("to_nchw8c", "from_nchw8c", "conv2d_bn_nchw8c",
+                 "adaptive_avg_pool2d_nchw8c"):
+        kernel = _core.kernel_name(name, isa)
+        assert kernel.endswith("_ref") == (isa == "scalar"), kernel
 
 
 @pytest.mark.parametrize("conv_bias", [False, True])
