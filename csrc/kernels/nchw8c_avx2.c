@@ -380,45 +380,76 @@ pointwise(const fx_kargs *a, int ith, int nth, const float *alpha,
 typedef struct dw_args {
     int64_t h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
     const float *x;  /* the block's input planes, (H, W, 8) */
+    /* where the vector sums read the block: pixel (i, j)'s tap (u, v)
+     * at src[((i*SH + roff + u*DH)*ld + j*SW + coff + v*DW)*8]: x itself
+     * (roff -PH, coff -PW, ld W) or its zero-padded copy (0, 0, W+2PW) */
+    const float *src;
+    int64_t roff, coff, ld;
     const float *wt; /* the block's taps, [KH*KW][8] */
     const float *res;
     float *y;        /* the block's output row, (OW, 8) */
     __m256 bias, al, be;
 } dw_args;
 
+/* The taps of kernel rows u (into acc0) and, if two, u + 1 (into acc1),
+ * columns [v0, v1), for np pixels from (i, j); the two rows' FMAs
+ * interleaved (8 chains in flight for 4 pixels), each chain in column
+ * order. */
+FX_INLINE void
+dw_tap_rows(const int np, const int two, const dw_args *d, int64_t i,
+            int64_t j, int64_t u, int64_t v0, int64_t v1, __m256 *acc0,
+            __m256 *acc1)
+{
+    const int64_t r0 = (i * d->sh + d->roff + u * d->dh) * d->ld
+                       + j * d->sw + d->coff;
+    const int64_t r1 = r0 + d->dh * d->ld;
+    int64_t v;
+    int k;
+
+    for (v = v0; v < v1; v++) {
+        const __m256 w0 = _mm256_loadu_ps(d->wt + (u * d->kw + v) * 8);
+        const __m256 w1 = two ? _mm256_loadu_ps(d->wt
+                                                + ((u + 1) * d->kw + v) * 8)
+                              : w0;
+        const float *p0 = d->src + (r0 + v * d->dw) * 8;
+        const float *p1 = d->src + (r1 + v * d->dw) * 8;
+
+        for (k = 0; k < np; k++) {
+            acc0[k] = _mm256_fmadd_ps(
+                w0, _mm256_loadu_ps(p0 + k * d->sw * 8), acc0[k]);
+            if (two) {
+                acc1[k] = _mm256_fmadd_ps(
+                    w1, _mm256_loadu_ps(p1 + k * d->sw * 8), acc1[k]);
+            }
+        }
+    }
+}
+
 /* The sums of np (1..4) pixels j, j+1, .. of output row i over kernel
- * rows [u0, u1) and columns [v0, v1) (all inside the input), plus the
- * bias: even and odd kernel rows in two chains, added. */
+ * rows [u0, u1) and columns [v0, v1), plus the bias: the taps of the
+ * even kernel rows and of the odd ones in two chains, each in (row,
+ * column) order, added. */
 FX_INLINE void
 dw_sums(const int np, const dw_args *d, int64_t i, int64_t j, int64_t u0,
         int64_t u1, int64_t v0, int64_t v1, __m256 out[4])
 {
     __m256 ev[4], od[4];
-    int64_t u, v;
+    int64_t u = u0;
     int k;
 
     for (k = 0; k < np; k++) {
         ev[k] = _mm256_setzero_ps();
         od[k] = _mm256_setzero_ps();
     }
-    for (u = u0; u < u1; u++) {
-        const int64_t row = (i * d->sh - d->ph + u * d->dh) * d->w
-                            + j * d->sw - d->pw;
-
-        for (v = v0; v < v1; v++) {
-            const __m256 wv = _mm256_loadu_ps(d->wt + (u * d->kw + v) * 8);
-            const float *px = d->x + (row + v * d->dw) * 8;
-
-            for (k = 0; k < np; k++) {
-                const __m256 xv = _mm256_loadu_ps(px + k * d->sw * 8);
-
-                if (u % 2 == 0) {
-                    ev[k] = _mm256_fmadd_ps(wv, xv, ev[k]);
-                } else {
-                    od[k] = _mm256_fmadd_ps(wv, xv, od[k]);
-                }
-            }
-        }
+    if (u < u1 && u % 2 != 0) {
+        dw_tap_rows(np, 0, d, i, j, u, v0, v1, od, od);
+        u++;
+    }
+    for (; u + 1 < u1; u += 2) {
+        dw_tap_rows(np, 1, d, i, j, u, v0, v1, ev, od);
+    }
+    if (u < u1) {
+        dw_tap_rows(np, 0, d, i, j, u, v0, v1, ev, ev);
     }
     for (k = 0; k < np; k++) {
         out[k] = _mm256_add_ps(_mm256_add_ps(ev[k], od[k]), d->bias);
@@ -476,6 +507,37 @@ dw_out(const int64_t act, const int np, const dw_args *d, int64_t j,
     }
 }
 
+/* Pixels [j0, j1) of row i, 4 at a time, over the taps' rows [u0, u1)
+ * and all their columns (each inside src). */
+FX_INLINE void
+dw_span(const int64_t act, const dw_args *d, int64_t i, int64_t j0,
+        int64_t j1, int64_t u0, int64_t u1)
+{
+    __m256 s[4];
+    int64_t j;
+
+    for (j = j0; j + 4 <= j1; j += 4) {
+        dw_sums(4, d, i, j, u0, u1, 0, d->kw, s);
+        dw_out(act, 4, d, j, s);
+    }
+    switch (j1 - j) {
+    case 3:
+        dw_sums(3, d, i, j, u0, u1, 0, d->kw, s);
+        dw_out(act, 3, d, j, s);
+        break;
+    case 2:
+        dw_sums(2, d, i, j, u0, u1, 0, d->kw, s);
+        dw_out(act, 2, d, j, s);
+        break;
+    case 1:
+        dw_sums(1, d, i, j, u0, u1, 0, d->kw, s);
+        dw_out(act, 1, d, j, s);
+        break;
+    default:
+        break;
+    }
+}
+
 /* [lo, hi) of the taps t (< k) with 0 <= base + t*step < n. */
 FX_INLINE void
 tap_range(int64_t base, int64_t step, int64_t k, int64_t n, int64_t *lo,
@@ -492,7 +554,9 @@ tap_range(int64_t base, int64_t step, int64_t k, int64_t n, int64_t *lo,
 }
 
 /* Output row i of the block (act a constant where inlined); lane_vec
- * NULL: every lane by the vector sums. */
+ * NULL: every lane by the vector sums. From the padded copy, every pixel
+ * takes all taps; from x, the interior columns do, and the border ones
+ * skip the taps outside the input. */
 FX_INLINE void
 dw_row(const int64_t act, const dw_args *d, int64_t i, const int *lane_vec,
        const float *bias)
@@ -500,6 +564,10 @@ dw_row(const int64_t act, const dw_args *d, int64_t i, const int *lane_vec,
     int64_t u0, u1, v0, v1, j, jlo, jhi;
     __m256 s[4];
 
+    if (d->roff == 0 && lane_vec == NULL) {
+        dw_span(act, d, i, 0, d->ow, 0, d->kh);
+        return;
+    }
     tap_range(i * d->sh - d->ph, d->dh, d->kh, d->h, &u0, &u1);
     /* interior columns: every tap column inside the row */
     jlo = (d->pw + d->sw - 1) / d->sw;
@@ -509,17 +577,19 @@ dw_row(const int64_t act, const dw_args *d, int64_t i, const int *lane_vec,
     jhi = jhi < d->ow ? jhi : d->ow;
     jlo = jlo < jhi ? jlo : jhi;
     for (j = 0; j < d->ow; j++) {
-        if (j == jlo && lane_vec == NULL) {
-            for (; j + 4 <= jhi; j += 4) {
-                dw_sums(4, d, i, j, u0, u1, 0, d->kw, s);
-                dw_out(act, 4, d, j, s);
-            }
+        if (j == jlo && lane_vec == NULL && d->roff != 0) {
+            dw_span(act, d, i, jlo, jhi, u0, u1);
+            j = jhi;
             if (j >= d->ow) {
                 break;
             }
         }
-        tap_range(j * d->sw - d->pw, d->dw, d->kw, d->w, &v0, &v1);
-        dw_sums(1, d, i, j, u0, u1, v0, v1, s);
+        if (d->roff == 0) { /* the padded copy: every tap */
+            dw_sums(1, d, i, j, 0, d->kh, 0, d->kw, s);
+        } else {
+            tap_range(j * d->sw - d->pw, d->dw, d->kw, d->w, &v0, &v1);
+            dw_sums(1, d, i, j, u0, u1, v0, v1, s);
+        }
         if (lane_vec != NULL) {
             dw_scalar(d, bias, lane_vec, i, j, &s[0]);
         }
@@ -527,10 +597,11 @@ dw_row(const int64_t act, const dw_args *d, int64_t i, const int *lane_vec,
     }
 }
 
-/* Rows [r0, r1) of all (n, block, row) rows, with activation act. */
+/* Rows [r0, r1) of all (n, block, row) rows, with activation act; pad:
+ * the padded copy (its borders zeroed here), or NULL. */
 FX_INLINE void
 dw_run(const int64_t act, const fx_kargs *a, dw_args *d, const float *alpha,
-       const float *beta, float *wt, int64_t r0, int64_t r1)
+       const float *beta, float *wt, float *pad, int64_t r0, int64_t r1)
 {
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
     const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
@@ -540,6 +611,10 @@ dw_run(const int64_t act, const fx_kargs *a, dw_args *d, const float *alpha,
     float bv[8];
 
     d->wt = wt;
+    if (pad != NULL && r0 < r1) {
+        memset(pad, 0,
+               (size_t)((d->h + 2 * d->ph) * d->ld * 8) * sizeof(float));
+    }
     for (r = r0; r < r1; r++) {
         if (r / d->oh != blk) {
             const int64_t cb = r / d->oh % cbn;
@@ -561,6 +636,15 @@ dw_run(const int64_t act, const fx_kargs *a, dw_args *d, const float *alpha,
             d->al = _mm256_loadu_ps(alpha + cb * 8);
             d->be = _mm256_loadu_ps(beta + cb * 8);
             d->x = x->data + blk * d->h * d->w * 8;
+            d->src = d->x;
+            if (pad != NULL) {
+                for (t = 0; t < d->h; t++) {
+                    memcpy(pad + ((t + d->ph) * d->ld + d->pw) * 8,
+                           d->x + t * d->w * 8,
+                           (size_t)(d->w * 8) * sizeof(float));
+                }
+                d->src = pad;
+            }
         }
         d->y = a->out->data + r * d->ow * 8;
         d->res = a->n_in > 7 && a->in[7].data != NULL
@@ -576,6 +660,7 @@ depthwise(const fx_kargs *a, int ith, int nth, const float *alpha,
 {
     const fx_conv2d_bn_params *p = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
+    float *pad = NULL;
     dw_args d;
     int64_t r0, r1;
 
@@ -591,25 +676,34 @@ depthwise(const fx_kargs *a, int ith, int nth, const float *alpha,
     d.pw = p->conv.padding.v[1];
     d.dh = p->conv.dilation.v[0];
     d.dw = p->conv.dilation.v[1];
+    d.roff = -d.ph;
+    d.coff = -d.pw;
+    d.ld = d.w;
+    if (fx__dwconv_nchw8c_padded(&p->conv, x, d.ow)) {
+        pad = wt + (d.kh * d.kw * 8 + 15) / 16 * 16;
+        d.roff = 0;
+        d.coff = 0;
+        d.ld = d.w + 2 * d.pw;
+    }
     fx__split(x->shape[0] * x->shape[1] * d.oh, ith, nth, &r0, &r1);
     switch (p->act) {
     case FX_ACT_RELU:
-        dw_run(FX_ACT_RELU, a, &d, alpha, beta, wt, r0, r1);
+        dw_run(FX_ACT_RELU, a, &d, alpha, beta, wt, pad, r0, r1);
         break;
     case FX_ACT_RELU6:
-        dw_run(FX_ACT_RELU6, a, &d, alpha, beta, wt, r0, r1);
+        dw_run(FX_ACT_RELU6, a, &d, alpha, beta, wt, pad, r0, r1);
         break;
     case FX_ACT_HARDSWISH:
-        dw_run(FX_ACT_HARDSWISH, a, &d, alpha, beta, wt, r0, r1);
+        dw_run(FX_ACT_HARDSWISH, a, &d, alpha, beta, wt, pad, r0, r1);
         break;
     case FX_ACT_SILU:
-        dw_run(FX_ACT_SILU, a, &d, alpha, beta, wt, r0, r1);
+        dw_run(FX_ACT_SILU, a, &d, alpha, beta, wt, pad, r0, r1);
         break;
     case FX_ACT_GELU:
-        dw_run(FX_ACT_GELU, a, &d, alpha, beta, wt, r0, r1);
+        dw_run(FX_ACT_GELU, a, &d, alpha, beta, wt, pad, r0, r1);
         break;
     default:
-        dw_run(FX_ACT_NONE, a, &d, alpha, beta, wt, r0, r1);
+        dw_run(FX_ACT_NONE, a, &d, alpha, beta, wt, pad, r0, r1);
         break;
     }
 }

@@ -196,9 +196,24 @@ fx__conv2d_nchw8c_pointwise(const fx_conv2d_params *p, const fx_tensor *w)
            && p->padding.v[0] == 0 && p->padding.v[1] == 0;
 }
 
+int
+fx__dwconv_nchw8c_padded(const fx_conv2d_params *p, const fx_tensor *x,
+                         int64_t ow)
+{
+    /* padding and the plane each at most FX__NCHW8C_PAD_MAX, so the
+     * product cannot overflow */
+    const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
+    const int64_t h = x->shape[2], wd = x->shape[3];
+
+    return ow < FX__NCHW8C_PAD_OW && ph <= FX__NCHW8C_PAD_MAX
+           && pw <= FX__NCHW8C_PAD_MAX && h <= FX__NCHW8C_PAD_MAX
+           && wd <= FX__NCHW8C_PAD_MAX
+           && (h + 2 * ph) * (wd + 2 * pw) * 8 <= FX__NCHW8C_PAD_MAX;
+}
+
 size_t
 fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p, const fx_tensor *x,
-                               const fx_tensor *w)
+                               const fx_tensor *w, int64_t ow)
 {
     const int64_t oc = w->shape[0];
     size_t floats;
@@ -213,8 +228,12 @@ fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p, const fx_tensor *x,
 
         floats = (size_t)(kc * ob);
     } else {
-        /* one 8-channel block's taps */
-        floats = (size_t)(w->shape[2] * w->shape[3] * 8);
+        /* one 8-channel block's taps, then maybe its padded planes */
+        floats = (size_t)((w->shape[2] * w->shape[3] * 8 + 15) / 16 * 16);
+        if (fx__dwconv_nchw8c_padded(p, x, ow)) {
+            floats += (size_t)((x->shape[2] + 2 * p->padding.v[0])
+                               * (x->shape[3] + 2 * p->padding.v[1]) * 8);
+        }
     }
     return fx__conv2d_bn_affine_bytes(oc)
            + (floats * sizeof(float) + 63) / 64 * 64;
@@ -289,7 +308,8 @@ fx_conv2d_bn_nchw8c_infer(const void *params, int32_t n_in,
                                 fx__shape_str(r, s2, sizeof(s2)));
         }
     }
-    *workspace = fx__conv2d_bn_nchw8c_workspace(&p->conv, &in[0], w);
+    *workspace = fx__conv2d_bn_nchw8c_workspace(&p->conv, &in[0], w,
+                                                out->shape[3]);
     return FX_OK;
 }
 

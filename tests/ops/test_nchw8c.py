@@ -98,7 +98,10 @@ DW_CASES = [
     (1, 8, 10, 9, 8, 3, 2, 0, 1, True),       # no padding, stride 2
     (1, 8, 11, 12, 8, 5, 2, 3, 1, True),      # padding past half the kernel
     (1, 8, 11, 12, 8, 3, 3, 1, 1, True),      # stride 3
-    (1, 16, 40, 37, 16, 3, 1, 1, 1, True),    # many interior pixels
+    # rows of 32+ pixels: from x itself, interior and border pixels;
+    # narrower ones from a zero-padded copy, unless the plane is too big
+    (1, 16, 40, 37, 16, 3, 1, 1, 1, True),
+    (1, 8, 100, 40, 8, 3, 2, 1, 1, True),
     (0, 8, 5, 5, 8, 3, 1, 1, 1, True),        # batch 0
     (1, 8, 15, 16, 8, 3, 2, 2, 2, True),      # stride 2, dilation 2
     (2, 16, 20, 19, 16, 7, 2, 3, 1, True),
@@ -216,8 +219,8 @@ def test_conv2d_bn_nchw8c_does_not_depend_on_thread_count(isa, case):
         np.testing.assert_array_equal(r, results[0])
 
 
-@pytest.mark.parametrize("case", [DW_CASES[2], DW_CASES[5], PW_CASES[2]],
-                         ids=str)
+@pytest.mark.parametrize("case", [DW_CASES[2], DW_CASES[5], DW_CASES[13],
+                                  PW_CASES[2]], ids=str)
 def test_conv2d_bn_nchw8c_nonfinite_like_plain_op(isa, case):
     inputs = _inputs(case, 9)
     inputs[1][0].flat[0] = np.inf
@@ -365,3 +368,28 @@ def test_global_pool_nchw8c_errors():
               r"nchw8c layout.*got shape \(1, 2, 3, 3, 4\)")
     _op_error("adaptive_avg_pool2d_nchw8c", [x[:, :, :0]],
               {"output_size": (1, 1)}, "empty spatial size")
+
+
+# ---- the channel scale: inner-block broadcasting of the binary ops ----------
+
+@pytest.mark.parametrize("name, f", [
+    ("mul", np.multiply), ("add", np.add), ("sub", np.subtract),
+    ("div", np.divide),
+    ("add_relu", lambda u, v: np.where(u + v < 0, np.float32(0), u + v))])
+@pytest.mark.parametrize("xs, zs", [
+    ((2, 3, 5, 7, 8), (2, 3, 1, 1, 8)),      # nchw8c * gate
+    ((2, 3, 1, 1, 8), (2, 3, 5, 7, 8)),      # ... the other way round
+    ((1, 2, 3, 4, 16), (1, 2, 1, 1, 16)),    # blocks of 16
+    ((3, 5, 8), (5, 8)),                     # leading dims broadcast
+    ((4, 3, 8), (4, 1, 8)),
+    ((4, 3, 5), (4, 1, 5)),                  # blocks of 5: the general path
+    ((2, 1, 3, 1, 8), (2, 1, 1, 1, 8)),      # size-1 dims
+    ((2, 0, 3, 3, 8), (2, 0, 1, 1, 8)),      # empty
+], ids=str)
+def test_block_broadcast_binary_ops_match_numpy(isa, name, f, xs, zs):
+    rng = np.random.default_rng(13)
+    x, z = rand(rng, *xs), rand(rng, *zs)
+    expect = f(x, z).astype(np.float32)
+    for n in (1, 2, 3):
+        with threads(n):
+            np.testing.assert_array_equal(call(name, [x, z], {}, isa), expect)
