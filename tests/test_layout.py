@@ -311,6 +311,58 @@ def test_errors_are_those_of_the_plain_plan(shape):
     _check_values(ex, (1, 3, 9, 7))  # still usable
 
 
+class TwoStems(nn.Module):
+    """Two branches of 16 channels added at the end; their planes differ
+    (by one row and column) for odd input sizes."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem1 = Conv2dNormActivation(3, 16, stride=2)
+        self.stem2 = Conv2dNormActivation(3, 16, kernel_size=2, stride=2,
+                                          padding=0)
+        self.a = nn.Sequential(InvertedResidual(16, 16, 1, 4),
+                               InvertedResidual(16, 16, 1, 4))
+        self.b = nn.Sequential(InvertedResidual(16, 16, 1, 4),
+                               InvertedResidual(16, 16, 1, 4))
+
+    def forward(self, x):
+        return self.a(self.stem1(x)) + self.b(self.stem2(x))
+
+
+def test_add_of_values_not_provably_of_one_shape_stays_plain():
+    ex = create_feature_extractor(_randomize(TwoStems().eval()), ["add"])
+    steps = _steps(ex)
+    ops = _ops(steps)
+    assert ops[-3:] == ["from_nchw8c", "from_nchw8c", "add"]
+    assert ops.count("conv2d_bn_nchw8c") == 12
+    _check_values(ex, (2, 3, 16, 12))
+    x = _x(1, 3, 15, 16)
+    with pytest.raises(ValueError) as blocked:
+        ex(x)
+    with pytest.raises(ValueError) as plain:
+        _plan(ex, "scalar", blocked=False).run((x,))
+    assert str(blocked.value) == str(plain.value)
+    assert "node 'add'" in str(blocked.value)
+
+
+class CrossGate(Net):
+    """b3's output scaled by a gate pooled from b2's output: not provably
+    of b3's batch, so the product stays plain."""
+
+    def forward(self, x):
+        y = self.b2(self.b1(self.stem(x)))
+        gate = featx.nn.functional.sigmoid(self.pool(y))
+        return self.b3(y) * gate
+
+
+def test_scale_by_a_gate_of_another_value_stays_plain():
+    ex = create_feature_extractor(_randomize(CrossGate().eval()), ["mul"])
+    ops = _ops(_steps(ex))
+    assert ops[-2:] == ["from_nchw8c", "mul"] and "reshape" not in ops
+    assert "adaptive_avg_pool2d_nchw8c" in ops
+    _check_values(ex)
+
+
 # ---- models ------------------------------------------------------------
 
 STAGES = {

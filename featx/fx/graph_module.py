@@ -486,17 +486,22 @@ def _blocked_layout(steps: list[tuple], wanted: set[int],
     Which steps run blocked, in step order: a conv2d_bn that
     conv2d_bn_nchw8c runs (:func:`_conv_kind`) whose input is blocked or
     provably (N, C, H, W) with the C its weights expect (then converted
-    with to_nchw8c); an elementwise step (:data:`_LAYOUT_UNARY`,
-    :data:`_LAYOUT_BINARY`) whose slot operands are all blocked, or
-    blocked and convertible with the same channels; the channel scale of a
+    with to_nchw8c); a unary elementwise step (:data:`_LAYOUT_UNARY`) of a
+    blocked value; a binary one (:data:`_LAYOUT_BINARY`) of a blocked
+    value and a blocked or convertible one provably of the same shape
+    (same channels, N, H and W from the same value through shape-keeping
+    steps), so that it cannot fail where the plain step would have
+    succeeded or fail otherwise; the channel scale of a
     squeeze-and-excitation block, x * gate with x blocked and the gate
     provably (N, C, 1, 1) from a global average pool of x (the gate is
     reshaped to (N, C/8, 1, 1, 8), same memory); and a global average pool
     of a blocked value (adaptive_avg_pool2d_nchw8c, whose output is
     plain). Steps joined by blocked values form chains; a chain is kept
     only if it has a depthwise conv (where the layout pays most) and at
-    least as many convs as conversions, so ResNet, DenseNet and ConvNeXt
-    keep their plain plans.
+    least twice as many convs as conversions, so ResNet, DenseNet and
+    ConvNeXt keep their plain plans. The blocked ops equal the plain ones
+    bit for bit (csrc/ops/nchw8c.c), so results never change, and a conv
+    that fails names its node with the plain op's message.
 
     A blocked step keeps its node's name and writes a fresh slot; its
     own slot gets the plain value from one from_nchw8c, before the first
