@@ -131,18 +131,23 @@ block_loop(fx__binop op, const float *full, const float *part, float *y,
            int64_t m, int64_t b, int64_t begin, int64_t end,
            const int part_right)
 {
-    int64_t blk, k;
+    int64_t blk = begin, k, stop;
 
-    for (blk = begin; blk < end; blk++) {
-        const float *f = full + blk * b, *pp = part + blk / m * b;
-        float *yb = y + blk * b;
+    while (blk < end) {
+        const float *pp = part + blk / m * b;
 
-        for (k = 0; k < b; k += 8) {
-            const __m256 fv = _mm256_loadu_ps(f + k);
-            const __m256 pv = _mm256_loadu_ps(pp + k);
+        stop = (blk / m + 1) * m < end ? (blk / m + 1) * m : end;
+        for (; blk < stop; blk++) {
+            const float *f = full + blk * b;
+            float *yb = y + blk * b;
 
-            _mm256_storeu_ps(yb + k, part_right ? vapply(op, fv, pv)
-                                                : vapply(op, pv, fv));
+            for (k = 0; k < b; k += 8) {
+                const __m256 fv = _mm256_loadu_ps(f + k);
+                const __m256 pv = _mm256_loadu_ps(pp + k);
+
+                _mm256_storeu_ps(yb + k, part_right ? vapply(op, fv, pv)
+                                                    : vapply(op, pv, fv));
+            }
         }
     }
 }

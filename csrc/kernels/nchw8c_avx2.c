@@ -26,21 +26,27 @@
  *   packs only the chunks it touches.
  *
  * conv2d_bn_nchw8c, depthwise: per 8-channel block and output row, 4
- *   output pixels at a time inside the plane (every tap in it) and one at
- *   a time at its borders, taps outside the input skipped; each pixel's
- *   taps of the even kernel rows and of the odd ones are two FMA chains
- *   in (row, column) order, added, plus the bias: the plain layout's
- *   vector kernel's arithmetic (kernels/dwconv2d_avx2.c, whose padding
- *   zeros add exact zeros), so the results are its results. A channel
- *   whose weights are not all finite, or a conv of stride above 2 along
- *   the width, takes the plain kernel's scalar formula instead (one sum
- *   over the taps in order, a multiply and an add each), lane by lane.
- *   One difference remains: the plain kernel also takes that formula
- *   for rows too wide for its row ring (W + 2*PW from about 8000 pixels,
- *   less for tall or dilated kernels); there the two differ by rounding
- *   (both within the reference's float32 bound). Work split: by (n,
- *   block, output row); the block's taps are gathered into the thread's
- *   slot when the block changes.
+ *   output pixels at a time (8 FMA chains: two kernel rows' taps
+ *   interleaved); each pixel's taps of the even kernel rows and of the
+ *   odd ones are two FMA chains in (row, column) order, added, plus the
+ *   bias: the plain layout's vector kernel's arithmetic
+ *   (kernels/dwconv2d_avx2.c), so the results are its results. Rows
+ *   narrower than FX__NCHW8C_PAD_OW read the block from a zero-padded
+ *   copy in the thread's slot (the plain kernel adds the same exact
+ *   zeros), so every pixel takes every tap; wider ones read x itself,
+ *   the interior pixels every tap, the border ones one at a time
+ *   skipping the taps outside (a padding tap, fma(w, 0, s), gives s
+ *   back, but for the sign of a zero s; the bias then turns a zero sum
+ *   into +0, so only a bias of exactly -0 can tell the two apart: the
+ *   sign of a zero output). A channel whose weights are not all finite, or a conv of
+ *   stride above 2 along the width, takes the plain kernel's scalar
+ *   formula instead (one sum over the taps in order, a multiply and an
+ *   add each), lane by lane. One difference remains: the plain kernel
+ *   also takes that formula for rows too wide for its row ring (W + 2*PW
+ *   from about 8000 pixels, less for tall or dilated kernels); there the
+ *   two differ by rounding (both within the reference's float32 bound).
+ *   Work split: by (n, block, output row); the block's taps (and padded
+ *   copy) are made when the block changes.
  *
  * adaptive_avg_pool2d_nchw8c: the 32 partial sums of fx__plane_sum, 8
  *   channels a vector, 8 partial sums at a time; the same operations in

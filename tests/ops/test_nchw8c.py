@@ -102,6 +102,8 @@ DW_CASES = [
     # narrower ones from a zero-padded copy, unless the plane is too big
     (1, 16, 40, 37, 16, 3, 1, 1, 1, True),
     (1, 8, 100, 40, 8, 3, 2, 1, 1, True),
+    (1, 8, 3, 700, 8, 3, 1, 1, 1, True),
+    (1, 8, 5, 400, 8, 5, 2, 2, 1, True),
     (0, 8, 5, 5, 8, 3, 1, 1, 1, True),        # batch 0
     (1, 8, 15, 16, 8, 3, 2, 2, 2, True),      # stride 2, dilation 2
     (2, 16, 20, 19, 16, 7, 2, 3, 1, True),
@@ -206,7 +208,8 @@ def test_conv2d_bn_nchw8c_residual_is_the_add_op(isa, case, act):
 
 
 @pytest.mark.parametrize("case", [PW_CASES[2], PW_CASES[3], PW_CASES[5],
-                                  DW_CASES[2], DW_CASES[4], DW_CASES[13]],
+                                  DW_CASES[2], DW_CASES[4], DW_CASES[13],
+                                  DW_CASES[15]],
                          ids=str)
 def test_conv2d_bn_nchw8c_does_not_depend_on_thread_count(isa, case):
     inputs = _inputs(case, 8)
@@ -220,7 +223,7 @@ def test_conv2d_bn_nchw8c_does_not_depend_on_thread_count(isa, case):
 
 
 @pytest.mark.parametrize("case", [DW_CASES[2], DW_CASES[5], DW_CASES[13],
-                                  PW_CASES[2]], ids=str)
+                                  DW_CASES[15], PW_CASES[2]], ids=str)
 def test_conv2d_bn_nchw8c_nonfinite_like_plain_op(isa, case):
     inputs = _inputs(case, 9)
     inputs[1][0].flat[0] = np.inf
