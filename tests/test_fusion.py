@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from featx import _core, models
-from featx.fx.graph_module import compile_plan
+from featx.fx.graph_module import compile_plan, plan_steps
 from featx.models.feature_extraction import create_feature_extractor
 
 
@@ -240,9 +240,8 @@ def test_conv_norm_activation_not_fused_in_training():
 
 
 def _python_steps_names(ex, mode="eval"):
-    kernels = {slot for slot, _, _ in ex._plans[mode].kernels()}
-    return [name for i, name, kind, *_ in ex._graphs[mode].nodes
-            if kind != "placeholder" and i not in kernels]
+    steps, _ = plan_steps(ex._graphs[mode], ex, mode == "train")
+    return [st[5] for st in steps if st[1] == "python"]
 
 
 def test_residual_add_relu_is_one_kernel_step():
@@ -596,8 +595,8 @@ def test_operator_on_a_parameter_is_a_kernel_step():
 def _leaf_ops(ex, mode="eval"):
     from featx.fx.graph_module import op_label
 
-    kernels = {slot for slot, _, _ in ex._plans[mode].kernels()}
-    return [(name, op_label(ex, kind, target), i in kernels)
+    python = set(_python_steps_names(ex, mode))
+    return [(name, op_label(ex, kind, target), name not in python)
             for i, name, kind, target, *_ in ex._graphs[mode].nodes
             if kind == "call_module"]
 
@@ -627,7 +626,10 @@ def test_eval_stochastic_depth_is_an_identity_and_adds_lower():
     model = _model("efficientnet_b0")
     ex = create_feature_extractor(model, ["features.3", "classifier.1"])
     ex.eval()
-    assert _fused_ops(ex).count("add") == 9  # every residual block's
+    # every residual block's (the blocked layout then makes each the
+    # residual input of the projection conv before it)
+    steps, _ = plan_steps(ex._graphs["eval"], ex, False, blocked=False)
+    assert [st[2] for st in steps].count("add") == 9
     x = _x(1, 3, 64, 64)
     np.testing.assert_array_equal(ex(x)["classifier.1"], model(x))
 

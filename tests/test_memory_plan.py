@@ -17,6 +17,7 @@ import pytest
 
 import featx
 from featx import _core, models
+from featx.fx import graph_module as gm
 from featx._op import SlotRef
 from featx.models.feature_extraction import create_feature_extractor
 
@@ -169,6 +170,38 @@ def test_resnet_residual_runs_in_place():
     ops = {slot: op for slot, op, _ in ex._plans["eval"].kernels()}
     assert sorted({ops[s] for s in reuse}) == ["add_relu"]
     assert len(reuse) == 16
+
+
+def test_blocked_squeeze_excitation_scale_runs_in_place():
+    """In mobilenet_v3_large's blocked plan (tests/test_layout.py) the SE
+    block's x (N, C/8, H, W, 8) * gate (N, C/8, 1, 1, 8) writes into x's
+    dead buffer as the plain layout's mul did; values equal a plan that
+    reuses nothing, over calls of varied shapes."""
+    ex = create_feature_extractor(models.mobilenet_v3_large().eval(),
+                                  ["features.6", "features.16"])
+    plan = ex._plans["eval"]
+    ops = {slot: op for slot, op, _ in plan.kernels()}
+    reuse = {s: ins for s, ins in plan._reuse() if ops[s] == "mul"}
+    assert len(reuse) == 8  # one per SE block
+    steps = {st[0]: st for st in gm.plan_steps(ex._graphs["eval"], ex,
+                                               False)[0]}
+    for out, ins in reuse.items():
+        # x first (the gate, of another shape, can never be taken)
+        assert ins[0] == steps[out][3][1]
+        assert ops[ins[0]] == "conv2d_bn_nchw8c"
+    real = _core.Plan
+    gm._core.Plan = lambda **kw: real(**kw, reuse=False)
+    try:
+        fresh = gm.compile_plan(ex._graphs["eval"], ex, False,
+                                _core.isa_mask())
+    finally:
+        gm._core.Plan = real
+    for shape in SHAPES[:4]:
+        x = _x(*shape)
+        got, want = ex(x), fresh.run((x,))
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+    assert plan._arenas()[0][0] > 0
 
 
 # resnet18: relu_1 is the ReLU after a block's residual add

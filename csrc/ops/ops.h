@@ -142,6 +142,12 @@ typedef struct fx_conv2d_bn_params {
     int64_t act; /* fx_act */
 } fx_conv2d_bn_params;
 
+/* The nchw8c layout's ops (ops/nchw8c.c) */
+typedef fx_unary_params fx_to_nchw8c_params;
+typedef fx_unary_params fx_from_nchw8c_params;
+typedef fx_conv2d_bn_params fx_conv2d_bn_nchw8c_params;
+typedef fx_adaptive_avg_pool2d_params fx_adaptive_avg_pool2d_nchw8c_params;
+
 /* ---- per-op declarations, from ops.def ------------------------------ */
 
 /* Number of attributes of each op. The attrs arrays are declared with
@@ -173,6 +179,10 @@ typedef struct fx_conv2d_bn_params {
 #define FX__NATTRS_CONV2D_BN 6
 #define FX__NATTRS_ADD_RELU 0
 #define FX__NATTRS_MLP 2
+#define FX__NATTRS_TO_NCHW8C 0
+#define FX__NATTRS_FROM_NCHW8C 0
+#define FX__NATTRS_CONV2D_BN_NCHW8C 6
+#define FX__NATTRS_ADAPTIVE_AVG_POOL2D_NCHW8C 1
 
 #define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
@@ -215,6 +225,8 @@ double fx_max_pool2d_cost(const void *params, int32_t n_in,
                           const fx_tensor *in, const fx_tensor *out);
 double fx_avg_pool2d_cost(const void *params, int32_t n_in,
                           const fx_tensor *in, const fx_tensor *out);
+double fx_conv2d_bn_nchw8c_cost(const void *params, int32_t n_in,
+                                const fx_tensor *in, const fx_tensor *out);
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -340,6 +352,10 @@ void fx__avg_pool2d_row(const fx_avg_pool2d_params *p, const float *x,
  * same bits. */
 #define FX__SUM_LANES 32
 float fx__plane_sum(const float *x, int64_t n);
+
+/* fx__plane_sum of x[0], x[stride], ..., x[(n-1)*stride] (ops/nchw8c.c:
+ * the global pooling of one channel of the nchw8c layout). */
+float fx__plane_sum_strided(const float *x, int64_t n, int64_t stride);
 
 /* Blocking of the packed GEMM used by conv2d and linear (see
  * kernels/gemm_avx2.c): the right-hand side B (K x N) is packed per thread
@@ -481,5 +497,37 @@ void fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
  * 64), followed by the conv's GEMM block. */
 size_t fx__conv2d_bn_affine_bytes(int64_t oc);
 void fx__conv2d_bn_affine(const fx_kargs *a, float *alpha, float *beta);
+
+/* The nchw8c layout (ops/nchw8c.c): (N, C/8, H, W, 8), element
+ * (n, c, h, w) at [n, c / 8, h, w, c % 8].
+ * fx__nchw8c_check: FX_OK if t (`name`, for the message) is a 5-D array
+ * whose last dim is 8, else FX_ERR_SHAPE naming op and t's shape.
+ * fx__nchw8c_plain: the (N, C, H, W) shape of the nchw8c array t (data
+ * kept). */
+fx_status fx__nchw8c_check(const char *op, const char *name,
+                           const fx_tensor *t, fx_error *err);
+void fx__nchw8c_plain(const fx_tensor *t, fx_tensor *plain);
+
+/* conv2d_bn_nchw8c: 1 if the conv is its pointwise kind (1x1 kernel,
+ * groups 1, stride 1, padding 0), else it is depthwise. The per-thread
+ * workspace (output width ow): fx__conv2d_bn_affine_bytes(OC) bytes of
+ * alpha and beta, then (pointwise) one block of packed weights, at most
+ * FX__GEMM_KC input channels by FX__NCHW8C_OCB output channels (see
+ * kernels/nchw8c_avx2.c), or (depthwise) one 8-channel block's taps,
+ * KH*KW*8 floats rounded up to 16, then, if fx__dwconv_nchw8c_padded,
+ * the block's zero-padded input planes, (H + 2*PH) x (W + 2*PW) pixels
+ * of 8 floats: for output rows narrower than FX__NCHW8C_PAD_OW (whose
+ * borders are a large share) and planes of at most FX__NCHW8C_PAD_MAX
+ * floats. */
+#define FX__NCHW8C_OCB 64
+#define FX__NCHW8C_PAD_OW 32
+#define FX__NCHW8C_PAD_MAX 32768
+int fx__conv2d_nchw8c_pointwise(const fx_conv2d_params *p,
+                                const fx_tensor *w);
+int fx__dwconv_nchw8c_padded(const fx_conv2d_params *p, const fx_tensor *x,
+                             int64_t ow);
+size_t fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p,
+                                      const fx_tensor *x, const fx_tensor *w,
+                                      int64_t ow);
 
 #endif /* FX_OPS_H */

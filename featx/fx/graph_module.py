@@ -432,9 +432,339 @@ def _fuse(steps: list[tuple], wanted: set[int],
     return [st for pos, st in enumerate(out) if pos not in drop]
 
 
+# The blocked layout "nchw8c" (csrc/ops/nchw8c.c): an (N, C, H, W) value
+# with C % 8 == 0 stored as the C-contiguous (N, C/8, H, W, 8) array, so
+# pointwise and depthwise convs keep 8 channels in a vector's lanes.
+_BLOCK = 8
+
+# Kernel ops that compute each element from the elements at the same place
+# only (and broadcast as NumPy does), so they give the same values in any
+# layout when all their slot operands share it.
+_LAYOUT_UNARY = frozenset(("relu", "relu6", "hardswish", "hardsigmoid",
+                           "silu", "sigmoid", "gelu"))
+_LAYOUT_BINARY = frozenset(("add", "sub", "mul", "div", "add_relu"))
+
+
+def _conv_kind(st: tuple) -> str | None:
+    """"pointwise" or "depthwise" if kernel step ``st`` is a conv2d_bn call
+    conv2d_bn_nchw8c runs (1x1, groups 1, stride 1, padding 0; or groups
+    == input channels == output channels), both channel counts multiples
+    of 8 by its weights' shape; else None."""
+    if st[2] != "conv2d_bn" or not isinstance(st[3][0], int):
+        return None
+    w, attrs = st[3][1], st[4]
+    oc, cg, kh, kw = w.shape
+    if oc % _BLOCK or attrs["groups"] * cg % _BLOCK:
+        return None
+    if ((kh, kw) == (1, 1) and attrs["groups"] == 1
+            and tuple(attrs["stride"]) == (1, 1)
+            and tuple(attrs["padding"]) == (0, 0)):
+        return "pointwise"
+    return "depthwise" if cg == 1 and attrs["groups"] == oc else None
+
+
+def _out_channels(st: tuple, channels: dict[int, int]) -> int | None:
+    """The channels C of kernel step ``st``'s value if it is provably a 4-D
+    (N, C, H, W) array whenever the step succeeds, from its weights' shape
+    or from its slot inputs' entries in ``channels``; else None."""
+    op, ins = st[2], st[3]
+    if op in ("conv2d", "conv2d_bn") and isinstance(ins[1], np.ndarray):
+        return int(ins[1].shape[0])
+    known = [channels.get(v) if isinstance(v, int) else None for v in ins]
+    if op in _LAYOUT_UNARY or op in ("batch_norm", "adaptive_avg_pool2d"):
+        return known[0]
+    if op in _LAYOUT_BINARY and known[0] is not None and known[0] == known[1]:
+        return known[0]
+    return None
+
+
+def lowered_channels(lowered: list[tuple]) -> int | None:
+    """The channels of the value of a featx.ops block lowered to kernel
+    steps (:func:`_leaf_steps`) whatever its input, as
+    :func:`_out_channels` proves them (e.g. a Conv2dNormActivation's
+    output channels)."""
+    channels: dict[int, int] = {}
+    for st in lowered:
+        c = _out_channels(st, channels)
+        if c is not None:
+            channels[st[0]] = c
+    return channels.get(lowered[-1][0]) if lowered else None
+
+
+def _blocked_layout(steps: list[tuple], wanted: set[int],
+                    new_slot: Any, proven: dict[int, int]) -> list[tuple]:
+    """Runs chains of pointwise and depthwise convs in the nchw8c layout.
+
+    Which steps run blocked, in step order: a conv2d_bn that
+    conv2d_bn_nchw8c runs (:func:`_conv_kind`) whose input is blocked or
+    provably (N, C, H, W) with the C its weights expect (then converted
+    with to_nchw8c); a unary elementwise step (:data:`_LAYOUT_UNARY`) of a
+    blocked value; a binary one (:data:`_LAYOUT_BINARY`) of a blocked
+    value and a blocked or convertible one provably of the same shape
+    (same channels, N, H and W from the same value through shape-keeping
+    steps), so that it cannot fail where the plain step would have
+    succeeded or fail otherwise; the channel scale of a
+    squeeze-and-excitation block, x * gate with x blocked and the gate
+    provably (N, C, 1, 1) from a global average pool of x (the gate is
+    reshaped to (N, C/8, 1, 1, 8), same memory); and a global average pool
+    of a blocked value (adaptive_avg_pool2d_nchw8c, whose output is
+    plain). Steps joined by blocked values form chains; a chain is kept
+    only if it has a depthwise conv (where the layout pays most) and at
+    least twice as many convs as conversions, so ResNet, DenseNet and
+    ConvNeXt keep their plain plans. The blocked ops equal the plain ones
+    bit for bit (csrc/ops/nchw8c.c), so results never change, and a conv
+    that fails names its node with the plain op's message.
+
+    A blocked step keeps its node's name and writes a fresh slot; its
+    own slot gets the plain value from one from_nchw8c, before the first
+    reader that needs it (a step that does not run blocked, a Python step)
+    or, for a returned node, right after it, so users and Python steps see
+    what they saw before. Each value is converted at most once each way.
+    ``add`` of a blocked conv's value read by nothing else becomes the
+    conv's ``residual`` input. ``proven``: slots of Python steps whose
+    channels are known (:func:`lowered_channels`).
+    """
+    readers = _Readers(steps, wanted)
+    producer = {st[0]: pos for pos, st in enumerate(steps)}
+    channels = dict(proven)
+    # same[v]: a slot whose value has v's N, H and W (v's own if unknown)
+    same: dict[int, int] = {}
+
+    def gate_of(slot: Any) -> int | None:
+        """x if ``slot`` is provably (N, C, 1, 1) with x's N and C, made by
+        1x1 convs and elementwise steps from adaptive_avg_pool2d(x, 1)."""
+        c = None
+        while isinstance(slot, int):
+            pos = producer.get(slot)
+            if pos is None or steps[pos][1] != "kernel":
+                return None
+            op, ins, attrs = steps[pos][2:5]
+            if op == "adaptive_avg_pool2d":
+                x = ins[0]
+                ok = (tuple(attrs["output_size"]) == (1, 1)
+                      and x in channels and c in (None, channels[x]))
+                return x if ok else None
+            if op in ("conv2d", "conv2d_bn"):
+                if (ins[1].shape[2:] != (1, 1)
+                        or tuple(attrs["padding"]) != (0, 0)):
+                    return None
+                c = int(ins[1].shape[0]) if c is None else c
+            elif op not in _LAYOUT_UNARY:
+                return None
+            slot = ins[0]
+        return None
+
+    for st in steps:
+        if st[1] != "kernel":
+            continue
+        op, ins, attrs = st[2:5]
+        c = _out_channels(st, channels)
+        if c is not None:
+            channels[st[0]] = c
+        keeps = op in _LAYOUT_UNARY or op == "batch_norm"
+        if op in ("conv2d", "conv2d_bn") and isinstance(ins[1], np.ndarray):
+            k, d, p = ins[1].shape[2:], attrs["dilation"], attrs["padding"]
+            keeps = tuple(attrs["stride"]) == (1, 1) and all(
+                2 * p[i] == d[i] * (k[i] - 1) for i in (0, 1))
+        elif op in _LAYOUT_BINARY and len(ins) == 2:
+            a, b = (same.get(v, v) if isinstance(v, int) else None
+                    for v in ins)
+            keeps = a is not None and a == b
+            for x, g in (ins, ins[::-1]):
+                if isinstance(x, int) and gate_of(g) == x:
+                    same[st[0]] = same.get(x, x)
+        if keeps and st[0] not in same and isinstance(ins[0], int):
+            same[st[0]] = same.get(ins[0], ins[0])
+
+    # decide, in step order; parent: union-find of the chains' steps
+    blocked: set[int] = set()          # slots whose producer runs blocked
+    kind: dict[int, str] = {}          # pos -> how it runs blocked
+    parent: dict[int, int] = {}
+
+    def root(pos: int) -> int:
+        while parent[pos] != pos:
+            parent[pos] = parent[parent[pos]]
+            pos = parent[pos]
+        return pos
+
+    for pos, st in enumerate(steps):
+        if st[1] != "kernel":
+            continue
+        op, ins = st[2], st[3]
+        how = None
+        slots = [v for v in ins if isinstance(v, int)]
+        if op == "conv2d_bn":
+            conv = _conv_kind(st)
+            if conv is not None and channels.get(ins[0]) == (
+                    st[4]["groups"] * ins[1].shape[1]):
+                how = conv
+        elif op in _LAYOUT_UNARY:
+            how = "elementwise" if slots[:1] == [ins[0]] and (
+                ins[0] in blocked) else None
+        elif op in _LAYOUT_BINARY and len(slots) == 2:
+            x, g = ins if ins[0] in blocked else ins[::-1]
+            shapes = {(channels.get(v), same.get(v, v)) for v in ins}
+            if op == "mul" and x in blocked and gate_of(g) == x:
+                how = "scale"
+            elif x in blocked and len(shapes) == 1:
+                how = "elementwise"
+        elif op == "adaptive_avg_pool2d":
+            if (slots[:1] == [ins[0]] and ins[0] in blocked
+                    and tuple(st[4]["output_size"]) == (1, 1)):
+                how = "pool"
+        if how is None:
+            continue
+        kind[pos] = how
+        parent[pos] = pos
+        if how != "pool":
+            blocked.add(st[0])
+        for v in slots:
+            if v in blocked and v != st[0]:
+                parent[root(producer[v])] = root(pos)
+
+    def layout_inputs(pos: int) -> list[int]:
+        """The slots step ``pos`` reads in the blocked layout."""
+        ins = steps[pos][3]
+        if kind[pos] == "scale":
+            return [v for v in ins if v in blocked]
+        if kind[pos] in ("pointwise", "depthwise", "pool"):
+            return [ins[0]]
+        return [v for v in ins if isinstance(v, int)]
+
+    # plain readers of each blocked slot, and the chains' costs
+    plain_reader: dict[int, int] = {}
+    for pos, st in enumerate(steps):
+        reads = (set(v for v in st[3] if isinstance(v, int))
+                 if st[1] == "kernel" else _template_slots((st[3], st[4])))
+        if pos in kind:
+            reads -= set(layout_inputs(pos))
+        for v in reads:
+            if v in blocked and v not in plain_reader:
+                plain_reader[v] = pos
+    chains: dict[int, list[int]] = {}
+    for pos in kind:
+        chains.setdefault(root(pos), []).append(pos)
+    keep: set[int] = set()
+    for members in chains.values():
+        convs = sum(kind[p] in ("pointwise", "depthwise") for p in members)
+        made = {steps[p][0] for p in members if kind[p] != "pool"}
+        to = {v for p in members for v in layout_inputs(p)} - made
+        back = {v for v in made if v in wanted or v in plain_reader}
+        if (any(kind[p] == "depthwise" for p in members)
+                and 2 * (len(to) + len(back)) <= convs):
+            keep.update(members)
+    if not keep:
+        return steps
+    kind = {p: k for p, k in kind.items() if p in keep}
+    blocked = {steps[p][0] for p in kind if kind[p] != "pool"}
+
+    # fresh slots of blocked values, conversions and reshaped gates
+    out: list[tuple] = []
+    fresh: dict[int, int] = {}
+    before: dict[int, list[tuple]] = {}
+    after: dict[int, list[tuple]] = {}
+
+    def blocked_slot(v: int) -> int:
+        """The slot of v's blocked value; if v is plain, converted by a
+        to_nchw8c step appended to out now (before its first blocked
+        reader), named after v's node."""
+        if v not in fresh:
+            fresh[v] = new_slot().index
+            out.append((fresh[v], "kernel", "to_nchw8c", (v,), {},
+                        steps[producer[v]][5]))
+        return fresh[v]
+
+    for v in sorted(blocked, key=producer.__getitem__):
+        fresh[v] = new_slot().index
+        pos = producer[v]
+        if v in plain_reader or v in wanted:
+            where = plain_reader.get(v)
+            convert: tuple = (v, "kernel", "from_nchw8c", (fresh[v],), {},
+                              steps[pos][5])
+            if where is None:
+                after.setdefault(pos, []).append(convert)
+            else:
+                before.setdefault(where, []).append(convert)
+    gates: dict[int, int] = {}
+    # add (pos) of a conv's value read by nothing else: (conv pos, other)
+    residual: dict[int, tuple[int, int]] = {}
+    fused: set[int] = set()
+    for pos, how in kind.items():
+        st = steps[pos]
+        for a, b in ((st[3], st[3][::-1])
+                     if how == "elementwise" and st[2] == "add" else ()):
+            made_by = producer[a]
+            if (kind.get(made_by) in ("pointwise", "depthwise")
+                    and len(steps[made_by][3]) == 7 and a not in wanted
+                    and readers.uses.get(a) == 1 and made_by not in fused):
+                residual[pos] = (made_by, b)
+                fused.add(made_by)
+                break
+    for pos, st in enumerate(steps):
+        out.extend(before.get(pos, ()))
+        how = kind.get(pos)
+        if how is None:
+            out.append(st)
+        elif how in ("pointwise", "depthwise"):
+            if pos not in fused:
+                out.append((fresh[st[0]], "kernel", "conv2d_bn_nchw8c",
+                            (blocked_slot(st[3][0]),) + st[3][1:],
+                            st[4], st[5]))
+        elif pos in residual:
+            made_by, b = residual[pos]
+            cs = steps[made_by]
+            r = blocked_slot(b)
+            out.append((fresh[st[0]], "kernel", "conv2d_bn_nchw8c",
+                        (blocked_slot(cs[3][0]),) + cs[3][1:7] + (r,),
+                        cs[4], cs[5]))
+        elif how == "pool":
+            out.append((st[0], "kernel", "adaptive_avg_pool2d_nchw8c",
+                        (blocked_slot(st[3][0]),), st[4], st[5]))
+        elif how == "scale":
+            ins = []
+            for v in st[3]:
+                if v in blocked:
+                    ins.append(fresh[v])
+                    continue
+                if v not in gates:  # (N, C, 1, 1) -> (N, C/8, 1, 1, 8)
+                    gates[v] = new_slot().index
+                    out.append((gates[v], "kernel", "reshape", (v,),
+                                {"shape": (-1, channels[st[0]] // _BLOCK,
+                                           1, 1, _BLOCK)}, st[5]))
+                ins.append(gates[v])
+            out.append((fresh[st[0]], "kernel", st[2], tuple(ins), st[4],
+                        st[5]))
+        else:
+            out.append((fresh[st[0]], "kernel", st[2],
+                        tuple(blocked_slot(v) if isinstance(v, int)
+                              else v for v in st[3]), st[4], st[5]))
+        out.extend(after.get(pos, ()))
+    return out
+
+
+def _template_slots(template: Any) -> set[int]:
+    """The slots a Python step's argument template reads."""
+    counter = _Readers([], set())
+    counter._count(template)
+    return set(counter.uses)
+
+
 def compile_plan(graph: ModeGraph, root: Module, training: bool,
-                 isa_mask: int, fuse: bool = True) -> "_core.Plan":
-    """Lowers a :class:`ModeGraph` to a ``featx._core.Plan``.
+                 isa_mask: int, fuse: bool = True,
+                 blocked: bool = True) -> "_core.Plan":
+    """Lowers a :class:`ModeGraph` to a ``featx._core.Plan``
+    (:func:`plan_steps`)."""
+    steps, n_slots = plan_steps(graph, root, training, fuse, blocked)
+    return _core.Plan(
+        n_slots=n_slots, input_slots=tuple(graph.placeholders),
+        steps=steps, outputs=tuple(graph.outputs), slotref_type=SlotRef,
+        isa_mask=isa_mask)
+
+
+def plan_steps(graph: ModeGraph, root: Module, training: bool,
+               fuse: bool = True,
+               blocked: bool = True) -> tuple[list[tuple], int]:
+    """The steps of a :class:`ModeGraph`'s plan and its number of slots.
 
     featx layers and featx array functions whose work is one C kernel call
     become kernel steps (weights passed by reference), and so do featx.ops
@@ -447,11 +777,14 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
     becomes a kernel step too. Unless ``fuse`` is False (a private switch
     for tests), add -> relu, linear -> activation and, in eval mode,
     conv2d -> batch_norm (-> activation) chains become one step
-    (:func:`_fuse`).
+    (:func:`_fuse`), and then, in eval mode unless ``blocked`` is False
+    (private, for comparisons), chains of pointwise and depthwise convs
+    run in the nchw8c layout (:func:`_blocked_layout`).
     """
     consts: dict[int, Any] = {}
     steps: list[tuple] = []
     kernel_slots: set[int] = set()
+    proven: dict[int, int] = {}  # Python steps' values' known channels
     wanted = {i for _, i in graph.outputs}
     n_slots = graph.n_nodes
 
@@ -486,6 +819,9 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
                 # a Python step (with its own errors); its value is still a
                 # fresh array from the same kernels
                 kernel_slots.add(index)
+                c = lowered_channels(lowered)
+                if c is not None:
+                    proven[index] = c
             elif _lowerable(fn):
                 spec = _lower(fn.forward, args, kwargs)
             if isinstance(spec, SlotRef):
@@ -511,10 +847,9 @@ def compile_plan(graph: ModeGraph, root: Module, training: bool,
         steps.append(step + (name,))
     if fuse:
         steps = _fuse(steps, wanted, training)
-    return _core.Plan(
-        n_slots=n_slots, input_slots=tuple(graph.placeholders),
-        steps=steps, outputs=tuple(graph.outputs), slotref_type=SlotRef,
-        isa_mask=isa_mask)
+    if fuse and blocked and not training:
+        steps = _blocked_layout(steps, wanted, new_slot, proven)
+    return steps, n_slots
 
 
 def node_callable(root: Module, kind: str, target: Any,
