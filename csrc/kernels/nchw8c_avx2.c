@@ -560,17 +560,19 @@ tap_range(int64_t base, int64_t step, int64_t k, int64_t n, int64_t *lo,
 }
 
 /* Output row i of the block (act a constant where inlined); lane_vec
- * NULL: every lane by the vector sums. From the padded copy, every pixel
- * takes all taps; from x, the interior columns do, and the border ones
- * skip the taps outside the input. */
+ * NULL: every lane by the vector sums. From the padded copy (or x of an
+ * unpadded conv), every pixel takes all taps; from x, the interior
+ * columns do, and the border ones skip the taps outside the input. */
 FX_INLINE void
 dw_row(const int64_t act, const dw_args *d, int64_t i, const int *lane_vec,
        const float *bias)
 {
+    /* every tap inside src: roff alone is 0 for x with padding (0, PW) */
+    const int all_taps = d->roff == 0 && d->coff == 0;
     int64_t u0, u1, v0, v1, j, jlo, jhi;
     __m256 s[4];
 
-    if (d->roff == 0 && lane_vec == NULL) {
+    if (all_taps && lane_vec == NULL) {
         dw_span(act, d, i, 0, d->ow, 0, d->kh);
         return;
     }
@@ -583,14 +585,14 @@ dw_row(const int64_t act, const dw_args *d, int64_t i, const int *lane_vec,
     jhi = jhi < d->ow ? jhi : d->ow;
     jlo = jlo < jhi ? jlo : jhi;
     for (j = 0; j < d->ow; j++) {
-        if (j == jlo && lane_vec == NULL && d->roff != 0) {
+        if (j == jlo && lane_vec == NULL && !all_taps) {
             dw_span(act, d, i, jlo, jhi, u0, u1);
             j = jhi;
             if (j >= d->ow) {
                 break;
             }
         }
-        if (d->roff == 0) { /* the padded copy: every tap */
+        if (all_taps) {
             dw_sums(1, d, i, j, 0, d->kh, 0, d->kw, s);
         } else {
             tap_range(j * d->sw - d->pw, d->dw, d->kw, d->w, &v0, &v1);

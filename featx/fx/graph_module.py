@@ -545,7 +545,8 @@ def _blocked_layout(steps: list[tuple], wanted: set[int],
                       and x in channels and c in (None, channels[x]))
                 return x if ok else None
             if op in ("conv2d", "conv2d_bn"):
-                if (ins[1].shape[2:] != (1, 1)
+                if (not isinstance(ins[1], np.ndarray)  # a computed weight
+                        or ins[1].shape[2:] != (1, 1)
                         or tuple(attrs["padding"]) != (0, 0)):
                     return None
                 c = int(ins[1].shape[0]) if c is None else c
