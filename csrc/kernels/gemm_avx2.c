@@ -64,6 +64,7 @@
  * split by output channels instead (split_work).
  */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/activation_avx2.h"
@@ -592,6 +593,7 @@ column_rows(int64_t i0, int64_t ie, int64_t kc, const float *a, int64_t lda,
  * (see col_runs). */
 typedef struct conv_geom {
     int64_t h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+    uintptr_t x_begin, x_end; /* the input's bytes (im2col's loads) */
 } conv_geom;
 
 typedef struct bsource {
@@ -895,6 +897,18 @@ lanes_in(__m256i idx, int64_t a, int64_t b)
         _mm256_cmpgt_epi32(_mm256_set1_epi32((int)b), idx));
 }
 
+/* The 8 floats at p in the lanes of mask (all-ones or zero each), zero
+ * in the others. inside: all 8 lie in the input (a plain load, then the
+ * mask, is faster); else a masked load, which never touches the lanes
+ * left out, so it may start before the input or end past it. */
+FX_INLINE __m256
+load_lanes(const float *p, __m256i mask, int inside)
+{
+    return inside ? _mm256_and_ps(_mm256_loadu_ps(p),
+                                  _mm256_castsi256_ps(mask))
+                  : _mm256_maskload_ps(p, mask);
+}
+
 /* The even elements of v0 then v1, in order. */
 FX_INLINE __m256
 even_lanes(__m256 v0, __m256 v1)
@@ -911,10 +925,10 @@ even_lanes(__m256 v0, __m256 v1)
  * + xoff, of the channel plane xc, over the panel's ns segments; zero
  * where the tap falls in the padding and past the panel's columns. S is
  * the column stride, 1 or 2 (a constant where this is inlined). Each
- * segment is one or two (S = 2: four, then deinterleaved) masked loads
- * per 8 lanes, from the address where lane 0 would be; a masked-out lane
- * is read as zero and never faults, so the loads may reach past the
- * input row or before it. The lanes of the segments are disjoint and
+ * segment is two loads (S = 2: four, then deinterleaved) of the lanes in
+ * its valid range, from the address where lane 0 would be (see
+ * load_lanes: the lanes outside are zero, so the loads may reach past
+ * the input row or before it). The lanes of the segments are disjoint and
  * OR-ed together, then stored as two whole vectors. */
 FX_INLINE void
 im2col_row_vec(const int64_t S, const float *xc, const conv_geom *g,
@@ -938,6 +952,7 @@ im2col_row_vec(const int64_t S, const float *xc, const conv_geom *g,
         const int64_t x0 = sg->col * S + xoff;
         int64_t lo, hi, a, b;
         const float *src;
+        int inside;
 
         if (yi < 0 || yi >= g->h) {
             continue;
@@ -947,20 +962,23 @@ im2col_row_vec(const int64_t S, const float *xc, const conv_geom *g,
         b = sg->lane + hi;
         /* lane L reads src[L * S] */
         src = xc + sg->img + yi * g->w + x0 - sg->lane * S;
+        inside = (uintptr_t)src >= g->x_begin
+                 && (uintptr_t)src + (uintptr_t)(16 * S) * sizeof(float)
+                        <= g->x_end;
         if (S == 1) {
-            r0 = _mm256_or_ps(r0, _mm256_maskload_ps(src,
-                                                     lanes_in(idx0, a, b)));
-            r1 = _mm256_or_ps(r1, _mm256_maskload_ps(src + 8,
-                                                     lanes_in(idx1, a, b)));
+            r0 = _mm256_or_ps(r0, load_lanes(src, lanes_in(idx0, a, b),
+                                             inside));
+            r1 = _mm256_or_ps(r1, load_lanes(src + 8, lanes_in(idx1, a, b),
+                                             inside));
         } else {
             r0 = _mm256_or_ps(
-                r0, even_lanes(_mm256_maskload_ps(src, lanes_in(h0, a, b)),
-                               _mm256_maskload_ps(src + 8,
-                                                  lanes_in(h1, a, b))));
+                r0, even_lanes(load_lanes(src, lanes_in(h0, a, b), inside),
+                               load_lanes(src + 8, lanes_in(h1, a, b),
+                                          inside)));
             r1 = _mm256_or_ps(
                 r1, even_lanes(
-                        _mm256_maskload_ps(src + 16, lanes_in(h2, a, b)),
-                        _mm256_maskload_ps(src + 24, lanes_in(h3, a, b))));
+                        load_lanes(src + 16, lanes_in(h2, a, b), inside),
+                        load_lanes(src + 24, lanes_in(h3, a, b), inside)));
         }
     }
     _mm256_store_ps(d, r0);
@@ -1232,6 +1250,8 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     g.pw = p->padding.v[1];
     g.dh = p->dilation.v[0];
     g.dw = p->dilation.v[1];
+    g.x_begin = (uintptr_t)x->data;
+    g.x_end = (uintptr_t)(x->data + fx_tensor_numel(x));
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
     if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)
