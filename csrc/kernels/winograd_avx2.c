@@ -49,7 +49,7 @@
  *
  * The weights are transformed per call (they are the user's arrays) and
  * again per tile block: about 10 cycles per 3x3 kernel, against 36*T/16
- * for its GEMM work, which is why T is as large as a ~1 MiB V allows and
+ * for its GEMM work, which is why T is as large as a ~4 MiB V allows and
  * why few tiles (batch 1 at 7x7: 4) cost about as much in the weight
  * transform as in the GEMM. Every buffer is a part of the thread's
  * workspace slot (offsets as in fx__winograd_workspace).
