@@ -36,6 +36,10 @@ CASES = [
      dict(stride=1, padding=0, dilation=1, groups=1)),
     ("conv2d", (_rand(2, 12, 9, 9), _rand(18, 6, 3, 3), None),
      dict(stride=2, padding=1, dilation=1, groups=2)),
+    # stride 2, 10 output columns: panels hold pieces of 2-3 rows and
+    # cross images; K = 297 > 256
+    ("conv2d", (_rand(2, 33, 20, 19), _rand(17, 33, 3, 3), _rand(17)),
+     dict(stride=2, padding=1, dilation=1, groups=1)),
     ("conv2d", (_rand(1, 6, 8, 8), _rand(6, 1, 3, 3), None),
      dict(stride=1, padding=1, dilation=1, groups=6)),
     ("linear", (_rand(3, 37), _rand(45, 37), _rand(45)), {"act": 5}),

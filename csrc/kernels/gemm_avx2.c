@@ -64,6 +64,7 @@
  * split by output channels instead (split_work).
  */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/activation_avx2.h"
@@ -592,6 +593,7 @@ column_rows(int64_t i0, int64_t ie, int64_t kc, const float *a, int64_t lda,
  * (see col_runs). */
 typedef struct conv_geom {
     int64_t h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+    uintptr_t x_begin, x_end; /* the input's bytes (im2col's loads) */
 } conv_geom;
 
 typedef struct bsource {
@@ -830,85 +832,188 @@ pack_b_cols(const float *src, int64_t ld, int64_t n, int64_t k0, int64_t kc,
     }
 }
 
-/* One row of the implicit im2col matrix of input channel plane x at tap
- * (u, v): columns [j, j + cnt) of it (all in output row i, starting at
- * output column jx), written to d. */
-FX_INLINE void
-im2col_run(const float *x, const conv_geom *g, int64_t u, int64_t v,
-           int64_t i, int64_t jx, int64_t cnt, float *d)
+/* A piece of one panel that lies in one output row: panel lanes
+ * [lane, lane + cnt) are output pixels (row, col) .. (row, col + cnt - 1)
+ * of the image whose input starts img floats into the source. */
+typedef struct im2col_seg {
+    int lane, cnt;
+    int64_t img, row, col;
+} im2col_seg;
+
+/* The segments of the np panels of runs (output rows ow wide, images img
+ * floats apart): panel p's are seg[first[p]] .. seg[first[p + 1] - 1], in
+ * lane order. A panel has at most NR of them. */
+static void
+im2col_segments(const col_runs *runs, int64_t np, int64_t ow, int64_t img,
+                im2col_seg *seg, int *first)
 {
-    const int64_t yi = i * g->sh - g->ph + u * g->dh;
-    const int64_t x0 = jx * g->sw - g->pw + v * g->dw;
-    int64_t t, lo, hi;
+    int64_t p;
+    int s, n = 0;
 
-    if (yi < 0 || yi >= g->h) {
-        memset(d, 0, (size_t)cnt * sizeof(float));
-        return;
-    }
-    /* valid t: 0 <= x0 + t*sw < w (no division when sw == 1: this runs
-     * once per 16 packed floats) */
-    if (g->sw == 1) {
-        lo = x0 >= 0 ? 0 : -x0;
-        hi = x0 >= g->w ? 0 : g->w - x0;
-    } else {
-        lo = x0 >= 0 ? 0 : (-x0 + g->sw - 1) / g->sw;
-        hi = x0 >= g->w ? 0 : (g->w - 1 - x0) / g->sw + 1;
-    }
-    if (hi > cnt) {
-        hi = cnt;
-    }
-    if (lo > hi) {
-        lo = hi;
-    }
-    for (t = 0; t < lo; t++) {
-        d[t] = 0.0f;
-    }
-    x += yi * g->w + x0;
-    if (g->sw == 1 && lo == 0 && hi == NR) {
-        /* a whole interior panel row: two vector copies */
-        _mm256_storeu_ps(d, _mm256_loadu_ps(x));
-        _mm256_storeu_ps(d + 8, _mm256_loadu_ps(x + 8));
-        return;
-    }
-    if (g->sw == 2 && lo == 0 && hi == NR) {
-        /* a whole panel row at stride 2 (resnet's stem and downsampling
-         * convs): the even elements of x[0..30], deinterleaved in
-         * registers; x[31] may lie past the input, so the last vector is
-         * loaded without it */
-        const __m256i last7 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1,
-                                                0);
-        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-        const __m256 v2 = _mm256_loadu_ps(x + 16);
-        const __m256 v3 = _mm256_maskload_ps(x + 24, last7);
+    for (p = 0; p < np; p++) {
+        const col_runs *r = &runs[p];
 
-        /* shuffle_ps picks lanes 0, 2 of each 128-bit half of both
-         * operands; permute4x64 then puts the four pairs in order */
-        _mm256_storeu_ps(d, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                _mm256_castps_pd(_mm256_shuffle_ps(
-                                    v0, v1, _MM_SHUFFLE(2, 0, 2, 0))),
-                                _MM_SHUFFLE(3, 1, 2, 0))));
-        _mm256_storeu_ps(d + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                    _mm256_castps_pd(_mm256_shuffle_ps(
-                                        v2, v3, _MM_SHUFFLE(2, 0, 2, 0))),
-                                    _MM_SHUFFLE(3, 1, 2, 0))));
-        return;
-    }
-    if (g->sw == 1) {
-        memcpy(d + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
-    } else {
-        for (t = lo; t < hi; t++) {
-            d[t] = x[t * g->sw];
+        first[p] = n;
+        for (s = 0; s < r->n; s++) {
+            int64_t row = r->row[s], col = r->col[s];
+            int lane = r->off[s], left = r->len[s];
+
+            while (left > 0) {
+                const int cnt = ow - col < left ? (int)(ow - col) : left;
+
+                seg[n++] = (im2col_seg){lane, cnt, r->img[s] * img, row, col};
+                lane += cnt;
+                left -= cnt;
+                col = 0;
+                row++;
+            }
         }
     }
-    for (t = hi; t < cnt; t++) {
-        d[t] = 0.0f;
+    first[np] = n;
+}
+
+/* The lanes t in [0, cnt) whose input column x0 + t*s lies in [0, w):
+ * [*lo, *hi), empty when lo == hi. Inlined with a constant s of 1 or 2,
+ * so that the divisions are shifts. */
+FX_INLINE void
+valid_cols(int64_t x0, int64_t w, int64_t s, int64_t cnt, int64_t *lo,
+           int64_t *hi)
+{
+    int64_t a = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
+    int64_t b = x0 >= w ? 0 : (w - 1 - x0) / s + 1;
+
+    b = b < cnt ? b : cnt;
+    *lo = a < b ? a : b;
+    *hi = b;
+}
+
+/* All-ones in the lanes whose index (in idx) is in [a, b), 0 <= a <= b <= NR;
+ * zero elsewhere. */
+FX_INLINE __m256i
+lanes_in(__m256i idx, int64_t a, int64_t b)
+{
+    return _mm256_andnot_si256(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a), idx),
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)b), idx));
+}
+
+/* The 8 floats at p in the lanes of mask (all-ones or zero each), zero
+ * in the others. inside: all 8 lie in the input (a plain load, then the
+ * mask, is faster); else a masked load, which never touches the lanes
+ * left out, so it may start before the input or end past it. */
+FX_INLINE __m256
+load_lanes(const float *p, __m256i mask, int inside)
+{
+    return inside ? _mm256_and_ps(_mm256_loadu_ps(p),
+                                  _mm256_castsi256_ps(mask))
+                  : _mm256_maskload_ps(p, mask);
+}
+
+/* The even elements of v0 then v1, in order. */
+FX_INLINE __m256
+even_lanes(__m256 v0, __m256 v1)
+{
+    /* shuffle_ps takes elements 0, 2 of each 128-bit half of v0 and v1;
+     * permute4x64 puts the four pairs in order */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0))),
+        _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* One 16-float row of a panel of the implicit im2col matrix: the tap
+ * whose input row is output row * SH + yoff and column output column * S
+ * + xoff, of the channel plane xc, over the panel's ns segments; zero
+ * where the tap falls in the padding and past the panel's columns. S is
+ * the column stride, 1 or 2 (a constant where this is inlined). Each
+ * segment is two loads (S = 2: four, then deinterleaved) of the lanes in
+ * its valid range, from the address where lane 0 would be (see
+ * load_lanes: the lanes outside are zero, so the loads may reach past
+ * the input row or before it). The lanes of the segments are disjoint and
+ * OR-ed together, then stored as two whole vectors. */
+FX_INLINE void
+im2col_row_vec(const int64_t S, const float *xc, const conv_geom *g,
+               int64_t yoff, int64_t xoff, const im2col_seg *seg, int ns,
+               float *d)
+{
+    const __m256i idx0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i idx1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+    /* S = 2: the lane of each element of the source's 32 (odd ones: -1,
+     * outside every range, so never loaded) */
+    const __m256i h0 = _mm256_setr_epi32(0, -1, 1, -1, 2, -1, 3, -1);
+    const __m256i h1 = _mm256_setr_epi32(4, -1, 5, -1, 6, -1, 7, -1);
+    const __m256i h2 = _mm256_setr_epi32(8, -1, 9, -1, 10, -1, 11, -1);
+    const __m256i h3 = _mm256_setr_epi32(12, -1, 13, -1, 14, -1, 15, -1);
+    __m256 r0 = _mm256_setzero_ps(), r1 = _mm256_setzero_ps();
+    int q;
+
+    for (q = 0; q < ns; q++) {
+        const im2col_seg *sg = &seg[q];
+        const int64_t yi = sg->row * g->sh + yoff;
+        const int64_t x0 = sg->col * S + xoff;
+        int64_t lo, hi, a, b;
+        const float *src;
+        int inside;
+
+        if (yi < 0 || yi >= g->h) {
+            continue;
+        }
+        valid_cols(x0, g->w, S, sg->cnt, &lo, &hi);
+        a = sg->lane + lo;
+        b = sg->lane + hi;
+        /* lane L reads src[L * S] */
+        src = xc + sg->img + yi * g->w + x0 - sg->lane * S;
+        inside = (uintptr_t)src >= g->x_begin
+                 && (uintptr_t)src + (uintptr_t)(16 * S) * sizeof(float)
+                        <= g->x_end;
+        if (S == 1) {
+            r0 = _mm256_or_ps(r0, load_lanes(src, lanes_in(idx0, a, b),
+                                             inside));
+            r1 = _mm256_or_ps(r1, load_lanes(src + 8, lanes_in(idx1, a, b),
+                                             inside));
+        } else {
+            r0 = _mm256_or_ps(
+                r0, even_lanes(load_lanes(src, lanes_in(h0, a, b), inside),
+                               load_lanes(src + 8, lanes_in(h1, a, b),
+                                          inside)));
+            r1 = _mm256_or_ps(
+                r1, even_lanes(
+                        load_lanes(src + 16, lanes_in(h2, a, b), inside),
+                        load_lanes(src + 24, lanes_in(h3, a, b), inside)));
+        }
+    }
+    _mm256_store_ps(d, r0);
+    _mm256_store_ps(d + 8, r1);
+}
+
+/* im2col_row_vec for any column stride, element by element. */
+static void
+im2col_row_any(const float *xc, const conv_geom *g, int64_t yoff,
+               int64_t xoff, const im2col_seg *seg, int ns, float *d)
+{
+    int64_t lo, hi, t;
+    int q;
+
+    memset(d, 0, NR * sizeof(float));
+    for (q = 0; q < ns; q++) {
+        const im2col_seg *sg = &seg[q];
+        const int64_t yi = sg->row * g->sh + yoff;
+        const int64_t x0 = sg->col * g->sw + xoff;
+        const float *x = xc + sg->img + yi * g->w + x0;
+
+        if (yi < 0 || yi >= g->h) {
+            continue;
+        }
+        valid_cols(x0, g->w, g->sw, sg->cnt, &lo, &hi);
+        for (t = lo; t < hi; t++) {
+            d[sg->lane + t] = x[t * g->sw];
+        }
     }
 }
 
 /* B = im2col(x) for C/G channels of every image:
- * B((c*KH + u)*KW + v, j), column j as in col_runs. The divisions are
- * hoisted: (c, u, v) advance with kk, and each run's first (output row,
- * column) is in runs. */
+ * B((c*KH + u)*KW + v, j), column j as in col_runs. The panels' segments
+ * (their pieces in one output row) are found once per block; (c, u, v)
+ * advance with kk. */
 static void
 pack_b_im2col(const bsource *bs, const col_runs *runs, int64_t k0,
               int64_t kc, float *blk, int64_t p0, int64_t p1)
@@ -916,31 +1021,26 @@ pack_b_im2col(const bsource *bs, const col_runs *runs, int64_t k0,
     const conv_geom *g = bs->geom;
     int64_t kk, p, v = k0 % g->kw, u = (k0 / g->kw) % g->kh;
     int64_t c = k0 / (g->kw * g->kh);
-    int s;
+    im2col_seg seg[NB * NR];
+    int first[NB + 1];
 
+    im2col_segments(runs, p1 - p0, g->ow, bs->img, seg, first);
     for (kk = 0; kk < kc; kk++) {
         const float *xc = bs->src + c * g->h * g->w;
+        const int64_t yoff = u * g->dh - g->ph, xoff = v * g->dw - g->pw;
 
-        for (p = p0; p < p1; p++) {
-            const col_runs *r = &runs[p - p0];
-            float *d = blk + (p - p0) * kc * NR + kk * NR;
+        for (p = 0; p < p1 - p0; p++) {
+            const im2col_seg *s = seg + first[p];
+            const int ns = first[p + 1] - first[p];
+            float *d = blk + p * kc * NR + kk * NR;
 
-            for (s = 0; s < r->n; s++) {
-                const float *xi = xc + r->img[s] * bs->img;
-                int64_t i = r->row[s], jx = r->col[s];
-                int64_t jj = r->off[s], left = r->len[s];
-
-                while (left > 0) {
-                    const int64_t cnt = g->ow - jx < left ? g->ow - jx : left;
-
-                    im2col_run(xi, g, u, v, i, jx, cnt, d + jj);
-                    jj += cnt;
-                    left -= cnt;
-                    jx = 0;
-                    i++;
-                }
+            if (g->sw == 1) {
+                im2col_row_vec(1, xc, g, yoff, xoff, s, ns, d);
+            } else if (g->sw == 2) {
+                im2col_row_vec(2, xc, g, yoff, xoff, s, ns, d);
+            } else {
+                im2col_row_any(xc, g, yoff, xoff, s, ns, d);
             }
-            memset(d + r->nr, 0, (size_t)(NR - r->nr) * sizeof(float));
         }
         if (++v == g->kw) {
             v = 0;
@@ -1150,6 +1250,8 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     g.pw = p->padding.v[1];
     g.dh = p->dilation.v[0];
     g.dw = p->dilation.v[1];
+    g.x_begin = (uintptr_t)x->data;
+    g.x_end = (uintptr_t)(x->data + fx_tensor_numel(x));
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
     if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)

@@ -464,7 +464,7 @@ void fx__bn_affine(const fx_tensor *st, int32_t n_st, double eps, int64_t c,
  * groups 1 convs that fx__conv2d_winograd_ok accepts (a pure function of
  * the shapes, so infer and the kernels agree, and results do not depend
  * on the thread count). Per-thread workspace: fx__winograd_workspace(C,
- * OC) bytes (a multiple of 64), bounded by about 5 MiB whatever the
+ * OC) bytes (a multiple of 64), bounded by about 5.5 MiB whatever the
  * shapes (C is at most FX__WINO_CMAX, tiles are processed in blocks).
  * The output tile is 4x4; the GEMMs run over blocks of FX__WINO_KC input
  * and FX__WINO_OB output channels (a multiple of 16), which does not

@@ -38,6 +38,14 @@ CASES = [
     (1, 3, 20, 13, 23, 3, 3, 1, 1, 1, 1, True),         # N = 260 > 128
     (1, 7, 3, 3, 1, 3, 3, 1, 0, 1, 1, True),            # 1x1 output, M = 1
     (1, 3, 224, 224, 8, 7, 7, 2, 3, 1, 1, True),        # resnet stem
+    # im2col at stride 2 (packed by masked loads): 7 output columns, so a
+    # panel holds 3 rows' pieces and crosses images, padded both sides
+    (2, 5, 15, 13, 7, 3, 3, 2, 1, 1, 1, True),
+    # 16 output columns (one piece per panel), K = 270 > 256, stride 1
+    # across rows (one piece per panel row, padded)
+    (1, 30, 29, 31, 9, 3, 3, (1, 2), (2, 1), 1, 1, False),
+    # stride 3 (element by element), dilated, padded on one axis
+    (1, 3, 9, 40, 6, 1, 5, (2, 3), (0, 2), (1, 2), 1, True),
     (0, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, True),            # batch 0
 ]
 

@@ -267,7 +267,8 @@ def test_winograd_workspace_is_bounded():
     limit = 6 << 20
     for n, c, hw, oc in ((4, 16, 1200, 16), (2, 64, 300, 512),
                          (1, 512, 100, 512), (1, 1024, 40, 64),
-                         (1, 1025, 40, 64), (1, 2048, 8, 16)):
+                         (1, 1025, 40, 64), (1, 2048, 8, 16),
+                         (1, 227, 200, 64)):  # the largest V: 128 tiles
         x = np.empty((n, c, hw, hw), np.float32)
         wt = np.empty((oc, c, 3, 3), np.float32)
         ws = _core._workspace_bytes("conv2d", [x, wt, None], _attrs(1))
