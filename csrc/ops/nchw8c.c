@@ -395,31 +395,6 @@ fx_conv2d_bn_nchw8c_ref(const fx_kargs *a, int ith, int nth)
 
 /* ---- adaptive_avg_pool2d_nchw8c -------------------------------------- */
 
-float
-fx__plane_sum_strided(const float *x, int64_t n, int64_t stride)
-{
-    float part[FX__SUM_LANES], s8[8], s4[4], s2[2];
-    int64_t k;
-    int l;
-
-    for (l = 0; l < FX__SUM_LANES; l++) {
-        part[l] = 0.0f;
-    }
-    for (k = 0; k < n; k++) {
-        part[k % FX__SUM_LANES] += x[k * stride];
-    }
-    for (l = 0; l < 8; l++) {
-        s8[l] = (part[l] + part[l + 8]) + (part[l + 16] + part[l + 24]);
-    }
-    for (l = 0; l < 4; l++) {
-        s4[l] = s8[l] + s8[l + 4];
-    }
-    for (l = 0; l < 2; l++) {
-        s2[l] = s4[l] + s4[l + 2];
-    }
-    return s2[0] + s2[1];
-}
-
 fx_status
 fx_adaptive_avg_pool2d_nchw8c_infer(const void *params, int32_t n_in,
                                     const fx_tensor *in, fx_tensor *out,

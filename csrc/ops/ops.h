@@ -353,8 +353,8 @@ void fx__avg_pool2d_row(const fx_avg_pool2d_params *p, const float *x,
 #define FX__SUM_LANES 32
 float fx__plane_sum(const float *x, int64_t n);
 
-/* fx__plane_sum of x[0], x[stride], ..., x[(n-1)*stride] (ops/nchw8c.c:
- * the global pooling of one channel of the nchw8c layout). */
+/* The same sum of x[0], x[stride], ..., x[(n-1)*stride] (one channel of
+ * the nchw8c layout, for its global pooling). */
 float fx__plane_sum_strided(const float *x, int64_t n, int64_t stride);
 
 /* Blocking of the packed GEMM used by conv2d and linear (see

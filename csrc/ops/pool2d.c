@@ -359,7 +359,7 @@ fx_adaptive_avg_pool2d_infer(const void *params, int32_t n_in,
 }
 
 float
-fx__plane_sum(const float *x, int64_t n)
+fx__plane_sum_strided(const float *x, int64_t n, int64_t stride)
 {
     float part[FX__SUM_LANES], s8[8], s4[4], s2[2];
     int64_t k;
@@ -369,7 +369,7 @@ fx__plane_sum(const float *x, int64_t n)
         part[l] = 0.0f;
     }
     for (k = 0; k < n; k++) {
-        part[k % FX__SUM_LANES] += x[k];
+        part[k % FX__SUM_LANES] += x[k * stride];
     }
     for (l = 0; l < 8; l++) {
         s8[l] = (part[l] + part[l + 8]) + (part[l + 16] + part[l + 24]);
@@ -381,6 +381,12 @@ fx__plane_sum(const float *x, int64_t n)
         s2[l] = s4[l] + s4[l + 2];
     }
     return s2[0] + s2[1];
+}
+
+float
+fx__plane_sum(const float *x, int64_t n)
+{
+    return fx__plane_sum_strided(x, n, 1);
 }
 
 void
