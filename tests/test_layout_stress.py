@@ -16,19 +16,8 @@ from featx.fx.graph_module import compile_plan
 from featx.models.feature_extraction import (create_feature_extractor,
                                              get_graph_node_names)
 from featx.ops import Conv2dNormActivation
-from test_layout import _assert_same, _isas, _ops, _plan, _randomize, _steps
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    n = featx.get_num_threads()
-    yield
-    featx.set_num_threads(n)
-
-
-def _x(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(
-        np.float32)
+from test_layout import (_assert_same, _isas, _ops, _plan, _randomize,  # noqa: F401
+                         _steps, _x, restore_threads)
 
 
 def _same_as_plain(ex, x):
