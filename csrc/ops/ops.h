@@ -147,6 +147,7 @@ typedef fx_unary_params fx_to_nchw8c_params;
 typedef fx_unary_params fx_from_nchw8c_params;
 typedef fx_conv2d_bn_params fx_conv2d_bn_nchw8c_params;
 typedef fx_adaptive_avg_pool2d_params fx_adaptive_avg_pool2d_nchw8c_params;
+typedef fx_batch_norm_params fx_cat_batch_norm_params;
 
 /* ---- per-op declarations, from ops.def ------------------------------ */
 
@@ -183,6 +184,7 @@ typedef fx_adaptive_avg_pool2d_params fx_adaptive_avg_pool2d_nchw8c_params;
 #define FX__NATTRS_FROM_NCHW8C 0
 #define FX__NATTRS_CONV2D_BN_NCHW8C 6
 #define FX__NATTRS_ADAPTIVE_AVG_POOL2D_NCHW8C 1
+#define FX__NATTRS_CAT_BATCH_NORM 2
 
 #define FX_OP(ID, NAME, NMIN, NMAX, PREFIX, COST)                          \
     extern const fx_attr_def PREFIX##_attrs[FX__NATTRS_##ID + 1];          \
@@ -458,6 +460,13 @@ void fx__f32_dwconv2d__avx2(const fx_kargs *a, int64_t p0, int64_t p1,
  * optional w and b (n_st of them given; absent ones have data NULL). */
 void fx__bn_affine(const fx_tensor *st, int32_t n_st, double eps, int64_t c,
                    float *alpha, float *beta);
+
+/* cat_batch_norm (ops/batch_norm.c): the inputs in[FX__CAT_BN_X0..n_in) are
+ * concatenated along dim 1; fx__cat_plane: the plane (n, c) of that
+ * concatenation (inner floats each), read from the input holding it. */
+#define FX__CAT_BN_X0 4
+const float *fx__cat_plane(int32_t n_in, const fx_tensor *in, int64_t n,
+                           int64_t c, int64_t inner);
 
 /* Winograd F(4x4, 3x3) convolution (kernels/winograd_avx2.c), used by
  * the AVX2 conv2d and conv2d_bn kernels for 3x3 / stride 1 / dilation 1 /
