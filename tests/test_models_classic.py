@@ -132,7 +132,13 @@ def _check_eager(model: nn.Module, name: str) -> None:
              "inception_v3": "Mixed_7c.cat_2"}.get(name, "features")
     got = create_feature_extractor(model, [inner, eval_[-1]],
                                    suppress_diff_warning=True)(x)
-    np.testing.assert_array_equal(got[eval_[-1]], want)
+    if name.startswith("densenet"):
+        # the extractor's transitions pool before their 1x1 conv
+        # (tests/test_densenet_plan.py): the same values within rounding
+        err = np.abs(got[eval_[-1]] - want).max()
+        assert err <= 1e-5 * np.abs(want).max(), err
+    else:
+        np.testing.assert_array_equal(got[eval_[-1]], want)
     assert got[inner].ndim == 4
 
 

@@ -30,7 +30,13 @@ def test_eager_equals_extractor(name):
                                    suppress_diff_warning=True)(x)[last]
     eager = model(x)
     assert isinstance(eager, np.ndarray) and eager.dtype == np.float32
-    np.testing.assert_array_equal(eager, out)
+    if name.startswith("densenet"):
+        # the extractor's transitions pool before their 1x1 conv
+        # (tests/test_densenet_plan.py): the same values within rounding
+        err = np.abs(eager - out).max()
+        assert err <= 1e-5 * np.abs(eager).max(), err
+    else:
+        np.testing.assert_array_equal(eager, out)
     assert np.isfinite(out).all()
     del model
     gc.collect()

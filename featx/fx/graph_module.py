@@ -432,6 +432,52 @@ def _fuse(steps: list[tuple], wanted: set[int],
     return [st for pos, st in enumerate(out) if pos not in drop]
 
 
+def _pair(v: Any) -> tuple[int, ...]:
+    return tuple(v) * (2 // len(v)) if isinstance(v, (tuple, list)) else (
+        v, v)
+
+
+def _pool_first(steps: list[tuple], wanted: set[int]) -> list[tuple]:
+    """Swaps a 1x1 convolution and the average pool that alone reads it
+    (DenseNet's transitions: conv -> avg_pool2d 2x2): each output pixel
+    of the convolution is a linear function of its input pixel, so
+    averaging its outputs over a window equals applying it to the window's
+    average, and the convolution then runs on kh*kw times fewer pixels.
+    Only pools that average whole windows without padding (padding 0,
+    stride = kernel, no ceil_mode, no divisor_override) and stride-1
+    dilation-1 convolutions qualify; the conv's slot must not be returned.
+    The results are not the unfused plan's bit for bit: both orders round
+    once per sum, to errors of the same size (the tests bound both against
+    float64). The pool step takes the conv's slot, the conv the pool's.
+    """
+    readers = _Readers(steps, wanted)
+    out = list(steps)
+    for pos, st in enumerate(steps):
+        if (st[1] != "kernel" or st[2] != "conv2d"
+                or not isinstance(st[3][0], int)):
+            continue
+        a = st[4]
+        w = st[3][1]
+        if (not isinstance(w, np.ndarray) or w.ndim != 4
+                or w.shape[2:] != (1, 1) or _pair(a["stride"]) != (1, 1)
+                or _pair(a["padding"]) != (0, 0)):
+            continue
+        pool = readers.sole_reader(pos, ("avg_pool2d",))
+        if pool is None:
+            continue
+        p = steps[pool][4]
+        k = _pair(p["kernel_size"])
+        if (_pair(p["stride"]) != k or _pair(p["padding"]) != (0, 0)
+                or p["ceil_mode"] or p["divisor_override"]
+                or k[0] * k[1] < 2):
+            continue
+        out[pos] = (st[0], "kernel", "avg_pool2d", (st[3][0],), p,
+                    steps[pool][5])
+        out[pool] = (steps[pool][0], "kernel", "conv2d",
+                     (st[0],) + tuple(st[3][1:]), a, st[5])
+    return out
+
+
 # The blocked layout "nchw8c" (csrc/ops/nchw8c.c): an (N, C, H, W) value
 # with C % 8 == 0 stored as the C-contiguous (N, C/8, H, W, 8) array, so
 # pointwise and depthwise convs keep 8 channels in a vector's lanes.
@@ -848,6 +894,7 @@ def plan_steps(graph: ModeGraph, root: Module, training: bool,
         steps.append(step + (name,))
     if fuse:
         steps = _fuse(steps, wanted, training)
+        steps = _pool_first(steps, wanted)
     if fuse and blocked and not training:
         steps = _blocked_layout(steps, wanted, new_slot, proven)
     return steps, n_slots
