@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import reference as R
 
+import featx
 from featx import _core, models, nn
 from featx.fx.graph_module import compile_plan
 from featx.models.feature_extraction import create_feature_extractor
@@ -51,11 +52,12 @@ def test_transition_pools_before_its_conv():
     x = _x(2, 3, 64, 64)
     out = ex(x)
     ops = _ops(ex)
-    # every transition: batch_norm(+relu) -> avg_pool2d -> conv2d
+    # every transition: batch_norm(+relu) -> avg_pool2d -> conv2d (the
+    # batch_norm takes the block's cat where that is not returned)
     pools = [i for i, op in enumerate(ops) if op == "avg_pool2d"]
     assert len(pools) == 3
-    assert all(ops[i - 1] == "batch_norm" and ops[i + 1] == "conv2d"
-               for i in pools)
+    assert all(ops[i - 1] in ("batch_norm", "cat_batch_norm")
+               and ops[i + 1] == "conv2d" for i in pools)
     model = ex  # the extractor's own weights
     w = model.get_submodule("features.transition1.conv").weight
     ref = R.avg_pool2d(R.conv2d(out["features.transition1.relu"], w), 2)
@@ -118,3 +120,61 @@ def test_conv_pool_pairs(conv, pool, swapped):
         divisor_override=pool.get("divisor_override"))
     assert _err(out["2"], ref) <= 2e-6
 
+
+def test_dense_layer_cat_fuses_into_norm1():
+    nodes = ["features.denseblock1.denselayer3.conv2",
+             "features.denseblock1.denselayer5.cat", "features.denseblock1"]
+    ex = create_feature_extractor(_densenet(), nodes).eval()
+    x = _x(2, 3, 40, 40)
+    out = ex(x)
+    unfused = _unfused(ex).run((x,))
+    for k in nodes:
+        np.testing.assert_array_equal(out[k], unfused[k])
+    by_slot = {slot: op for slot, op, _ in ex._plans["eval"].kernels()}
+    slots = {n: i for n, i in ex.graph.outputs}
+    # layers 1-4 and 6: cat -> norm1 -> relu1 is one step; layer 5's cat is
+    # returned, so it stays a cat (the user's own array) and a batch_norm
+    ops = list(by_slot.values())
+    assert ops.count("cat_batch_norm") == 5
+    assert ops.count("batch_norm") == 1
+    assert by_slot[slots["features.denseblock1.denselayer5.cat"]] == "cat"
+    got = out["features.denseblock1.denselayer5.cat"]
+    assert got.flags.owndata and got.shape == (2, 192, 10, 10)
+
+
+class _CatBn(nn.Module):
+    def __init__(self, dim, affine):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(5, affine=affine)  # 3 + 2
+        self.dim = dim
+
+    def forward(self, x):
+        a = nn.functional.relu(x)
+        y = featx.cat([a, a[:, :2] * 2], self.dim)
+        return self.bn(y), nn.functional.relu(y)
+
+
+@pytest.mark.parametrize("dim, affine, asked, fused", [
+    (1, True, ["bn"], True),
+    (-3, True, ["bn"], False),           # the rank is not known to the plan
+    (1, True, ["bn", "cat"], False),     # the cat is returned
+    (1, True, ["bn", "relu_1"], False),  # another step reads the cat
+    (1, False, ["bn"], False),           # no weight and bias
+])
+def test_cat_batch_norm_rule(dim, affine, asked, fused):
+    model = _CatBn(dim, affine).eval()
+    rng = np.random.default_rng(4)
+    model.bn.running_mean[...] = rng.standard_normal(5)
+    model.bn.running_var[...] = rng.uniform(0.5, 2, 5)
+    ex = create_feature_extractor(model, asked).eval()
+    x = _x(2, 3, 5, 3)
+    out = ex(x)
+    ops = _ops(ex)
+    assert ("cat_batch_norm" in ops) == fused
+    assert ("cat" in ops) == (not fused)
+    y = np.concatenate([np.maximum(x, 0), np.maximum(x, 0)[:, :2] * 2], 1)
+    bn = model.bn
+    want = R.batch_norm(y, bn.running_mean, bn.running_var, bn.weight,
+                        bn.bias)
+    assert _err(out["bn"], want) <= 1e-6
+    np.testing.assert_array_equal(out["bn"], _unfused(ex).run((x,))["bn"])

@@ -432,6 +432,36 @@ def _fuse(steps: list[tuple], wanted: set[int],
     return [st for pos, st in enumerate(out) if pos not in drop]
 
 
+def _cat_batch_norm(steps: list[tuple], wanted: set[int]) -> list[tuple]:
+    """In eval mode, cat along dim 1 -> batch_norm (with its fused
+    activation) becomes one cat_batch_norm step, which normalises each
+    channel plane read from the cat's input holding it, so the
+    concatenation is never stored (DenseNet's dense layers: norm1 on the
+    cat of all earlier feature maps); the same float ops per element as
+    the two steps. Only when the cat is not returned and the batch_norm is
+    its only reader, and the cat's inputs fit in one step (at most 60);
+    only a cat along dim 1 as given (a negative dim's meaning depends on
+    the rank, not known while planning).
+    The batch_norm must have its weight and bias (DenseNet's have). The
+    fused step takes the batch_norm's slot and place, and the cat's name.
+    """
+    readers = _Readers(steps, wanted)
+    out, drop = list(steps), set()
+    for pos, st in enumerate(steps):
+        if (st[1] != "kernel" or st[2] != "cat" or st[4]["dim"] != 1
+                or len(st[3]) > 60):
+            continue
+        bn = readers.sole_reader(pos, ("batch_norm",))
+        if bn is None or len(steps[bn][3]) != 5 or any(
+                v is None for v in steps[bn][3]):
+            continue
+        b = steps[bn]
+        out[bn] = (b[0], "kernel", "cat_batch_norm",
+                   tuple(b[3][1:]) + tuple(st[3]), b[4], st[5])
+        drop.add(pos)
+    return [st for pos, st in enumerate(out) if pos not in drop]
+
+
 def _pair(v: Any) -> tuple[int, ...]:
     return tuple(v) * (2 // len(v)) if isinstance(v, (tuple, list)) else (
         v, v)
@@ -824,7 +854,9 @@ def plan_steps(graph: ModeGraph, root: Module, training: bool,
     becomes a kernel step too. Unless ``fuse`` is False (a private switch
     for tests), add -> relu, linear -> activation and, in eval mode,
     conv2d -> batch_norm (-> activation) chains become one step
-    (:func:`_fuse`), and then, in eval mode unless ``blocked`` is False
+    (:func:`_fuse`), a 1x1 conv2d -> avg_pool2d pair runs pool first
+    (:func:`_pool_first`), in eval mode cat -> batch_norm becomes one step
+    (:func:`_cat_batch_norm`), and then, in eval mode unless ``blocked`` is False
     (private, for comparisons), chains of pointwise and depthwise convs
     run in the nchw8c layout (:func:`_blocked_layout`).
     """
@@ -895,6 +927,8 @@ def plan_steps(graph: ModeGraph, root: Module, training: bool,
     if fuse:
         steps = _fuse(steps, wanted, training)
         steps = _pool_first(steps, wanted)
+        if not training:
+            steps = _cat_batch_norm(steps, wanted)
     if fuse and blocked and not training:
         steps = _blocked_layout(steps, wanted, new_slot, proven)
     return steps, n_slots
