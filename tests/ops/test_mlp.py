@@ -5,10 +5,11 @@ same ISA (what lets the planner fuse them), at 1, 2 and 3 threads.
 The AVX2 kernel works on blocks of at most 128 rows (fewer when C + OUT
 is large; a thread's rows in the fewest blocks of even whole panels),
 split between threads in groups of 8: the rows sweep one row, partial
-and whole 16-row panels, a one-column last panel, several blocks; C (the first GEMM's K) one and two 256-blocks and 8-row
-transposes; H (the second GEMM's K, made 256 hidden units at a time)
-less than a tile, one and several 256-blocks; OUT partial panels and
-the 8 x 8 transposes of the output. channels_first and scale (ConvNeXt's
+and whole 16-row panels, a one-column last panel, several blocks; C (the
+first GEMM's K) one and two 256-blocks and 8-row transposes; H (the
+second GEMM's K, made 256 hidden units at a time) less than a tile, one
+and several 256-blocks; OUT partial panels and the 8 x 8 transposes of
+the output. channels_first and scale (ConvNeXt's
 permute back to NCHW and layer_scale) against mlp -> permute -> mul."""
 from __future__ import annotations
 
