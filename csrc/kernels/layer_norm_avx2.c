@@ -4,7 +4,10 @@
  * step into four 4-lane sums (sum, then the sum of squared deviations
  * from the mean), then y = (x - mean) * rstd [* w] [+ b] in float32 with
  * the reference's operations (no FMA), 8 lanes at a time. Only the order of the double
- * sums differs from the reference. Compiled with -mavx2 -mfma only.
+ * sums differs from the reference. Rows go two at a time, side by side
+ * (each with its own sums: the same bits as one at a time), as a row's
+ * statistics are one long chain of dependent operations. Compiled with
+ * -mavx2 -mfma only.
  *
  *   x: (*, D1, .., Dk)   w, b: (D1, .., Dk) optional   y: like x
  *
@@ -52,49 +55,71 @@ acc8(const float *x, __m256d m, const int sq, __m256d *a0, __m256d *a1)
     }
 }
 
-/* That sum over x[0..*end) (*end: n rounded down to a multiple of 8) in
- * four 4-lane partial sums, 16 floats a step, so that the chains of
- * dependent additions of a short row (ConvNeXt's 96 channels) are
- * short. */
-FX_INLINE double
-vector_sum(const float *x, int64_t n, __m256d m, const int sq, int64_t *end)
+/* That sum over x[r][0..*end) for each of the R rows (R = 1 or 2, a
+ * constant where this is inlined; *end: n rounded down to a multiple of
+ * 8), in four 4-lane partial sums per row, 16 floats a step, so that the
+ * chains of dependent additions of a short row (ConvNeXt's 96 channels)
+ * are short; two rows side by side give the core two independent chains
+ * (each row's sums are the same operations in the same order as alone).
+ * m[r]: row r's mean (sq = 1). */
+FX_INLINE void
+vector_sums(const int R, const float *const *x, int64_t n, const double *m,
+            const int sq, double *sum, int64_t *end)
 {
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    __m256d s[2][4], mv[2];
     int64_t i;
+    int r, u;
 
+    for (r = 0; r < R; r++) {
+        mv[r] = _mm256_set1_pd(m[r]);
+        for (u = 0; u < 4; u++) {
+            s[r][u] = _mm256_setzero_pd();
+        }
+    }
     for (i = 0; i + 16 <= n; i += 16) {
-        acc8(x + i, m, sq, &s0, &s1);
-        acc8(x + i + 8, m, sq, &s2, &s3);
+        for (r = 0; r < R; r++) {
+            acc8(x[r] + i, mv[r], sq, &s[r][0], &s[r][1]);
+            acc8(x[r] + i + 8, mv[r], sq, &s[r][2], &s[r][3]);
+        }
     }
     if (i + 8 <= n) {
-        acc8(x + i, m, sq, &s0, &s1);
+        for (r = 0; r < R; r++) {
+            acc8(x[r] + i, mv[r], sq, &s[r][0], &s[r][1]);
+        }
         i += 8;
     }
     *end = i;
-    return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1),
-                                 _mm256_add_pd(s2, s3)));
+    for (r = 0; r < R; r++) {
+        sum[r] = hsum_pd(_mm256_add_pd(_mm256_add_pd(s[r][0], s[r][1]),
+                                       _mm256_add_pd(s[r][2], s[r][3])));
+    }
 }
 
-/* mean and sum((x - mean)^2) of x[0..n), in double. */
-static void
-row_stats(const float *x, int64_t n, double *mean, double *sq)
+/* mean and sum((x - mean)^2) of each row x[r][0..n), r < R, in double. */
+FX_INLINE void
+row_stats(const int R, const float *const *x, int64_t n, double *mean,
+          double *sq)
 {
-    double sum, mu, tail;
-    int64_t i;
+    const double zero[2] = {0.0, 0.0};
+    double sum[2];
+    int64_t i, i0;
+    int r;
 
-    sum = vector_sum(x, n, _mm256_setzero_pd(), 0, &i);
-    for (; i < n; i++) {
-        sum += x[i];
+    vector_sums(R, x, n, zero, 0, sum, &i0);
+    for (r = 0; r < R; r++) {
+        for (i = i0; i < n; i++) {
+            sum[r] += x[r][i];
+        }
+        mean[r] = sum[r] / (double)n;
     }
-    mu = sum / (double)n;
-    tail = vector_sum(x, n, _mm256_set1_pd(mu), 1, &i);
-    for (; i < n; i++) {
-        const double c = (double)x[i] - mu;
+    vector_sums(R, x, n, mean, 1, sq, &i0);
+    for (r = 0; r < R; r++) {
+        for (i = i0; i < n; i++) {
+            const double c = (double)x[r][i] - mean[r];
 
-        tail += c * c;
+            sq[r] += c * c;
+        }
     }
-    *mean = mu;
-    *sq = tail;
 }
 
 /* y = (x - mean) * rstd, then * w[i] and + b[i] where given. */
@@ -114,31 +139,60 @@ normalize8(__m256 v, __m256 mean, __m256 rstd, const float *w,
     return v;
 }
 
-/* One row: y[0..n) = the layer norm of xs[0..n) (y may be xs). */
-static void
-norm_row(const float *xs, float *y, int64_t inner, double eps,
-         const float *w, const float *b)
+/* R rows (1 or 2, see vector_sums): y[r][0..n) = the layer norm of
+ * xs[r][0..n) (y[r] may be xs[r]). */
+FX_INLINE void
+norm_rows(const int R, const float *const *xs, float *const *y,
+          int64_t inner, double eps, const float *w, const float *b)
 {
     const __m256i none = _mm256_setzero_si256();
-    double mean, sq;
-    __m256 vm, vr;
+    double mean[2], sq[2];
     int64_t i;
+    int r;
 
-    row_stats(xs, inner, &mean, &sq);
-    vm = _mm256_set1_ps((float)mean);
-    vr = _mm256_set1_ps((float)(1.0 / sqrt(sq / (double)inner + eps)));
-    for (i = 0; i + 8 <= inner; i += 8) {
-        _mm256_storeu_ps(y + i, normalize8(_mm256_loadu_ps(xs + i), vm, vr,
-                                           w, b, i, none, 1));
+    row_stats(R, xs, inner, mean, sq);
+    for (r = 0; r < R; r++) {
+        const __m256 vm = _mm256_set1_ps((float)mean[r]);
+        const __m256 vr = _mm256_set1_ps(
+            (float)(1.0 / sqrt(sq[r] / (double)inner + eps)));
+
+        for (i = 0; i + 8 <= inner; i += 8) {
+            _mm256_storeu_ps(y[r] + i,
+                             normalize8(_mm256_loadu_ps(xs[r] + i), vm, vr,
+                                        w, b, i, none, 1));
+        }
+        if (i < inner) {
+            const __m256i m = _mm256_cmpgt_epi32(
+                _mm256_set1_epi32((int)(inner - i)),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+            _mm256_maskstore_ps(
+                y[r] + i, m,
+                normalize8(_mm256_maskload_ps(xs[r] + i, m), vm, vr, w, b, i,
+                           m, 0));
+        }
     }
-    if (i < inner) {
-        const __m256i m = _mm256_cmpgt_epi32(
-            _mm256_set1_epi32((int)(inner - i)),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 
-        _mm256_maskstore_ps(y + i, m,
-                            normalize8(_mm256_maskload_ps(xs + i, m), vm, vr,
-                                       w, b, i, m, 0));
+/* Rows [r0, r1) of the inner-long rows at x into y (y may be x), two at
+ * a time. */
+static void
+norm_range(const float *x, float *y, int64_t r0, int64_t r1, int64_t inner,
+           double eps, const float *w, const float *b)
+{
+    int64_t r;
+
+    for (r = r0; r + 2 <= r1; r += 2) {
+        const float *xs[2] = {x + r * inner, x + (r + 1) * inner};
+        float *ys[2] = {y + r * inner, y + (r + 1) * inner};
+
+        norm_rows(2, xs, ys, inner, eps, w, b);
+    }
+    if (r < r1) {
+        const float *xs[1] = {x + r * inner};
+        float *ys[1] = {y + r * inner};
+
+        norm_rows(1, xs, ys, inner, eps, w, b);
     }
 }
 
@@ -149,14 +203,12 @@ fx_f32_layer_norm__avx2(const fx_kargs *a, int ith, int nth)
     const float *x = a->in[0].data;
     const float *w = a->n_in > 1 ? a->in[1].data : NULL;
     const float *b = a->n_in > 2 ? a->in[2].data : NULL;
-    int64_t c, rows, s, bands, item, r, begin, end, q, q0, q1, k;
+    int64_t c, rows, s, bands, item, begin, end, q, q0, q1, k;
 
     fx__layer_norm_rows(a, &c, &rows);
     if (!p->channels_first || rows == 0) {
         fx__split(rows, ith, nth, &begin, &end);
-        for (r = begin; r < end; r++) {
-            norm_row(x + r * c, a->out->data + r * c, c, p->eps, w, b);
-        }
+        norm_range(x, a->out->data, begin, end, c, p->eps, w, b);
         return;
     }
     s = rows / a->in[0].shape[0];
@@ -180,7 +232,7 @@ fx_f32_layer_norm__avx2(const fx_kargs *a, int ith, int nth)
             for (j = k; j < c; j++) {
                 yn[q * c + j] = xn[j * s + q];
             }
-            norm_row(yn + q * c, yn + q * c, c, p->eps, w, b);
         }
+        norm_range(yn, yn, q0, q1, c, p->eps, w, b);
     }
 }

@@ -3,12 +3,13 @@ reference, on every ISA; bit-equality with the two linear calls of the
 same ISA (what lets the planner fuse them), at 1, 2 and 3 threads.
 
 The AVX2 kernel works on blocks of at most 128 rows (fewer when C + OUT
-is large), split between threads in groups of 16: the rows sweep one
-row, partial and whole 16-row groups, a one-column last group, several
-blocks; C (the first GEMM's K) one and two 256-blocks and 8-row
-transposes; H (the second GEMM's K, made 256 hidden units at a time)
-less than a tile, one and several 256-blocks; OUT partial panels and
-the 8 x 8 transposes of the output. channels_first and scale (ConvNeXt's
+is large; a thread's rows in the fewest blocks of even whole panels),
+split between threads in groups of 8: the rows sweep one row, partial
+and whole 16-row panels, a one-column last panel, several blocks; C (the
+first GEMM's K) one and two 256-blocks and 8-row transposes; H (the
+second GEMM's K, made 256 hidden units at a time) less than a tile, one
+and several 256-blocks; OUT partial panels and the 8 x 8 transposes of
+the output. channels_first and scale (ConvNeXt's
 permute back to NCHW and layer_scale) against mlp -> permute -> mul."""
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ CASES = [
     (17, 300, 17, 16),      # C: two K blocks; H: one tile row short
     (49, 96, 384, 96),      # a 7x7 plane: last group one column
     (130, 33, 513, 40),     # two blocks; H: three 256-blocks
-    (300, 16, 260, 15),     # three blocks, the last of 44 rows
+    (300, 16, 260, 15),     # three blocks: 112, 112, 76 rows
+    (392, 20, 40, 24),      # 8 x 7x7: blocks 112, 112, 112, 56
     (70, 1100, 8, 600),     # C + OUT = 1700: blocks of 112 rows
 ]
 
