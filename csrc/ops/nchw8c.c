@@ -211,6 +211,24 @@ fx__dwconv_nchw8c_padded(const fx_conv2d_params *p, const fx_tensor *x,
            && (h + 2 * ph) * (wd + 2 * pw) * 8 <= FX__NCHW8C_PAD_MAX;
 }
 
+int64_t
+fx__dwconv_nchw8c_ring(const fx_conv2d_params *p, const fx_tensor *x,
+                       const fx_tensor *w)
+{
+    const int64_t k = w->shape[2], s = p->stride.v[0];
+    const int64_t pw = p->padding.v[1], wd = x->shape[3];
+
+    if (w->shape[3] != k || (k != 3 && k != 5) || p->stride.v[1] != s
+        || s > 2 || p->dilation.v[0] != 1 || p->dilation.v[1] != 1
+        || pw > FX__NCHW8C_RING_MAX || wd > FX__NCHW8C_RING_MAX) {
+        return 0;
+    }
+    /* 4 or 8 rows (a power of 2 above K), each (W + 2*PW) x 8 */
+    return (wd + 2 * pw) * 8 * 8 <= FX__NCHW8C_RING_MAX
+               ? (wd + 2 * pw) * 8 * (k == 3 ? 4 : 8)
+               : 0;
+}
+
 size_t
 fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p, const fx_tensor *x,
                                const fx_tensor *w, int64_t ow)
@@ -230,7 +248,9 @@ fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p, const fx_tensor *x,
     } else {
         /* one 8-channel block's taps, then maybe its padded planes */
         floats = (size_t)((w->shape[2] * w->shape[3] * 8 + 15) / 16 * 16);
-        if (fx__dwconv_nchw8c_padded(p, x, ow)) {
+        if (fx__dwconv_nchw8c_ring(p, x, w) != 0) {
+            floats += (size_t)fx__dwconv_nchw8c_ring(p, x, w);
+        } else if (fx__dwconv_nchw8c_padded(p, x, ow)) {
             floats += (size_t)((x->shape[2] + 2 * p->padding.v[0])
                                * (x->shape[3] + 2 * p->padding.v[1]) * 8);
         }

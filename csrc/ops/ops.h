@@ -523,16 +523,23 @@ void fx__nchw8c_plain(const fx_tensor *t, fx_tensor *plain);
  * alpha and beta, then (pointwise) one block of packed weights, at most
  * FX__GEMM_KC input channels by FX__NCHW8C_OCB output channels (see
  * kernels/nchw8c_avx2.c), or (depthwise) one 8-channel block's taps,
- * KH*KW*8 floats rounded up to 16, then, if fx__dwconv_nchw8c_padded,
- * the block's zero-padded input planes, (H + 2*PH) x (W + 2*PW) pixels
- * of 8 floats: for output rows narrower than FX__NCHW8C_PAD_OW (whose
- * borders are a large share) and planes of at most FX__NCHW8C_PAD_MAX
- * floats. */
+ * KH*KW*8 floats rounded up to 16, then either a ring of
+ * fx__dwconv_nchw8c_ring floats if that is not 0 (a 3x3 or 5x5 kernel
+ * of stride 1 or 2, no dilation, and 8 rows of at most
+ * FX__NCHW8C_RING_MAX floats: 4 or 8 zero-padded input rows of the
+ * block, (W + 2*PW) pixels of 8 floats), or, if
+ * fx__dwconv_nchw8c_padded, the block's zero-padded input planes,
+ * (H + 2*PH) x (W + 2*PW) pixels of 8 floats: for output rows narrower
+ * than FX__NCHW8C_PAD_OW (whose borders are a large share) and planes of
+ * at most FX__NCHW8C_PAD_MAX floats. */
 #define FX__NCHW8C_OCB 64
 #define FX__NCHW8C_PAD_OW 32
 #define FX__NCHW8C_PAD_MAX 32768
+#define FX__NCHW8C_RING_MAX 1048576
 int fx__conv2d_nchw8c_pointwise(const fx_conv2d_params *p,
                                 const fx_tensor *w);
+int64_t fx__dwconv_nchw8c_ring(const fx_conv2d_params *p, const fx_tensor *x,
+                               const fx_tensor *w);
 int fx__dwconv_nchw8c_padded(const fx_conv2d_params *p, const fx_tensor *x,
                              int64_t ow);
 size_t fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p,

@@ -108,6 +108,14 @@ DW_CASES = [
     (1, 8, 15, 16, 8, 3, 2, 2, 2, True),      # stride 2, dilation 2
     (2, 16, 20, 19, 16, 7, 2, 3, 1, True),
     (1, 8, 9, 11, 8, 3, (2, 1), (0, 1), (1, 2), True),  # asymmetric
+    # 3x3 / 5x5 of stride 1 or 2 (a ring of padded rows): rows of 4n + 2
+    # pixels, padding different along H and W; dilated rows of 32+ pixels
+    # (from x itself)
+    (2, 16, 6, 6, 16, 3, 1, 1, 1, True),
+    (1, 8, 9, 38, 8, 5, 2, 2, 1, True),
+    (1, 8, 7, 10, 8, 3, 1, (2, 0), 1, True),
+    (1, 8, 11, 9, 8, 5, 2, (0, 3), 1, True),
+    (1, 8, 5, 40, 8, 3, 1, 2, 2, True),
 ]
 CASES = PW_CASES + DW_CASES
 
@@ -209,7 +217,7 @@ def test_conv2d_bn_nchw8c_residual_is_the_add_op(isa, case, act):
 
 @pytest.mark.parametrize("case", [PW_CASES[2], PW_CASES[3], PW_CASES[5],
                                   DW_CASES[2], DW_CASES[4], DW_CASES[13],
-                                  DW_CASES[15]],
+                                  DW_CASES[15], DW_CASES[22], DW_CASES[23]],
                          ids=str)
 def test_conv2d_bn_nchw8c_does_not_depend_on_thread_count(isa, case):
     inputs = _inputs(case, 8)
@@ -223,7 +231,8 @@ def test_conv2d_bn_nchw8c_does_not_depend_on_thread_count(isa, case):
 
 
 @pytest.mark.parametrize("case", [DW_CASES[2], DW_CASES[5], DW_CASES[13],
-                                  DW_CASES[15], PW_CASES[2]], ids=str)
+                                  DW_CASES[15], DW_CASES[22], PW_CASES[2]],
+                         ids=str)
 def test_conv2d_bn_nchw8c_nonfinite_like_plain_op(isa, case):
     inputs = _inputs(case, 9)
     inputs[1][0].flat[0] = np.inf
