@@ -201,36 +201,40 @@ def _print_node_tables(args: argparse.Namespace, model: Any, same: bool) -> int:
 
 
 @contextlib.contextmanager
-def _node_hint(model: str, nodes: list[str], module: Any = None) -> Iterator[None]:
+def _node_hint(model: str, nodes: list[str], module: Any) -> Iterator[None]:
     """An unknown --nodes name that is an existing file or a glob was most likely meant as
     an input: --nodes takes every following word, so inputs go before it. A name that only
-    the train graph has (GoogLeNet's aux1) is named as such: the command runs eval mode, and
-    the library's hint (train_return_nodes / eval_return_nodes) is no option here."""
+    the train graph has (GoogLeNet's aux1) is named as such: the command runs eval mode. The
+    library's advice for Python callers (get_graph_node_names, train_return_nodes) becomes
+    'featx nodes MODEL'."""
+    from featx.feature_extraction import UnknownNodeError
+
     try:
         yield
-    except ValueError as e:
-        if module is not None and "is not present" in str(e):
-            from featx.models.feature_extraction import get_graph_node_names
+    except UnknownNodeError as e:
+        from featx.models.feature_extraction import get_graph_node_names
 
-            train, evaluation = get_graph_node_names(module, suppress_diff_warning=True)
+        train, evaluation = get_graph_node_names(module, suppress_diff_warning=True)
 
-            def has(names: Any, q: str) -> bool:
-                return any(n == q or n.startswith(q + ".") for n in names)
+        def has(names: Any, q: str) -> bool:
+            return any(n == q or n.startswith(q + ".") for n in names)
 
-            for q in nodes:
-                if has(train, q) and not has(evaluation, q):
-                    raise CLIError(
-                        f"node {q!r} exists only in {model}'s train-mode graph (it runs in "
-                        f"train mode only); featx extract runs the model in eval mode: "
-                        f"choose a node that 'featx nodes {model} --mode eval' lists"
-                    ) from None
+        for q in nodes:
+            if has(train, q) and not has(evaluation, q):
+                raise CLIError(
+                    f"node {q!r} exists only in {model}'s train-mode graph (it runs in "
+                    f"train mode only); featx extract runs the model in eval mode: "
+                    f"choose a node that 'featx nodes {model} --mode eval' lists"
+                ) from None
         paths = [n for n in nodes if os.path.exists(n) or glob.has_magic(n)]
-        if not paths or "is not present" not in str(e):
-            raise
+        if paths:
+            raise CLIError(
+                f"{e.detail} ({paths[0]!r} is a path: --nodes takes every word after it, "
+                f"so give the inputs first, e.g. 'featx extract {model} {paths[0]} --nodes "
+                f"{' '.join(n for n in nodes if n not in paths) or 'NODE'}')"
+            ) from None
         raise CLIError(
-            f"{_one_line(e)} ({paths[0]!r} is a path: --nodes takes every word after it, "
-            f"so give the inputs first, e.g. 'featx extract {model} {paths[0]} --nodes "
-            f"{' '.join(n for n in nodes if n not in paths) or 'NODE'}')"
+            f"{e.detail} 'featx nodes {model}' lists the node names"
         ) from None
 
 
@@ -395,7 +399,10 @@ def _output_path(path: str) -> str:
     return out
 
 
-def _check_sizes(args: argparse.Namespace) -> None:
+def _check_nodes_and_sizes(args: argparse.Namespace) -> None:
+    twice = next((n for i, n in enumerate(args.nodes) if n in args.nodes[:i]), None)
+    if twice is not None:
+        raise CLIError(f"--nodes names {twice!r} more than once; give each node once")
     for option, value in (("--input-size", args.input_size),
                           ("--resize-size", args.resize_size)):
         if value is not None and not 1 <= value <= MAX_SIDE:
@@ -427,10 +434,6 @@ def _build_transform(args: argparse.Namespace, member: Any) -> Any:
         sizes["resize_size"] = int(args.input_size * 256 / 224)
     if args.resize_size is not None:
         sizes["resize_size"] = args.resize_size
-    if sizes.get("resize_size", 1) <= 0:
-        raise CLIError(
-            f"--resize-size must be a positive number of pixels, got {sizes['resize_size']}"
-        )
     if member is not None:
         return member.transforms(**sizes)
     return ImageClassification(**sizes)
@@ -501,7 +504,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                 f"{option} works on INPUT files, folders or globs given after MODEL, "
                 f"e.g. featx extract {args.model} photos/ --nodes ... {option} ..."
             )
-    _check_sizes(args)
+    _check_nodes_and_sizes(args)
     member, weights_path = (
         _resolve_weights(args.model, args.weights) if args.weights else (None, None)
     )
@@ -559,10 +562,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     for name, arr in features.items():
         a = np.asarray(arr)
         if a.size:
-            stats = (
-                f"{a.min():.4f}",
-                f"{a.mean(dtype=np.float64):.4f}",
-                f"{a.max():.4f}",
+            # Four significant digits, not four decimals: deep nodes of some randomly
+            # initialised models (EfficientNet, as in torchvision) are around 1e-13.
+            stats = tuple(
+                f"{v:.4g}" for v in (a.min(), a.mean(dtype=np.float64), a.max())
             )
         else:
             stats = ("-", "-", "-")
@@ -635,7 +638,7 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     from featx.extract import BatchInfo, FeatureStream, list_images, write_features
     from featx.models.feature_extraction import create_feature_extractor
 
-    _check_sizes(args)
+    _check_nodes_and_sizes(args)
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be a positive number of images, got {args.batch_size}")
     if args.workers < 0:

@@ -94,11 +94,29 @@ def test_extract_prints_one_line_per_node_and_writes_npz(resnet18_run):
         for name in data.files:
             a = data[name]
             assert a.dtype == np.float32 and np.isfinite(a).all()
-            lo, mean, hi = (float(v) for v in rows[name][1:])
-            assert lo == pytest.approx(float(a.min()), abs=1e-4)
-            assert mean == pytest.approx(float(a.mean(dtype=np.float64)), abs=1e-4)
-            assert hi == pytest.approx(float(a.max()), abs=1e-4)
-            assert lo <= mean <= hi
+            _assert_stats_row(rows[name], a)
+
+
+def _assert_stats_row(row: list[str], a: np.ndarray) -> None:
+    """The printed min, mean and max are those of ``a`` to four significant digits."""
+    lo, mean, hi = (float(v) for v in row[1:])
+    for got, want in ((lo, a.min()), (mean, a.mean(dtype=np.float64)), (hi, a.max())):
+        assert got == pytest.approx(float(want), rel=5e-4, abs=1e-30), row
+    assert lo <= mean <= hi
+
+
+def test_tiny_values_are_printed_to_four_significant_digits(tmp_path):
+    # Random init shrinks EfficientNet's deep nodes to ~1e-13 (torchvision's init does
+    # the same); four decimals printed them as 0.0000.
+    out = tmp_path / "e.npz"
+    proc = run("extract", "efficientnet_b0", "--nodes", "features.1", "features.7",
+               "--input-size", "64", "--seed", "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = _stat_lines(proc.stdout)
+    with np.load(out) as z:
+        assert 0 < np.abs(z["features.7"]).max() < 1e-6
+        for name in ("features.1", "features.7"):
+            _assert_stats_row(rows[name], z[name])
 
 
 def test_extract_same_seed_gives_same_features(resnet18_run, tmp_path):
@@ -363,8 +381,20 @@ def test_unknown_model(tmp_path):
 
 def test_unknown_node(tmp_path):
     proc = run("extract", "resnet18", "--nodes", "layer1", "layer9", cwd=tmp_path)
-    _assert_one_line_error(proc, "layer9")
+    _assert_one_line_error(proc, "layer9", "'featx nodes resnet18' lists the node names")
     assert not (tmp_path / "features.npz").exists()
+    # The library's advice for Python callers is no option on the command line.
+    assert "get_graph_node_names" not in proc.stderr
+    assert "train_return_nodes" not in proc.stderr
+
+
+def test_node_inside_a_leaf_module_names_the_leaf(tmp_path):
+    # An SE block is one node (as in torchvision): its fc1 has no node of its own.
+    proc = run("extract", "efficientnet_b0", "--nodes", "features.1.0.block.1.fc1",
+               "--input-size", "32", cwd=tmp_path)
+    _assert_one_line_error(proc, "'features.1.0.block.1' is a leaf module",
+                           "'featx nodes efficientnet_b0' lists the node names")
+    assert "get_graph_node_names" not in proc.stderr
 
 
 def test_train_only_node_says_the_command_runs_eval_mode(tmp_path):
@@ -454,7 +484,8 @@ def test_unwritable_output_fails_before_running(tmp_path):
 
 def test_duplicate_node_and_bad_sizes():
     _assert_one_line_error(
-        run("extract", "resnet18", "--nodes", "layer1", "layer1"), "more than once"
+        run("extract", "resnet18", "--nodes", "layer1", "layer1"),
+        "--nodes names 'layer1' more than once",
     )
     _assert_one_line_error(
         run("extract", "resnet18", "--nodes", "layer1", "--input-size", "0"),

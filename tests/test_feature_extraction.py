@@ -291,6 +291,19 @@ def test_unknown_query_names_mode_close_names_and_the_helper():
     assert "get_graph_node_names" in msg
 
 
+def test_unknown_query_inside_a_leaf_module_names_the_leaf_node():
+    # nn.Conv2d is a leaf: "0.weight" has no node of its own, "0" has
+    m = nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU())
+    m[1].inner = nn.Identity()  # a submodule of a leaf is inside it too
+    for query in ("0.weight", "1.inner", "1.inner.x"):
+        leaf = query.split(".")[0]
+        with pytest.raises(ValueError, match=f"'{leaf}' is a leaf module: the graph "
+                           f"calls it as one node, '{leaf}', and has no nodes "
+                           "inside it") as e:
+            create_feature_extractor(m, [query])
+        assert "get_graph_node_names" in str(e.value)
+
+
 def test_unknown_query_that_is_a_second_name_of_a_module_names_the_first():
     # self.b = self.a: the graph uses 'a', and 'b' was "not present" with no hint
     m = nn.Sequential(nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU()))
