@@ -544,6 +544,18 @@ def test_extractor_starts_in_the_models_mode_and_switches_graphs():
         ex.train("yes")
 
 
+def test_model_eval_after_creating_the_extractor_does_not_switch_it():
+    # README: the extractor's mode is its own, both ways; extractor.eval() switches it.
+    m = Net().train()
+    ex = create_feature_extractor(m, ["drop"])
+    m.eval()
+    x = np.ones((64, 3, 8, 8), np.float32)
+    assert ex.training is True
+    assert (ex(x)["drop"] == 0).mean() > 0.3     # still dropping
+    ex.eval()
+    np.testing.assert_array_equal(ex(x)["drop"], _extract(m, ["layer1"], x)["layer1"])
+
+
 def test_batchnorm_train_mode_uses_batch_stats_and_updates_running_stats():
     class BN(nn.Module):
         def __init__(self):
