@@ -59,14 +59,19 @@ def _one_line(exc: BaseException) -> str:
 _INIT_WEIGHTS_MODELS = ("googlenet", "inception_v3")
 
 
-def _get_model(name: str, init_weights: bool = True) -> Any:
+def _get_model(name: str, init_weights: bool = True, num_classes: int | None = None) -> Any:
     """``get_model(name)``; ``init_weights`` (googlenet, inception_v3 only): their
     truncated-normal initialisation (torchvision's current default), or a fast
-    default one where the values do not matter (``featx nodes``)."""
+    default one where the values do not matter (``featx nodes``); ``num_classes``: the
+    classifier's outputs (--num-classes), the builder's default if None."""
     from featx import models
     from featx.models._api import unknown_model_message
 
-    kwargs = {"init_weights": init_weights} if name.lower() in _INIT_WEIGHTS_MODELS else {}
+    kwargs: dict[str, Any] = (
+        {"init_weights": init_weights} if name.lower() in _INIT_WEIGHTS_MODELS else {}
+    )
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
     try:
         return models.get_model(name, **kwargs)
     except ValueError:
@@ -306,12 +311,52 @@ def _load_weights(model: Any, path: str) -> None:
         if path not in msg:
             msg = f"{path!r}: {msg}"
         raise CLIError(f"cannot read weights {msg}") from None
+    prefix = _wrapper_prefix(model, state)
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items()}
+        print(f"featx: {path}: keys read without their {prefix!r} prefix (a model saved "
+              f"inside a wrapper such as DataParallel)", file=sys.stderr)
     try:
         model.load_state_dict(state)
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise CLIError(
-            f"weights {path!r} do not fit the model: {_one_line(e)}"
+            f"weights {path!r} do not fit the model: {_one_line(e)}{_classes_hint(model, state)}"
         ) from None
+
+
+def _wrapper_prefix(model: Any, state: Any) -> str:
+    """The first key component plus '.' that every key of ``state`` has and none of the
+    model's (``module.`` of DataParallel) when, without it, the keys are the model's; else
+    ''. The command line cannot rename keys as Python code would."""
+    if not isinstance(state, dict) or not state:
+        return ""
+    prefix = str(next(iter(state))).split(".", 1)[0] + "."
+    own = set(model.state_dict())
+    if any(k.startswith(prefix) for k in own):
+        return ""
+    stripped = {str(k)[len(prefix):] for k in state if str(k).startswith(prefix)}
+    return prefix if len(stripped) == len(state) and stripped == own else ""
+
+
+def _classes_hint(model: Any, state: Any) -> str:
+    """'; ... --num-classes N' when the checkpoint has the model's keys and differs only in the
+    first size of some arrays, all N there (a classifier fine-tuned to N classes), else ''."""
+    import numpy as np
+
+    own = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(own):
+        return ""
+    shapes = {k: (np.shape(state[k]), np.shape(own[k])) for k in own}
+    differ = [theirs for theirs, ours in shapes.values() if theirs != ours]
+    if not differ or any(
+        len(theirs) != len(ours) or theirs[1:] != ours[1:] for theirs, ours in shapes.values()
+    ):
+        return ""
+    sizes = {theirs[0] for theirs in differ}
+    if len(sizes) != 1:
+        return ""
+    n = sizes.pop()
+    return f"; the checkpoint's classifier has {n} outputs: add --num-classes {n}"
 
 
 def _build_pretrained(model_name: str, member: Any) -> Any:
@@ -400,6 +445,16 @@ def _output_path(path: str) -> str:
 
 
 def _check_nodes_and_sizes(args: argparse.Namespace) -> None:
+    if args.num_classes is not None:
+        if args.num_classes < 1:
+            raise CLIError(
+                f"--num-classes must be a number of classes >= 1, got {args.num_classes}"
+            )
+        if args.weights is not None and not _is_weights_path(args.weights):
+            raise CLIError(
+                f"--num-classes works with random weights or a checkpoint file; torchvision's "
+                f"weights {args.weights!r} fix the classifier's outputs"
+            )
     twice = next((n for i, n in enumerate(args.nodes) if n in args.nodes[:i]), None)
     if twice is not None:
         raise CLIError(f"--nodes names {twice!r} more than once; give each node once")
@@ -416,7 +471,7 @@ def _build_model(args: argparse.Namespace, member: Any, weights_path: str | None
     if member is not None and weights_path is None:
         model = _build_pretrained(args.model, member)
     else:
-        model = _get_model(args.model)
+        model = _get_model(args.model, num_classes=args.num_classes)
         if weights_path is not None:
             _load_weights(model, weights_path)
     model.eval()
@@ -564,9 +619,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         if a.size:
             # Four significant digits, not four decimals: deep nodes of some randomly
             # initialised models (EfficientNet, as in torchvision) are around 1e-13.
-            stats = tuple(
-                f"{v:.4g}" for v in (a.min(), a.mean(dtype=np.float64), a.max())
-            )
+            stats = (f"{a.min():.4g}", f"{a.mean(dtype=np.float64):.4g}", f"{a.max():.4g}")
         else:
             stats = ("-", "-", "-")
         rows.append((name, _fmt_shape(a.shape), *stats))
@@ -879,6 +932,14 @@ def build_parser() -> argparse.ArgumentParser:
         "$TORCH_HOME/hub/checkpoints or downloaded there), or a checkpoint file "
         "(.pth, .pt, .safetensors, .npz; keys as in model.state_dict()); "
         "default: random initialisation",
+    )
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="outputs of the model's classifier, for a checkpoint fine-tuned to N classes "
+        "(default: the model's, 1000 for ImageNet models)",
     )
     p.add_argument(
         "--seed",

@@ -176,6 +176,61 @@ def test_extract_with_weights_matches_in_process_extractor(tmp_path):
             np.testing.assert_allclose(got[k], expected[k], rtol=0, atol=1e-5)
 
 
+def test_checkpoint_saved_inside_a_wrapper_loads_without_its_prefix(tmp_path):
+    # DataParallel's 'module.' prefix: Python code renames the keys (load_state_dict says
+    # how); the command line cannot, so it drops the prefix itself and says so.
+    from featx.models import get_model
+
+    state = {k: np.asarray(v) for k, v in get_model("resnet18").state_dict().items()}
+    plain, wrapped = tmp_path / "plain.npz", tmp_path / "wrapped.npz"
+    np.savez(plain, **state)
+    np.savez(wrapped, **{"module." + k: v for k, v in state.items()})
+    got = {}
+    for path in (plain, wrapped):
+        proc = run("extract", "resnet18", "--nodes", "fc", "--weights", str(path),
+                   "--input-size", "32", "--out", str(tmp_path / f"{path.stem}.out.npz"))
+        assert proc.returncode == 0, proc.stderr
+        with np.load(tmp_path / f"{path.stem}.out.npz") as z:
+            got[path.stem] = z["fc"]
+        assert ("without their 'module.' prefix" in proc.stderr) == (path == wrapped)
+    np.testing.assert_array_equal(got["wrapped"], got["plain"])
+    del state["fc.bias"]  # then the prefix is not the only difference: the usual error
+    np.savez(wrapped, **{"module." + k: v for k, v in state.items()})
+    _assert_one_line_error(run("extract", "resnet18", "--nodes", "fc", "--weights",
+                               str(wrapped)), "do not fit the model")
+
+
+def test_checkpoint_fine_tuned_to_other_classes_needs_num_classes(tmp_path):
+    from featx.models import get_model
+    from featx.models.feature_extraction import create_feature_extractor
+    from featx.transforms import ImageClassification, load_image
+
+    model = get_model("resnet18", num_classes=10).eval()
+    weights = tmp_path / "ft10.npz"
+    np.savez(weights, **{k: np.asarray(v) for k, v in model.state_dict().items()})
+    common = ("extract", "resnet18", "--nodes", "fc", "--weights", str(weights),
+              "--input-size", "32")
+    _assert_one_line_error(run(*common, cwd=tmp_path),
+                           "the checkpoint's classifier has 10 outputs: add --num-classes 10")
+    proc = run(*common, "--num-classes", "10", "--out", str(tmp_path / "f.npz"))
+    assert proc.returncode == 0, proc.stderr
+    x = ImageClassification(crop_size=32, resize_size=36).batch(
+        [load_image(sample_image_path())])
+    want = create_feature_extractor(model, ["fc"])(x)["fc"]
+    with np.load(tmp_path / "f.npz") as got:
+        np.testing.assert_allclose(got["fc"], want, rtol=0, atol=1e-5)
+    # random weights with 7 outputs; nonsense is refused before any work
+    proc = run("extract", "resnet18", "--nodes", "fc", "--num-classes", "7", "--input-size",
+               "32", "--out", str(tmp_path / "r.npz"))
+    assert proc.returncode == 0, proc.stderr
+    assert _stat_lines(proc.stdout)["fc"][0] == "(1, 7)"
+    _assert_one_line_error(run("extract", "resnet18", "--nodes", "fc", "--num-classes", "0"),
+                           "--num-classes must be a number of classes >= 1, got 0")
+    _assert_one_line_error(
+        run("extract", "resnet18", "--nodes", "fc", "--num-classes", "7", "--weights",
+            "DEFAULT"), "--num-classes works with random weights or a checkpoint file")
+
+
 def test_googlenet_and_inception_without_the_init_weights_future_warning(tmp_path):
     # The builders' FutureWarning asks for init_weights, which the command line cannot
     # give: the CLI passes it, keeping torchvision's current (truncated-normal) init.
