@@ -805,6 +805,7 @@ def test_extract_refuses_a_tuple_node_instead_of_stacking_it(tmp_path):
                "--input-size", "64", "--out", str(out))
     assert proc.returncode != 0
     assert "stage2.1.chunk" in proc.stderr and "getitem" in proc.stderr, proc.stderr
+    assert "'featx nodes MODEL'" in proc.stderr, proc.stderr
     assert not out.exists()
 
 
