@@ -730,6 +730,8 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
         "seed": seed if random_weights else None,
         "transform": repr(transform),
     }
+    if args.num_classes is not None:  # only then, so records made without the option still fit
+        config["num_classes"] = args.num_classes
     pool = args.pool or "none"
 
     print(f"model:   {args.model} (eval mode)")

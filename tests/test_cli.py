@@ -226,6 +226,12 @@ def test_checkpoint_fine_tuned_to_other_classes_needs_num_classes(tmp_path):
     assert _stat_lines(proc.stdout)["fc"][0] == "(1, 7)"
     _assert_one_line_error(run("extract", "resnet18", "--nodes", "fc", "--num-classes", "0"),
                            "--num-classes must be a number of classes >= 1, got 0")
+    # a folder run records it: resuming with another number of classes is refused
+    folder = ("extract", "resnet18", sample_image_path(), "--nodes", "fc", "--seed", "1",
+              "--input-size", "32", "--out", str(tmp_path / "many"))
+    assert run(*folder, "--num-classes", "5").returncode == 0
+    _assert_one_line_error(run(*folder, "--num-classes", "6"),
+                           "different settings (num_classes: 5 there, 6 now)")
     _assert_one_line_error(
         run("extract", "resnet18", "--nodes", "fc", "--num-classes", "7", "--weights",
             "DEFAULT"), "--num-classes works with random weights or a checkpoint file")
