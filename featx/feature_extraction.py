@@ -474,7 +474,10 @@ class UnknownNodeError(ValueError):
 
     def __init__(self, detail: str, advice: str) -> None:
         super().__init__(f"{detail} {advice}")
-        self.detail = detail
+        self.detail, self.advice = detail, advice
+
+    def __reduce__(self) -> tuple:  # pickle (multiprocessing) calls __init__ with both parts
+        return type(self), (self.detail, self.advice)
 
 
 def _resolve(graph: Any, spec: dict[str, str], mode: str,

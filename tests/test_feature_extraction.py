@@ -302,6 +302,8 @@ def test_unknown_query_inside_a_leaf_module_names_the_leaf_node():
                            "inside it") as e:
             create_feature_extractor(m, [query])
         assert "get_graph_node_names" in str(e.value)
+    again = pickle.loads(pickle.dumps(e.value))  # e.g. raised in a multiprocessing worker
+    assert type(again) is type(e.value) and str(again) == str(e.value)
 
 
 def test_unknown_query_that_is_a_second_name_of_a_module_names_the_first():
