@@ -59,14 +59,19 @@ def _one_line(exc: BaseException) -> str:
 _INIT_WEIGHTS_MODELS = ("googlenet", "inception_v3")
 
 
-def _get_model(name: str, init_weights: bool = True) -> Any:
+def _get_model(name: str, init_weights: bool = True, num_classes: int | None = None) -> Any:
     """``get_model(name)``; ``init_weights`` (googlenet, inception_v3 only): their
     truncated-normal initialisation (torchvision's current default), or a fast
-    default one where the values do not matter (``featx nodes``)."""
+    default one where the values do not matter (``featx nodes``); ``num_classes``: the
+    classifier's outputs (--num-classes), the builder's default if None."""
     from featx import models
     from featx.models._api import unknown_model_message
 
-    kwargs = {"init_weights": init_weights} if name.lower() in _INIT_WEIGHTS_MODELS else {}
+    kwargs: dict[str, Any] = (
+        {"init_weights": init_weights} if name.lower() in _INIT_WEIGHTS_MODELS else {}
+    )
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
     try:
         return models.get_model(name, **kwargs)
     except ValueError:
@@ -201,36 +206,40 @@ def _print_node_tables(args: argparse.Namespace, model: Any, same: bool) -> int:
 
 
 @contextlib.contextmanager
-def _node_hint(model: str, nodes: list[str], module: Any = None) -> Iterator[None]:
+def _node_hint(model: str, nodes: list[str], module: Any) -> Iterator[None]:
     """An unknown --nodes name that is an existing file or a glob was most likely meant as
     an input: --nodes takes every following word, so inputs go before it. A name that only
-    the train graph has (GoogLeNet's aux1) is named as such: the command runs eval mode, and
-    the library's hint (train_return_nodes / eval_return_nodes) is no option here."""
+    the train graph has (GoogLeNet's aux1) is named as such: the command runs eval mode. The
+    library's advice for Python callers (get_graph_node_names, train_return_nodes) becomes
+    'featx nodes MODEL'."""
+    from featx.feature_extraction import UnknownNodeError
+
     try:
         yield
-    except ValueError as e:
-        if module is not None and "is not present" in str(e):
-            from featx.models.feature_extraction import get_graph_node_names
+    except UnknownNodeError as e:
+        from featx.models.feature_extraction import get_graph_node_names
 
-            train, evaluation = get_graph_node_names(module, suppress_diff_warning=True)
+        train, evaluation = get_graph_node_names(module, suppress_diff_warning=True)
 
-            def has(names: Any, q: str) -> bool:
-                return any(n == q or n.startswith(q + ".") for n in names)
+        def has(names: Any, q: str) -> bool:
+            return any(n == q or n.startswith(q + ".") for n in names)
 
-            for q in nodes:
-                if has(train, q) and not has(evaluation, q):
-                    raise CLIError(
-                        f"node {q!r} exists only in {model}'s train-mode graph (it runs in "
-                        f"train mode only); featx extract runs the model in eval mode: "
-                        f"choose a node that 'featx nodes {model} --mode eval' lists"
-                    ) from None
+        for q in nodes:
+            if has(train, q) and not has(evaluation, q):
+                raise CLIError(
+                    f"node {q!r} exists only in {model}'s train-mode graph (it runs in "
+                    f"train mode only); featx extract runs the model in eval mode: "
+                    f"choose a node that 'featx nodes {model} --mode eval' lists"
+                ) from None
         paths = [n for n in nodes if os.path.exists(n) or glob.has_magic(n)]
-        if not paths or "is not present" not in str(e):
-            raise
+        if paths:
+            raise CLIError(
+                f"{e.detail} ({paths[0]!r} is a path: --nodes takes every word after it, "
+                f"so give the inputs first, e.g. 'featx extract {model} {paths[0]} --nodes "
+                f"{' '.join(n for n in nodes if n not in paths) or 'NODE'}')"
+            ) from None
         raise CLIError(
-            f"{_one_line(e)} ({paths[0]!r} is a path: --nodes takes every word after it, "
-            f"so give the inputs first, e.g. 'featx extract {model} {paths[0]} --nodes "
-            f"{' '.join(n for n in nodes if n not in paths) or 'NODE'}')"
+            f"{e.detail} 'featx nodes {model}' lists the node names"
         ) from None
 
 
@@ -302,12 +311,52 @@ def _load_weights(model: Any, path: str) -> None:
         if path not in msg:
             msg = f"{path!r}: {msg}"
         raise CLIError(f"cannot read weights {msg}") from None
+    prefix = _wrapper_prefix(model, state)
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items()}
+        print(f"featx: {path}: keys read without their {prefix!r} prefix (a model saved "
+              f"inside a wrapper such as DataParallel)", file=sys.stderr)
     try:
         model.load_state_dict(state)
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise CLIError(
-            f"weights {path!r} do not fit the model: {_one_line(e)}"
+            f"weights {path!r} do not fit the model: {_one_line(e)}{_classes_hint(model, state)}"
         ) from None
+
+
+def _wrapper_prefix(model: Any, state: Any) -> str:
+    """The first key component plus '.' that every key of ``state`` has and none of the
+    model's (``module.`` of DataParallel) when, without it, the keys are the model's; else
+    ''. The command line cannot rename keys as Python code would."""
+    if not isinstance(state, dict) or not state:
+        return ""
+    prefix = str(next(iter(state))).split(".", 1)[0] + "."
+    own = set(model.state_dict())
+    if any(k.startswith(prefix) for k in own):
+        return ""
+    stripped = {str(k)[len(prefix):] for k in state if str(k).startswith(prefix)}
+    return prefix if len(stripped) == len(state) and stripped == own else ""
+
+
+def _classes_hint(model: Any, state: Any) -> str:
+    """'; ... --num-classes N' when the checkpoint has the model's keys and differs only in the
+    first size of some arrays, all N there (a classifier fine-tuned to N classes), else ''."""
+    import numpy as np
+
+    own = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(own):
+        return ""
+    shapes = {k: (np.shape(state[k]), np.shape(own[k])) for k in own}
+    differ = [theirs for theirs, ours in shapes.values() if theirs != ours]
+    if not differ or any(
+        len(theirs) != len(ours) or theirs[1:] != ours[1:] for theirs, ours in shapes.values()
+    ):
+        return ""
+    sizes = {theirs[0] for theirs in differ}
+    if len(sizes) != 1:
+        return ""
+    n = sizes.pop()
+    return f"; the checkpoint's classifier has {n} outputs: add --num-classes {n}"
 
 
 def _build_pretrained(model_name: str, member: Any) -> Any:
@@ -395,7 +444,20 @@ def _output_path(path: str) -> str:
     return out
 
 
-def _check_sizes(args: argparse.Namespace) -> None:
+def _check_nodes_and_sizes(args: argparse.Namespace) -> None:
+    if args.num_classes is not None:
+        if args.num_classes < 1:
+            raise CLIError(
+                f"--num-classes must be a number of classes >= 1, got {args.num_classes}"
+            )
+        if args.weights is not None and not _is_weights_path(args.weights):
+            raise CLIError(
+                f"--num-classes works with random weights or a checkpoint file; torchvision's "
+                f"weights {args.weights!r} fix the classifier's outputs"
+            )
+    twice = next((n for i, n in enumerate(args.nodes) if n in args.nodes[:i]), None)
+    if twice is not None:
+        raise CLIError(f"--nodes names {twice!r} more than once; give each node once")
     for option, value in (("--input-size", args.input_size),
                           ("--resize-size", args.resize_size)):
         if value is not None and not 1 <= value <= MAX_SIDE:
@@ -409,7 +471,7 @@ def _build_model(args: argparse.Namespace, member: Any, weights_path: str | None
     if member is not None and weights_path is None:
         model = _build_pretrained(args.model, member)
     else:
-        model = _get_model(args.model)
+        model = _get_model(args.model, num_classes=args.num_classes)
         if weights_path is not None:
             _load_weights(model, weights_path)
     model.eval()
@@ -427,10 +489,6 @@ def _build_transform(args: argparse.Namespace, member: Any) -> Any:
         sizes["resize_size"] = int(args.input_size * 256 / 224)
     if args.resize_size is not None:
         sizes["resize_size"] = args.resize_size
-    if sizes.get("resize_size", 1) <= 0:
-        raise CLIError(
-            f"--resize-size must be a positive number of pixels, got {sizes['resize_size']}"
-        )
     if member is not None:
         return member.transforms(**sizes)
     return ImageClassification(**sizes)
@@ -501,7 +559,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                 f"{option} works on INPUT files, folders or globs given after MODEL, "
                 f"e.g. featx extract {args.model} photos/ --nodes ... {option} ..."
             )
-    _check_sizes(args)
+    _check_nodes_and_sizes(args)
     member, weights_path = (
         _resolve_weights(args.model, args.weights) if args.weights else (None, None)
     )
@@ -559,11 +617,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     for name, arr in features.items():
         a = np.asarray(arr)
         if a.size:
-            stats = (
-                f"{a.min():.4f}",
-                f"{a.mean(dtype=np.float64):.4f}",
-                f"{a.max():.4f}",
-            )
+            # Four significant digits, not four decimals: deep nodes of some randomly
+            # initialised models (EfficientNet, as in torchvision) are around 1e-13.
+            stats = (f"{a.min():.4g}", f"{a.mean(dtype=np.float64):.4g}", f"{a.max():.4g}")
         else:
             stats = ("-", "-", "-")
         rows.append((name, _fmt_shape(a.shape), *stats))
@@ -635,7 +691,7 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
     from featx.extract import BatchInfo, FeatureStream, list_images, write_features
     from featx.models.feature_extraction import create_feature_extractor
 
-    _check_sizes(args)
+    _check_nodes_and_sizes(args)
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be a positive number of images, got {args.batch_size}")
     if args.workers < 0:
@@ -674,6 +730,8 @@ def _cmd_extract_many(args: argparse.Namespace) -> int:
         "seed": seed if random_weights else None,
         "transform": repr(transform),
     }
+    if args.num_classes is not None:  # only then, so records made without the option still fit
+        config["num_classes"] = args.num_classes
     pool = args.pool or "none"
 
     print(f"model:   {args.model} (eval mode)")
@@ -876,6 +934,14 @@ def build_parser() -> argparse.ArgumentParser:
         "$TORCH_HOME/hub/checkpoints or downloaded there), or a checkpoint file "
         "(.pth, .pt, .safetensors, .npz; keys as in model.state_dict()); "
         "default: random initialisation",
+    )
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="outputs of the model's classifier, for a checkpoint fine-tuned to N classes "
+        "(default: the model's, 1000 for ImageNet models)",
     )
     p.add_argument(
         "--seed",

@@ -174,8 +174,9 @@ def reduce_features(
         if isinstance(value, (tuple, list)):
             raise ValueError(
                 f"output {key!r} is a {type(value).__name__} of {len(value)} values, not one "
-                "array with the batch on axis 0; request its elements instead (the getitem "
-                "nodes that follow it in get_graph_node_names)")
+                "array with the batch on axis 0; request its elements instead, the getitem "
+                "nodes that follow it in the node list (get_graph_node_names(model), or "
+                "'featx nodes MODEL')")
         a = np.asarray(value)
         if pool != "none" and a.ndim == 4:
             a = a.mean(axis=(2, 3)) if pool == "avg" else a.max(axis=(2, 3))

@@ -449,6 +449,37 @@ def _alias_hint(model: Module, graph: Any, query: str) -> str:
     return ""
 
 
+def _leaf_hint(graph: Any, query: str) -> str:
+    """When ``query`` names something inside a leaf module (one the tracer
+    calls as a single node, without tracing its forward), a sentence naming
+    that module's node; else ''."""
+    leaves: dict[str, str] = {}
+    for i in range(len(graph)):
+        name, kind, target, _, _, _ = graph.node(i)
+        if kind == "call_module":
+            leaves.setdefault(target, name)
+    parts = query.split(".")
+    for k in range(len(parts) - 1, 0, -1):
+        path = ".".join(parts[:k])
+        if path in leaves:
+            return (f" {path!r} is a leaf module: the graph calls it as one "
+                    f"node, {leaves[path]!r}, and has no nodes inside it.")
+    return ""
+
+
+class UnknownNodeError(ValueError):
+    """A return node that the graph does not have. ``detail`` is the message
+    without its last sentence, the advice for Python callers (the command
+    line gives its own)."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        super().__init__(f"{detail} {advice}")
+        self.detail, self.advice = detail, advice
+
+    def __reduce__(self) -> tuple:  # pickle (multiprocessing) calls __init__ with both parts
+        return type(self), (self.detail, self.advice)
+
+
 def _resolve(graph: Any, spec: dict[str, str], mode: str,
              model: Module) -> list:
     """(output key, node index) pairs in execution order."""
@@ -461,14 +492,15 @@ def _resolve(graph: Any, spec: dict[str, str], mode: str,
             index = graph.resolve(query)
         except ValueError:
             close = did_you_mean(query, candidates)
-            hint = _alias_hint(model, graph, query) or (
-                f" {close[0].upper()}{close[1:]}" if close else "")
-            raise ValueError(
+            hint = (_alias_hint(model, graph, query)
+                    or _leaf_hint(graph, query)
+                    or (f" {close[0].upper()}{close[1:]}" if close else ""))
+            raise UnknownNodeError(
                 f"node {query!r} is not present in the model's {mode}-mode "
-                f"graph.{hint} Call get_graph_node_names(model) to list the "
-                "node names, and give train_return_nodes and "
-                "eval_return_nodes separately if a node exists in one mode "
-                "only.") from None
+                f"graph.{hint}",
+                "Call get_graph_node_names(model) to list the node names, "
+                "and give train_return_nodes and eval_return_nodes "
+                "separately if a node exists in one mode only.") from None
         chosen.append((index, order, key))
     chosen.sort()
     return [(key, index) for index, _, key in chosen]

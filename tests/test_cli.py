@@ -94,11 +94,29 @@ def test_extract_prints_one_line_per_node_and_writes_npz(resnet18_run):
         for name in data.files:
             a = data[name]
             assert a.dtype == np.float32 and np.isfinite(a).all()
-            lo, mean, hi = (float(v) for v in rows[name][1:])
-            assert lo == pytest.approx(float(a.min()), abs=1e-4)
-            assert mean == pytest.approx(float(a.mean(dtype=np.float64)), abs=1e-4)
-            assert hi == pytest.approx(float(a.max()), abs=1e-4)
-            assert lo <= mean <= hi
+            _assert_stats_row(rows[name], a)
+
+
+def _assert_stats_row(row: list[str], a: np.ndarray) -> None:
+    """The printed min, mean and max are those of ``a`` to four significant digits."""
+    lo, mean, hi = (float(v) for v in row[1:])
+    for got, want in ((lo, a.min()), (mean, a.mean(dtype=np.float64)), (hi, a.max())):
+        assert got == pytest.approx(float(want), rel=5e-4, abs=1e-30), row
+    assert lo <= mean <= hi
+
+
+def test_tiny_values_are_printed_to_four_significant_digits(tmp_path):
+    # Random init shrinks EfficientNet's deep nodes to ~1e-13 (torchvision's init does
+    # the same); four decimals printed them as 0.0000.
+    out = tmp_path / "e.npz"
+    proc = run("extract", "efficientnet_b0", "--nodes", "features.1", "features.7",
+               "--input-size", "64", "--seed", "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = _stat_lines(proc.stdout)
+    with np.load(out) as z:
+        assert 0 < np.abs(z["features.7"]).max() < 1e-6
+        for name in ("features.1", "features.7"):
+            _assert_stats_row(rows[name], z[name])
 
 
 def test_extract_same_seed_gives_same_features(resnet18_run, tmp_path):
@@ -156,6 +174,67 @@ def test_extract_with_weights_matches_in_process_extractor(tmp_path):
         assert got["fc"].shape == (1, 1000)
         for k in ("layer2", "fc"):
             np.testing.assert_allclose(got[k], expected[k], rtol=0, atol=1e-5)
+
+
+def test_checkpoint_saved_inside_a_wrapper_loads_without_its_prefix(tmp_path):
+    # DataParallel's 'module.' prefix: Python code renames the keys (load_state_dict says
+    # how); the command line cannot, so it drops the prefix itself and says so.
+    from featx.models import get_model
+
+    state = {k: np.asarray(v) for k, v in get_model("resnet18").state_dict().items()}
+    plain, wrapped = tmp_path / "plain.npz", tmp_path / "wrapped.npz"
+    np.savez(plain, **state)
+    np.savez(wrapped, **{"module." + k: v for k, v in state.items()})
+    got = {}
+    for path in (plain, wrapped):
+        proc = run("extract", "resnet18", "--nodes", "fc", "--weights", str(path),
+                   "--input-size", "32", "--out", str(tmp_path / f"{path.stem}.out.npz"))
+        assert proc.returncode == 0, proc.stderr
+        with np.load(tmp_path / f"{path.stem}.out.npz") as z:
+            got[path.stem] = z["fc"]
+        assert ("without their 'module.' prefix" in proc.stderr) == (path == wrapped)
+    np.testing.assert_array_equal(got["wrapped"], got["plain"])
+    del state["fc.bias"]  # then the prefix is not the only difference: the usual error
+    np.savez(wrapped, **{"module." + k: v for k, v in state.items()})
+    _assert_one_line_error(run("extract", "resnet18", "--nodes", "fc", "--weights",
+                               str(wrapped)), "do not fit the model")
+
+
+def test_checkpoint_fine_tuned_to_other_classes_needs_num_classes(tmp_path):
+    from featx.models import get_model
+    from featx.models.feature_extraction import create_feature_extractor
+    from featx.transforms import ImageClassification, load_image
+
+    model = get_model("resnet18", num_classes=10).eval()
+    weights = tmp_path / "ft10.npz"
+    np.savez(weights, **{k: np.asarray(v) for k, v in model.state_dict().items()})
+    common = ("extract", "resnet18", "--nodes", "fc", "--weights", str(weights),
+              "--input-size", "32")
+    _assert_one_line_error(run(*common, cwd=tmp_path),
+                           "the checkpoint's classifier has 10 outputs: add --num-classes 10")
+    proc = run(*common, "--num-classes", "10", "--out", str(tmp_path / "f.npz"))
+    assert proc.returncode == 0, proc.stderr
+    x = ImageClassification(crop_size=32, resize_size=36).batch(
+        [load_image(sample_image_path())])
+    want = create_feature_extractor(model, ["fc"])(x)["fc"]
+    with np.load(tmp_path / "f.npz") as got:
+        np.testing.assert_allclose(got["fc"], want, rtol=0, atol=1e-5)
+    # random weights with 7 outputs; nonsense is refused before any work
+    proc = run("extract", "resnet18", "--nodes", "fc", "--num-classes", "7", "--input-size",
+               "32", "--out", str(tmp_path / "r.npz"))
+    assert proc.returncode == 0, proc.stderr
+    assert _stat_lines(proc.stdout)["fc"][0] == "(1, 7)"
+    _assert_one_line_error(run("extract", "resnet18", "--nodes", "fc", "--num-classes", "0"),
+                           "--num-classes must be a number of classes >= 1, got 0")
+    # a folder run records it: resuming with another number of classes is refused
+    folder = ("extract", "resnet18", sample_image_path(), "--nodes", "fc", "--seed", "1",
+              "--input-size", "32", "--out", str(tmp_path / "many"))
+    assert run(*folder, "--num-classes", "5").returncode == 0
+    _assert_one_line_error(run(*folder, "--num-classes", "6"),
+                           "different settings (num_classes: 5 there, 6 now)")
+    _assert_one_line_error(
+        run("extract", "resnet18", "--nodes", "fc", "--num-classes", "7", "--weights",
+            "DEFAULT"), "--num-classes works with random weights or a checkpoint file")
 
 
 def test_googlenet_and_inception_without_the_init_weights_future_warning(tmp_path):
@@ -363,8 +442,20 @@ def test_unknown_model(tmp_path):
 
 def test_unknown_node(tmp_path):
     proc = run("extract", "resnet18", "--nodes", "layer1", "layer9", cwd=tmp_path)
-    _assert_one_line_error(proc, "layer9")
+    _assert_one_line_error(proc, "layer9", "'featx nodes resnet18' lists the node names")
     assert not (tmp_path / "features.npz").exists()
+    # The library's advice for Python callers is no option on the command line.
+    assert "get_graph_node_names" not in proc.stderr
+    assert "train_return_nodes" not in proc.stderr
+
+
+def test_node_inside_a_leaf_module_names_the_leaf(tmp_path):
+    # An SE block is one node (as in torchvision): its fc1 has no node of its own.
+    proc = run("extract", "efficientnet_b0", "--nodes", "features.1.0.block.1.fc1",
+               "--input-size", "32", cwd=tmp_path)
+    _assert_one_line_error(proc, "'features.1.0.block.1' is a leaf module",
+                           "'featx nodes efficientnet_b0' lists the node names")
+    assert "get_graph_node_names" not in proc.stderr
 
 
 def test_train_only_node_says_the_command_runs_eval_mode(tmp_path):
@@ -454,7 +545,8 @@ def test_unwritable_output_fails_before_running(tmp_path):
 
 def test_duplicate_node_and_bad_sizes():
     _assert_one_line_error(
-        run("extract", "resnet18", "--nodes", "layer1", "layer1"), "more than once"
+        run("extract", "resnet18", "--nodes", "layer1", "layer1"),
+        "--nodes names 'layer1' more than once",
     )
     _assert_one_line_error(
         run("extract", "resnet18", "--nodes", "layer1", "--input-size", "0"),
@@ -719,6 +811,7 @@ def test_extract_refuses_a_tuple_node_instead_of_stacking_it(tmp_path):
                "--input-size", "64", "--out", str(out))
     assert proc.returncode != 0
     assert "stage2.1.chunk" in proc.stderr and "getitem" in proc.stderr, proc.stderr
+    assert "'featx nodes MODEL'" in proc.stderr, proc.stderr
     assert not out.exists()
 
 

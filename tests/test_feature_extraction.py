@@ -291,6 +291,21 @@ def test_unknown_query_names_mode_close_names_and_the_helper():
     assert "get_graph_node_names" in msg
 
 
+def test_unknown_query_inside_a_leaf_module_names_the_leaf_node():
+    # nn.Conv2d is a leaf: "0.weight" has no node of its own, "0" has
+    m = nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU())
+    m[1].inner = nn.Identity()  # a submodule of a leaf is inside it too
+    for query in ("0.weight", "1.inner", "1.inner.x"):
+        leaf = query.split(".")[0]
+        with pytest.raises(ValueError, match=f"'{leaf}' is a leaf module: the graph "
+                           f"calls it as one node, '{leaf}', and has no nodes "
+                           "inside it") as e:
+            create_feature_extractor(m, [query])
+        assert "get_graph_node_names" in str(e.value)
+    again = pickle.loads(pickle.dumps(e.value))  # e.g. raised in a multiprocessing worker
+    assert type(again) is type(e.value) and str(again) == str(e.value)
+
+
 def test_unknown_query_that_is_a_second_name_of_a_module_names_the_first():
     # self.b = self.a: the graph uses 'a', and 'b' was "not present" with no hint
     m = nn.Sequential(nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU()))
@@ -529,6 +544,18 @@ def test_extractor_starts_in_the_models_mode_and_switches_graphs():
     with pytest.raises(ValueError, match=r"^train\(mode\): expected True or "
                        r"False, got str 'yes'$"):
         ex.train("yes")
+
+
+def test_model_eval_after_creating_the_extractor_does_not_switch_it():
+    # README: the extractor's mode is its own, both ways; extractor.eval() switches it.
+    m = Net().train()
+    ex = create_feature_extractor(m, ["drop"])
+    m.eval()
+    x = np.ones((64, 3, 8, 8), np.float32)
+    assert ex.training is True
+    assert (ex(x)["drop"] == 0).mean() > 0.3     # still dropping
+    ex.eval()
+    np.testing.assert_array_equal(ex(x)["drop"], _extract(m, ["layer1"], x)["layer1"])
 
 
 def test_batchnorm_train_mode_uses_batch_stats_and_updates_running_stats():

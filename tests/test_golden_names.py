@@ -36,11 +36,11 @@ def test_golden_names_present():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_node_names_equal_torchvision(name):
-    import featx.models
     from featx.models.feature_extraction import get_graph_node_names
+    from test_golden_models import _new_model  # asserts googlenet's FutureWarning
 
     golden = _golden(name)
-    model = getattr(featx.models, name)()
+    model = _new_model(name)
     assert model.training  # a fresh model is in train mode, as in torch
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
