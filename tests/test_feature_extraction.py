@@ -546,16 +546,42 @@ def test_extractor_starts_in_the_models_mode_and_switches_graphs():
         ex.train("yes")
 
 
-def test_model_eval_after_creating_the_extractor_does_not_switch_it():
+def test_model_eval_after_creating_the_extractor_warns_and_does_not_switch_it():
     # README: the extractor's mode is its own, both ways; extractor.eval() switches it.
     m = Net().train()
     ex = create_feature_extractor(m, ["drop"])
-    m.eval()
     x = np.ones((64, 3, 8, 8), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex(x)                                      # modes agree: silent
+    m.eval()
+    with pytest.warns(UserWarning, match=r"modules that the extractor calls "
+                      r"are in eval mode, but the extractor runs its train "
+                      r"graph.*extractor\.eval\(\)"):
+        out = ex(x)
     assert ex.training is True
-    assert (ex(x)["drop"] == 0).mean() > 0.3     # still dropping
-    ex.eval()
-    np.testing.assert_array_equal(ex(x)["drop"], _extract(m, ["layer1"], x)["layer1"])
+    assert (out["drop"] == 0).mean() > 0.3         # still dropping
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex(x)                                      # once per change
+        ex.eval()
+        np.testing.assert_array_equal(ex(x)["drop"],
+                                      _extract(m, ["layer1"], x)["layer1"])
+        ex.train()                                 # the user's own choice
+        ex(x)
+
+
+def test_frozen_batchnorm_in_a_training_model_warns_once():
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train()
+    m[1].eval()
+    ex = create_feature_extractor(m, ["2"])
+    x = _x(4, 3, 8, 8)
+    with pytest.warns(UserWarning, match=r"1 of the model's 3 modules .* "
+                      r"are in eval mode, but the extractor runs its train"):
+        ex(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex(x)
 
 
 def test_batchnorm_train_mode_uses_batch_stats_and_updates_running_stats():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import html
 import operator
+import warnings
 from collections.abc import Collection
 from typing import Any, NamedTuple
 
@@ -1065,10 +1066,12 @@ class FeatureExtractor(Module):
                  concrete_args: dict[str, Any] | None = None) -> None:
         super().__init__()
         owners: dict[str, Module] = {}
+        leaves: list[Module] = []
         for g in graphs.values():
             for _, _, kind, target, _, _, _ in g.nodes:
                 if kind == "call_module" and not _has_path(self, target):
-                    _install(self, target, model.get_submodule(target))
+                    leaves.append(model.get_submodule(target))
+                    _install(self, target, leaves[-1])
                 elif kind == "get_attr" and target not in owners:
                     parent = target.rpartition(".")[0]
                     owners[target] = (model.get_submodule(parent) if parent
@@ -1084,6 +1087,12 @@ class FeatureExtractor(Module):
             p for name, p in signature.parameters.items()
             if name not in concrete])
         self.__dict__["training"] = bool(training)
+        # the shared leaves, whose own flags forward compares with its mode
+        # (warning on model.eval() after creation, or a frozen BatchNorm)
+        self.__dict__["_leaves"] = leaves
+        modes = self._shared_modes()
+        self.__dict__["_leaf_modes"] = (
+            modes if all(m == self.training for m in modes) else ())
         self._compile()
 
     def _compile(self) -> None:
@@ -1112,6 +1121,31 @@ class FeatureExtractor(Module):
             self._compile()
         return self._plans[self._mode]
 
+    def _shared_modes(self) -> tuple[bool, ...]:
+        return tuple(m.training for m in self._leaves)
+
+    def _warn_if_model_switched(self) -> None:
+        """Warns when the shared leaves' flags changed since the extractor's
+        creation or its last ``.train()``/``.eval()`` and some are now in a
+        mode it does not run (``model.eval()`` after creation), or were so at
+        creation (a BatchNorm set to eval in a training model):
+        torchvision's leaves follow their own flags."""
+        modes = self._shared_modes()
+        if modes == self._leaf_modes:
+            return
+        self.__dict__["_leaf_modes"] = modes
+        other = sum(m != self.training for m in modes)
+        if other:
+            warnings.warn(
+                f"{other} of the model's {len(modes)} modules that the "
+                f"extractor calls are in "
+                f"{'eval' if self.training else 'train'} mode, but the "
+                f"extractor runs its {self._mode} graph: its mode is its "
+                f"own (set when it was created, or by its .train()/.eval()); "
+                f"call extractor.{'eval' if self.training else 'train'}() "
+                "to switch it (in torchvision the model's modules would "
+                "follow their own flags)", UserWarning, stacklevel=3)
+
     @property
     def _mode(self) -> str:
         return "train" if self.training else "eval"
@@ -1134,6 +1168,7 @@ class FeatureExtractor(Module):
         are."""
         _check_train_mode(mode)
         self.__dict__["training"] = mode
+        self.__dict__["_leaf_modes"] = self._shared_modes()
         return self
 
     def eval(self) -> "FeatureExtractor":
@@ -1174,6 +1209,7 @@ class FeatureExtractor(Module):
                     f"{value!r:.60} ({type(value).__name__})")
         values = tuple(_as_input(name, given[name])
                        for name in self._arg_names)
+        self._warn_if_model_switched()
         with np.errstate(all="ignore"):  # inf/nan propagate as in torch
             out = _detach(self._plan().run(values), values)
         self.__dict__["_last_shapes"] = (self._mode, {
