@@ -243,21 +243,50 @@ def test_non_finite_values_as_the_reference(isa, value, where):
 
 
 @pytest.mark.parametrize("where", ["input", "weight"])
-def test_huge_values_take_the_direct_path(isa, where):
+def test_huge_values_recomputed_directly(isa, where):
     """A finite value too large for Winograd's transforms (which scale a
     tile by up to 100 and 361: 1e38 would overflow to inf and then NaN)
-    takes the direct path: the result equals the direct one bit for bit,
-    finite as torch's is."""
+    gives finite outputs, as torch's are: the tiles where Winograd
+    overflows are recomputed by the reference formula (the input's tile
+    bit for bit), the others keep Winograd's error bound."""
     rng = np.random.default_rng(6)
     x, wt, b = _data(rng, 1, 16, 20, 20, 16)
     if where == "input":
-        x[0, 3, 9, 10] = 1e38
+        x[0, 3, 9, 10] = 1e38   # in the patch of tile (2, 2) only
     else:
         wt[2, 3, 1, 1] = 1e37
     y = call("conv2d", [x, wt, b], _attrs(1), isa)
-    direct = call("conv2d", [x, wt, b], dict(_attrs(1), direct=True), isa)
-    np.testing.assert_array_equal(y, direct)
     assert np.isfinite(y).all()
+    expect = ref.conv2d(x, wt, b, 1, 1)
+    assert_within_bound(y, expect, x, wt, b, 1)
+    if where == "input" and isa != "scalar":
+        scalar = call("conv2d", [x, wt, b], _attrs(1), "scalar")
+        np.testing.assert_array_equal(y[..., 8:12, 8:12],
+                                      scalar[..., 8:12, 8:12])
+        assert not np.array_equal(y, scalar)  # elsewhere Winograd's
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e38])
+def test_non_finite_tiles_stay_local(isa, value):
+    """An inf, NaN or overflowing value changes only the outputs of the
+    tiles whose patches hold it: the other image of the batch, and the
+    tiles away from it, are bit for bit as without it, on any number of
+    threads."""
+    rng = np.random.default_rng(8)
+    x, wt, b = _data(rng, 2, 20, 14, 15, 24)
+    clean = call("conv2d", [x, wt, b], _attrs(1), isa)
+    x[1, 5, 6, 2] = value  # in the patch of tile (1, 0) only
+    before = featx.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            featx.set_num_threads(t)
+            y = call("conv2d", [x, wt, b], _attrs(1), isa)
+            np.testing.assert_array_equal(y[0], clean[0])
+            np.testing.assert_array_equal(y[1, :, :4], clean[1, :, :4])
+            np.testing.assert_array_equal(y[1, :, 8:], clean[1, :, 8:])
+            np.testing.assert_array_equal(y[1, :, :, 4:], clean[1, :, :, 4:])
+    finally:
+        featx.set_num_threads(before)
 
 
 def test_winograd_workspace_is_bounded():
