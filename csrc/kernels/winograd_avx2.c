@@ -301,6 +301,7 @@ ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
 /* ---- the problem ------------------------------------------------------ */
 
 typedef struct wino {
+    const fx_kargs *args; /* the conv's: x, w, bias and params */
     const float *x, *w, *bias, *alpha, *beta;
     float *y;
     int64_t c, h, wd, oc, oh, ow, ph, pw;
@@ -714,17 +715,15 @@ store_tile_row(const __m256 y[4], float *dst, int64_t plane, int nch,
 }
 
 /* Lanes `lanes` (bit l: channel o0 + l) of the 4x4 outputs y[r][i] of
- * tile (ti, tj) of image n, before the epilogue, recomputed by the direct
- * formula in the reference kernel's order (ops/conv2d.c: a float sum over
- * (c, u, v) of the taps inside the input, then + bias), so they equal the
- * reference bit for bit; outputs past the plane's edge are left as they
- * are. The cold path of output_tiles. */
+ * tile (ti, tj) of image n, before the epilogue, recomputed by the
+ * reference formula (fx__conv2d_ref_at); outputs past the plane's edge
+ * are left as they are. The cold path of output_tiles. */
 static __attribute__((noinline)) void
 direct_tile(const wino *p, int64_t n, int64_t ti, int64_t tj, int64_t o0,
             int lanes, __m256 y[4][4])
 {
     float v[4][4][8];
-    int64_t l, r, i, c, u, k;
+    int64_t l, r, i;
 
     for (r = 0; r < 4; r++) {
         for (i = 0; i < 4; i++) {
@@ -732,33 +731,10 @@ direct_tile(const wino *p, int64_t n, int64_t ti, int64_t tj, int64_t o0,
         }
     }
     for (l = 0; l < 8; l++) {
-        const float *wo = p->w + (o0 + l) * p->c * 9;
-
-        if (!(lanes >> l & 1)) {
-            continue;
-        }
-        for (r = 0; r < 4 && 4 * ti + r < p->oh; r++) {
+        for (r = 0; r < 4 && 4 * ti + r < p->oh && (lanes >> l & 1); r++) {
             for (i = 0; i < 4 && 4 * tj + i < p->ow; i++) {
-                float acc = 0.0f;
-
-                for (c = 0; c < p->c; c++) {
-                    const float *xc = p->x + (n * p->c + c) * p->h * p->wd;
-
-                    for (u = 0; u < 3; u++) {
-                        const int64_t yi = 4 * ti + r - p->ph + u;
-
-                        for (k = 0; k < 3 && yi >= 0 && yi < p->h; k++) {
-                            const int64_t xj = 4 * tj + i - p->pw + k;
-
-                            if (xj >= 0 && xj < p->wd) {
-                                acc += wo[(c * 3 + u) * 3 + k]
-                                       * xc[yi * p->wd + xj];
-                            }
-                        }
-                    }
-                }
-                v[r][i][l] = acc + (p->bias != NULL ? p->bias[o0 + l]
-                                                    : 0.0f);
+                v[r][i][l] = fx__conv2d_ref_at(p->args, n, o0 + l, 4 * ti + r,
+                                               4 * tj + i);
             }
         }
     }
@@ -933,6 +909,7 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     wino p;
     int64_t ntiles, t0, t1, oc0, oc1, nblocks, bmax, blk, obs;
 
+    p.args = a;
     p.x = x->data;
     p.w = w->data;
     p.bias = a->n_in > 2 ? a->in[2].data : NULL;
