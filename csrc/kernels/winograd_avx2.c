@@ -84,10 +84,11 @@
  * block or thread it falls in, so any thread count gives the same bits.
  *
  * NaN/inf and huge values: a (tile, channel) whose outputs hold an inf
- * or NaN before the epilogue is recomputed by the direct formula, so the
- * NaN and inf positions are the reference kernel's (see output_tiles);
- * nothing is scanned beforehand. Finite values are transformed whatever
- * their size: the error bound scales with them.
+ * or NaN before the epilogue is recomputed by the reference formula, so
+ * the NaN and inf positions are the reference kernel's (see
+ * output_tiles); the weights are not scanned beforehand (the caller
+ * sends inputs with inf, NaN or huge values to the GEMM path instead,
+ * as their tiles could be too many to recompute one by one).
  */
 #include <immintrin.h>
 #include <string.h>
