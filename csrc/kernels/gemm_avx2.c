@@ -1082,11 +1082,10 @@ thread_slot(const fx_kargs *a, int ith)
     return (float *)((char *)a->workspace + (size_t)ith * a->workspace_size);
 }
 
-/* Winograd's transforms scale values by up to 100 (input tile) and 361
- * (output tile) before and after the channel sum, so a value that a
- * direct convolution multiplies and sums safely can overflow there. Below
- * 2^48 in magnitude, input and weight products times those factors and
- * 1024 channels stay under 2^122, far from float's 2^128. */
+/* Inputs below this magnitude rarely overflow Winograd's transforms,
+ * which scale a tile by up to 100 (input) and 361 (output) around the
+ * channel sum (with weights below 2^48 too, 1024 channels stay under
+ * 2^122, far from float's 2^128), so few tiles need recomputing. */
 #define WINO_ABS_MAX 0x1p48f
 
 /* 1 if each of the n floats at p is below limit in magnitude (so none is
@@ -1255,14 +1254,15 @@ conv2d_gemm(const fx_kargs *a, int ith, int nth, float *bp,
     k = cg * g.kh * g.kw;
     n = g.oh * g.ow;
     if (fx__conv2d_winograd_ok(p, x, w, g.oh, g.ow)
-        && all_below(x->data, fx_tensor_numel(x), WINO_ABS_MAX)
-        && all_below(w->data, fx_tensor_numel(w), WINO_ABS_MAX)) {
+        && all_below(x->data, fx_tensor_numel(x), WINO_ABS_MAX)) {
         /* 3x3 stride 1: Winograd F(4x4, 3x3), kernels/winograd_avx2.c.
-         * Its transforms mix the values of a whole tile, so an inf or NaN
-         * would reach outputs whose window never sees it (and inf - inf
-         * turns inf into NaN), and huge values could overflow: such
-         * inputs take the direct path, which gives the reference's
-         * non-finite pattern exactly. */
+         * It recomputes by the reference formula the tiles where an inf
+         * or NaN (or an overflow in its transforms) would make its
+         * outputs differ from the reference's non-finite pattern, so the
+         * weights need no scan; an input holding inf, NaN or huge values
+         * (a corrupt image: every later tile could be NaN, too many to
+         * recompute one by one) takes the GEMM path, which gives the
+         * reference's pattern at its own speed. */
         fx__f32_conv2d_winograd__avx2(a, ith, nth, bp, alpha, beta, act);
         return;
     }

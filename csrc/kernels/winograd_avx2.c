@@ -83,10 +83,12 @@
  * sum); every tile's result depends only on its own data, not on the
  * block or thread it falls in, so any thread count gives the same bits.
  *
- * NaN/inf: a NaN or inf in an input patch makes the M entries of its
- * tile NaN/inf, so every output of the tile that depends on that input is
- * NaN (inf may become NaN through inf - inf), and possibly other outputs
- * of the same 4x4 tile too. Kernels never fail: nothing is checked here.
+ * NaN/inf and huge values: a (tile, channel) whose outputs hold an inf
+ * or NaN before the epilogue is recomputed by the reference formula, so
+ * the NaN and inf positions are the reference kernel's (see
+ * output_tiles); the weights are not scanned beforehand (the caller
+ * sends inputs with inf, NaN or huge values to the GEMM path instead,
+ * as their tiles could be too many to recompute one by one).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -300,6 +302,7 @@ ukernel(int mr, int64_t kc, const float *FX_RESTRICT a, int64_t lda,
 /* ---- the problem ------------------------------------------------------ */
 
 typedef struct wino {
+    const fx_kargs *args; /* the conv's: x, w, bias and params */
     const float *x, *w, *bias, *alpha, *beta;
     float *y;
     int64_t c, h, wd, oc, oh, ow, ph, pw;
@@ -712,10 +715,54 @@ store_tile_row(const __m256 y[4], float *dst, int64_t plane, int nch,
     }
 }
 
+/* Lanes `lanes` (bit l: channel o0 + l) of the 4x4 outputs y[r][i] of
+ * tile (ti, tj) of image n, before the epilogue, recomputed by the
+ * reference formula (fx__conv2d_ref_at); outputs past the plane's edge
+ * are left as they are. The cold path of output_tiles. */
+static __attribute__((noinline)) void
+direct_tile(const wino *p, int64_t n, int64_t ti, int64_t tj, int64_t o0,
+            int lanes, __m256 y[4][4])
+{
+    float v[4][4][8];
+    int64_t l, r, i;
+
+    for (r = 0; r < 4; r++) {
+        for (i = 0; i < 4; i++) {
+            _mm256_storeu_ps(v[r][i], y[r][i]);
+        }
+    }
+    for (l = 0; l < 8; l++) {
+        for (r = 0; r < 4 && 4 * ti + r < p->oh && (lanes >> l & 1); r++) {
+            for (i = 0; i < 4 && 4 * tj + i < p->ow; i++) {
+                v[r][i][l] = fx__conv2d_ref_at(p->args, n, o0 + l, 4 * ti + r,
+                                               4 * tj + i);
+            }
+        }
+    }
+    for (r = 0; r < 4; r++) {
+        for (i = 0; i < 4; i++) {
+            y[r][i] = _mm256_loadu_ps(v[r][i]);
+        }
+    }
+}
+
 /* y for output channels [o0, o0 + ob) of tiles [t0, t0 + nt), from M:
  * tile by tile (reading each tile's M in order), 8 channels at a time
  * (one per lane); bn: apply alpha/beta and act. Inlined with constant bn
- * (and act for the common ones), so the epilogue is straight code. */
+ * (and act for the common ones), so the epilogue is straight code.
+ *
+ * A channel's tile holding an inf or NaN before the epilogue (an inf or
+ * NaN in its input patch or weights, or an overflow in the transforms,
+ * which scale values by up to 100 and 361) is recomputed by the direct
+ * formula (direct_tile): Winograd spreads such a value over the tile and
+ * can turn inf into NaN, or overflow where the direct sum does not. The
+ * reverse cannot happen: a non-finite input or weight makes some entry
+ * of V or U non-finite (B and G have full rank), hence an entry of M, of
+ * every channel or every tile it meets, and that entry reaches some
+ * output of the tile (each column of A^T has a non-zero); so the check
+ * is on the 16 values of the tile, including those past the plane's
+ * edge. Each is checked by one FMA, v * 0 + nf, which is NaN once any v
+ * was. */
 FX_INLINE void
 output_tiles(const wino *p, int64_t t0, int64_t nt, int64_t o0, int64_t ob,
              const int bn, const int64_t act)
@@ -739,9 +786,10 @@ output_tiles(const wino *p, int64_t t0, int64_t nt, int64_t o0, int64_t ob,
                 const __m256 bias = p->bias != NULL
                                         ? load_part(p->bias + o0 + o, nch)
                                         : _mm256_setzero_ps();
+                const __m256 zero = _mm256_setzero_ps();
                 __m256 mm[6], a[6][4], col[6], y[4][4];
-                __m256 al = bias, be = bias;
-                int r, i;
+                __m256 al = bias, be = bias, nf = zero;
+                int r, i, bad;
 
                 /* along the rows of M: a[r][.] = (M A)[r][.] */
                 for (r = 0; r < 6; r++) {
@@ -754,7 +802,7 @@ output_tiles(const wino *p, int64_t t0, int64_t nt, int64_t o0, int64_t ob,
                     al = load_part(p->alpha + o0 + o, nch);
                     be = load_part(p->beta + o0 + o, nch);
                 }
-                /* then the columns: y = A^T M A, + bias, epilogue */
+                /* then the columns: y = A^T M A, + bias */
                 for (i = 0; i < 4; i++) {
                     __m256 yc[4];
 
@@ -763,13 +811,19 @@ output_tiles(const wino *p, int64_t t0, int64_t nt, int64_t o0, int64_t ob,
                     }
                     out_1d(col, yc);
                     for (r = 0; r < 4; r++) {
-                        __m256 v = _mm256_add_ps(yc[r], bias);
-
-                        if (bn) {
-                            /* as the GEMM path's epilogue, bit for bit */
-                            v = fx__v_bn_act(act, v, al, be);
-                        }
-                        y[r][i] = v;
+                        y[r][i] = _mm256_add_ps(yc[r], bias);
+                        nf = _mm256_fmadd_ps(y[r][i], zero, nf);
+                    }
+                }
+                bad = _mm256_movemask_ps(_mm256_cmp_ps(nf, nf, _CMP_UNORD_Q))
+                      & ((1 << nch) - 1);
+                if (bad) {
+                    direct_tile(p, n, ti, tj + j, o0 + o, bad, y);
+                }
+                for (i = 0; i < 4 && bn; i++) {
+                    for (r = 0; r < 4; r++) {
+                        /* as the GEMM path's epilogue, bit for bit */
+                        y[r][i] = fx__v_bn_act(act, y[r][i], al, be);
                     }
                 }
                 for (r = 0; r < rows; r++) {
@@ -856,6 +910,7 @@ fx__f32_conv2d_winograd__avx2(const fx_kargs *a, int ith, int nth,
     wino p;
     int64_t ntiles, t0, t1, oc0, oc1, nblocks, bmax, blk, obs;
 
+    p.args = a;
     p.x = x->data;
     p.w = w->data;
     p.bias = a->n_in > 2 ? a->in[2].data : NULL;

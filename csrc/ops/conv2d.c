@@ -231,55 +231,60 @@ fx_conv2d_cost(const void *params, int32_t n_in, const fx_tensor *in,
            + madds * (depthwise ? FX__COST_DW_MADD : FX__COST_GEMM_MADD);
 }
 
-/* Reference: the formula, one (n, o) output plane per work item. */
-void
-fx_conv2d_ref(const fx_kargs *a, int ith, int nth)
+float
+fx__conv2d_ref_at(const fx_kargs *a, int64_t n, int64_t o, int64_t i,
+                  int64_t j)
 {
     const fx_conv2d_params *p = a->params;
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
     const float *bias = a->n_in > 2 ? a->in[2].data : NULL;
-    const int64_t n_batch = x->shape[0], c_in = x->shape[1];
     const int64_t h = x->shape[2], wd = x->shape[3];
-    const int64_t oc = w->shape[0], cg = w->shape[1];
-    const int64_t kh = w->shape[2], kw = w->shape[3];
-    const int64_t oh = a->out->shape[2], ow = a->out->shape[3];
-    const int64_t sh = p->stride.v[0], sw = p->stride.v[1];
-    const int64_t ph = p->padding.v[0], pw = p->padding.v[1];
-    const int64_t dh = p->dilation.v[0], dw = p->dilation.v[1];
-    const int64_t ocg = oc / p->groups;
-    int64_t item, begin, end;
+    const int64_t cg = w->shape[1], kh = w->shape[2], kw = w->shape[3];
+    const int64_t g = o / (w->shape[0] / p->groups);
+    const float *xg = x->data + (n * x->shape[1] + g * cg) * h * wd;
+    const float *wo = w->data + o * cg * kh * kw;
+    float acc = 0.0f;
+    int64_t c, u, v;
 
-    fx__split(n_batch * oc, ith, nth, &begin, &end);
+    for (c = 0; c < cg; c++) {
+        for (u = 0; u < kh; u++) {
+            const int64_t yi = i * p->stride.v[0] - p->padding.v[0]
+                               + u * p->dilation.v[0];
+
+            if (yi < 0 || yi >= h) {
+                continue;
+            }
+            for (v = 0; v < kw; v++) {
+                const int64_t xj = j * p->stride.v[1] - p->padding.v[1]
+                                   + v * p->dilation.v[1];
+
+                if (xj < 0 || xj >= wd) {
+                    continue;
+                }
+                acc += wo[(c * kh + u) * kw + v] * xg[(c * h + yi) * wd + xj];
+            }
+        }
+    }
+    return acc + (bias != NULL ? bias[o] : 0.0f);
+}
+
+/* Reference: the formula (fx__conv2d_ref_at), one (n, o) output plane
+ * per work item. */
+void
+fx_conv2d_ref(const fx_kargs *a, int ith, int nth)
+{
+    const int64_t oc = a->in[1].shape[0];
+    const int64_t oh = a->out->shape[2], ow = a->out->shape[3];
+    int64_t item, begin, end, i, j;
+
+    fx__split(a->in[0].shape[0] * oc, ith, nth, &begin, &end);
     for (item = begin; item < end; item++) {
-        const int64_t n = item / oc, o = item % oc, g = o / ocg;
-        const float *xg = x->data + (n * c_in + g * cg) * h * wd;
-        const float *wo = w->data + o * cg * kh * kw;
         float *y = a->out->data + item * oh * ow;
-        int64_t i, j, c, u, v;
 
         for (i = 0; i < oh; i++) {
             for (j = 0; j < ow; j++) {
-                float acc = 0.0f;
-
-                for (c = 0; c < cg; c++) {
-                    for (u = 0; u < kh; u++) {
-                        const int64_t yi = i * sh - ph + u * dh;
-
-                        if (yi < 0 || yi >= h) {
-                            continue;
-                        }
-                        for (v = 0; v < kw; v++) {
-                            const int64_t xj = j * sw - pw + v * dw;
-
-                            if (xj < 0 || xj >= wd) {
-                                continue;
-                            }
-                            acc += wo[(c * kh + u) * kw + v]
-                                   * xg[(c * h + yi) * wd + xj];
-                        }
-                    }
-                }
-                y[i * ow + j] = acc + (bias != NULL ? bias[o] : 0.0f);
+                y[i * ow + j] = fx__conv2d_ref_at(a, item / oc, item % oc, i,
+                                                  j);
             }
         }
     }

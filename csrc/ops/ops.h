@@ -485,6 +485,14 @@ const float *fx__cat_plane(int32_t n_in, const fx_tensor *in, int64_t n,
  * of t tiles take at most FX__WINO_BANDS(t) floats. */
 #define FX__WINO_TMAX 128
 #define FX__WINO_BANDS(t) (6 * (22 * (t) + 20))
+/* Output (n, o, i, j) of conv2d on a->params (read as fx_conv2d_params)
+ * and a's x, w and optional bias, by the reference formula: the float
+ * sum over (c, u, v), in that order, of the taps inside the input, then
+ * + bias. fx_conv2d_ref computes every output so; the AVX2 kernels
+ * recompute the few outputs where their algorithm would give another
+ * inf/NaN pattern. */
+float fx__conv2d_ref_at(const fx_kargs *a, int64_t n, int64_t o, int64_t i,
+                        int64_t j);
 int fx__conv2d_winograd_ok(const fx_conv2d_params *p, const fx_tensor *x,
                            const fx_tensor *w, int64_t oh, int64_t ow);
 /* Tiles per block (a multiple of 16) for C input channels. */

@@ -224,9 +224,10 @@ def test_winograd_threads_identical(isa, op, case):
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_as_the_reference(isa, value, where):
     """An inf or NaN in the input or the weights gives exactly the
-    reference's NaN / +inf / -inf pattern (such convolutions take the
-    direct path: Winograd's tile transforms would spread the value over
-    the tile and turn inf into NaN); the finite outputs stay close."""
+    reference's NaN / +inf / -inf pattern (Winograd's tile transforms
+    would spread the value over the tile and turn inf into NaN: such an
+    input takes the direct path, such a weight's tiles are recomputed by
+    the reference formula); the finite outputs stay close."""
     rng = np.random.default_rng(5)
     x, wt, b = _data(rng, 1, 16, 20, 20, 16)
     if where == "input":
@@ -243,11 +244,13 @@ def test_non_finite_values_as_the_reference(isa, value, where):
 
 
 @pytest.mark.parametrize("where", ["input", "weight"])
-def test_huge_values_take_the_direct_path(isa, where):
+def test_huge_values_finite(isa, where):
     """A finite value too large for Winograd's transforms (which scale a
     tile by up to 100 and 361: 1e38 would overflow to inf and then NaN)
-    takes the direct path: the result equals the direct one bit for bit,
-    finite as torch's is."""
+    gives finite outputs, as torch's are: an input beyond 2^48 takes the
+    direct path (bit for bit), a weight's overflowing tiles are
+    recomputed by the reference formula, the others keep Winograd's error
+    bound."""
     rng = np.random.default_rng(6)
     x, wt, b = _data(rng, 1, 16, 20, 20, 16)
     if where == "input":
@@ -255,9 +258,36 @@ def test_huge_values_take_the_direct_path(isa, where):
     else:
         wt[2, 3, 1, 1] = 1e37
     y = call("conv2d", [x, wt, b], _attrs(1), isa)
-    direct = call("conv2d", [x, wt, b], dict(_attrs(1), direct=True), isa)
-    np.testing.assert_array_equal(y, direct)
     assert np.isfinite(y).all()
+    if where == "input":
+        direct = call("conv2d", [x, wt, b], dict(_attrs(1), direct=True),
+                      isa)
+        np.testing.assert_array_equal(y, direct)
+    else:
+        assert_within_bound(y, ref.conv2d(x, wt, b, 1, 1), x, wt, b, 1)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e38])
+def test_non_finite_weight_stays_in_its_channel(isa, value):
+    """An inf, NaN or overflowing weight changes only its output channel:
+    the others are bit for bit as without it, on any number of threads,
+    and the channel has the reference's inf/NaN pattern."""
+    rng = np.random.default_rng(8)
+    x, wt, b = _data(rng, 2, 20, 14, 15, 24)
+    clean = call("conv2d", [x, wt, b], _attrs(1), isa)
+    wt[5, 7, 0, 2] = value
+    want = call("conv2d", [x, wt, b], _attrs(1), "scalar")
+    before = featx.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            featx.set_num_threads(t)
+            y = call("conv2d", [x, wt, b], _attrs(1), isa)
+            others = np.arange(24) != 5
+            np.testing.assert_array_equal(y[:, others], clean[:, others])
+            for kind in (np.isnan, np.isposinf, np.isneginf):
+                np.testing.assert_array_equal(kind(y), kind(want))
+    finally:
+        featx.set_num_threads(before)
 
 
 def test_winograd_workspace_is_bounded():
