@@ -46,21 +46,5 @@ void fx_f32_cat_batch_norm__avx2(const fx_kargs *a, int ith, int nth);
 void
 fx_f32_cat_batch_norm__avx2(const fx_kargs *a, int ith, int nth)
 {
-    const fx_cat_batch_norm_params *p = a->params;
-    const int64_t c_n = a->out->shape[1];
-    const int64_t planes = a->out->shape[0] * c_n;
-    const int64_t inner = planes > 0 ? fx_tensor_numel(a->out) / planes : 0;
-    int64_t item, begin, end;
-
-    fx__split(planes, ith, nth, &begin, &end);
-    for (item = begin; item < end; item++) {
-        float alpha, beta;
-
-        fx__bn_affine(a->in, FX__CAT_BN_X0, p->eps, item % c_n, &alpha,
-                      &beta);
-        fx__bn_act_run(fx__cat_plane(a->n_in, a->in, item / c_n,
-                                     item % c_n, inner),
-                       a->out->data + item * inner, inner, alpha, beta,
-                       p->act);
-    }
+    fx__cat_batch_norm_planes(a, ith, nth, fx__bn_act_run);
 }

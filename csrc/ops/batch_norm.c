@@ -208,9 +208,9 @@ fx_cat_batch_norm_infer(const void *params, int32_t n_in,
                : FX_OK;
 }
 
-const float *
-fx__cat_plane(int32_t n_in, const fx_tensor *in, int64_t n, int64_t c,
-              int64_t inner)
+static const float *
+cat_plane(int32_t n_in, const fx_tensor *in, int64_t n, int64_t c,
+          int64_t inner)
 {
     int32_t i = FX__CAT_BN_X0;
 
@@ -221,9 +221,11 @@ fx__cat_plane(int32_t n_in, const fx_tensor *in, int64_t n, int64_t c,
     return in[i].data + (n * in[i].shape[1] + c) * inner;
 }
 
-/* Work items: the output's (n, c) planes. */
+/* Work items: the output's (n, c) planes, each one run(plane of x, plane
+ * of y, ...) with its channel's affine. */
 void
-fx_cat_batch_norm_ref(const fx_kargs *a, int ith, int nth)
+fx__cat_batch_norm_planes(const fx_kargs *a, int ith, int nth,
+                          fx__bn_plane_fn run)
 {
     const fx_cat_batch_norm_params *p = a->params;
     const int64_t c_n = a->out->shape[1];
@@ -237,9 +239,13 @@ fx_cat_batch_norm_ref(const fx_kargs *a, int ith, int nth)
 
         fx__bn_affine(a->in, FX__CAT_BN_X0, p->eps, item % c_n, &alpha,
                       &beta);
-        bn_plane_ref(fx__cat_plane(a->n_in, a->in, item / c_n, item % c_n,
-                                   inner),
-                     a->out->data + item * inner, inner, alpha, beta,
-                     p->act);
+        run(cat_plane(a->n_in, a->in, item / c_n, item % c_n, inner),
+            a->out->data + item * inner, inner, alpha, beta, p->act);
     }
+}
+
+void
+fx_cat_batch_norm_ref(const fx_kargs *a, int ith, int nth)
+{
+    fx__cat_batch_norm_planes(a, ith, nth, bn_plane_ref);
 }
