@@ -555,10 +555,12 @@ def test_model_eval_after_creating_the_extractor_warns_and_does_not_switch_it():
         warnings.simplefilter("error")
         ex(x)                                      # modes agree: silent
     m.eval()
-    with pytest.warns(UserWarning, match=r"modules that the extractor calls "
-                      r"are in eval mode, but the extractor runs its train "
-                      r"graph.*extractor\.eval\(\)"):
+    with pytest.warns(UserWarning, match=r"mode-dependent modules that the "
+                      r"extractor calls \(BatchNorm, Dropout, ...\) are in "
+                      r"eval mode, but the extractor runs its train "
+                      r"graph.*extractor\.eval\(\)") as caught:
         out = ex(x)
+    assert caught[0].filename == __file__          # points at the user's call
     assert ex.training is True
     assert (out["drop"] == 0).mean() > 0.3         # still dropping
     with warnings.catch_warnings():
@@ -576,12 +578,27 @@ def test_frozen_batchnorm_in_a_training_model_warns_once():
     m[1].eval()
     ex = create_feature_extractor(m, ["2"])
     x = _x(4, 3, 8, 8)
-    with pytest.warns(UserWarning, match=r"1 of the model's 3 modules .* "
-                      r"are in eval mode, but the extractor runs its train"):
+    with pytest.warns(UserWarning, match=r"1 of the model's 1 mode-dependent "
+                      r"modules .* are in eval mode, but the extractor runs "
+                      r"its train"):
         ex(x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ex(x)
+
+
+def test_leaves_whose_mode_does_not_matter_do_not_warn():
+    class Scale(nn.Module):                        # no self.training
+        def forward(self, x):
+            return x * 2.0
+
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    m.append(Scale())                              # left in train mode
+    m[0].train()                                   # conv: same values
+    ex = create_feature_extractor(m, ["3"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex(_x(2, 3, 8, 8))
 
 
 def test_batchnorm_train_mode_uses_batch_stats_and_updates_running_stats():

@@ -1030,6 +1030,21 @@ def _get_path(root: Module, target: str) -> Any:
     return getattr(module, name)
 
 
+def _mode_dependent(module: Module) -> bool:
+    """Whether a leaf module may act differently in train and eval mode:
+    it or a submodule has a ``forward`` that reads ``self.training``
+    (BatchNorm, Dropout, StochasticDepth, a user's module), unless its
+    class says otherwise (``_mode_dependent = False``)."""
+    for m in module.modules():
+        flag = getattr(type(m), "_mode_dependent", None)
+        if flag is None:
+            code = getattr(type(m).forward, "__code__", None)
+            flag = code is not None and "training" in code.co_names
+        if flag:
+            return True
+    return False
+
+
 def _install(root: Module, path: str, value: Any) -> None:
     """Registers a module or parameter of the original model at the same
     dotted path under ``root`` (plain containers in between)."""
@@ -1070,8 +1085,10 @@ class FeatureExtractor(Module):
         for g in graphs.values():
             for _, _, kind, target, _, _, _ in g.nodes:
                 if kind == "call_module" and not _has_path(self, target):
-                    leaves.append(model.get_submodule(target))
-                    _install(self, target, leaves[-1])
+                    leaf = model.get_submodule(target)
+                    if _mode_dependent(leaf):
+                        leaves.append(leaf)
+                    _install(self, target, leaf)
                 elif kind == "get_attr" and target not in owners:
                     parent = target.rpartition(".")[0]
                     owners[target] = (model.get_submodule(parent) if parent
@@ -1087,8 +1104,9 @@ class FeatureExtractor(Module):
             p for name, p in signature.parameters.items()
             if name not in concrete])
         self.__dict__["training"] = bool(training)
-        # the shared leaves, whose own flags forward compares with its mode
-        # (warning on model.eval() after creation, or a frozen BatchNorm)
+        # the shared mode-dependent leaves, whose own flags forward compares
+        # with its mode (warning on model.eval() after creation, or a frozen
+        # BatchNorm)
         self.__dict__["_leaves"] = leaves
         modes = self._shared_modes()
         self.__dict__["_leaf_modes"] = (
@@ -1137,14 +1155,14 @@ class FeatureExtractor(Module):
         other = sum(m != self.training for m in modes)
         if other:
             warnings.warn(
-                f"{other} of the model's {len(modes)} modules that the "
-                f"extractor calls are in "
+                f"{other} of the model's {len(modes)} mode-dependent modules "
+                f"that the extractor calls (BatchNorm, Dropout, ...) are in "
                 f"{'eval' if self.training else 'train'} mode, but the "
                 f"extractor runs its {self._mode} graph: its mode is its "
                 f"own (set when it was created, or by its .train()/.eval()); "
                 f"call extractor.{'eval' if self.training else 'train'}() "
                 "to switch it (in torchvision the model's modules would "
-                "follow their own flags)", UserWarning, stacklevel=3)
+                "follow their own flags)", UserWarning, stacklevel=4)
 
     @property
     def _mode(self) -> str:

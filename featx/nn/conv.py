@@ -137,6 +137,10 @@ class Conv2d(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
+    # its train mode only picks another algorithm (values equal to
+    # rounding), so an extractor need not warn about its flag
+    _mode_dependent = False
+
     def forward(self, input: Any) -> Any:
         # train mode: no Winograd (see F._conv2d_direct)
         conv = F._conv2d_direct if self.training else F.conv2d
