@@ -78,6 +78,13 @@ def _get_model(name: str, init_weights: bool = True, num_classes: int | None = N
         if name.lower() in models.list_models():  # the model's own error
             raise
         raise CLIError(unknown_model_message(name, "Run 'featx models'")) from None
+    except MemoryError:
+        if num_classes is None:
+            raise
+        raise CLIError(
+            f"--num-classes {num_classes}: the model's classifier for that many classes does "
+            f"not fit in memory; expected the number of classes of the checkpoint"
+        ) from None
 
 
 # --------------------------------------------------------------------------- featx models

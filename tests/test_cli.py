@@ -226,6 +226,11 @@ def test_checkpoint_fine_tuned_to_other_classes_needs_num_classes(tmp_path):
     assert _stat_lines(proc.stdout)["fc"][0] == "(1, 7)"
     _assert_one_line_error(run("extract", "resnet18", "--nodes", "fc", "--num-classes", "0"),
                            "--num-classes must be a number of classes >= 1, got 0")
+    # a size too large to allocate names the option, not the input size or images
+    _assert_one_line_error(
+        run("extract", "resnet18", "--nodes", "fc", "--num-classes", "1000000000000000"),
+        "--num-classes 1000000000000000: the model's classifier for that many classes does not "
+        "fit in memory")
     # a folder run records it: resuming with another number of classes is refused
     folder = ("extract", "resnet18", sample_image_path(), "--nodes", "fc", "--seed", "1",
               "--input-size", "32", "--out", str(tmp_path / "many"))
