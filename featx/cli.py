@@ -363,7 +363,7 @@ def _classes_hint(model: Any, state: Any) -> str:
     if len(sizes) != 1:
         return ""
     n = sizes.pop()
-    return f"; the checkpoint's classifier has {n} outputs: add --num-classes {n}"
+    return f"; the checkpoint's classifier has {n} outputs: give --num-classes {n}"
 
 
 def _build_pretrained(model_name: str, member: Any) -> Any:

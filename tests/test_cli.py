@@ -211,7 +211,11 @@ def test_checkpoint_fine_tuned_to_other_classes_needs_num_classes(tmp_path):
     common = ("extract", "resnet18", "--nodes", "fc", "--weights", str(weights),
               "--input-size", "32")
     _assert_one_line_error(run(*common, cwd=tmp_path),
-                           "the checkpoint's classifier has 10 outputs: add --num-classes 10")
+                           "the checkpoint's classifier has 10 outputs: give --num-classes 10")
+    # also when another number was given (not 'add' an option that is there)
+    _assert_one_line_error(run(*common, "--num-classes", "11"),
+                           "the model expects (11, 512)",
+                           "the checkpoint's classifier has 10 outputs: give --num-classes 10")
     proc = run(*common, "--num-classes", "10", "--out", str(tmp_path / "f.npz"))
     assert proc.returncode == 0, proc.stderr
     x = ImageClassification(crop_size=32, resize_size=36).batch(
