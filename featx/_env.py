@@ -1,8 +1,10 @@
-"""Warnings about FEATX_* environment variables, pointed at the user's code.
+"""Warnings pointed at the user's code: those about FEATX_* environment
+variables, and the stack level that attributes any warning to its caller.
 
-They are raised while ``import featx`` runs, inside featx's own modules; a
-warning attributed to one of those lines would say nothing to the user, so
-it is attributed to the first frame outside featx: the user's import line.
+They are raised inside featx's own modules (the environment's while
+``import featx`` runs); a warning attributed to one of those lines would say
+nothing to the user, so it is attributed to the first frame outside featx:
+the user's import line, or the line calling an extractor.
 """
 from __future__ import annotations
 
@@ -18,6 +20,21 @@ def _is_import_machinery(filename: str) -> bool:
     return "importlib" in filename and "_bootstrap" in filename
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` made by this function's
+    caller that attributes the warning to the first frame outside featx
+    (1, the caller, if every frame is featx's)."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None and (
+            os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+            or _is_import_machinery(frame.f_code.co_filename)):
+        if not _is_import_machinery(frame.f_code.co_filename):
+            level += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return level if frame is not None else 1
+
+
 def warn_env(name: str, value: str, expected: str, instead: str) -> None:
     """Warns (RuntimeWarning) that ``name=value`` is not ``expected``.
 
@@ -27,13 +44,5 @@ def warn_env(name: str, value: str, expected: str, instead: str) -> None:
         expected: what it should be, e.g. ``"one of ['avx2', 'scalar']"``.
         instead: what featx does instead, e.g. ``"ignored"``.
     """
-    level = 1
-    frame = sys._getframe(0)
-    while frame is not None and (
-            os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
-            or _is_import_machinery(frame.f_code.co_filename)):
-        if not _is_import_machinery(frame.f_code.co_filename):
-            level += 1
-        frame = frame.f_back  # type: ignore[assignment]
     warnings.warn(f"{name}={value!r} is not {expected}; {instead}", RuntimeWarning,
-                  stacklevel=level if frame is not None else 1)
+                  stacklevel=user_stacklevel())

@@ -78,6 +78,13 @@ def _get_model(name: str, init_weights: bool = True, num_classes: int | None = N
         if name.lower() in models.list_models():  # the model's own error
             raise
         raise CLIError(unknown_model_message(name, "Run 'featx models'")) from None
+    except MemoryError:
+        if num_classes is None:
+            raise
+        raise CLIError(
+            f"--num-classes {num_classes}: the model's classifier for that many classes does "
+            f"not fit in memory; expected the number of classes of the checkpoint"
+        ) from None
 
 
 # --------------------------------------------------------------------------- featx models
@@ -356,7 +363,7 @@ def _classes_hint(model: Any, state: Any) -> str:
     if len(sizes) != 1:
         return ""
     n = sizes.pop()
-    return f"; the checkpoint's classifier has {n} outputs: add --num-classes {n}"
+    return f"; the checkpoint's classifier has {n} outputs: give --num-classes {n}"
 
 
 def _build_pretrained(model_name: str, member: Any) -> Any:

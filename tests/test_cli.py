@@ -211,7 +211,11 @@ def test_checkpoint_fine_tuned_to_other_classes_needs_num_classes(tmp_path):
     common = ("extract", "resnet18", "--nodes", "fc", "--weights", str(weights),
               "--input-size", "32")
     _assert_one_line_error(run(*common, cwd=tmp_path),
-                           "the checkpoint's classifier has 10 outputs: add --num-classes 10")
+                           "the checkpoint's classifier has 10 outputs: give --num-classes 10")
+    # also when another number was given (not 'add' an option that is there)
+    _assert_one_line_error(run(*common, "--num-classes", "11"),
+                           "the model expects (11, 512)",
+                           "the checkpoint's classifier has 10 outputs: give --num-classes 10")
     proc = run(*common, "--num-classes", "10", "--out", str(tmp_path / "f.npz"))
     assert proc.returncode == 0, proc.stderr
     x = ImageClassification(crop_size=32, resize_size=36).batch(
@@ -226,6 +230,11 @@ def test_checkpoint_fine_tuned_to_other_classes_needs_num_classes(tmp_path):
     assert _stat_lines(proc.stdout)["fc"][0] == "(1, 7)"
     _assert_one_line_error(run("extract", "resnet18", "--nodes", "fc", "--num-classes", "0"),
                            "--num-classes must be a number of classes >= 1, got 0")
+    # a size too large to allocate names the option, not the input size or images
+    _assert_one_line_error(
+        run("extract", "resnet18", "--nodes", "fc", "--num-classes", "1000000000000000"),
+        "--num-classes 1000000000000000: the model's classifier for that many classes does not "
+        "fit in memory")
     # a folder run records it: resuming with another number of classes is refused
     folder = ("extract", "resnet18", sample_image_path(), "--nodes", "fc", "--seed", "1",
               "--input-size", "32", "--out", str(tmp_path / "many"))

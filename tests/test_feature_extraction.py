@@ -7,6 +7,7 @@ test_golden_names.py.
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
 import re
 import warnings
@@ -558,9 +559,11 @@ def test_model_eval_after_creating_the_extractor_warns_and_does_not_switch_it():
     with pytest.warns(UserWarning, match=r"mode-dependent modules that the "
                       r"extractor calls \(BatchNorm, Dropout, ...\) are in "
                       r"eval mode, but the extractor runs its train "
-                      r"graph.*extractor\.eval\(\)") as caught:
+                      r"graph.*extractor\.eval\(\)") as record:
+        line = inspect.currentframe().f_lineno + 1
         out = ex(x)
-    assert caught[0].filename == __file__          # points at the user's call
+    # attributed to the line calling the extractor, not to featx's own code
+    assert [(w.filename, w.lineno) for w in record] == [(__file__, line)]
     assert ex.training is True
     assert (out["drop"] == 0).mean() > 0.3         # still dropping
     with warnings.catch_warnings():

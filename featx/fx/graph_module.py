@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core, _rng
+from .._env import user_stacklevel
 from .._errors import OpError
 from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
                    as_meta, conv2d_bn_spec, linear_act_spec,
@@ -1162,7 +1163,8 @@ class FeatureExtractor(Module):
                 f"own (set when it was created, or by its .train()/.eval()); "
                 f"call extractor.{'eval' if self.training else 'train'}() "
                 "to switch it (in torchvision the model's modules would "
-                "follow their own flags)", UserWarning, stacklevel=4)
+                "follow their own flags)", UserWarning,
+                stacklevel=user_stacklevel())
 
     @property
     def _mode(self) -> str:
