@@ -667,7 +667,7 @@ fk_pixels(const int64_t act, const int k, const int s, const int np,
 {
     const float *rows[FK_MAX];
     __m256 sum[4];
-    int u, t;
+    int u;
 
     for (u = 0; u < k; u++) {
         rows[u] = d->ring
@@ -675,14 +675,7 @@ fk_pixels(const int64_t act, const int k, const int s, const int np,
                         * 8;
     }
     fk_sums(k, s, np, rows, w, d->wt, d->bias, sum);
-    for (t = 0; t < np; t++) {
-        __m256 y = fx__v_bn_act(act, sum[t], d->al, d->be);
-
-        if (d->res != NULL) {
-            y = _mm256_add_ps(y, _mm256_loadu_ps(d->res + (j + t) * 8));
-        }
-        _mm256_storeu_ps(d->y + (j + t) * 8, y);
-    }
+    dw_out(act, np, d, j, sum);
 }
 
 /* Output row i, a k x k kernel of stride s (every lane's weights
