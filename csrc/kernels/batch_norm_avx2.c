@@ -20,23 +20,7 @@ void fx_f32_batch_norm__avx2(const fx_kargs *a, int ith, int nth);
 void
 fx_f32_batch_norm__avx2(const fx_kargs *a, int ith, int nth)
 {
-    const fx_batch_norm_params *p = a->params;
-    const fx_tensor *x = &a->in[0];
-    const int64_t c_n = x->shape[1];
-    const int64_t planes = x->shape[0] * c_n;
-    const int64_t inner = planes > 0 ? fx_tensor_numel(x) / planes : 0;
-    int64_t item, begin, end;
-
-    fx__split(planes, ith, nth, &begin, &end);
-    for (item = begin; item < end; item++) {
-        const float *xs = x->data + item * inner;
-        float *y = a->out->data + item * inner;
-        float alpha, beta;
-
-        fx__bn_affine(&a->in[1], a->n_in - 1, p->eps, item % c_n, &alpha,
-                      &beta);
-        fx__bn_act_run(xs, y, inner, alpha, beta, p->act);
-    }
+    fx__batch_norm_planes(a, ith, nth, fx__bn_act_run, 0);
 }
 
 /* cat_batch_norm: the same per plane, each plane read from the input of
@@ -46,5 +30,5 @@ void fx_f32_cat_batch_norm__avx2(const fx_kargs *a, int ith, int nth);
 void
 fx_f32_cat_batch_norm__avx2(const fx_kargs *a, int ith, int nth)
 {
-    fx__cat_batch_norm_planes(a, ith, nth, fx__bn_act_run);
+    fx__batch_norm_planes(a, ith, nth, fx__bn_act_run, 1);
 }

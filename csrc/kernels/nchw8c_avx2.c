@@ -828,7 +828,7 @@ depthwise(const fx_kargs *a, int ith, int nth, const float *alpha,
     const fx_tensor *x = &a->in[0], *w = &a->in[1];
     float *pad = NULL;
     dw_args d;
-    int64_t r0, r1;
+    int64_t r0, r1, ring;
 
     d.h = x->shape[2];
     d.w = x->shape[3];
@@ -845,10 +845,11 @@ depthwise(const fx_kargs *a, int ith, int nth, const float *alpha,
     d.roff = -d.ph;
     d.coff = -d.pw;
     d.ld = d.w;
+    ring = fx__dwconv_nchw8c_ring(&p->conv, x, w);
     d.ring = NULL;
-    d.ring_rows = d.kh == 3 ? 4 : 8;
     d.ring_ld = d.w + 2 * d.pw;
-    if (fx__dwconv_nchw8c_ring(&p->conv, x, w) != 0) {
+    d.ring_rows = ring / (d.ring_ld * 8);
+    if (ring != 0) {
         d.ring = wt + (d.kh * d.kw * 8 + 15) / 16 * 16;
     } else if (fx__dwconv_nchw8c_padded(&p->conv, x, d.ow)) {
         pad = wt + (d.kh * d.kw * 8 + 15) / 16 * 16;

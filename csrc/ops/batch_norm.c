@@ -114,26 +114,10 @@ bn_plane_ref(const float *xs, float *y, int64_t n, float alpha, float beta,
     }
 }
 
-/* Work items: (n, c) planes. */
 void
 fx_batch_norm_ref(const fx_kargs *a, int ith, int nth)
 {
-    const fx_batch_norm_params *p = a->params;
-    const fx_tensor *x = &a->in[0];
-    const int64_t c_n = x->shape[1];
-    const int64_t planes = x->shape[0] * c_n;
-    const int64_t inner = planes > 0 ? fx_tensor_numel(x) / planes : 0;
-    int64_t item, begin, end;
-
-    fx__split(planes, ith, nth, &begin, &end);
-    for (item = begin; item < end; item++) {
-        float alpha, beta;
-
-        fx__bn_affine(&a->in[1], a->n_in - 1, p->eps, item % c_n, &alpha,
-                      &beta);
-        bn_plane_ref(x->data + item * inner, a->out->data + item * inner,
-                     inner, alpha, beta, p->act);
-    }
+    fx__batch_norm_planes(a, ith, nth, bn_plane_ref, 0);
 }
 
 /* ---- cat_batch_norm -------------------------------------------------- */
@@ -222,24 +206,28 @@ cat_plane(int32_t n_in, const fx_tensor *in, int64_t n, int64_t c,
 }
 
 /* Work items: the output's (n, c) planes, each one run(plane of x, plane
- * of y, ...) with its channel's affine. */
+ * of y, ...) with its channel's affine; cat: cat_batch_norm's inputs
+ * (statistics first, the plane read from the input holding it), else
+ * batch_norm's (x first). */
 void
-fx__cat_batch_norm_planes(const fx_kargs *a, int ith, int nth,
-                          fx__bn_plane_fn run)
+fx__batch_norm_planes(const fx_kargs *a, int ith, int nth,
+                      fx__bn_plane_fn run, int cat)
 {
-    const fx_cat_batch_norm_params *p = a->params;
+    const fx_batch_norm_params *p = a->params;
     const int64_t c_n = a->out->shape[1];
     const int64_t planes = a->out->shape[0] * c_n;
     const int64_t inner = planes > 0 ? fx_tensor_numel(a->out) / planes : 0;
+    const fx_tensor *st = cat ? a->in : &a->in[1];
+    const int32_t n_st = cat ? FX__CAT_BN_X0 : a->n_in - 1;
     int64_t item, begin, end;
 
     fx__split(planes, ith, nth, &begin, &end);
     for (item = begin; item < end; item++) {
         float alpha, beta;
 
-        fx__bn_affine(a->in, FX__CAT_BN_X0, p->eps, item % c_n, &alpha,
-                      &beta);
-        run(cat_plane(a->n_in, a->in, item / c_n, item % c_n, inner),
+        fx__bn_affine(st, n_st, p->eps, item % c_n, &alpha, &beta);
+        run(cat ? cat_plane(a->n_in, a->in, item / c_n, item % c_n, inner)
+                : a->in[0].data + item * inner,
             a->out->data + item * inner, inner, alpha, beta, p->act);
     }
 }
@@ -247,5 +235,5 @@ fx__cat_batch_norm_planes(const fx_kargs *a, int ith, int nth,
 void
 fx_cat_batch_norm_ref(const fx_kargs *a, int ith, int nth)
 {
-    fx__cat_batch_norm_planes(a, ith, nth, bn_plane_ref);
+    fx__batch_norm_planes(a, ith, nth, bn_plane_ref, 1);
 }

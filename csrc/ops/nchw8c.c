@@ -246,10 +246,12 @@ fx__conv2d_bn_nchw8c_workspace(const fx_conv2d_params *p, const fx_tensor *x,
 
         floats = (size_t)(kc * ob);
     } else {
-        /* one 8-channel block's taps, then maybe its padded planes */
+        /* one 8-channel block's taps, then its ring or padded planes */
+        const int64_t ring = fx__dwconv_nchw8c_ring(p, x, w);
+
         floats = (size_t)((w->shape[2] * w->shape[3] * 8 + 15) / 16 * 16);
-        if (fx__dwconv_nchw8c_ring(p, x, w) != 0) {
-            floats += (size_t)fx__dwconv_nchw8c_ring(p, x, w);
+        if (ring != 0) {
+            floats += (size_t)ring;
         } else if (fx__dwconv_nchw8c_padded(p, x, ow)) {
             floats += (size_t)((x->shape[2] + 2 * p->padding.v[0])
                                * (x->shape[3] + 2 * p->padding.v[1]) * 8);

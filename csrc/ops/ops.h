@@ -462,15 +462,15 @@ void fx__bn_affine(const fx_tensor *st, int32_t n_st, double eps, int64_t c,
                    float *alpha, float *beta);
 
 /* cat_batch_norm (ops/batch_norm.c): the inputs in[FX__CAT_BN_X0..n_in) are
- * concatenated along dim 1. fx__cat_batch_norm_planes: the kernel body
- * shared by the reference and AVX2 kernels, which differ only in `run`,
- * y = act(x * alpha + beta) over one (n, c) plane of n floats, read from
- * the input holding it. */
+ * concatenated along dim 1. fx__batch_norm_planes: the kernel body of
+ * batch_norm (cat 0) and cat_batch_norm (cat 1) shared by the reference
+ * and AVX2 kernels, which differ only in `run`, y = act(x * alpha + beta)
+ * over one (n, c) plane of n floats. */
 #define FX__CAT_BN_X0 4
 typedef void (*fx__bn_plane_fn)(const float *x, float *y, int64_t n,
                                 float alpha, float beta, int64_t act);
-void fx__cat_batch_norm_planes(const fx_kargs *a, int ith, int nth,
-                               fx__bn_plane_fn run);
+void fx__batch_norm_planes(const fx_kargs *a, int ith, int nth,
+                           fx__bn_plane_fn run, int cat);
 
 /* Winograd F(4x4, 3x3) convolution (kernels/winograd_avx2.c), used by
  * the AVX2 conv2d and conv2d_bn kernels for 3x3 / stride 1 / dilation 1 /
