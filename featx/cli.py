@@ -250,17 +250,6 @@ def _node_hint(model: str, nodes: list[str], module: Any) -> Iterator[None]:
         ) from None
 
 
-def _is_weights_path(spec: str) -> bool:
-    """Whether --weights names a file (it exists, has a directory part or a checkpoint
-    extension) rather than a weights enum member such as ``DEFAULT``."""
-    from featx.hub import CHECKPOINT_EXTENSIONS
-
-    if os.path.exists(spec):
-        return True
-    seps = [os.sep] + ([os.altsep] if os.altsep else [])
-    return any(sep in spec for sep in seps) or spec.lower().endswith(CHECKPOINT_EXTENSIONS)
-
-
 def _weights_enum(model_name: str) -> Any:
     """The model's weights enum class, or None if featx knows no pretrained weights for it."""
     from featx.models import get_model_weights
@@ -277,10 +266,10 @@ def _resolve_weights(model_name: str, spec: str) -> tuple[Any, str | None]:
     A file whose name is that of one of the model's torchvision weights (e.g. a copy of
     ``resnet50-0676ba61.pth``) also gives that member, for its preset and categories.
     """
-    from featx.hub import refuse_folder
+    from featx.hub import looks_like_checkpoint, refuse_folder
 
     enum_cls = _weights_enum(model_name)
-    if _is_weights_path(spec):
+    if looks_like_checkpoint(spec):
         try:
             refuse_folder(spec, "--weights")
         except IsADirectoryError as e:
@@ -452,12 +441,14 @@ def _output_path(path: str) -> str:
 
 
 def _check_nodes_and_sizes(args: argparse.Namespace) -> None:
+    from featx.hub import looks_like_checkpoint
+
     if args.num_classes is not None:
         if args.num_classes < 1:
             raise CLIError(
                 f"--num-classes must be a number of classes >= 1, got {args.num_classes}"
             )
-        if args.weights is not None and not _is_weights_path(args.weights):
+        if args.weights is not None and not looks_like_checkpoint(args.weights):
             raise CLIError(
                 f"--num-classes works with random weights or a checkpoint file; torchvision's "
                 f"weights {args.weights!r} fix the classifier's outputs"

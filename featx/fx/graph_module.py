@@ -26,6 +26,7 @@ from .._op import (CONV_BN_ACTS, LINEAR_ACTS, MacCounter, OpSpec, SlotRef,
                    mlp_channels_first_spec, mlp_scale_spec, mlp_spec)
 from .._tensor_methods import METHODS
 from ..nn import Module, Parameter
+from ..nn.functional import _pair  # an op attr (int or 2-tuple) as a pair
 from ..nn.module import _check_train_mode
 
 
@@ -462,11 +463,6 @@ def _cat_batch_norm(steps: list[tuple], wanted: set[int]) -> list[tuple]:
                    tuple(b[3][1:]) + tuple(st[3]), b[4], st[5])
         drop.add(pos)
     return [st for pos, st in enumerate(out) if pos not in drop]
-
-
-def _pair(v: Any) -> tuple[int, ...]:
-    return tuple(v) * (2 // len(v)) if isinstance(v, (tuple, list)) else (
-        v, v)
 
 
 def _pool_first(steps: list[tuple], wanted: set[int]) -> list[tuple]:

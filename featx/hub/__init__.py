@@ -26,7 +26,7 @@ __all__ = ["ChecksumError", "DownloadError", "download_url_to_file", "get_dir",
            "load_state_dict_from_url", "set_dir",
            "CheckpointFormatError", "UnsafeCheckpointError",
            "CHECKPOINT_EXTENSIONS", "load_state_dict_file", "load_torch_file",
-           "refuse_folder"]
+           "looks_like_checkpoint", "refuse_folder"]
 
 #: Entries of a checkpoint dict searched, in order, for the state dict.
 STATE_DICT_KEYS = ("state_dict", "model")
@@ -35,6 +35,17 @@ STATE_DICT_KEYS = ("state_dict", "model")
 #: (the five usual ones; any other name is read as one too), safetensors, npz.
 CHECKPOINT_EXTENSIONS = (".pth", ".pt", ".bin", ".ckpt", ".tar", ".safetensors",
                          ".npz")
+
+
+def looks_like_checkpoint(spec: str) -> bool:
+    """Whether ``spec``, a ``weights=`` / ``--weights`` value, names a file
+    (it exists, has a folder part or a checkpoint ending) rather than
+    pretrained weights such as ``"DEFAULT"``."""
+    if os.path.exists(spec):
+        return True
+    seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
+    return (any(sep in spec for sep in seps)
+            or spec.lower().endswith(CHECKPOINT_EXTENSIONS))
 
 
 def refuse_folder(path: str, arg: str) -> None:

@@ -590,11 +590,8 @@ def resolve_weights(
 
 
 def _is_path_like(s: str, weights_enum: type[WeightsEnum]) -> bool:
-    from ..hub import CHECKPOINT_EXTENSIONS  # not at the top: featx.models loads without it
+    from ..hub import looks_like_checkpoint  # not at the top: featx.models loads without it
 
     if s in weights_enum.__members__ or s.startswith(weights_enum.__name__ + "."):
         return False
-    if os.path.exists(s):
-        return True
-    seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
-    return any(sep in s for sep in seps) or s.lower().endswith(CHECKPOINT_EXTENSIONS)
+    return looks_like_checkpoint(s)
